@@ -1,0 +1,5 @@
+//! Linearizability checking.
+
+pub mod report;
+
+pub use report::*;

@@ -1,0 +1,53 @@
+//! # sunder
+//!
+//! The command-line tool: a Jepsen-style test harness and linearizability checker.
+//!
+//! ```text
+//!   sunder test   ──► controller: spawn nodes, run workload + nemesis, record, check, store
+//!   sunder check  ──► read histories (any format), check linearizability, print verdicts
+//!   sunder convert──► rewrite a history in another format (JSON lines ⇄ EDN)
+//!   sunder node   ──► run one node of a built-in target (what the controller spawns)
+//! ```
+//!
+//! Each subcommand lives in `cmd/<name>.rs` and returns the process exit code.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// A Jepsen-style test harness and linearizability checker for consensus systems.
+#[derive(Parser, Debug)]
+#[command(name = "sunder", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a test: spawn a cluster, drive clients, inject faults, check the history.
+    Test(cmd::test::TestArgs),
+    /// Check histories for linearizability (sunder JSON lines, Jepsen EDN, Porcupine logs).
+    Check(cmd::check::CheckArgs),
+    /// Convert a history between formats (e.g. to EDN for Jepsen's own tools).
+    Convert(cmd::convert::ConvertArgs),
+    /// Run one node of a built-in target (the controller spawns these).
+    Node(cmd::node::NodeArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Test(a) => cmd::test::run(a),
+        Command::Check(a) => cmd::check::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Node(a) => cmd::node::run(a),
+    };
+    match code {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("sunder: error: {e:#}");
+            std::process::exit(3);
+        }
+    }
+}

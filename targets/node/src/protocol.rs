@@ -1,0 +1,131 @@
+//! The contract between a protocol core and the runtime that drives it.
+//!
+//! A core is a pure state machine: it never reads a clock, never draws an unseeded random
+//! number, never touches a socket or a file. The runtime feeds it [`Input`]s (ticks with
+//! the local clock, peer messages, client requests) and carries out what it asks for in an
+//! [`Output`], in this order:
+//!
+//! ```text
+//!   Input ──► core.step() ──► Output
+//!                               │ 1. compact / persist records, then fsync   (durable first)
+//!                               │ 2. send peer messages
+//!                               │ 3. send client replies
+//!                               └ 4. write events to the event stream
+//! ```
+//!
+//! Because records are on disk before any message or reply leaves, a core only has to put
+//! "persist term and vote" in the same output as the vote reply to get Raft's rule
+//! "persist before answering". On restart the runtime reads the records back (a torn last
+//! record is dropped, never misread) and hands them to [`Protocol::recover`].
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sunder_wire::{Op, Response};
+
+/// A node's name, e.g. `n1`.
+pub type NodeId = String;
+
+/// Identifies a client request so that the reply finds its way back: the connection it
+/// came on (unique for the life of the process) and the client's request id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct ReqToken {
+    pub conn: u64,
+    pub id: u64,
+}
+
+/// What the runtime feeds a core.
+#[derive(Debug, Clone)]
+pub enum Input<M> {
+    /// Time passes. `now_ms` is the local monotonic clock in milliseconds (what a clock
+    /// fault skews). Delivered every `tick_ms` of the node config.
+    Tick { now_ms: u64 },
+    /// A message from a peer.
+    Peer { from: NodeId, msg: M },
+    /// A client request (including the admin ops `status` and `dump`).
+    Client { token: ReqToken, op: Op },
+}
+
+/// What a core asks the runtime to do after one step.
+#[derive(Debug)]
+pub struct Output<M, R> {
+    /// Replace everything durable with these records (a snapshot), atomically, before
+    /// appending `persist`.
+    pub compact: Option<Vec<R>>,
+    /// Records to append to the durable log and fsync before anything below is sent.
+    pub persist: Vec<R>,
+    /// Messages to peers.
+    pub send: Vec<(NodeId, M)>,
+    /// Replies to client requests. The runtime sets each response's `id` from the token.
+    pub reply: Vec<(ReqToken, Response)>,
+    /// Structured events for the controller (leader elected, entry committed, ...).
+    /// Each is written as one JSON line with the node id and a timestamp added.
+    pub events: Vec<Value>,
+}
+
+impl<M, R> Default for Output<M, R> {
+    fn default() -> Self {
+        Output { compact: None, persist: Vec::new(), send: Vec::new(), reply: Vec::new(), events: Vec::new() }
+    }
+}
+
+impl<M, R> Output<M, R> {
+    pub fn is_empty(&self) -> bool {
+        self.compact.is_none()
+            && self.persist.is_empty()
+            && self.send.is_empty()
+            && self.reply.is_empty()
+            && self.events.is_empty()
+    }
+}
+
+/// Everything a core is told when it is created.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub id: NodeId,
+    /// All members including this node, in a stable order.
+    pub members: Vec<NodeId>,
+    /// Planted bugs switched on with `--bug`.
+    pub bugs: Vec<String>,
+    /// Free-form `--opt key=value` settings (e.g. `batch=off`).
+    pub opts: std::collections::BTreeMap<String, String>,
+    /// Seed for the core's own RNG (derived from the run seed and the node id).
+    pub seed: u64,
+    /// Tick interval the runtime uses.
+    pub tick_ms: u64,
+}
+
+impl CoreConfig {
+    pub fn has_bug(&self, name: &str) -> bool {
+        self.bugs.iter().any(|b| b == name)
+    }
+
+    pub fn opt(&self, key: &str) -> Option<&str> {
+        self.opts.get(key).map(String::as_str)
+    }
+}
+
+/// A protocol core.
+pub trait Protocol: Send + 'static {
+    /// Peer message type.
+    type Msg: Serialize + DeserializeOwned + Send + std::fmt::Debug + 'static;
+    /// Durable record type.
+    type Record: Serialize + DeserializeOwned + Send + std::fmt::Debug + 'static;
+
+    /// Builds the core from its configuration and the records recovered from disk (empty
+    /// on first start).
+    fn recover(config: CoreConfig, records: Vec<Self::Record>) -> Self
+    where
+        Self: Sized;
+
+    /// Advances the state machine by one input.
+    fn step(&mut self, input: Input<Self::Msg>, out: &mut Output<Self::Msg, Self::Record>);
+
+    /// Bug names this protocol understands (an unknown `--bug` is a start-up error).
+    fn known_bugs() -> &'static [&'static str]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
+}

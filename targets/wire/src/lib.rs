@@ -1,0 +1,196 @@
+//! The client protocol of sunder's built-in targets.
+//!
+//! Newline-delimited JSON over TCP. Every request carries an `id` chosen by the client;
+//! many requests may be in flight on one connection and responses may come back in any
+//! order, matched by `id`.
+//!
+//! ```text
+//! → {"id":7,"op":"cas","key":"k1","from":1,"to":2}
+//! ← {"id":7,"ok":true}
+//! → {"id":8,"op":"write","key":"k1","value":5}
+//! ← {"id":8,"ok":false,"error":"not-leader","definite":true,"leader":"n2"}
+//! ```
+//!
+//! An error is *definite* when the operation certainly did not take effect (the client
+//! records `fail`) and indefinite otherwise (`info`). A successful `cas` whose expected
+//! value did not match answers `ok:false` with error `cas-mismatch`, definite.
+//!
+//! This crate is shared by `targets/node` (the server side) and `workloads` (the client),
+//! so the two cannot drift. It depends on serde alone.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Register and set values.
+pub type Val = i64;
+
+/// What a client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Op {
+    /// The current value of a key: `null` when absent, a number for a register, a sorted
+    /// array for a set.
+    Read { key: String },
+    /// Sets a register.
+    Write { key: String, value: Val },
+    /// Sets a register to `to` if it holds `from`.
+    Cas { key: String, from: Val, to: Val },
+    /// Adds an element to the set at `key`.
+    Add { key: String, value: Val },
+    /// Admin: this node's role, term, leader and commit index.
+    Status,
+    /// Admin: what this node has committed, for the agreement checkers.
+    Dump,
+}
+
+impl Op {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Read { .. } => "read",
+            Op::Write { .. } => "write",
+            Op::Cas { .. } => "cas",
+            Op::Add { .. } => "add",
+            Op::Status => "status",
+            Op::Dump => "dump",
+        }
+    }
+
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } | Op::Add { key, .. } => {
+                Some(key)
+            }
+            Op::Status | Op::Dump => None,
+        }
+    }
+
+    /// Whether the operation may change state (and so must go through consensus).
+    pub fn is_update(&self) -> bool {
+        matches!(self, Op::Write { .. } | Op::Cas { .. } | Op::Add { .. })
+    }
+}
+
+/// A request: an id and an operation, flattened into one JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// Error names a node may answer with. Others are allowed; these are the ones the
+/// built-in targets and the client agree on.
+pub mod errors {
+    /// This node does not lead; `leader` may name the one that does. Definite.
+    pub const NOT_LEADER: &str = "not-leader";
+    /// The cas expected value did not match. Definite.
+    pub const CAS_MISMATCH: &str = "cas-mismatch";
+    /// The node could not finish in time; the operation may still happen. Indefinite.
+    pub const TIMEOUT: &str = "timeout";
+    /// The node is shutting down or lost leadership with the operation in flight.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// The request could not be parsed. Definite.
+    pub const BAD_REQUEST: &str = "bad-request";
+}
+
+/// A response to the request with the same `id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub id: u64,
+    pub ok: bool,
+    /// The value read, or the payload of `status` / `dump`.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub value: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// For an error: true when the operation certainly did not take effect.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub definite: bool,
+    /// For `not-leader`: the node believed to lead, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+}
+
+impl Response {
+    pub fn ok(id: u64, value: Value) -> Self {
+        Response { id, ok: true, value, error: None, definite: false, leader: None }
+    }
+
+    pub fn error(id: u64, error: impl Into<String>, definite: bool) -> Self {
+        Response { id, ok: false, value: Value::Null, error: Some(error.into()), definite, leader: None }
+    }
+
+    pub fn not_leader(id: u64, leader: Option<String>) -> Self {
+        Response { leader, ..Response::error(id, errors::NOT_LEADER, true) }
+    }
+}
+
+/// The payload of a `status` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's id, e.g. `n1`.
+    pub node: String,
+    /// `leader`, `follower`, `candidate`, `primary`, `replica`, ... (protocol-specific).
+    pub role: String,
+    /// Term, view or ballot round; 0 where the protocol has none.
+    #[serde(default)]
+    pub term: u64,
+    /// The node this one believes leads, if any.
+    #[serde(default)]
+    pub leader: Option<String>,
+    /// Highest committed log index or slot; 0 where the protocol has none.
+    #[serde(default)]
+    pub commit: u64,
+}
+
+/// One committed log entry in a `dump`: its position, the term or ballot it was
+/// proposed in, and the command, as the protocol records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpEntry {
+    pub index: u64,
+    #[serde(default)]
+    pub term: u64,
+    /// The client command (an `Op` as JSON), or `null` for a no-op.
+    pub command: Value,
+    /// The client request that proposed it, `<client-conn>:<id>`, when known, so that the
+    /// agreement checker can tie acknowledged writes to log entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// The payload of a `dump` response: what this node has committed, in order, starting
+/// after `snapshot_index` (entries before it were compacted away), plus the state
+/// machine's contents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dump {
+    pub node: String,
+    #[serde(default)]
+    pub snapshot_index: u64,
+    pub entries: Vec<DumpEntry>,
+    /// Key → value of the state machine after applying everything committed.
+    #[serde(default)]
+    pub state: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_json_shape() {
+        let r: Request = serde_json::from_str(r#"{"id":7,"op":"cas","key":"k1","from":1,"to":2}"#).unwrap();
+        assert_eq!(r, Request { id: 7, op: Op::Cas { key: "k1".into(), from: 1, to: 2 } });
+        let s = serde_json::to_string(&Request { id: 1, op: Op::Status }).unwrap();
+        assert_eq!(s, r#"{"id":1,"op":"status"}"#);
+    }
+
+    #[test]
+    fn response_json_shape() {
+        let s = serde_json::to_string(&Response::ok(7, Value::Null)).unwrap();
+        assert_eq!(s, r#"{"id":7,"ok":true}"#);
+        let s = serde_json::to_string(&Response::not_leader(8, Some("n2".into()))).unwrap();
+        assert_eq!(s, r#"{"id":8,"ok":false,"error":"not-leader","definite":true,"leader":"n2"}"#);
+        let back: Response = serde_json::from_str(&s).unwrap();
+        assert!(back.definite);
+    }
+}
