@@ -7,15 +7,24 @@
 //!   history.jsonl ─┐
 //!   history.edn  ──┼─ format::read ──► History ──┬─► linear::check(model) ──► LinearizabilityReport
 //!   etcd_NNN.log ──┤   (by content)              ├─► set::check                 (verdict + evidence)
-//!   cNN-ok.txt  ───┘                             └─► agreement::check (node dumps)
+//!   cNN-ok.txt  ───┘                             ├─► stats::compute
+//!                                                └─► agreement::check (node dumps, events)
 //! ```
 //!
 //! - [`history`]: events (`invoke`/`ok`/`fail`/`info`), processes, the in-memory history.
-//! - [`verdict`]: valid / invalid / unknown and how they combine.
+//! - [`format`]: readers and writers for every history format, chosen by content.
+//! - [`model`]: sequential specifications (register, cas-register, key-value, ...).
 //! - [`linear`]: the linearizability checker and its report types.
+//! - [`set`], [`stats`], [`agreement`]: the other checkers.
+//! - [`verdict`]: valid / invalid / unknown and how they combine.
 
+pub mod agreement;
+pub mod format;
 pub mod history;
 pub mod linear;
+pub mod model;
+pub mod set;
+pub mod stats;
 pub mod verdict;
 
 pub use history::{Event, EventType, History, Process};

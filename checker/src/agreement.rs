@@ -1,0 +1,1 @@
+//! Agreement between replicas, from node dumps and event streams (being built).

@@ -1,0 +1,1 @@
+//! History formats: native JSON lines, Jepsen EDN, Porcupine corpus logs (being built).

@@ -1,0 +1,1 @@
+//! The set checker: lost, unexpected and stale elements (being built).

@@ -1,0 +1,1 @@
+//! Statistics of a run: ok/fail/info per operation, throughput, latency percentiles (being built).
