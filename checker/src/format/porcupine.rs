@@ -1,0 +1,1 @@
+//! Porcupine corpus formats: etcd Jepsen logs and kv EDN-like logs (being built).
