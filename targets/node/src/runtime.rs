@@ -1,0 +1,321 @@
+//! [`run_node`]: the thin driver that does a core's I/O.
+//!
+//! ```text
+//!   client tasks ─┐                         ┌─► 1. WAL compact/append + fsync (one per batch)
+//!   peer tasks  ──┼─► input queue ─► driver ┼─► 2. peer queues (try_send; full = dropped)
+//!   tick timer  ──┘   (drain a batch) step  ├─► 3. client reply queues
+//!                                            └─► 4. event stream
+//! ```
+//!
+//! The driver runs on its own blocking thread so that fsync never stalls the sockets. It
+//! drains every input that is ready, steps the core on each, and makes all their records
+//! durable with one fsync before any of their messages or replies leave: the order
+//! protocol.rs promises, at the price of one fsync per batch instead of per input. The
+//! first input a core ever sees is a `Tick`, so it always knows the time.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::args::{NodeArgs, NodeError};
+use crate::client::{self, Replies};
+use crate::events::EventLog;
+use crate::peer;
+use crate::protocol::{Input, NodeId, Output, Protocol};
+use crate::wal::Wal;
+
+/// Inputs stepped before one fsync; bounds the latency a batch adds.
+const MAX_BATCH: usize = 512;
+
+enum DriverMsg<M> {
+    Input(Input<M>),
+    Stop,
+}
+
+/// Runs one node of protocol `P` until SIGTERM or SIGINT (then `Ok`), or until it cannot
+/// go on (a bind failure, an unusable data directory or log: `Err`).
+pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError> {
+    args.validate(P::known_bugs())?;
+    std::fs::create_dir_all(&args.data).map_err(|source| NodeError::Io {
+        what: "create data directory",
+        path: args.data.clone(),
+        source,
+    })?;
+    let mut events = EventLog::open(&args.events_path(), &args.id)?;
+    let opened = Wal::open(&args.data.join("wal.log"))?;
+    if let Some(t) = &opened.torn {
+        tracing::warn!(
+            "{}: dropped a torn last record ({} bytes at byte {}: {}); the node was killed mid-write",
+            opened.wal.path().display(),
+            t.dropped,
+            t.offset,
+            t.reason
+        );
+        events.emit(json!({"event": "wal-torn-tail", "offset": t.offset, "dropped": t.dropped, "reason": t.reason}));
+    }
+    let records: Vec<P::Record> = opened.wal.decode_all(&opened.payloads)?;
+    let recovered = records.len();
+    let wal = opened.wal;
+    let core = P::recover(args.core_config(), records);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| NodeError::Runtime(format!("cannot start tokio: {e}")))?;
+    let result = rt.block_on(serve::<P>(args, core, wal, events, recovered));
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+async fn serve<P: Protocol>(
+    args: NodeArgs,
+    core: P,
+    wal: Wal,
+    mut events: EventLog,
+    recovered: usize,
+) -> Result<(), NodeError> {
+    let signal_err =
+        |e: std::io::Error| NodeError::Runtime(format!("cannot install signal handler: {e}"));
+    let mut sigterm = signal(SignalKind::terminate()).map_err(signal_err)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(signal_err)?;
+
+    let bind = |what, addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| NodeError::Bind { what, addr, source })
+    };
+    let client_listener = bind("client", args.client).await?;
+    let peer_listener = match args.peer_listen {
+        Some(a) => Some(bind("peer", a).await?),
+        None => None,
+    };
+
+    // With port 0 the OS picks: log and record the address actually bound.
+    let client_addr = client_listener.local_addr().map_or(args.client, |a| a);
+    let peer_addr = peer_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let (tx, rx) = mpsc::channel::<DriverMsg<P::Msg>>();
+    let replies = Replies::default();
+    let peers: BTreeMap<NodeId, peer::PeerSender<P::Msg>> = args
+        .peers
+        .iter()
+        .map(|(id, addr)| {
+            (
+                id.clone(),
+                peer::spawn_sender(args.id.clone(), id.clone(), *addr),
+            )
+        })
+        .collect();
+    let submit_tx = tx.clone();
+    tokio::spawn(client::serve(
+        client_listener,
+        replies.clone(),
+        move |token, op| {
+            submit_tx
+                .send(DriverMsg::Input(Input::Client { token, op }))
+                .is_ok()
+        },
+    ));
+    if let Some(l) = peer_listener {
+        let peer_tx = tx.clone();
+        tokio::spawn(peer::serve(l, args.members(), move |from, msg| {
+            peer_tx
+                .send(DriverMsg::Input(Input::Peer { from, msg }))
+                .is_ok()
+        }));
+    }
+
+    events.emit(json!({
+        "event": "start",
+        "records": recovered,
+        "members": args.members(),
+        "client": client_addr.to_string(),
+        "peer_listen": peer_addr.map(|a| a.to_string()),
+    }));
+    let id = args.id.clone();
+    let tick_ms = args.tick_ms;
+    let mut driver = tokio::task::spawn_blocking(move || {
+        drive(core, wal, events, rx, peers, replies, &id, tick_ms)
+    });
+    tracing::info!(node = %args.id, client = %client_addr, peer_listen = ?peer_addr, recovered, "ready");
+
+    let stopped_by_signal = tokio::select! {
+        _ = sigterm.recv() => true,
+        _ = sigint.recv() => true,
+        r = &mut driver => return joined(r),
+    };
+    if stopped_by_signal {
+        tracing::info!("signal received; stopping");
+    }
+    let _ = tx.send(DriverMsg::Stop);
+    joined(driver.await)
+}
+
+fn joined(r: Result<Result<(), NodeError>, tokio::task::JoinError>) -> Result<(), NodeError> {
+    r.map_err(|e| NodeError::Runtime(format!("driver thread failed: {e}")))?
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive<P: Protocol>(
+    mut core: P,
+    mut wal: Wal,
+    mut events: EventLog,
+    rx: mpsc::Receiver<DriverMsg<P::Msg>>,
+    peers: BTreeMap<NodeId, peer::PeerSender<P::Msg>>,
+    replies: Replies,
+    me: &str,
+    tick_ms: u64,
+) -> Result<(), NodeError> {
+    let mut next_tick = monotonic_ms();
+    let mut dropped = 0u64;
+    loop {
+        let mut batch = Vec::new();
+        let mut stop = false;
+        let now = monotonic_ms();
+        if now < next_tick {
+            match rx.recv_timeout(Duration::from_millis(next_tick - now)) {
+                Ok(DriverMsg::Input(i)) => batch.push(i),
+                Ok(DriverMsg::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        while !stop && batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(DriverMsg::Input(i)) => batch.push(i),
+                Ok(DriverMsg::Stop) | Err(TryRecvError::Disconnected) => stop = true,
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        let now = monotonic_ms();
+        if now >= next_tick {
+            // First in the batch, so the core sees the others with a fresh clock (and its
+            // very first input is always a tick).
+            batch.insert(0, Input::Tick { now_ms: now });
+            // From now, not from the missed deadline: after a pause, one tick, not a burst.
+            next_tick = now + tick_ms;
+        }
+
+        let mut outputs: Vec<Output<P::Msg, P::Record>> = Vec::with_capacity(batch.len());
+        for input in batch {
+            let mut out = Output::default();
+            core.step(input, &mut out);
+            if !out.is_empty() {
+                outputs.push(out);
+            }
+        }
+        if let Err(e) = persist(&mut wal, &mut outputs) {
+            events.emit(json!({"event": "fatal", "error": e.to_string()}));
+            return Err(e);
+        }
+        for out in outputs {
+            for (to, msg) in out.send {
+                match peers.get(&to) {
+                    Some(q) => {
+                        if !q.send(msg) {
+                            dropped += 1;
+                            if dropped.is_power_of_two() {
+                                tracing::debug!(peer = %to, dropped, "peer queue full; messages dropped");
+                            }
+                        }
+                    }
+                    None if to == me => tracing::warn!("core sent a message to itself; dropped"),
+                    None => {
+                        tracing::warn!(peer = %to, "core sent a message to an unknown node; dropped")
+                    }
+                }
+            }
+            for (token, resp) in out.reply {
+                replies.send(token, resp);
+            }
+            for e in out.events {
+                events.emit(e);
+            }
+        }
+        if stop {
+            events.emit(json!({"event": "stop"}));
+            return Ok(());
+        }
+    }
+}
+
+/// Makes a batch's records durable: the last compaction in the batch replaces the log
+/// (appends before it are inside the snapshot), then every later record is appended.
+fn persist<M, R: serde::Serialize>(
+    wal: &mut Wal,
+    outputs: &mut [Output<M, R>],
+) -> Result<(), NodeError> {
+    let mut compact = None;
+    let mut appends = Vec::new();
+    for o in outputs.iter_mut() {
+        if let Some(c) = o.compact.take() {
+            compact = Some(c);
+            appends.clear();
+        }
+        appends.append(&mut o.persist);
+    }
+    if let Some(c) = compact {
+        wal.compact_json(&c)?;
+    }
+    wal.append_json(&appends)?;
+    Ok(())
+}
+
+/// The local monotonic clock in milliseconds (CLOCK_MONOTONIC: since boot, so it keeps
+/// rising across a node's restarts, and libfaketime can skew it).
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "CLOCK_MONOTONIC is always available on Linux");
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(compact: Option<Vec<u32>>, persist: Vec<u32>) -> Output<(), u32> {
+        Output { compact, persist, ..Output::default() }
+    }
+
+    #[test]
+    fn batch_persists_the_last_compaction_then_later_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.log");
+        let mut wal = Wal::open(&path).unwrap().wal;
+        wal.append_json(&[1u32, 2]).unwrap();
+        let mut outputs = vec![
+            out(None, vec![3]),
+            out(Some(vec![10, 11]), vec![4]),
+            out(None, vec![5]),
+            out(Some(vec![20]), vec![]),
+            out(None, vec![6, 7]),
+        ];
+        persist(&mut wal, &mut outputs).unwrap();
+        let o = Wal::open(&path).unwrap();
+        let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
+        assert_eq!(back, vec![20, 6, 7]);
+
+        // Without a compaction everything is appended, in order.
+        let mut outputs = vec![out(None, vec![8]), out(None, vec![]), out(None, vec![9])];
+        let mut wal = o.wal;
+        persist(&mut wal, &mut outputs).unwrap();
+        let o = Wal::open(&path).unwrap();
+        let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
+        assert_eq!(back, vec![20, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn monotonic_clock_rises() {
+        let a = monotonic_ms();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(monotonic_ms() > a);
+    }
+}
