@@ -1,1 +1,40 @@
-//! (being built)
+//! # sunder-workloads
+//!
+//! Operation generators, the clients that speak to targets, and the recorder that turns
+//! what happened into a history.
+//!
+//! ```text
+//!  WorkloadConfig ─► Generator (per worker, seeded) ─► Worker ─► Client ──TCP──► node
+//!                    Pacer (per worker, seeded) ───────┘   │  (JsonLinesClient)
+//!                                                          ▼
+//!  nemesis events (controller) ─────────────────────► Recorder ─► history.jsonl
+//!                                                          │          + in memory
+//!  final_phase (set: read on every node) ──────────────────┘
+//! ```
+//!
+//! - [`config`]: [`WorkloadKind`], [`WorkloadConfig`].
+//! - [`generator`]: the pure operation generator; a seed replays the same operations.
+//! - [`pacer`]: the seeded sleeps that hold the total rate.
+//! - [`recorder`]: index, time, JSON lines; shared with the nemesis.
+//! - [`client`]: the [`Client`] trait, [`Endpoint`], [`Outcome`] (ok / fail / info).
+//! - [`jsonlines`]: the pipelined client of sunder's own wire protocol.
+//! - [`worker`]: [`run_workers`], the main phase.
+//! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
+
+pub mod client;
+pub mod config;
+pub mod final_phase;
+pub mod generator;
+pub mod jsonlines;
+pub mod pacer;
+pub mod recorder;
+pub mod worker;
+
+pub use client::{Client, Endpoint, Outcome};
+pub use config::{ConfigError, SET_KEY, UnknownWorkload, WorkloadConfig, WorkloadKind};
+pub use final_phase::{FinalSummary, final_phase, final_phase_with};
+pub use generator::Generator;
+pub use jsonlines::JsonLinesClient;
+pub use pacer::Pacer;
+pub use recorder::{Counts, Recorder};
+pub use worker::{WorkerSummary, run_workers, run_workers_with};
