@@ -12,6 +12,7 @@
 //! Each subcommand lives in `cmd/<name>.rs` and returns the process exit code.
 
 mod cmd;
+mod controller;
 
 use clap::{Parser, Subcommand};
 
@@ -36,7 +37,12 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // A usage error is the harness failing to run a test (exit 3), not exit 2, which
+    // means "unknown verdict" to CI; --help and --version still exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() { 3 } else { 0 });
+    });
     let code = match cli.command {
         Command::Test(a) => cmd::test::run(a),
         Command::Check(a) => cmd::check::run(a),

@@ -1,8 +1,81 @@
-//! `sunder test` (not yet built).
+//! `sunder test`: flags → a validated [`TestConfig`] → the controller.
 
-#[derive(clap::Args, Debug)]
-pub struct TestArgs {}
+use crate::controller::{self, TestConfig};
+use std::path::PathBuf;
+use std::time::Duration;
 
-pub fn run(_args: TestArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("`sunder test` is not built yet")
+/// Run a test: spawn a cluster, drive clients, inject faults, check the history.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TestArgs {
+    /// The system under test: lww, primary, raft or paxos.
+    #[arg(long, default_value = "primary")]
+    pub target: String,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// register (read/write/cas, checked for linearizability) or set (adds, final reads).
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+    /// Client workers, each with one operation in flight.
+    #[arg(long, default_value_t = 5)]
+    pub concurrency: usize,
+    /// Target operations per second across all workers; 0 = as fast as possible.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// How long the workload runs, e.g. `30s`, `2m`.
+    #[arg(long = "time-limit", default_value = "30s", value_parser = parse_duration)]
+    pub time_limit: Duration,
+    /// Number of register keys.
+    #[arg(long = "key-count", default_value_t = 5)]
+    pub key_count: usize,
+    /// The seed every random choice derives from [default: random, printed].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Faults to mix: a comma-separated list of partition, kill, pause; or `none`.
+    #[arg(long, default_value = "partition,kill")]
+    pub nemesis: String,
+    /// Quiet time before each fault, and how long each fault lasts.
+    #[arg(long = "nemesis-interval", default_value = "5s", value_parser = parse_duration)]
+    pub nemesis_interval: Duration,
+    /// A planted bug to switch on in the nodes (repeatable).
+    #[arg(long = "bug")]
+    pub bugs: Vec<String>,
+    /// A protocol setting `KEY=VALUE` passed to the nodes (repeatable).
+    #[arg(long = "opt")]
+    pub opts: Vec<String>,
+    /// Where runs are stored.
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
+    /// Also write a JUnit XML file (one test case per checker).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// A client call not answered within this time ends `info`.
+    #[arg(long = "op-timeout", default_value = "1s", value_parser = parse_duration)]
+    pub op_timeout: Duration,
+    /// The test's name [default: TARGET-WORKLOAD-NEMESIS].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print results.json on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+    /// Start nothing: print the configuration, the fault schedule and the first
+    /// operations of each worker as JSON (what this seed will do).
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// With --dry-run: how many operations per worker to print.
+    #[arg(long = "dry-run-ops", default_value_t = 20)]
+    pub dry_run_ops: usize,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}`: {e} (write durations like 30s, 500ms or 2m)"))
+}
+
+pub fn run(args: TestArgs) -> anyhow::Result<i32> {
+    let cfg = TestConfig::from_args(&args)?;
+    if args.dry_run {
+        return controller::dry_run(&cfg, args.dry_run_ops);
+    }
+    controller::run(cfg, args.json)
 }

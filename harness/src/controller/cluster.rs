@@ -1,0 +1,375 @@
+//! The node processes: spawn, kill, restart, pause, resume, stop. Each node runs in its own
+//! process group so that a signal reaches everything it started, and the terminal's Ctrl-C
+//! reaches only the controller, which then stops the nodes itself.
+//!
+//! Dropping a [`Cluster`] SIGKILLs every group it ever started: no node outlives the run,
+//! whatever path (error, panic, interrupt) leaves the controller.
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use sunder_nemesis::{NemesisError, NodeId, Processes};
+
+/// How to start one node.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub id: NodeId,
+    /// The program and its arguments.
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    /// stdout and stderr are appended here, across restarts.
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Running,
+    Paused,
+    Killed,
+    /// It exited by itself (or was stopped at the end).
+    Exited,
+}
+
+struct NodeProc {
+    spec: NodeSpec,
+    child: Option<Child>,
+    state: NodeState,
+    /// Every process group this node ever had, for the drop guard.
+    pgid: Option<i32>,
+    starts: u32,
+}
+
+/// Every node of a run.
+pub struct Cluster {
+    nodes: BTreeMap<NodeId, NodeProc>,
+}
+
+impl Cluster {
+    pub fn new(specs: Vec<NodeSpec>) -> Cluster {
+        let nodes = specs
+            .into_iter()
+            .map(|spec| {
+                (
+                    spec.id.clone(),
+                    NodeProc {
+                        spec,
+                        child: None,
+                        state: NodeState::Exited,
+                        pgid: None,
+                        starts: 0,
+                    },
+                )
+            })
+            .collect();
+        Cluster { nodes }
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().cloned().collect()
+    }
+
+    pub fn spec(&self, id: &str) -> Option<&NodeSpec> {
+        self.nodes.get(id).map(|n| &n.spec)
+    }
+
+    pub fn state(&self, id: &str) -> Option<NodeState> {
+        self.nodes.get(id).map(|n| n.state)
+    }
+
+    /// How many times the node was started (1 + restarts).
+    pub fn starts(&self, id: &str) -> u32 {
+        self.nodes.get(id).map_or(0, |n| n.starts)
+    }
+
+    /// Starts (or restarts) one node in a new process group.
+    pub fn spawn(&mut self, id: &str) -> Result<(), String> {
+        let n = self
+            .nodes
+            .get_mut(id)
+            .ok_or_else(|| format!("unknown node {id}"))?;
+        if let Some(mut old) = n.child.take() {
+            // Reap whatever is left of the last incarnation before its ports are reused.
+            let _ = killpg(Pid::from_raw(old.id() as i32), Signal::SIGKILL);
+            let _ = old.wait();
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.spec.log)
+            .map_err(|e| format!("open {}: {e}", n.spec.log.display()))?;
+        let err = log
+            .try_clone()
+            .map_err(|e| format!("open {}: {e}", n.spec.log.display()))?;
+        let child = Command::new(&n.spec.program)
+            .args(&n.spec.args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("spawn {} for {id}: {e}", n.spec.program.display()))?;
+        n.pgid = Some(child.id() as i32);
+        n.child = Some(child);
+        n.state = NodeState::Running;
+        n.starts += 1;
+        Ok(())
+    }
+
+    pub fn start_all(&mut self) -> Result<(), String> {
+        for id in self.ids() {
+            self.spawn(&id)?;
+        }
+        Ok(())
+    }
+
+    /// The exit status if the node's process has ended (reaping it).
+    pub fn exited(&mut self, id: &str) -> Option<ExitStatus> {
+        let n = self.nodes.get_mut(id)?;
+        let status = n.child.as_mut()?.try_wait().ok().flatten()?;
+        if n.state == NodeState::Running || n.state == NodeState::Paused {
+            n.state = NodeState::Exited;
+        }
+        Some(status)
+    }
+
+    fn signal(&mut self, id: &str, sig: Signal) -> Result<(), String> {
+        let n = self
+            .nodes
+            .get(id)
+            .ok_or_else(|| format!("unknown node {id}"))?;
+        let pgid = n.pgid.ok_or_else(|| format!("{id} was never started"))?;
+        killpg(Pid::from_raw(pgid), sig).map_err(|e| format!("{sig} to {id} (group {pgid}): {e}"))
+    }
+
+    /// SIGKILL to the node's group, and reap it.
+    pub fn kill(&mut self, id: &str) -> Result<(), String> {
+        let r = self.signal(id, Signal::SIGKILL);
+        let n = self.nodes.get_mut(id).expect("signal checked the id");
+        if let Some(c) = n.child.as_mut() {
+            let _ = c.wait();
+        }
+        n.state = NodeState::Killed;
+        // A node that had already died cannot be signalled; it is down, which is the point.
+        match r {
+            Err(e) if !e.contains("ESRCH") => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn pause(&mut self, id: &str) -> Result<(), String> {
+        if self.state(id) != Some(NodeState::Running) {
+            return Err(format!("{id} is not running ({:?})", self.state(id)));
+        }
+        self.signal(id, Signal::SIGSTOP)?;
+        self.nodes.get_mut(id).expect("checked").state = NodeState::Paused;
+        Ok(())
+    }
+
+    pub fn resume(&mut self, id: &str) -> Result<(), String> {
+        match self.state(id) {
+            Some(NodeState::Paused) => {
+                self.signal(id, Signal::SIGCONT)?;
+                self.nodes.get_mut(id).expect("checked").state = NodeState::Running;
+                Ok(())
+            }
+            // Killed or exited while paused: nothing to resume; the restart brings it back.
+            Some(_) => Ok(()),
+            None => Err(format!("unknown node {id}")),
+        }
+    }
+
+    /// Stops every node: SIGCONT (a stopped process cannot act on SIGTERM), SIGTERM, then
+    /// SIGKILL to those still alive after `grace`. Blocks.
+    pub fn stop_all(&mut self, grace: Duration) {
+        for id in self.ids() {
+            if self.nodes[&id].child.is_some() {
+                let _ = self.signal(&id, Signal::SIGCONT);
+                let _ = self.signal(&id, Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            let alive = self
+                .ids()
+                .into_iter()
+                .filter(|id| self.nodes[id].child.is_some() && self.exited(id).is_none())
+                .count();
+            if alive == 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill_all();
+    }
+
+    /// SIGKILL every group and reap. Idempotent.
+    pub fn kill_all(&mut self) {
+        for n in self.nodes.values_mut() {
+            if let Some(pgid) = n.pgid {
+                let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+            }
+            if let Some(c) = n.child.as_mut() {
+                let _ = c.wait();
+            }
+            n.state = NodeState::Exited;
+        }
+    }
+
+    /// A node's log for an error message: all of it when short, else its first lines
+    /// (where a start-up error or panic message is) and its last `lines` lines.
+    pub fn log_tail(&self, id: &str, lines: usize) -> String {
+        let Some(n) = self.nodes.get(id) else {
+            return String::new();
+        };
+        let text = std::fs::read_to_string(&n.spec.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let head = 10;
+        if all.len() <= head + lines {
+            return all.join("\n");
+        }
+        format!(
+            "{}\n[... {} lines ...]\n{}",
+            all[..head].join("\n"),
+            all.len() - head - lines,
+            all[all.len() - lines..].join("\n")
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+/// The cluster shared between the nemesis and the rest of the controller.
+#[derive(Clone)]
+pub struct SharedCluster(pub Arc<Mutex<Cluster>>);
+
+impl SharedCluster {
+    pub fn new(c: Cluster) -> Self {
+        SharedCluster(Arc::new(Mutex::new(c)))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Cluster> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn each(
+        &self,
+        nodes: &[NodeId],
+        f: impl Fn(&mut Cluster, &str) -> Result<(), String>,
+    ) -> Result<(), NemesisError> {
+        let mut c = self.lock();
+        let errors: Vec<String> = nodes.iter().filter_map(|n| f(&mut c, n).err()).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(NemesisError::Backend(errors.join("; ")))
+        }
+    }
+}
+
+impl Processes for SharedCluster {
+    fn kill(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+        self.each(nodes, Cluster::kill)
+    }
+
+    fn restart(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+        self.each(nodes, Cluster::spawn)
+    }
+
+    fn pause(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+        self.each(nodes, Cluster::pause)
+    }
+
+    fn resume(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+        self.each(nodes, Cluster::resume)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
+        NodeSpec {
+            id: id.into(),
+            program: "/bin/sh".into(),
+            // the child's child proves the whole group goes
+            args: vec!["-c".into(), "echo started; sleep 300 & sleep 300".into()],
+            log: dir.join(format!("{id}.log")),
+        }
+    }
+
+    fn alive(pid: i32) -> bool {
+        // Zombies count as dead: look at /proc state.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.split(") ").nth(1).unwrap_or("").starts_with('Z'))
+            .unwrap_or(false)
+    }
+
+    fn state_char(pid: i32) -> char {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        s.split(") ").nth(1).unwrap().chars().next().unwrap()
+    }
+
+    #[test]
+    fn kill_restart_pause_resume_and_drop_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cluster::new(vec![sleeper(dir.path(), "n1"), sleeper(dir.path(), "n2")]);
+        c.start_all().unwrap();
+        let pid1 = c.nodes["n1"].pgid.unwrap();
+        assert!(alive(pid1));
+        c.pause("n1").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(state_char(pid1), 'T');
+        c.resume("n1").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_ne!(state_char(pid1), 'T');
+        c.kill("n1").unwrap();
+        assert!(!alive(pid1));
+        assert_eq!(c.state("n1"), Some(NodeState::Killed));
+        c.spawn("n1").unwrap();
+        let pid1b = c.nodes["n1"].pgid.unwrap();
+        assert_ne!(pid1, pid1b);
+        assert!(alive(pid1b));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            c.log_tail("n1", 5).contains("started\nstarted"),
+            "log appended across restarts"
+        );
+        let pid2 = c.nodes["n2"].pgid.unwrap();
+        drop(c);
+        assert!(!alive(pid1b) && !alive(pid2));
+    }
+
+    #[test]
+    fn an_exiting_node_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = NodeSpec {
+            args: vec!["-c".into(), "echo 'bad flag' >&2; exit 2".into()],
+            ..sleeper(dir.path(), "n1")
+        };
+        let mut c = Cluster::new(vec![spec]);
+        c.start_all().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = c.exited("n1") {
+                break s;
+            }
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(2));
+        assert!(c.log_tail("n1", 3).contains("bad flag"));
+        c.stop_all(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,320 @@
+//! The validated configuration of one test run, and the command that replays it.
+
+use crate::cmd::test::TestArgs;
+use anyhow::{Context, bail};
+use serde::{Serialize, Serializer};
+use std::path::PathBuf;
+use std::time::Duration;
+use sunder_nemesis::{FaultKind, ScheduleConfig};
+use sunder_workloads::{WorkloadConfig, WorkloadKind};
+
+/// Targets `sunder node` knows.
+pub const TARGETS: &[&str] = &["lww", "primary", "raft", "paxos"];
+
+/// Everything a run needs, checked. Serialised as the run's `config.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestConfig {
+    pub name: String,
+    pub target: String,
+    pub nodes: usize,
+    #[serde(serialize_with = "display")]
+    pub workload: WorkloadKind,
+    pub concurrency: usize,
+    /// Operations per second over all workers; `None`: as fast as possible.
+    pub rate: Option<f64>,
+    #[serde(serialize_with = "human")]
+    pub time_limit: Duration,
+    pub key_count: usize,
+    pub seed: u64,
+    pub nemesis: Vec<FaultKind>,
+    #[serde(serialize_with = "human")]
+    pub nemesis_interval: Duration,
+    pub bugs: Vec<String>,
+    pub opts: Vec<(String, String)>,
+    pub results: PathBuf,
+    pub junit: Option<PathBuf>,
+    #[serde(serialize_with = "human")]
+    pub op_timeout: Duration,
+}
+
+fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+fn display<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl TestConfig {
+    /// Validates the flags. Every error names the flag.
+    pub fn from_args(a: &TestArgs) -> anyhow::Result<TestConfig> {
+        if !TARGETS.contains(&a.target.as_str()) {
+            bail!(
+                "--target {:?}: unknown target (expected one of {})",
+                a.target,
+                TARGETS.join(", ")
+            );
+        }
+        if !(1..=15).contains(&a.nodes) {
+            bail!("--nodes {}: must be between 1 and 15", a.nodes);
+        }
+        let workload: WorkloadKind = a.workload.parse().context("--workload")?;
+        if !(1..=1000).contains(&a.concurrency) {
+            bail!(
+                "--concurrency {}: must be between 1 and 1000",
+                a.concurrency
+            );
+        }
+        if !a.rate.is_finite() || a.rate < 0.0 {
+            bail!(
+                "--rate {}: must be a non-negative number of operations per second (0: unlimited)",
+                a.rate
+            );
+        }
+        if a.time_limit.is_zero() {
+            bail!("--time-limit must be more than zero");
+        }
+        if workload == WorkloadKind::Register && a.key_count == 0 {
+            bail!("--key-count must be at least 1 for the register workload");
+        }
+        let nemesis =
+            FaultKind::parse_list(&a.nemesis).map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+        if nemesis.contains(&FaultKind::Partition) && a.nodes < 2 {
+            bail!(
+                "--nemesis partition needs at least 2 nodes (--nodes {})",
+                a.nodes
+            );
+        }
+        if !nemesis.is_empty() && a.nemesis_interval.is_zero() {
+            bail!("--nemesis-interval must be more than zero");
+        }
+        if a.op_timeout.is_zero() {
+            bail!("--op-timeout must be more than zero");
+        }
+        let mut opts = Vec::new();
+        for o in &a.opts {
+            match o.split_once('=') {
+                Some((k, v)) if !k.is_empty() => opts.push((k.to_string(), v.to_string())),
+                _ => bail!("--opt {o:?}: expected KEY=VALUE"),
+            }
+        }
+        for b in &a.bugs {
+            if b.is_empty() || b.starts_with('-') {
+                bail!("--bug {b:?}: expected a bug name");
+            }
+        }
+        let name = match &a.name {
+            Some(n) => n.clone(),
+            None => {
+                let faults = if nemesis.is_empty() {
+                    "none".to_string()
+                } else {
+                    nemesis
+                        .iter()
+                        .map(|k| k.to_string())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                };
+                format!("{}-{}-{}", a.target, workload, faults)
+            }
+        };
+        if name.is_empty()
+            || name.starts_with('.')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        {
+            bail!("--name {name:?}: use letters, digits, '.', '_', '+' and '-' only");
+        }
+        Ok(TestConfig {
+            name,
+            target: a.target.clone(),
+            nodes: a.nodes,
+            workload,
+            concurrency: a.concurrency,
+            rate: (a.rate > 0.0).then_some(a.rate),
+            time_limit: a.time_limit,
+            key_count: a.key_count,
+            seed: a.seed.unwrap_or_else(random_seed),
+            nemesis,
+            nemesis_interval: a.nemesis_interval,
+            bugs: a.bugs.clone(),
+            opts,
+            results: a.results.clone(),
+            junit: a.junit.clone(),
+            op_timeout: a.op_timeout,
+        })
+    }
+
+    /// Node ids `n1..nN`.
+    pub fn members(&self) -> Vec<String> {
+        (1..=self.nodes).map(|i| format!("n{i}")).collect()
+    }
+
+    pub fn workload_config(&self) -> WorkloadConfig {
+        WorkloadConfig {
+            kind: self.workload,
+            key_count: self.key_count,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            op_timeout: self.op_timeout,
+            seed: self.seed,
+        }
+    }
+
+    pub fn schedule_config(&self) -> ScheduleConfig {
+        ScheduleConfig {
+            kinds: self.nemesis.clone(),
+            interval: self.nemesis_interval,
+            time_limit: self.time_limit,
+            nodes: self.nodes,
+            seed: derive_seed(self.seed, "nemesis"),
+        }
+    }
+
+    /// The command that runs this test again with the same seed.
+    pub fn replay_command(&self) -> String {
+        let d = |d: Duration| humantime::format_duration(d).to_string().replace(' ', "");
+        let mut c = vec![
+            "sunder test".to_string(),
+            format!("--target {}", self.target),
+            format!("--nodes {}", self.nodes),
+            format!("--workload {}", self.workload),
+            format!("--concurrency {}", self.concurrency),
+            format!("--rate {}", self.rate.unwrap_or(0.0)),
+            format!("--time-limit {}", d(self.time_limit)),
+            format!("--key-count {}", self.key_count),
+            format!(
+                "--nemesis {}",
+                if self.nemesis.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.nemesis
+                        .iter()
+                        .map(|k| k.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+            ),
+            format!("--nemesis-interval {}", d(self.nemesis_interval)),
+            format!("--op-timeout {}", d(self.op_timeout)),
+        ];
+        c.extend(self.bugs.iter().map(|b| format!("--bug {b}")));
+        c.extend(self.opts.iter().map(|(k, v)| format!("--opt {k}={v}")));
+        c.push(format!("--seed {}", self.seed));
+        c.join(" ")
+    }
+}
+
+/// A seed from the OS, for runs that were not given one (it is printed and stored, so the
+/// run can be replayed).
+fn random_seed() -> u64 {
+    os_entropy() >> 1 // keep it positive wherever it is read as i64
+}
+
+/// 64 random bits from the OS (the clock and pid if /dev/urandom cannot be read).
+pub fn os_entropy() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_le_bytes(b);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    derive_seed(t.as_nanos() as u64, &std::process::id().to_string())
+}
+
+/// A sub-seed for one purpose (`tag`), so that e.g. the nemesis schedule does not share a
+/// stream with the workers: FNV-1a of the tag folded into splitmix64.
+pub fn derive_seed(seed: u64, tag: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in tag.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = (seed ^ h).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: TestArgs,
+    }
+
+    fn parse(args: &[&str]) -> anyhow::Result<TestConfig> {
+        let mut v = vec!["sunder"];
+        v.extend_from_slice(args);
+        TestConfig::from_args(&Cli::try_parse_from(v)?.a)
+    }
+
+    #[test]
+    fn defaults_are_a_primary_register_test_with_partitions_and_kills() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            (c.target.as_str(), c.nodes, c.workload),
+            ("primary", 3, WorkloadKind::Register)
+        );
+        assert_eq!(c.nemesis, vec![FaultKind::Partition, FaultKind::Kill]);
+        assert_eq!(c.time_limit, Duration::from_secs(30));
+        assert_eq!(c.name, "primary-register-partition+kill");
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        for (args, needle) in [
+            (&["--target", "nope"][..], "--target"),
+            (&["--nodes", "0"], "--nodes"),
+            (&["--workload", "bank"], "--workload"),
+            (&["--nemesis", "partition,flood"], "--nemesis"),
+            (&["--opt", "novalue"], "--opt"),
+            (&["--name", "../x"], "--name"),
+            (&["--time-limit", "0s"], "--time-limit"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");
+        }
+    }
+
+    #[test]
+    fn replay_command_parses_back_to_the_same_config() {
+        let c = parse(&[
+            "--target", "lww", "--seed", "42", "--bug", "x", "--opt", "a=b", "--rate", "0",
+        ])
+        .unwrap();
+        let cmd = c.replay_command();
+        let words: Vec<&str> = cmd.split(' ').skip(2).collect();
+        let mut back = parse(&words).unwrap();
+        back.name = c.name.clone();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&c).unwrap()
+        );
+    }
+}
+
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A default configuration with a fixed seed, for tests.
+    pub fn config() -> TestConfig {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: TestArgs,
+        }
+        TestConfig::from_args(&Cli::try_parse_from(["sunder", "--seed", "1"]).unwrap().a).unwrap()
+    }
+}

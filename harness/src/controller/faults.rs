@@ -1,0 +1,231 @@
+//! Runs the nemesis schedule against the cluster and records every step in the history
+//! (process `nemesis`, type `info`): the resolved fault as `value`, or an `error` when it
+//! could not be applied. Nothing is skipped silently.
+
+use super::admin::Admin;
+use super::cluster::SharedCluster;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use sunder_checker::{EventType, Process};
+use sunder_nemesis::{Fault, FaultKind, Nemesis, NemesisOp, NodeId, ProxyNet, Step};
+use sunder_workloads::Recorder;
+use tokio::sync::watch;
+
+/// A short description of the faults in force, for the progress line.
+pub type InForce = Arc<Mutex<String>>;
+
+pub struct FaultRunner {
+    pub nemesis: Nemesis<ProxyNet, SharedCluster>,
+    pub members: Vec<NodeId>,
+    pub admin: Admin,
+    pub recorder: Arc<Recorder>,
+    pub in_force: InForce,
+}
+
+impl FaultRunner {
+    /// Runs `steps` (offsets from `start`) until they end or `stop` fires.
+    pub async fn run(&mut self, steps: &[Step], start: Instant, mut stop: watch::Receiver<bool>) {
+        for step in steps {
+            let at = tokio::time::Instant::from_std(start + step.at());
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            self.step(step).await;
+        }
+    }
+
+    async fn step(&mut self, step: &Step) {
+        match step.op {
+            NemesisOp::Start(spec) => {
+                let leader = if spec.needs_leader() {
+                    self.admin.leader(Duration::from_millis(500)).await
+                } else {
+                    None
+                };
+                let mut rng = ChaCha8Rng::seed_from_u64(step.seed);
+                let result = spec.resolve(&self.members, leader.as_deref(), &mut rng);
+                let f = spec.kind().start_f();
+                match result {
+                    Ok(fault) => {
+                        // One fault per kind at a time: undo (and record) the last first.
+                        if self.nemesis.active().any(|a| a.kind() == fault.kind()) {
+                            self.stop(fault.kind());
+                        }
+                        let value = fault.value();
+                        let r = self.nemesis.start(fault);
+                        self.record(f, value, r.err().map(|e| e.to_string()));
+                    }
+                    Err(e) => {
+                        let intent = serde_json::to_value(spec).unwrap_or(Value::Null);
+                        self.record(f, intent, Some(e.to_string()));
+                    }
+                }
+            }
+            NemesisOp::Stop(kind) => self.stop(kind),
+        }
+        self.update_in_force();
+    }
+
+    fn stop(&mut self, kind: FaultKind) {
+        match self.nemesis.stop(kind) {
+            Ok(Some(fault)) => self.record(kind.stop_f(), fault.value(), None),
+            Ok(None) => self.record(
+                kind.stop_f(),
+                Value::Null,
+                Some(format!("no {kind} fault in force")),
+            ),
+            Err(e) => self.record(kind.stop_f(), Value::Null, Some(e.to_string())),
+        }
+    }
+
+    /// Undoes every fault in force (pauses, then kills, then the network), recording each.
+    pub fn heal_all(&mut self) {
+        for (kind, r) in self.nemesis.heal_all() {
+            match r {
+                Ok(Some(fault)) => self.record(kind.stop_f(), fault.value(), None),
+                Ok(None) => {}
+                Err(e) => self.record(kind.stop_f(), Value::Null, Some(e.to_string())),
+            }
+        }
+        self.update_in_force();
+    }
+
+    fn record(&self, f: &str, value: Value, error: Option<String>) {
+        match &error {
+            Some(e) => tracing::warn!("nemesis {f}: {e}"),
+            None => tracing::info!("nemesis {f} {value}"),
+        }
+        self.recorder.record(
+            Process::Nemesis,
+            EventType::Info,
+            f,
+            None,
+            value,
+            error,
+            None,
+        );
+    }
+
+    fn update_in_force(&self) {
+        let text = self
+            .nemesis
+            .active()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join(", ");
+        *self.in_force.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+}
+
+/// `partition 4 links`, `kill n1,n3`, `pause n2`.
+pub fn describe(f: &Fault) -> String {
+    match f {
+        Fault::Partition(g) => format!("partition {} links", g.links().len()),
+        Fault::Kill(n) => format!("kill {}", n.join(",")),
+        Fault::Pause(n) => format!("pause {}", n.join(",")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::cluster::{Cluster, NodeSpec};
+    use sunder_nemesis::{FaultSpec, PartitionShape, TargetSpec};
+    use sunder_workloads::Endpoint;
+
+    fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
+        NodeSpec {
+            id: id.into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "sleep 300".into()],
+            log: dir.join(format!("{id}.log")),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_step_is_recorded_and_unresolvable_faults_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let members: Vec<String> = vec!["n1".into(), "n2".into()];
+        let cluster = SharedCluster::new(Cluster::new(
+            members.iter().map(|m| sleeper(dir.path(), m)).collect(),
+        ));
+        cluster.lock().start_all().unwrap();
+        // Nobody answers `status` here, so the leader is unknown.
+        let dead: std::net::SocketAddr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let admin = Admin::new(
+            members
+                .iter()
+                .map(|m| Endpoint {
+                    id: m.clone(),
+                    addr: dead,
+                })
+                .collect(),
+        );
+        let net = ProxyNet::start([
+            ("n1".to_string(), "n2".to_string(), dead),
+            ("n2".to_string(), "n1".to_string(), dead),
+        ])
+        .await
+        .unwrap();
+        let start = Instant::now();
+        let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
+        let mut runner = FaultRunner {
+            nemesis: Nemesis::new(net, cluster.clone()),
+            members,
+            admin,
+            recorder: recorder.clone(),
+            in_force: Arc::default(),
+        };
+        let step = |at_ms, op| Step { at_ms, op, seed: 1 };
+        let steps = [
+            step(0, NemesisOp::Start(FaultSpec::Kill(TargetSpec::Leader))),
+            step(1, NemesisOp::Stop(FaultKind::Kill)),
+            step(2, NemesisOp::Start(FaultSpec::Pause(TargetSpec::One))),
+            step(3, NemesisOp::Stop(FaultKind::Pause)),
+            step(
+                4,
+                NemesisOp::Start(FaultSpec::Partition(PartitionShape::One)),
+            ),
+        ];
+        let (_tx, rx) = watch::channel(false);
+        runner.run(&steps, start, rx).await;
+        assert_eq!(*runner.in_force.lock().unwrap(), "partition 2 links");
+        runner.heal_all();
+        assert_eq!(*runner.in_force.lock().unwrap(), "");
+        let ev = recorder.events();
+        let fs: Vec<(&str, Option<&str>)> = ev
+            .iter()
+            .map(|e| (e.f.as_str(), e.error.as_deref()))
+            .collect();
+        assert_eq!(
+            fs,
+            [
+                ("kill", Some("no leader known")),
+                ("restart", Some("no kill fault in force")),
+                ("pause", None),
+                ("resume", None),
+                ("partition", None),
+                ("heal", None),
+            ]
+        );
+        assert!(
+            ev.iter()
+                .all(|e| e.process == Process::Nemesis && e.kind == EventType::Info)
+        );
+        assert_eq!(
+            ev[0].value["target"], "leader",
+            "the intent is kept when it cannot be resolved"
+        );
+        assert_eq!(ev[2].value.as_array().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,327 @@
+//! One test run from start to end (see the map in `mod.rs`), and `--dry-run`.
+
+use super::admin::Admin;
+use super::checks::{self, Checked};
+use super::cluster::NodeState;
+use super::config::TestConfig;
+use super::faults::{FaultRunner, InForce};
+use super::launch::{Launched, Startup, launch};
+use super::progress::Progress;
+use super::results::{self, Results};
+use super::rundir::RunDir;
+use anyhow::Context;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use sunder_checker::History;
+use sunder_nemesis::{Nemesis, NemesisOp, Step, schedule};
+use sunder_wire::Op;
+use sunder_workloads::{Generator, Recorder, final_phase, run_workers};
+use tokio::sync::watch;
+
+pub const EXIT_HARNESS: i32 = 3;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// How long the healed cluster has to get every node answering again.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// SIGTERM, then SIGKILL after this.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// The linearizability checker's budget; past it the verdict is unknown.
+const CHECK_BUDGET: Duration = Duration::from_secs(60);
+
+/// Runs the test; returns the exit code (0 valid, 1 invalid, 2 unknown, 3 harness, 130).
+pub fn run(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(run_async(cfg, json))
+}
+
+/// Fires (holds `true`) on the first SIGINT or SIGTERM. Installed before any node starts,
+/// so that from then on a signal means "clean up", never "die with children running".
+fn interrupt_channel() -> anyhow::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("sunder: interrupted: stopping clients, healing faults, stopping nodes");
+        tx.send_replace(true);
+        // Keep the sender: a closed channel would read as "fired" forever after anyway,
+        // but an explicit pending keeps that intent plain.
+        std::future::pending::<()>().await;
+    });
+    Ok(rx)
+}
+
+async fn fired(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Waits until every node answers `status` (restarted nodes need a moment), up to the
+/// recovery timeout; returns how many answered last. Stops early on an interrupt.
+async fn wait_recovered(admin: &Admin, n: usize, intr: &mut watch::Receiver<bool>) -> usize {
+    let deadline = Instant::now() + RECOVERY_TIMEOUT;
+    loop {
+        let up = admin.statuses(Duration::from_millis(300)).await.len();
+        if up == n || Instant::now() >= deadline {
+            return up;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = fired(intr) => return up,
+        }
+    }
+}
+
+async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
+    let mut intr = interrupt_channel()?;
+    let dir = RunDir::create(&cfg.results, &cfg.name)?;
+    let replay = cfg.replay_command();
+    dir.write_json("config.json", &json!({ "config": &cfg, "replay": replay }))?;
+    let steps = schedule(&cfg.schedule_config());
+    dir.write_json("schedule.json", &steps)?;
+    eprintln!(
+        "sunder: {} with seed {} in {}",
+        cfg.name,
+        cfg.seed,
+        dir.path.display()
+    );
+
+    let mut base = Results {
+        name: &cfg.name,
+        run_dir: dir.path.clone(),
+        seed: cfg.seed,
+        replay: replay.clone(),
+        verdict: None,
+        exit_code: EXIT_HARNESS,
+        interrupted: false,
+        harness_error: None,
+        config: &cfg,
+        checkers: Vec::new(),
+        counterexample: None,
+        stats: None,
+        nodes: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+
+    let Launched {
+        cluster,
+        net,
+        endpoints,
+        admin,
+    } = match launch(&cfg, &dir, &mut intr).await? {
+        Startup::Ready(l) => l,
+        Startup::Failed(e) => {
+            eprintln!("sunder: the cluster did not start: {e}");
+            base.harness_error = Some(e);
+            return finish(&dir, base, json);
+        }
+        Startup::Interrupted => {
+            base.interrupted = true;
+            base.exit_code = EXIT_INTERRUPTED;
+            base.harness_error = Some("interrupted before the cluster was up".into());
+            return finish(&dir, base, json);
+        }
+    };
+    let members = cfg.members();
+    let n = members.len();
+
+    // The run proper: workers and nemesis until the time limit or an interrupt.
+    let history_path = dir.file("history.jsonl");
+    let sink = std::fs::File::create(&history_path)
+        .with_context(|| format!("create {}", history_path.display()))?;
+    let start = Instant::now();
+    let recorder = Arc::new(Recorder::new(start, Box::new(sink)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wcfg = cfg.workload_config();
+    let workers = {
+        let (wcfg, eps, rec, stop) = (
+            wcfg.clone(),
+            endpoints.clone(),
+            recorder.clone(),
+            stop_rx.clone(),
+        );
+        tokio::spawn(async move { run_workers(&wcfg, eps, rec, stop).await })
+    };
+    let in_force: InForce = Arc::new(Mutex::new(String::new()));
+    let mut runner = FaultRunner {
+        nemesis: Nemesis::new(net, cluster.clone()),
+        members: members.clone(),
+        admin: admin.clone(),
+        recorder: recorder.clone(),
+        in_force: in_force.clone(),
+    };
+    let nemesis_task = {
+        let stop = stop_rx.clone();
+        tokio::spawn(async move {
+            runner.run(&steps, start, stop).await;
+            runner
+        })
+    };
+    let progress = Progress::start(recorder.clone(), in_force, cfg.time_limit, start);
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(cfg.time_limit) => false,
+        _ = fired(&mut intr) => true,
+    };
+    stop_tx.send_replace(true);
+    let summary = workers.await;
+    let mut runner = nemesis_task.await.context("the nemesis task panicked")?;
+    runner.heal_all();
+    progress.finish();
+    let mut interrupted = interrupted || *intr.borrow();
+    if let Err(e) = summary {
+        base.warnings.push(format!("a worker panicked: {e}"));
+    }
+
+    // After the faults: recovery, final reads, dumps.
+    if !interrupted {
+        let up = wait_recovered(&admin, n, &mut intr).await;
+        if up < n && !*intr.borrow() {
+            base.warnings.push(format!(
+                "only {up} of {n} nodes answered `status` within {}s of healing",
+                RECOVERY_TIMEOUT.as_secs()
+            ));
+        }
+        tokio::select! {
+            _ = final_phase(&wcfg, &endpoints, recorder.clone()) => {}
+            _ = fired(&mut intr) => {}
+        }
+        interrupted = *intr.borrow();
+    }
+    for id in &members {
+        let outcome = if interrupted {
+            json!({ "dump": null, "error": "interrupted" })
+        } else {
+            match admin.call(id, Op::Dump, Duration::from_secs(3)).await {
+                Ok(v) => {
+                    let file = format!("{id}.dump.json");
+                    match std::fs::write(
+                        dir.node_file(&file),
+                        serde_json::to_string_pretty(&v).unwrap_or_default(),
+                    ) {
+                        Ok(()) => json!({ "dump": format!("nodes/{file}") }),
+                        Err(e) => {
+                            json!({ "dump": null, "error": format!("write nodes/{file}: {e}") })
+                        }
+                    }
+                }
+                Err(e) => json!({ "dump": null, "error": e }),
+            }
+        };
+        base.nodes.insert(id.clone(), outcome);
+    }
+    {
+        // A node that died on its own (not by the nemesis) is worth a line in the results.
+        let mut c = cluster.lock();
+        for id in &members {
+            let was = c.state(id);
+            let died = if was == Some(NodeState::Killed) {
+                None
+            } else {
+                c.exited(id)
+            };
+            let entry = base.nodes.entry(id.clone()).or_insert_with(|| json!({}));
+            entry["starts"] = json!(c.starts(id));
+            if let Some(status) = died {
+                entry["exited_by_itself"] = json!(status.to_string());
+                base.warnings.push(format!(
+                    "node {id} exited by itself before the end ({status}); see nodes/{id}.log"
+                ));
+            }
+        }
+    }
+    tokio::task::block_in_place(|| cluster.lock().stop_all(STOP_GRACE));
+    drop(runner); // the relays go last: nodes talked through them until they stopped
+    if let Err(e) = recorder.flush() {
+        base.warnings
+            .push(format!("writing {}: {e}", history_path.display()));
+    }
+
+    let history = History::new(recorder.events());
+    let kind = cfg.workload;
+    let budget = if interrupted {
+        Duration::from_secs(10)
+    } else {
+        CHECK_BUDGET
+    };
+    let checked: Checked = tokio::task::spawn_blocking(move || checks::run(kind, &history, budget))
+        .await
+        .context("a checker panicked")?;
+    let verdict = checked.verdict();
+    base.verdict = Some(verdict);
+    base.exit_code = if interrupted {
+        EXIT_INTERRUPTED
+    } else {
+        verdict.exit_code()
+    };
+    base.interrupted = interrupted;
+    base.counterexample = checked.counterexample;
+    base.checkers = checked.checkers;
+    base.stats = Some(checked.stats);
+    finish(&dir, base, json)
+}
+
+/// Writes results.json and the JUnit file, prints the summary; returns the exit code.
+fn finish(dir: &RunDir, r: Results<'_>, json: bool) -> anyhow::Result<i32> {
+    dir.write_json("results.json", &r)?;
+    let summary = r.summary();
+    // The results are on disk already: a closed stdout (`| head`) must not turn the
+    // verdict into a panic, so write errors are ignored here.
+    if json {
+        eprint!("{summary}");
+        let text = serde_json::to_string_pretty(&r).context("serialise results")?;
+        let _ = writeln!(std::io::stdout(), "{text}");
+    } else {
+        let _ = write!(std::io::stdout(), "{summary}");
+    }
+    if let Some(p) = &r.config.junit {
+        results::write_junit(p, &r).with_context(|| format!("write {}", p.display()))?;
+    }
+    Ok(r.exit_code)
+}
+
+/// `--dry-run`: what this configuration and seed will do, with nothing started. The same
+/// seed prints the same document.
+pub fn dry_run(cfg: &TestConfig, ops: usize) -> anyhow::Result<i32> {
+    let steps = schedule(&cfg.schedule_config());
+    let members = cfg.members();
+    let faults: Vec<Value> = steps
+        .iter()
+        .map(|s: &Step| match s.op {
+            NemesisOp::Start(spec) if !spec.needs_leader() => {
+                let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+                match spec.resolve(&members, None, &mut rng) {
+                    Ok(f) => json!({"at_ms": s.at_ms, "f": f.kind().start_f(), "value": f.value()}),
+                    Err(e) => json!({"at_ms": s.at_ms, "f": spec.kind().start_f(), "error": e.to_string()}),
+                }
+            }
+            NemesisOp::Start(spec) => json!({"at_ms": s.at_ms, "f": spec.kind().start_f(), "value": spec, "resolved": "at run time"}),
+            NemesisOp::Stop(k) => json!({"at_ms": s.at_ms, "f": k.stop_f()}),
+        })
+        .collect();
+    let wcfg = cfg.workload_config();
+    let workers: Vec<Vec<Op>> = (0..cfg.concurrency)
+        .map(|w| Generator::for_worker(&wcfg, w).take(ops).collect())
+        .collect();
+    let doc = json!({
+        "config": cfg,
+        "replay": cfg.replay_command(),
+        "schedule": steps,
+        "faults": faults,
+        "ops": workers,
+    });
+    // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
+    let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc)?);
+    Ok(0)
+}

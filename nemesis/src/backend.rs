@@ -1,0 +1,154 @@
+//! The two small traits faults are carried out through, and [`Nemesis`], which keeps track
+//! of what is in force so that everything can be undone at the end.
+
+use crate::{Fault, FaultKind, Grudge, NemesisError, NodeId};
+use std::collections::BTreeMap;
+
+/// A network backend: cuts the links a grudge names, or all of none.
+pub trait Network {
+    /// Replaces the current partition (if any) with this one.
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), NemesisError>;
+    /// Every link works again.
+    fn heal(&mut self) -> Result<(), NemesisError>;
+}
+
+/// Process faults, carried out by whoever owns the node processes (the controller).
+pub trait Processes {
+    /// SIGKILL the nodes' process groups.
+    fn kill(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError>;
+    /// Start killed nodes again, on the same data directory and ports.
+    fn restart(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError>;
+    /// SIGSTOP.
+    fn pause(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError>;
+    /// SIGCONT.
+    fn resume(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError>;
+}
+
+/// Applies faults through the backends and remembers those in force.
+pub struct Nemesis<N, P> {
+    pub net: N,
+    pub procs: P,
+    active: BTreeMap<FaultKind, Fault>,
+}
+
+impl<N: Network, P: Processes> Nemesis<N, P> {
+    pub fn new(net: N, procs: P) -> Self {
+        Nemesis {
+            net,
+            procs,
+            active: BTreeMap::new(),
+        }
+    }
+
+    /// Faults in force now, for the progress line.
+    pub fn active(&self) -> impl Iterator<Item = &Fault> {
+        self.active.values()
+    }
+
+    /// Starts a fault. A fault of the same kind already in force is undone first so that
+    /// nothing is lost track of (a second kill must not forget the first victims).
+    pub fn start(&mut self, fault: Fault) -> Result<(), NemesisError> {
+        if self.active.contains_key(&fault.kind()) {
+            self.stop(fault.kind())?;
+        }
+        match &fault {
+            Fault::Partition(g) => self.net.partition(g)?,
+            Fault::Kill(n) => self.procs.kill(n)?,
+            Fault::Pause(n) => self.procs.pause(n)?,
+        }
+        self.active.insert(fault.kind(), fault);
+        Ok(())
+    }
+
+    /// Undoes the fault of this kind in force, returning it (`None` if there was none).
+    /// On error the fault stays recorded as active so that `heal_all` tries again.
+    pub fn stop(&mut self, kind: FaultKind) -> Result<Option<Fault>, NemesisError> {
+        let Some(fault) = self.active.get(&kind) else {
+            return Ok(None);
+        };
+        match fault {
+            Fault::Partition(_) => self.net.heal()?,
+            Fault::Kill(n) => self.procs.restart(n)?,
+            Fault::Pause(n) => self.procs.resume(n)?,
+        }
+        Ok(self.active.remove(&kind))
+    }
+
+    /// Undoes everything in force; pauses first (a paused node cannot be healed into
+    /// health), then kills, then the network. Returns what was undone and what failed.
+    pub fn heal_all(&mut self) -> Vec<(FaultKind, Result<Option<Fault>, NemesisError>)> {
+        let mut out = Vec::new();
+        for k in [FaultKind::Pause, FaultKind::Kill, FaultKind::Partition] {
+            if self.active.contains_key(&k) {
+                out.push((k, self.stop(k)));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Network for Log {
+        fn partition(&mut self, g: &Grudge) -> Result<(), NemesisError> {
+            self.0.push(format!("partition {}", g.links().len()));
+            Ok(())
+        }
+        fn heal(&mut self) -> Result<(), NemesisError> {
+            self.0.push("heal".into());
+            Ok(())
+        }
+    }
+
+    impl Processes for Log {
+        fn kill(&mut self, n: &[NodeId]) -> Result<(), NemesisError> {
+            self.0.push(format!("kill {n:?}"));
+            Ok(())
+        }
+        fn restart(&mut self, n: &[NodeId]) -> Result<(), NemesisError> {
+            self.0.push(format!("restart {n:?}"));
+            Ok(())
+        }
+        fn pause(&mut self, n: &[NodeId]) -> Result<(), NemesisError> {
+            self.0.push(format!("pause {n:?}"));
+            Ok(())
+        }
+        fn resume(&mut self, n: &[NodeId]) -> Result<(), NemesisError> {
+            self.0.push(format!("resume {n:?}"));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn heal_all_undoes_everything_once() {
+        let mut nem = Nemesis::new(Log::default(), Log::default());
+        let mut g = Grudge::default();
+        g.cut("n1", "n2");
+        nem.start(Fault::Partition(g)).unwrap();
+        nem.start(Fault::Kill(vec!["n1".into()])).unwrap();
+        nem.start(Fault::Kill(vec!["n2".into()])).unwrap();
+        nem.start(Fault::Pause(vec!["n3".into()])).unwrap();
+        assert_eq!(nem.active().count(), 3);
+        let healed = nem.heal_all();
+        assert!(healed.iter().all(|(_, r)| matches!(r, Ok(Some(_)))));
+        assert_eq!(nem.active().count(), 0);
+        assert!(nem.heal_all().is_empty());
+        assert_eq!(nem.net.0, ["partition 1", "heal"]);
+        assert_eq!(
+            nem.procs.0,
+            [
+                r#"kill ["n1"]"#,
+                r#"restart ["n1"]"#,
+                r#"kill ["n2"]"#,
+                r#"pause ["n3"]"#,
+                r#"resume ["n3"]"#,
+                r#"restart ["n2"]"#
+            ]
+        );
+    }
+}

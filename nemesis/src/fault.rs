@@ -1,0 +1,152 @@
+//! Faults as data: what the schedule intends ([`FaultSpec`]), what was actually done
+//! ([`Fault`], recorded in the history) and their kinds ([`FaultKind`]).
+
+use crate::{Grudge, NemesisError, NodeId, PartitionShape, TargetSpec};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+
+/// A family of faults; each has one way to start and one way to undo it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    Partition,
+    Kill,
+    Pause,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 3] = [FaultKind::Partition, FaultKind::Kill, FaultKind::Pause];
+
+    /// The history's `f` for starting a fault of this kind.
+    pub fn start_f(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+        }
+    }
+
+    /// The history's `f` for undoing it.
+    pub fn stop_f(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "heal",
+            FaultKind::Kill => "restart",
+            FaultKind::Pause => "resume",
+        }
+    }
+
+    /// Parses `--nemesis`: a comma-separated list of kinds, or `none`.
+    pub fn parse_list(s: &str) -> Result<Vec<FaultKind>, NemesisError> {
+        let s = s.trim();
+        if s.is_empty() || s == "none" {
+            return Ok(Vec::new());
+        }
+        let mut kinds = Vec::new();
+        for part in s.split(',') {
+            let k: FaultKind = part.trim().parse()?;
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        Ok(kinds)
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.start_f())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = NemesisError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "partition" => Ok(FaultKind::Partition),
+            "kill" => Ok(FaultKind::Kill),
+            "pause" => Ok(FaultKind::Pause),
+            other => Err(NemesisError::Config(format!(
+                "unknown fault {other:?} (expected partition, kill, pause or none)"
+            ))),
+        }
+    }
+}
+
+/// A fault as intended by the schedule, before it meets the cluster (the leader, in
+/// particular, is only known at run time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "target", rename_all = "lowercase")]
+pub enum FaultSpec {
+    Partition(PartitionShape),
+    Kill(TargetSpec),
+    Pause(TargetSpec),
+}
+
+impl FaultSpec {
+    pub fn kind(self) -> FaultKind {
+        match self {
+            FaultSpec::Partition(_) => FaultKind::Partition,
+            FaultSpec::Kill(_) => FaultKind::Kill,
+            FaultSpec::Pause(_) => FaultKind::Pause,
+        }
+    }
+
+    pub fn needs_leader(self) -> bool {
+        match self {
+            FaultSpec::Partition(s) => s.needs_leader(),
+            FaultSpec::Kill(t) | FaultSpec::Pause(t) => t.needs_leader(),
+        }
+    }
+
+    /// The concrete fault for these members and this leader.
+    pub fn resolve(
+        self,
+        members: &[NodeId],
+        leader: Option<&str>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Fault, NemesisError> {
+        Ok(match self {
+            FaultSpec::Partition(s) => Fault::Partition(s.grudge(members, leader, rng)?),
+            FaultSpec::Kill(t) => Fault::Kill(t.select(members, leader, rng)?),
+            FaultSpec::Pause(t) => Fault::Pause(t.select(members, leader, rng)?),
+        })
+    }
+}
+
+/// A concrete fault: what the history records and the backends carry out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
+pub enum Fault {
+    Partition(Grudge),
+    Kill(Vec<NodeId>),
+    Pause(Vec<NodeId>),
+}
+
+impl Fault {
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Fault::Partition(_) => FaultKind::Partition,
+            Fault::Kill(_) => FaultKind::Kill,
+            Fault::Pause(_) => FaultKind::Pause,
+        }
+    }
+
+    /// The history `value`: the grudge map, or the list of nodes hit.
+    pub fn value(&self) -> Value {
+        match self {
+            Fault::Partition(g) => serde_json::to_value(g).expect("a grudge serialises"),
+            Fault::Kill(n) | Fault::Pause(n) => serde_json::to_value(n).expect("names serialise"),
+        }
+    }
+}
+
+/// One step of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", content = "fault", rename_all = "lowercase")]
+pub enum NemesisOp {
+    Start(FaultSpec),
+    Stop(FaultKind),
+}
