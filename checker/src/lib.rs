@@ -21,6 +21,7 @@
 pub mod agreement;
 pub mod format;
 pub mod history;
+pub mod html;
 pub mod linear;
 pub mod model;
 pub mod set;

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 pub enum FormatError {
     /// A line (or EDN form starting on that line) could not be read.
     #[error("{}:{line}: {message}", file.display())]
-    Parse { file: PathBuf, line: usize, message: String },
+    Parse {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{}: {source}", file.display())]
     Io {
         file: PathBuf,
@@ -20,6 +24,10 @@ pub enum FormatError {
 
 impl FormatError {
     pub fn parse(file: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
-        FormatError::Parse { file: file.into(), line, message: message.into() }
+        FormatError::Parse {
+            file: file.into(),
+            line,
+            message: message.into(),
+        }
     }
 }
