@@ -7,12 +7,15 @@
 //!   sunder check  ──► read histories (any format), check linearizability, print verdicts
 //!   sunder convert──► rewrite a history in another format (JSON lines ⇄ EDN)
 //!   sunder node   ──► run one node of a built-in target (what the controller spawns)
+//!   sunder serve  ──► browse stored runs: runs table, report.html, files (127.0.0.1 only)
+//!   sunder analyze──► re-check a stored run; rewrite results.json and report.html
 //! ```
 //!
 //! Each subcommand lives in `cmd/<name>.rs` and returns the process exit code.
 
 mod cmd;
 mod controller;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +37,10 @@ enum Command {
     Convert(cmd::convert::ConvertArgs),
     /// Run one node of a built-in target (the controller spawns these).
     Node(cmd::node::NodeArgs),
+    /// Browse stored runs in a web browser: a table of runs, their reports and files.
+    Serve(cmd::serve::ServeArgs),
+    /// Re-check a stored run (e.g. with a longer --timeout); rewrite its results and report.
+    Analyze(cmd::analyze::AnalyzeArgs),
 }
 
 fn main() {
@@ -48,6 +55,8 @@ fn main() {
         Command::Check(a) => cmd::check::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Node(a) => cmd::node::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Analyze(a) => cmd::analyze::run(a),
     };
     match code {
         Ok(code) => std::process::exit(code),

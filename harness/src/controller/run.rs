@@ -275,7 +275,12 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
 /// Writes results.json and the JUnit file, prints the summary; returns the exit code.
 fn finish(dir: &RunDir, r: Results<'_>, json: bool) -> anyhow::Result<i32> {
     dir.write_json("results.json", &r)?;
-    let summary = r.summary();
+    // The report is for people; failing to draw it must not change the verdict or exit code.
+    let report = match crate::report::write_report(&dir.path) {
+        Ok(p) => format!("report:  {}\n", p.display()),
+        Err(e) => format!("report:  not written: {e:#}\n"),
+    };
+    let summary = r.summary() + &report;
     // The results are on disk already: a closed stdout (`| head`) must not turn the
     // verdict into a panic, so write errors are ignored here.
     if json {

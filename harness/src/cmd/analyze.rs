@@ -1,0 +1,136 @@
+//! `sunder analyze`: re-check a stored run's history with the checkers `sunder test` ran,
+//! then rewrite its `results.json` (configuration kept) and `report.html`.
+
+use crate::controller::checks;
+use crate::report;
+use anyhow::Context;
+use comfy_table::{ContentArrangement, Table};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use sunder_checker::format::jsonl::read_jsonl_path;
+use sunder_workloads::WorkloadKind;
+
+/// Re-check a stored run (e.g. with a longer --timeout); rewrite its results and report.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AnalyzeArgs {
+    /// The run directory (`results/<name>/<timestamp>`, or `results/latest`).
+    pub run_dir: PathBuf,
+    /// The linearizability checker's budget; past it the verdict is unknown.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+fn read_json(p: &Path) -> anyhow::Result<Option<Value>> {
+    match std::fs::read_to_string(p) {
+        Ok(t) => Ok(Some(
+            serde_json::from_str(&t).with_context(|| format!("parse {}", p.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
+    }
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
+    let dir = &args.run_dir;
+    let old = read_json(&dir.join("results.json"))?;
+    let cfg_file = read_json(&dir.join("config.json"))?;
+    let config = old
+        .as_ref()
+        .map(|r| r["config"].clone())
+        .filter(|c| !c.is_null())
+        .or_else(|| cfg_file.as_ref().map(|c| c["config"].clone()))
+        .filter(|c| !c.is_null())
+        .with_context(|| {
+            format!(
+                "{}: no configuration (neither results.json nor config.json has one)",
+                dir.display()
+            )
+        })?;
+    let kind: WorkloadKind = config["workload"]
+        .as_str()
+        .context("the configuration names no workload")?
+        .parse()
+        .with_context(|| format!("{}: the configuration's workload", dir.display()))?;
+    let hpath = dir.join("history.jsonl");
+    let (history, warnings) =
+        read_jsonl_path(&hpath).with_context(|| format!("read {}", hpath.display()))?;
+    for w in &warnings {
+        eprintln!("sunder: warning: {w}");
+    }
+
+    let checked = checks::run(kind, &history, args.timeout);
+    let verdict = checked.verdict();
+    let mut r = old.unwrap_or_else(|| {
+        json!({
+            "name": config["name"],
+            "run_dir": dir,
+            "seed": config["seed"],
+            "replay": cfg_file.as_ref().map(|c| c["replay"].clone()).unwrap_or(Value::Null),
+            "interrupted": false,
+            "config": config,
+            "nodes": {},
+            "warnings": [],
+        })
+    });
+    r["verdict"] = json!(verdict);
+    r["exit_code"] = json!(verdict.exit_code());
+    r["checkers"] = json!(checked.checkers);
+    r["stats"] = json!(checked.stats);
+    match checked.counterexample {
+        Some(c) => r["counterexample"] = c,
+        None => {
+            if let Some(m) = r.as_object_mut() {
+                m.remove("counterexample");
+            }
+        }
+    }
+    r["analyzed"] = json!({
+        "by": "sunder analyze",
+        "timeout": humantime::format_duration(args.timeout).to_string(),
+        "history_warnings": warnings,
+    });
+    let rpath = dir.join("results.json");
+    let mut text = serde_json::to_string_pretty(&r).context("serialise results")?;
+    text.push('\n');
+    std::fs::write(&rpath, text).with_context(|| format!("write {}", rpath.display()))?;
+    let report = report::write_report(dir)?;
+    print!("{}", summary(&r, &report));
+    Ok(verdict.exit_code())
+}
+
+fn summary(r: &Value, report: &Path) -> String {
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if t.width().is_none_or(|w| w < 60) {
+        t.set_width(110);
+    }
+    t.set_header(vec!["checker", "verdict", "reason"]);
+    for c in r["checkers"].as_array().into_iter().flatten() {
+        let reason: String = c["reason"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(400)
+            .collect();
+        t.add_row(vec![
+            c["name"].as_str().unwrap_or("?").to_string(),
+            c["verdict"].as_str().unwrap_or("?").to_string(),
+            reason,
+        ]);
+    }
+    let o = &r["stats"]["overall"];
+    format!(
+        "\n{} (seed {}), re-checked\n{} ops: ok {}  fail {}  info {}\n{t}\nverdict: {}   exit {}\nreport:  {}\n",
+        r["name"].as_str().unwrap_or("run"),
+        r["seed"],
+        o["invoked"],
+        o["ok"],
+        o["fail"],
+        o["info"],
+        r["verdict"].as_str().unwrap_or("?").to_uppercase(),
+        r["exit_code"],
+        report.display()
+    )
+}

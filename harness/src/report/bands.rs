@@ -1,0 +1,173 @@
+//! The nemesis' faults as time intervals ("bands") for the plots and the timeline: each
+//! start event in the history paired with the stop event of its kind.
+//!
+//! ```text
+//!   info nemesis partition {..}  ──┐
+//!   info nemesis heal      {..}  ──┴─► Band { kind: partition, from, to, label }
+//!   info nemesis kill [n2]       ──► Band { .., to: end of run }   (never stopped)
+//! ```
+
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use sunder_checker::{EventType, History, Process};
+
+/// The stop `f` of each fault kind, and the kind it stops.
+const PAIRS: &[(&str, &str)] = &[
+    ("partition", "heal"),
+    ("kill", "restart"),
+    ("pause", "resume"),
+    ("clock", "clock-reset"),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Band {
+    pub kind: String,
+    /// Nanoseconds since the start of the test.
+    pub from: u64,
+    pub to: u64,
+    /// What the fault was: its value, shortened (e.g. `n1 ✗ n2,n3`).
+    pub label: String,
+    /// The nemesis could not apply it (recorded with an `error`).
+    pub failed: bool,
+    /// No stop event: the fault lasted until the end of the history.
+    pub open: bool,
+}
+
+/// Pairs start and stop events; a start whose kind is unknown becomes a zero-length band.
+pub fn bands(history: &History) -> Vec<Band> {
+    let end = history.events.iter().map(|e| e.time).max().unwrap_or(0);
+    let mut open: BTreeMap<&str, Band> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in &history.events {
+        if e.process != Process::Nemesis || e.kind == EventType::Invoke {
+            continue;
+        }
+        let f = e.f.as_str();
+        if let Some((start, _)) = PAIRS.iter().find(|(_, stop)| *stop == f) {
+            if let Some(mut b) = open.remove(start) {
+                b.to = e.time;
+                b.open = false;
+                out.push(b);
+            }
+            continue;
+        }
+        let band = Band {
+            kind: f.to_string(),
+            from: e.time,
+            to: e.time,
+            label: label(&e.value, e.error.as_deref()),
+            failed: e.error.is_some(),
+            open: true,
+        };
+        if band.failed || !PAIRS.iter().any(|(start, _)| *start == f) {
+            out.push(Band {
+                open: false,
+                ..band
+            });
+        } else if let Some(mut prev) =
+            open.insert(PAIRS.iter().find(|(s, _)| *s == f).unwrap().0, band)
+        {
+            // A second start before a stop: the first ends where the second begins.
+            prev.to = e.time;
+            prev.open = false;
+            out.push(prev);
+        }
+    }
+    out.extend(open.into_values().map(|mut b| {
+        b.to = end;
+        b
+    }));
+    out.sort_by_key(|b| (b.from, b.to));
+    out
+}
+
+/// A short human label for a fault's value.
+fn label(v: &Value, error: Option<&str>) -> String {
+    let text = match v {
+        Value::Null => String::new(),
+        Value::Array(a) => a.iter().map(short).collect::<Vec<_>>().join(","),
+        Value::Object(m) => m
+            .iter()
+            .filter(|(_, v)| !v.as_array().is_some_and(|a| a.is_empty()))
+            .map(|(k, v)| format!("{k}✗{}", short(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => short(other),
+    };
+    let text: String = text.chars().take(60).collect();
+    match error {
+        Some(e) => format!(
+            "{text} (failed: {})",
+            e.chars().take(60).collect::<String>()
+        ),
+        None => text,
+    }
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(short).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sunder_checker::Event;
+
+    fn nem(index: u64, time: u64, f: &str, value: Value, error: Option<&str>) -> Event {
+        Event {
+            index,
+            time,
+            kind: EventType::Info,
+            process: Process::Nemesis,
+            f: f.into(),
+            key: None,
+            value,
+            error: error.map(str::to_string),
+            node: None,
+        }
+    }
+
+    #[test]
+    fn starts_pair_with_stops_and_unclosed_ones_run_to_the_end() {
+        let h = History::new(vec![
+            nem(
+                0,
+                10,
+                "partition",
+                json!({"n1": ["n2", "n3"], "n2": []}),
+                None,
+            ),
+            nem(1, 20, "kill", json!(["n2"]), None),
+            nem(2, 30, "heal", json!({}), None),
+            nem(3, 35, "pause", json!(["n3"]), Some("no such process")),
+            nem(4, 50, "restart", json!(["n2"]), None),
+            nem(5, 60, "kill", json!(["n1"]), None),
+            nem(6, 90, "restart", json!(["n1"]), None),
+            nem(7, 95, "pause", json!(["n1"]), None),
+            nem(8, 99, "heal", json!({}), None),
+        ]);
+        let b = bands(&h);
+        let got: Vec<_> = b
+            .iter()
+            .map(|b| (b.kind.as_str(), b.from, b.to, b.failed, b.open))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("partition", 10, 30, false, false),
+                ("kill", 20, 50, false, false),
+                ("pause", 35, 35, true, false),
+                ("kill", 60, 90, false, false),
+                ("pause", 95, 99, false, true),
+            ]
+        );
+        assert_eq!(b[0].label, "n1✗n2,n3");
+        assert!(b[2].label.contains("failed: no such process"));
+    }
+}

@@ -1,0 +1,257 @@
+//! The pages `sunder serve` builds: the table of runs under the results directory, and a
+//! plain listing of any directory under it.
+
+use super::escape::{html, url_path};
+use serde_json::Value;
+use std::fmt::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+/// How deep under the root runs are looked for (`<name>/<timestamp>/` is 2).
+const MAX_DEPTH: usize = 6;
+
+/// One run in the table.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// The run directory relative to the root, `/`-separated, no leading slash.
+    pub rel: String,
+    pub name: String,
+    pub time: String,
+    pub started: SystemTime,
+    pub target: String,
+    pub faults: String,
+    pub verdict: Option<String>,
+    pub duration: String,
+    /// False until someone opens it: `serve` writes a missing report on first request.
+    pub has_report: bool,
+}
+
+/// Every directory under `root` holding a `results.json` or a `config.json`, newest first.
+/// Symbolic links are not followed (`latest` would list a run twice).
+pub fn runs(root: &Path) -> Vec<RunRow> {
+    let mut out = Vec::new();
+    walk(root, "", 0, &mut out);
+    out.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.rel.cmp(&a.rel)));
+    out
+}
+
+fn walk(dir: &Path, rel: &str, depth: usize, out: &mut Vec<RunRow>) {
+    if let Some(row) = run_row(dir, rel) {
+        out.push(row);
+        return;
+    }
+    if depth >= MAX_DEPTH {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = rd.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().to_string();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if !is_dir || name.starts_with('.') || name == "nodes" {
+            continue;
+        }
+        let sub = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        walk(&e.path(), &sub, depth + 1, out);
+    }
+}
+
+fn read_json(p: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+}
+
+fn run_row(dir: &Path, rel: &str) -> Option<RunRow> {
+    let results = read_json(&dir.join("results.json"));
+    let config_file = read_json(&dir.join("config.json"));
+    let marker = if results.is_some() {
+        "results.json"
+    } else {
+        "config.json"
+    };
+    if results.is_none() && config_file.is_none() {
+        // A file that is there but not JSON still makes this a run: show it, broken.
+        if !dir.join("results.json").is_file() && !dir.join("config.json").is_file() {
+            return None;
+        }
+    }
+    let r = results.unwrap_or(Value::Null);
+    let config = match &r["config"] {
+        Value::Null => config_file
+            .map(|c| c["config"].clone())
+            .unwrap_or(Value::Null),
+        c => c.clone(),
+    };
+    // The config is written first, at the start of the run: its time is the run's.
+    let started = std::fs::metadata(dir.join("config.json"))
+        .or_else(|_| std::fs::metadata(dir.join(marker)))
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let faults = match &config["nemesis"] {
+        Value::Array(a) if a.is_empty() => "none".to_string(),
+        Value::Array(a) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    };
+    let duration = match r["stats"]["duration_s"].as_f64() {
+        Some(d) => format!("{d:.1} s"),
+        None => config["time_limit"]
+            .as_str()
+            .map(|t| format!("{t} (limit)"))
+            .unwrap_or_default(),
+    };
+    let verdict = if r.is_null() {
+        None
+    } else if r["harness_error"].is_string() {
+        Some("error".into())
+    } else {
+        r["verdict"].as_str().map(str::to_string)
+    };
+    Some(RunRow {
+        rel: rel.to_string(),
+        name: r["name"]
+            .as_str()
+            .or(config["name"].as_str())
+            .unwrap_or(rel)
+            .to_string(),
+        time: humantime::format_rfc3339_seconds(started)
+            .to_string()
+            .replace('T', " "),
+        started,
+        target: config["target"].as_str().unwrap_or("").to_string(),
+        faults,
+        verdict,
+        duration,
+        has_report: dir.join(super::REPORT).is_file(),
+    })
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;padding:16px 24px;max-width:1250px;color:#1d1f24;background:#fbfbfc}\
+h1{font-size:21px}table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 10px 4px 0;border-bottom:1px solid #e6e7ee;vertical-align:top}\
+th{color:#445}a{color:#1f5fbf}.badge{display:inline-block;padding:1px 9px;border-radius:10px;color:#fff;font-weight:600;font-size:12px;text-transform:uppercase}\
+.v-valid{background:#2a9d4b}.v-invalid{background:#d1495b}.v-unknown{background:#e39b1b}.v-error,.v-none{background:#778}\
+.muted{color:#667}.filters{margin:8px 0 12px}.filters input{width:320px;padding:3px 6px}td.num{text-align:right}";
+
+fn badge(v: Option<&str>) -> String {
+    let v = v.unwrap_or("none");
+    let class = match v {
+        "valid" | "invalid" | "unknown" | "error" => v,
+        _ => "none",
+    };
+    format!(
+        "<span class=\"badge v-{class}\">{}</span>",
+        html(if v == "none" { "no verdict" } else { v })
+    )
+}
+
+/// The index page: the runs table with a text and verdict filter.
+pub fn index_page(root: &str, rows: &[RunRow]) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sunder runs</title><style>{STYLE}</style></head><body>\
+         <h1>sunder runs</h1><div class=\"muted\">{} · {} runs · <a href=\"./?list\">browse files</a></div>\
+         <div class=\"filters\"><input id=\"q\" type=\"search\" placeholder=\"filter: name, target, fault…\" autofocus> \
+         <select id=\"verdict\"><option value=\"\">any verdict</option><option>valid</option><option>invalid</option><option>unknown</option><option>error</option><option value=\"none\">no verdict</option></select> \
+         <span id=\"shown\" class=\"muted\"></span></div>\
+         <table id=\"runs\"><thead><tr><th>name</th><th>time</th><th>target</th><th>faults</th><th>verdict</th><th>duration</th><th>files</th></tr></thead><tbody>",
+        html(root),
+        rows.len()
+    );
+    for r in rows {
+        let href = url_path(&format!("{}/", r.rel));
+        let _ = write!(
+            s,
+            "<tr data-verdict=\"{}\"><td><a href=\"{}{}\">{}</a><div class=\"muted\">{}</div></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><a href=\"{}\">files</a>{}</td></tr>",
+            html(r.verdict.as_deref().unwrap_or("none")),
+            html(&href),
+            super::REPORT,
+            html(&r.name),
+            html(&r.rel),
+            html(&r.time),
+            html(&r.target),
+            html(&r.faults),
+            badge(r.verdict.as_deref()),
+            html(&r.duration),
+            html(&href),
+            if r.has_report {
+                ""
+            } else {
+                " <span class=\"muted\">(report written on first open)</span>"
+            },
+        );
+    }
+    s.push_str("</tbody></table>");
+    if rows.is_empty() {
+        s.push_str(
+            "<p class=\"muted\">No runs here yet: <code>sunder test</code> writes them.</p>",
+        );
+    }
+    s.push_str(
+        "<script>(function(){var q=document.getElementById('q'),v=document.getElementById('verdict'),shown=document.getElementById('shown');\
+         var rows=[].slice.call(document.querySelectorAll('#runs tbody tr'));\
+         function f(){var t=q.value.toLowerCase().split(/\\s+/).filter(Boolean),want=v.value,n=0;\
+         rows.forEach(function(r){var text=r.textContent.toLowerCase();var ok=(!want||r.dataset.verdict===want)&&t.every(function(w){return text.indexOf(w)>=0});\
+         r.style.display=ok?'':'none';if(ok)n++});shown.textContent=n+' shown'}\
+         q.addEventListener('input',f);v.addEventListener('change',f);f()})();</script></body></html>\n",
+    );
+    s
+}
+
+/// A listing of `dir`, shown at URL path `url` (ending in `/`).
+pub fn listing_page(url: &str, dir: &Path) -> std::io::Result<String> {
+    let mut entries: Vec<(String, bool, u64)> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let meta = std::fs::metadata(e.path()).ok();
+            (
+                name,
+                meta.as_ref().is_some_and(|m| m.is_dir()),
+                meta.map_or(0, |m| m.len()),
+            )
+        })
+        .filter(|(n, _, _)| !n.starts_with('.'))
+        .collect();
+    entries.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title><style>{STYLE}</style></head><body><h1>{0}</h1><p><a href=\"../\">..</a> · <a href=\"/\">all runs</a></p><table><tr><th>name</th><th>size</th></tr>",
+        html(url)
+    );
+    for (name, is_dir, len) in entries {
+        let (href, shown) = if is_dir {
+            (format!("{name}/"), format!("{name}/"))
+        } else {
+            (name.clone(), name)
+        };
+        let size = if is_dir {
+            String::new()
+        } else {
+            len.to_string()
+        };
+        let _ = write!(
+            s,
+            "<tr><td><a href=\"{}\">{}</a></td><td class=\"num\">{size}</td></tr>",
+            html(&url_path(&href)),
+            html(&shown)
+        );
+    }
+    s.push_str("</table></body></html>\n");
+    Ok(s)
+}

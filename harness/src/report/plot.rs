@@ -1,0 +1,294 @@
+//! Throughput and latency over time as inline SVG, with the nemesis' faults drawn behind
+//! the lines as labelled shaded bands.
+//!
+//! ```text
+//!   stats.series (one bucket per second) ─┬─► throughput: ok / fail / info per second
+//!   bands (from the history) ─────────────┴─► latency: p50 / p99 (log scale)
+//! ```
+
+use super::bands::Band;
+use super::escape::html;
+use serde_json::Value;
+use std::fmt::Write;
+
+const W: f64 = 1000.0;
+const H: f64 = 230.0;
+const LEFT: f64 = 56.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 26.0;
+const BOTTOM: f64 = 28.0;
+
+pub struct Series {
+    pub name: &'static str,
+    pub class: &'static str,
+    pub points: Vec<(f64, Option<f64>)>,
+}
+
+/// Both charts; empty when there is no series to draw.
+pub fn charts(series: &Value, bands: &[Band]) -> String {
+    let Some(buckets) = series.as_array().filter(|a| !a.is_empty()) else {
+        return "<p class=\"muted\">No operations completed: nothing to plot.</p>".into();
+    };
+    let col = |field: &str| -> Vec<(f64, Option<f64>)> {
+        buckets
+            .iter()
+            .map(|b| (b["second"].as_f64().unwrap_or(0.0) + 0.5, b[field].as_f64()))
+            .collect()
+    };
+    let span = buckets.len() as f64;
+    let span = bands
+        .iter()
+        .map(|b| b.to as f64 / 1e9)
+        .fold(span, f64::max)
+        .max(1.0);
+    let tp = vec![
+        Series {
+            name: "ok",
+            class: "ok",
+            points: col("ok"),
+        },
+        Series {
+            name: "fail",
+            class: "fail",
+            points: col("fail"),
+        },
+        Series {
+            name: "info",
+            class: "info",
+            points: col("info"),
+        },
+    ];
+    let lat = vec![
+        Series {
+            name: "p50",
+            class: "p50",
+            points: col("p50_ms"),
+        },
+        Series {
+            name: "p99",
+            class: "p99",
+            points: col("p99_ms"),
+        },
+    ];
+    let mut out = String::new();
+    out.push_str(&chart(
+        "Throughput (operations completed per second)",
+        "ops/s",
+        &tp,
+        bands,
+        span,
+        false,
+    ));
+    out.push_str(&chart(
+        "Latency of ok operations (ms, log scale)",
+        "ms",
+        &lat,
+        bands,
+        span,
+        true,
+    ));
+    out
+}
+
+fn chart(
+    title: &str,
+    unit: &str,
+    series: &[Series],
+    bands: &[Band],
+    span: f64,
+    log: bool,
+) -> String {
+    let values = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter_map(|p| p.1));
+    let (lo, hi) = if log {
+        let pos: Vec<f64> = values.filter(|v| *v > 0.0).collect();
+        let lo = pos.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = pos.iter().copied().fold(0.0, f64::max);
+        if pos.is_empty() {
+            (0.0, 1.0)
+        } else {
+            (
+                lo.log10().floor(),
+                hi.log10().ceil().max(lo.log10().floor() + 1.0),
+            )
+        }
+    } else {
+        let max = values.fold(0.0, f64::max).max(1.0);
+        let step = nice(max / 4.0);
+        (0.0, step * (max / step).ceil())
+    };
+    let x = |t: f64| LEFT + t / span * (W - LEFT - RIGHT);
+    let y = |v: f64| {
+        let v = if log { v.max(1e-9).log10() } else { v };
+        H - BOTTOM - (v - lo) / (hi - lo) * (H - TOP - BOTTOM)
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<figure class=\"chart\"><figcaption>{}</figcaption><svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">",
+        html(title),
+        html(title)
+    );
+    for b in bands {
+        let (x0, x1) = (x(b.from as f64 / 1e9), x(b.to as f64 / 1e9));
+        let _ = write!(
+            s,
+            "<g class=\"band band-{k}\"><title>{k} {l} ({:.1}s–{:.1}s)</title><rect x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\">{k} {l}</text></g>",
+            b.from as f64 / 1e9,
+            b.to as f64 / 1e9,
+            (x1 - x0).max(2.0),
+            H - TOP - BOTTOM,
+            x0 + 2.0,
+            TOP - 4.0,
+            k = html(&b.kind),
+            l = html(&b.label),
+        );
+    }
+    // Axes, grid and tick labels.
+    let _ = write!(
+        s,
+        "<line class=\"axis\" x1=\"{LEFT}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\"/><line class=\"axis\" x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{0}\"/>",
+        H - BOTTOM,
+        W - RIGHT
+    );
+    let yticks: Vec<f64> = if log {
+        (lo as i32..=hi as i32).map(|e| 10f64.powi(e)).collect()
+    } else {
+        let step = nice(hi / 4.0);
+        (0..=(hi / step).round() as i32)
+            .map(|i| step * f64::from(i))
+            .collect()
+    };
+    for v in yticks {
+        let yy = y(v);
+        let _ = write!(
+            s,
+            "<line class=\"grid\" x1=\"{LEFT}\" y1=\"{yy:.1}\" x2=\"{:.1}\" y2=\"{yy:.1}\"/><text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            W - RIGHT,
+            LEFT - 4.0,
+            yy + 4.0,
+            fmt_num(v)
+        );
+    }
+    let step = nice(span / 10.0).max(1.0);
+    let mut t = 0.0;
+    while t <= span + 1e-9 {
+        let _ = write!(
+            s,
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}s</text>",
+            x(t),
+            H - BOTTOM + 16.0,
+            fmt_num(t)
+        );
+        t += step;
+    }
+    let _ = write!(
+        s,
+        "<text class=\"tick\" x=\"4\" y=\"{:.1}\">{}</text>",
+        TOP - 14.0,
+        html(unit)
+    );
+    for ser in series {
+        // A gap (a second with no value) breaks the line rather than drawing through it.
+        let mut d = String::new();
+        let mut pen_up = true;
+        for &(t, v) in &ser.points {
+            match v {
+                Some(v) if !log || v > 0.0 => {
+                    let _ = write!(
+                        d,
+                        "{}{:.1},{:.1} ",
+                        if pen_up { "M" } else { "L" },
+                        x(t),
+                        y(v)
+                    );
+                    pen_up = false;
+                }
+                _ => pen_up = true,
+            }
+        }
+        let _ = write!(
+            s,
+            "<path class=\"line {}\" d=\"{}\"><title>{}</title></path>",
+            ser.class,
+            d.trim_end(),
+            ser.name
+        );
+        // Short runs have few points, and a lone point draws no line: mark each one.
+        if ser.points.len() <= 120 {
+            for &(t, v) in &ser.points {
+                if let Some(v) = v.filter(|v| !log || *v > 0.0) {
+                    let _ = write!(
+                        s,
+                        "<circle class=\"dot {}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.2\"/>",
+                        ser.class,
+                        x(t),
+                        y(v)
+                    );
+                }
+            }
+        }
+    }
+    s.push_str("</svg><div class=\"legend\">");
+    for ser in series {
+        let _ = write!(s, "<span class=\"key {}\"></span>{} ", ser.class, ser.name);
+    }
+    s.push_str("</div></figure>");
+    s
+}
+
+/// 1, 2 or 5 times a power of ten, at least `v`.
+fn nice(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * p)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * p)
+}
+
+fn fmt_num(v: f64) -> String {
+    if v >= 1.0 && v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bands_and_lines_are_drawn() {
+        let series = json!([
+            {"second": 0, "ok": 10, "fail": 1, "info": 0, "p50_ms": 0.5, "p99_ms": 3.0},
+            {"second": 1, "ok": 0, "fail": 0, "info": 2, "p50_ms": null, "p99_ms": null},
+            {"second": 2, "ok": 12, "fail": 0, "info": 0, "p50_ms": 0.4, "p99_ms": 40.0}
+        ]);
+        let b = Band {
+            kind: "partition".into(),
+            from: 500_000_000,
+            to: 2_000_000_000,
+            label: "n1✗n2 <x>".into(),
+            failed: false,
+            open: false,
+        };
+        let svg = charts(&series, &[b]);
+        assert_eq!(svg.matches("band-partition").count(), 2);
+        assert!(svg.contains("partition n1✗n2 &lt;x&gt;"));
+        assert!(svg.contains("class=\"line p99\""));
+        // The p50 line breaks over the empty second: two move-tos.
+        let p50 = svg.split("class=\"line p50\" d=\"").nth(1).unwrap();
+        assert_eq!(p50.split('"').next().unwrap().matches('M').count(), 2);
+        assert_eq!(nice(7.0), 10.0);
+        assert_eq!(nice(0.3), 0.5);
+    }
+}
