@@ -1,0 +1,44 @@
+//! The planted bugs, switched on with `--bug NAME`, and the fault mixes that find them.
+//!
+//! | bug | simulation mix (tests/simulation.rs) | `sunder test --target paxos --nodes 5` mix |
+//! |---|---|---|
+//! | `string-ballots` | pause the leader (70% of pauses), every 200 ms | `--nemesis partition --nemesis-interval 900ms --time-limit 60s` |
+//! | `ignore-accepted` | kill the leader (70% of kills), every 200 ms | `--nemesis partition,kill,pause --time-limit 60s` |
+//! | `no-persist` | partitions + kill the leader, every 200 ms | `--nemesis partition,kill,pause --time-limit 60s` |
+//!
+//! `string-ballots` needs a deposed leader that is still proposing when it hears from the
+//! others again: faults shorter than twice the election timeout (default 500 ms), so that
+//! the majority elects a successor but the old leader has not yet stepped down.
+//! `string-ballots` and `ignore-accepted` mostly show as slots whose chosen values differ
+//! between nodes' dumps (the agreement checker); `no-persist` as lost acknowledged writes
+//! (linearizability).
+
+/// Names accepted by `--bug`.
+pub const KNOWN: &[&str] = &["string-ballots", "ignore-accepted", "no-persist"];
+
+/// Which planted bugs are on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bugs {
+    /// Ballots compared as `n1-10`-style strings, as in the design we were handed, in the
+    /// two places that compare one proposal with another: the acceptor's check of an
+    /// Accept against its promise (a deposed leader whose name sorts higher gets its stale
+    /// proposals accepted) and phase-1 recovery's "highest accepted ballot" (an older value
+    /// can beat a newer, possibly chosen, one). The Prepare check compares numbers.
+    pub string_ballots: bool,
+    /// Phase-1 recovery ignores accepted values and proposes the new leader's own commands
+    /// from its first unchosen slot on.
+    pub ignore_accepted: bool,
+    /// Promises and accepted values (and learned values) are never written to disk.
+    pub no_persist: bool,
+}
+
+impl Bugs {
+    pub fn from_names(names: &[String]) -> Self {
+        let on = |n: &str| names.iter().any(|b| b == n);
+        Bugs {
+            string_ballots: on("string-ballots"),
+            ignore_accepted: on("ignore-accepted"),
+            no_persist: on("no-persist"),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Unit tests of the core on what it emits: records in the same output as the replies they
+//! must precede, not-leader hints, promises and refusals, learning from a commit index.
+
+use serde_json::json;
+use std::collections::BTreeMap;
+use sunder_node::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_paxos::{Ballot, Entry, Msg, Paxos, Record};
+use sunder_wire::Op;
+
+type Out = Output<Msg, Record>;
+
+fn core(id: &str, members: &[&str], bugs: &[&str]) -> Paxos {
+    let config = CoreConfig {
+        id: id.into(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+        bugs: bugs.iter().map(|b| b.to_string()).collect(),
+        opts: BTreeMap::new(),
+        seed: 1,
+        tick_ms: 10,
+    };
+    Paxos::recover(config, Vec::new())
+}
+
+fn step(p: &mut Paxos, input: Input<Msg>) -> Out {
+    let mut out = Out::default();
+    p.step(input, &mut out);
+    out
+}
+
+fn write(id: u64, value: i64) -> Input<Msg> {
+    Input::Client {
+        token: ReqToken { conn: 1, id },
+        op: Op::Write {
+            key: "k".into(),
+            value,
+        },
+    }
+}
+
+/// Ticks until the single node leads.
+fn lone_leader(bugs: &[&str]) -> Paxos {
+    let mut p = core("n1", &["n1"], bugs);
+    let mut leader = false;
+    for t in 0..200 {
+        let out = step(&mut p, Input::Tick { now_ms: t * 10 });
+        leader |= out.events.iter().any(|e| e["event"] == "leader");
+    }
+    assert!(leader && p.is_leader());
+    p
+}
+
+#[test]
+fn a_lone_node_persists_before_it_replies() {
+    let mut p = lone_leader(&[]);
+    let out = step(&mut p, write(1, 5));
+    assert!(
+        matches!(
+            out.persist.as_slice(),
+            [
+                Record::Accepted { slot: 1, .. },
+                Record::Chosen { slot: 1, .. }
+            ]
+        ),
+        "{:?}",
+        out.persist
+    );
+    assert_eq!(out.reply.len(), 1);
+    assert!(out.reply[0].1.ok);
+    assert_eq!(out.events, vec![json!({"event": "chosen", "slot": 1})]);
+    let read = step(
+        &mut p,
+        Input::Client {
+            token: ReqToken { conn: 1, id: 2 },
+            op: Op::Read { key: "k".into() },
+        },
+    );
+    assert_eq!(read.reply[0].1.value, json!(5), "reads go through the log");
+    assert_eq!(p.commit(), 2);
+}
+
+#[test]
+fn no_persist_writes_nothing() {
+    let mut p = lone_leader(&["no-persist"]);
+    let out = step(&mut p, write(1, 5));
+    assert!(out.persist.is_empty());
+    assert!(out.reply[0].1.ok);
+}
+
+#[test]
+fn a_follower_answers_not_leader_with_a_hint() {
+    let mut p = core("n2", &["n1", "n2", "n3"], &[]);
+    let out = step(&mut p, write(1, 1));
+    assert_eq!(out.reply[0].1.error.as_deref(), Some("not-leader"));
+    assert_eq!(out.reply[0].1.leader, None, "nobody known to lead yet");
+    let b = Ballot { round: 1, node: 0 };
+    step(
+        &mut p,
+        Input::Peer {
+            from: "n1".into(),
+            msg: Msg::Accept {
+                ballot: b,
+                entries: vec![],
+                commit: 0,
+            },
+        },
+    );
+    let out = step(&mut p, write(2, 1));
+    assert_eq!(out.reply[0].1.leader.as_deref(), Some("n1"));
+    assert!(out.reply[0].1.definite);
+}
+
+#[test]
+fn promises_are_durable_and_lower_ballots_refused() {
+    let mut p = core("n2", &["n1", "n2", "n3"], &[]);
+    let high = Ballot { round: 6, node: 0 };
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n1".into(),
+            msg: Msg::Prepare {
+                ballot: high,
+                from_slot: 1,
+            },
+        },
+    );
+    assert_eq!(out.persist, vec![Record::Promise(high)]);
+    assert_eq!(
+        out.send,
+        vec![(
+            "n1".to_string(),
+            Msg::Promise {
+                ballot: high,
+                accepted: vec![]
+            }
+        )]
+    );
+    let low = Ballot { round: 3, node: 2 };
+    let e = Entry {
+        round: 3,
+        cmd: None,
+    };
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n3".into(),
+            msg: Msg::Accept {
+                ballot: low,
+                entries: vec![(1, e)],
+                commit: 0,
+            },
+        },
+    );
+    assert!(out.persist.is_empty());
+    assert_eq!(
+        out.send,
+        vec![(
+            "n3".to_string(),
+            Msg::Nack {
+                ballot: low,
+                promised: high
+            }
+        )]
+    );
+}
+
+#[test]
+fn string_ballots_accept_a_stale_proposal_after_a_promise() {
+    let mut p = core("n2", &["n1", "n2", "n3"], &["string-ballots"]);
+    let high = Ballot { round: 10, node: 0 }; // "n1-10"
+    step(
+        &mut p,
+        Input::Peer {
+            from: "n1".into(),
+            msg: Msg::Prepare {
+                ballot: high,
+                from_slot: 1,
+            },
+        },
+    );
+    let stale = Ballot { round: 3, node: 2 }; // "n3-3" sorts after "n1-10"
+    let e = Entry {
+        round: 3,
+        cmd: None,
+    };
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n3".into(),
+            msg: Msg::Accept {
+                ballot: stale,
+                entries: vec![(1, e)],
+                commit: 0,
+            },
+        },
+    );
+    assert_eq!(
+        out.send,
+        vec![(
+            "n3".to_string(),
+            Msg::Accepted {
+                ballot: stale,
+                slots: vec![1]
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_follower_learns_from_the_commit_index_and_catches_up() {
+    let mut p = core("n2", &["n1", "n2", "n3"], &[]);
+    let b = Ballot { round: 1, node: 0 };
+    let e = |v: i64| Entry {
+        round: 1,
+        cmd: Some(sunder_paxos::Command {
+            op: Op::Write {
+                key: "k".into(),
+                value: v,
+            },
+            node: 0,
+            origin: format!("1:{v}"),
+        }),
+    };
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n1".into(),
+            msg: Msg::Accept {
+                ballot: b,
+                entries: vec![(2, e(2))],
+                commit: 0,
+            },
+        },
+    );
+    assert_eq!(
+        out.send,
+        vec![(
+            "n1".to_string(),
+            Msg::Accepted {
+                ballot: b,
+                slots: vec![2]
+            }
+        )]
+    );
+    // Slot 1 was never received: the follower learns nothing yet and asks for it.
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n1".into(),
+            msg: Msg::Accept {
+                ballot: b,
+                entries: vec![],
+                commit: 2,
+            },
+        },
+    );
+    assert!(
+        out.send
+            .contains(&("n1".to_string(), Msg::CatchUp { from: 1 })),
+        "{:?}",
+        out.send
+    );
+    assert_eq!(p.commit(), 0);
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n1".into(),
+            msg: Msg::Chosen {
+                entries: vec![(1, e(1))],
+            },
+        },
+    );
+    assert_eq!(
+        p.commit(),
+        2,
+        "slot 2 was chosen at the leader's ballot, slot 1 from the catch-up"
+    );
+    assert!(
+        out.persist
+            .iter()
+            .all(|r| matches!(r, Record::Chosen { .. }))
+    );
+}
