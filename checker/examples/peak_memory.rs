@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 use sunder_checker::format::porcupine::{parse_etcd_log, parse_kv_log};
-use sunder_checker::linear::{CheckOptions, check, check_model};
+use sunder_checker::linear::{CheckOptions, check};
 use sunder_checker::model::ModelSpec;
 use sunder_checker::{History, Verdict};
 
@@ -72,10 +72,10 @@ fn child(checker: &str, dataset: &str) {
     let start = Instant::now();
     let valid = match (checker, dataset) {
         ("sunder", "c10-ok-whole") => {
-            let h = whole_store_history(&histories[0]);
-            usize::from(
-                check_model(&h, &WholeKv::default(), "kv-whole", &opts).verdict == Verdict::Valid,
-            )
+            let whole = ModelSpec::KvWhole {
+                initial: Value::String(String::new()),
+            };
+            usize::from(check(&histories[0], &whole, &opts).verdict == Verdict::Valid)
         }
         ("sunder", d) if d.starts_with("etcd") => histories
             .iter()

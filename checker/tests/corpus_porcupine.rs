@@ -102,24 +102,21 @@ fn kv_logs_give_the_readme_verdicts() {
 #[path = "../benches/support/porcupine_side.rs"]
 mod porcupine_side;
 
-/// The benchmark's one-partition problem (the whole store as one state) gives the same
+/// The whole store as one state (the library's `kv-whole`, no per-key split) gives the same
 /// verdicts, and porcupine-rs agrees on the small files.
 #[test]
 fn whole_store_model_gives_the_same_verdicts() {
-    use porcupine_side::{PKvWhole, WholeKv, kv_ops, whole_store_history};
+    use porcupine_side::{PKvWhole, kv_ops};
     let Some(dir) = corpus() else { return };
+    let model = ModelSpec::KvWhole {
+        initial: Value::String(String::new()),
+    };
     for name in ["c01-ok", "c01-bad", "c10-ok", "c10-bad"] {
         let path = dir.join(format!("kv/{name}.txt"));
         let history = parse_kv_log(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
-        let whole = whole_store_history(&history);
-        assert!(whole.events.iter().all(|e| e.key.is_none()));
-        let report = sunder_checker::linear::check_model(
-            &whole,
-            &WholeKv::default(),
-            "kv-whole",
-            &CheckOptions::default(),
-        );
+        let report = check(&history, &model, &CheckOptions::default());
         assert_eq!(report.partitions_total, 1);
+        assert_eq!(report.model, "kv-whole");
         let expected = if name.ends_with("ok") {
             Verdict::Valid
         } else {

@@ -410,3 +410,63 @@ fn verdicts_agree_with_porcupine() {
         }
     }
 }
+
+/// Linearizability is compositional: checking the store whole (`kv-whole`, one partition)
+/// must give the per-key verdict on every history, several keys or one.
+#[test]
+fn whole_store_agrees_with_per_key() {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x0e01e);
+    let mut counts: HashMap<(Kind, bool), usize> = HashMap::new();
+    let mut multi_key_invalid = 0;
+    let kinds = [Kind::KvStrings, Kind::KvRegisters];
+    for case in 0..4_000 {
+        let kind = kinds[case % kinds.len()];
+        let h = generate(&mut rng, kind);
+        let initial = match kind {
+            Kind::KvStrings => json!(""),
+            _ => Value::Null,
+        };
+        let opts = CheckOptions {
+            // Knossos' nil-read convention must mean the same in both models.
+            nil_read_unconstrained: kind == Kind::KvRegisters && case % 4 == 3,
+            ..CheckOptions::default()
+        };
+        let per_key = check(
+            &h,
+            &ModelSpec::Kv {
+                initial: initial.clone(),
+            },
+            &opts,
+        );
+        let whole = check(&h, &ModelSpec::KvWhole { initial }, &opts);
+        assert!(whole.partitions_total <= 1, "case {case}: {whole:?}");
+        assert_ne!(per_key.verdict, Verdict::Unknown, "case {case}");
+        if per_key.verdict != whole.verdict {
+            let lines: Vec<String> = h
+                .events
+                .iter()
+                .map(|e| serde_json::to_string(e).unwrap())
+                .collect();
+            panic!(
+                "case {case} ({kind:?}): per key {}, whole store {}\n{}\n{}",
+                per_key.verdict,
+                whole.verdict,
+                whole.summary,
+                lines.join("\n")
+            );
+        }
+        let valid = per_key.verdict == Verdict::Valid;
+        multi_key_invalid += usize::from(!valid && per_key.partitions_total > 1);
+        *counts.entry((kind, valid)).or_default() += 1;
+    }
+    for kind in kinds {
+        for valid in [true, false] {
+            let n = counts.get(&(kind, valid)).copied().unwrap_or(0);
+            assert!(n >= 300, "only {n} {kind:?} with valid={valid}: {counts:?}");
+        }
+    }
+    assert!(
+        multi_key_invalid >= 200,
+        "{multi_key_invalid} multi-key invalid"
+    );
+}

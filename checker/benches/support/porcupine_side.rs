@@ -1,4 +1,4 @@
-//! The same parsed histories, for porcupine-rs and for a whole-store sunder model.
+//! The same parsed histories, translated for porcupine-rs (sunder checks them as they are).
 //!
 //! Shared by the criterion bench and the memory example (`#[path]`-included). Both checkers
 //! see the same problem: `fail` ops left out (they never happened), `info` ops open to the
@@ -8,13 +8,8 @@
 #![allow(dead_code)]
 
 use porcupine_rs::{Model as PModel, Operation};
-use rustc_hash::FxBuildHasher;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Mutex;
-use sunder_checker::linear::OpSummary;
-use sunder_checker::model::{HStr, Model};
 use sunder_checker::{Event, EventType, History, Process};
 
 /// Pairs events into porcupine-rs operations.
@@ -221,147 +216,4 @@ impl PModel for PKvWhole {
 
 pub fn kv_ops<M: PModel<Op = KvOp>>(h: &History) -> Vec<Operation<M>> {
     to_porcupine(h, kv_op)
-}
-
-/// The whole-store problem for sunder: keys moved into the values (so the history is one
-/// partition) and a model whose state is every key's string.
-pub fn whole_store_history(h: &History) -> History {
-    let mut h = h.clone();
-    for e in &mut h.events {
-        let key = e.key.take().unwrap_or_default();
-        e.value = serde_json::json!({ "key": key, "value": e.value });
-    }
-    h
-}
-
-/// The whole store as one state. Keys are numbered as ops are read; appends are memoized
-/// on the identity of (old string, tail), so two search paths that apply the same appends
-/// to a key in the same order share one string and compare by pointer.
-#[derive(Default)]
-pub struct WholeKv {
-    keys: Mutex<HashMap<String, u32>>,
-    concat: Mutex<ConcatMemo>,
-}
-
-/// (old text address, tail text address) → (old, tail, old + tail); the first two keep the
-/// addresses in use.
-type ConcatMemo = HashMap<(usize, usize), (HStr, HStr, HStr)>;
-
-/// Every key's string, indexed by key number, with a hash kept up to date per change.
-#[derive(Clone, PartialEq, Eq)]
-pub struct WState {
-    hash: u64,
-    vals: Vec<HStr>,
-}
-
-impl Hash for WState {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.hash);
-    }
-}
-
-fn entry_hash(k: u32, v: &HStr) -> u64 {
-    FxBuildHasher
-        .hash_one(v)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ u64::from(k).rotate_left(29)
-}
-
-impl WState {
-    fn get(&self, k: u32) -> Option<&HStr> {
-        self.vals.get(k as usize)
-    }
-
-    fn set(&self, k: u32, v: HStr) -> WState {
-        let mut n = self.clone();
-        let i = k as usize;
-        if n.vals.len() <= i {
-            n.vals.resize(i + 1, HStr::new(""));
-            // Keys not yet written hold "" and count in the hash like any value.
-            for j in self.vals.len()..=i {
-                n.hash = n.hash.wrapping_add(entry_hash(j as u32, &n.vals[j]));
-            }
-        }
-        n.hash = n.hash.wrapping_sub(entry_hash(k, &n.vals[i]));
-        n.hash = n.hash.wrapping_add(entry_hash(k, &v));
-        n.vals[i] = v;
-        n
-    }
-}
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub enum WholeOp {
-    Get(u32, HStr),
-    Put(u32, HStr),
-    Append(u32, HStr),
-}
-
-impl WholeKv {
-    fn concat(&self, old: &HStr, tail: &HStr) -> HStr {
-        let id = (old.text_ptr(), tail.text_ptr());
-        let mut memo = self.concat.lock().unwrap();
-        // The entry keeps `old` and `tail` alive, so their addresses stay theirs.
-        memo.entry(id)
-            .or_insert_with(|| (old.clone(), tail.clone(), old.concat(tail)))
-            .2
-            .clone()
-    }
-}
-
-impl Model for WholeKv {
-    type State = WState;
-    type Op = WholeOp;
-    fn init(&self) -> WState {
-        // The engine reads every op before it asks for the initial state, so every key
-        // is known here; `set` still grows the state for a key it has not seen.
-        WState {
-            hash: 0,
-            vals: Vec::new(),
-        }
-        .set(self.keys.lock().unwrap().len() as u32, HStr::new(""))
-    }
-    fn op(&self, op: &OpSummary) -> Result<Option<WholeOp>, String> {
-        let key = op.input["key"].as_str().ok_or("no key")?;
-        let mut keys = self.keys.lock().unwrap();
-        let next = keys.len() as u32;
-        let k = *keys.entry(key.to_string()).or_insert(next);
-        let s = |v: &Value| HStr::new(v.as_str().unwrap_or(""));
-        Ok(match op.f.as_str() {
-            "get" if op.kind == EventType::Ok => Some(WholeOp::Get(k, s(&op.output["value"]))),
-            "get" => None,
-            "put" => Some(WholeOp::Put(k, s(&op.input["value"]))),
-            "append" => Some(WholeOp::Append(k, s(&op.input["value"]))),
-            f => return Err(format!("unknown {f}")),
-        })
-    }
-    fn step(&self, s: &WState, op: &WholeOp, next: &mut Vec<WState>) {
-        match op {
-            WholeOp::Get(..) => {
-                if self.accepts(s, op) {
-                    next.push(s.clone());
-                }
-            }
-            WholeOp::Put(k, v) => next.push(s.set(*k, v.clone())),
-            WholeOp::Append(k, v) => {
-                let joined = match s.get(*k) {
-                    Some(cur) => self.concat(cur, v),
-                    None => v.clone(),
-                };
-                next.push(s.set(*k, joined));
-            }
-        }
-    }
-    fn is_read_only(&self, op: &WholeOp) -> bool {
-        matches!(op, WholeOp::Get(..))
-    }
-    fn accepts(&self, s: &WState, op: &WholeOp) -> bool {
-        match op {
-            WholeOp::Get(k, v) => s.get(*k).map_or(v.as_str().is_empty(), |cur| cur == v),
-            _ => true,
-        }
-    }
-    fn render(&self, s: &WState) -> String {
-        let parts: Vec<String> = s.vals.iter().map(|v| format!("{:?}", v.as_str())).collect();
-        parts.join(" ")
-    }
 }

@@ -1,7 +1,8 @@
 //! Linearizability checking: Wing–Gong–Lowe search with memoization, per key, in parallel.
 //!
 //! ```text
-//!  History ─prepare─► partitions (one per key; fails dropped, open ops → info)
+//!  History ─prepare─► partitions (one per key, or one when the model spans keys;
+//!                     fails dropped, open ops → info)
 //!                        │ model.op() per operation, ops interned into classes
 //!                        ▼
 //!          bounded pool of std threads, biggest partition first
@@ -22,7 +23,7 @@ mod search;
 pub use report::*;
 
 use crate::history::History;
-use crate::model::{KvModel, Model, ModelSpec, RegisterModel};
+use crate::model::{KvModel, KvWholeModel, Model, ModelSpec, RegisterModel};
 use crate::verdict::Verdict;
 use compiled::Compiled;
 use prepare::Partition;
@@ -65,6 +66,12 @@ pub fn check(history: &History, model: &ModelSpec, opts: &CheckOptions) -> Linea
         ModelSpec::Kv { initial } => {
             check_model(history, &KvModel::new(initial, nil), model.name(), opts)
         }
+        ModelSpec::KvWhole { initial } => check_model(
+            history,
+            &KvWholeModel::for_history(history, initial, nil),
+            model.name(),
+            opts,
+        ),
     }
 }
 
@@ -198,7 +205,7 @@ pub fn check_model<M: Model>(
 }
 
 fn prepare_all<M: Model>(history: &History, model: &M) -> Result<Vec<Prepared<M>>, String> {
-    let parts = prepare::partitions(history)?;
+    let parts = prepare::partitions(history, model.per_key())?;
     let mut out = Vec::with_capacity(parts.len());
     for part in parts {
         // The model's view of each op; `None` ops constrain nothing and are left out.

@@ -21,9 +21,10 @@ struct Open {
     op: usize,
 }
 
-/// Pairs events into operations and splits them by key. `Err` names the first event that
-/// does not fit the invoke/complete discipline.
-pub(crate) fn partitions(history: &History) -> Result<Vec<Partition>, String> {
+/// Pairs events into operations and splits them by key (`per_key`; else one partition,
+/// whose ops keep their keys). `Err` names the first event that does not fit the
+/// invoke/complete discipline.
+pub(crate) fn partitions(history: &History, per_key: bool) -> Result<Vec<Partition>, String> {
     let mut parts: Vec<Partition> = Vec::new();
     let mut part_of: FxHashMap<Option<&str>, usize> = FxHashMap::default();
     // Ops that failed: dropped at the end so ids stay dense.
@@ -45,10 +46,10 @@ pub(crate) fn partitions(history: &History) -> Result<Vec<Partition>, String> {
                     prev.invoke_index
                 ));
             }
-            let key = e.key.as_deref();
+            let key = e.key.as_deref().filter(|_| per_key);
             let pi = *part_of.entry(key).or_insert_with(|| {
                 parts.push(Partition {
-                    key: e.key.clone(),
+                    key: key.map(str::to_string),
                     ops: Vec::new(),
                     pos: Vec::new(),
                 });
@@ -166,7 +167,7 @@ mod tests {
             ev(5, Invoke, 2, "read", Some("b"), Value::Null),
             ev(6, Info, 2, "read", Some("b"), Value::Null),
         ]);
-        let parts = partitions(&h).unwrap();
+        let parts = partitions(&h, true).unwrap();
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].key.as_deref(), Some("a"));
         assert_eq!(parts[0].ops.len(), 2);
@@ -179,24 +180,37 @@ mod tests {
         assert_eq!(parts[1].ops.len(), 1, "the failed write is gone");
         assert_eq!(parts[1].ops[0].id, 0);
         assert_eq!(parts[1].ops[0].f, "read");
+        let whole = partitions(&h, false).unwrap();
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole[0].key, None);
+        let keys: Vec<_> = whole[0].ops.iter().map(|o| o.key.as_deref()).collect();
+        assert_eq!(
+            keys,
+            [Some("a"), Some("a"), Some("b")],
+            "ops keep their keys"
+        );
     }
 
     #[test]
     fn rejects_broken_discipline() {
         use EventType::*;
         let orphan = History::new(vec![ev(0, Ok, 0, "read", None, json!(1))]);
-        assert!(partitions(&orphan).unwrap_err().contains("never invoked"));
+        assert!(
+            partitions(&orphan, true)
+                .unwrap_err()
+                .contains("never invoked")
+        );
         let twice = History::new(vec![
             ev(0, Invoke, 0, "read", None, Value::Null),
             ev(1, Invoke, 0, "read", None, Value::Null),
         ]);
-        assert!(partitions(&twice).unwrap_err().contains("in flight"));
+        assert!(partitions(&twice, true).unwrap_err().contains("in flight"));
         let mismatch = History::new(vec![
             ev(0, Invoke, 0, "read", None, Value::Null),
             ev(1, Ok, 0, "write", None, json!(1)),
         ]);
         assert!(
-            partitions(&mismatch)
+            partitions(&mismatch, true)
                 .unwrap_err()
                 .contains("invoked as read")
         );

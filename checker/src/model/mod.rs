@@ -3,7 +3,8 @@
 //! ```text
 //!  ModelSpec (what the CLI names) ──build──► a Model (trait) ──► linear::check_model
 //!       register / cas-register                RegisterModel
-//!       kv                                     KvModel
+//!       kv                                     KvModel (one key at a time)
+//!       kv-whole                               KvWholeModel (the store as one state)
 //!       your own                               impl Model for Yours
 //! ```
 //!
@@ -68,11 +69,13 @@
 
 mod hstr;
 mod kv;
+mod kv_whole;
 mod register;
 mod value;
 
 pub use hstr::HStr;
 pub use kv::{KvModel, KvOp};
+pub use kv_whole::{KvState, KvWholeModel, KvWholeOp};
 pub use register::{RegOp, RegisterModel};
 pub use value::Val;
 
@@ -135,6 +138,13 @@ pub trait Model: Send + Sync {
 
     /// The state, for people.
     fn render(&self, state: &Self::State) -> String;
+
+    /// Whether the engine may check each key's operations alone (P-compositionality:
+    /// sound when the state is one independent object per key, and much faster). `false`
+    /// puts the whole history in one partition, for models whose state spans keys.
+    fn per_key(&self) -> bool {
+        true
+    }
 }
 
 /// Which built-in sequential specification a history is checked against.
@@ -148,15 +158,20 @@ pub enum ModelSpec {
     /// (register semantics, as sunder's register workload records them) and get/put/append
     /// (string semantics, as Porcupine's kv corpus: append concatenates).
     Kv { initial: Value },
+    /// Key-value, the whole store as one state (no per-key split): the same ops and
+    /// semantics as `Kv`, every key starting at `initial`. Far slower on big histories; for
+    /// multi-key histories and for comparisons with checkers that do not partition.
+    KvWhole { initial: Value },
 }
 
 impl ModelSpec {
-    /// The name people type: `register`, `cas-register` or `kv`.
+    /// The name people type: `register`, `cas-register`, `kv` or `kv-whole`.
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::Register { .. } => "register",
             ModelSpec::CasRegister { .. } => "cas-register",
             ModelSpec::Kv { .. } => "kv",
+            ModelSpec::KvWhole { .. } => "kv-whole",
         }
     }
 
@@ -173,8 +188,11 @@ impl ModelSpec {
             "kv" | "key-value" => Ok(ModelSpec::Kv {
                 initial: initial.unwrap_or(Value::String(String::new())),
             }),
+            "kv-whole" => Ok(ModelSpec::KvWhole {
+                initial: initial.unwrap_or(Value::String(String::new())),
+            }),
             other => Err(format!(
-                "unknown model {other:?}: expected register, cas-register or kv"
+                "unknown model {other:?}: expected register, cas-register, kv or kv-whole"
             )),
         }
     }
@@ -207,5 +225,8 @@ mod tests {
                 .contains("queue")
         );
         assert_eq!(ModelSpec::Kv { initial: json!("") }.name(), "kv");
+        let whole = ModelSpec::parse("kv-whole", None).unwrap();
+        assert_eq!(whole, ModelSpec::KvWhole { initial: json!("") });
+        assert_eq!(whole.name(), "kv-whole");
     }
 }

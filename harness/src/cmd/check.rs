@@ -36,8 +36,9 @@ pub struct CheckArgs {
     #[arg(long, value_parser = ["jsonl", "edn", "etcd-log", "kv-log"])]
     pub format: Option<String>,
     /// The model to check against [default: cas-register, or kv when ops have keys; kv for
-    /// Porcupine kv logs].
-    #[arg(long, value_parser = ["register", "cas-register", "kv"])]
+    /// Porcupine kv logs]. kv-whole checks a kv history as one store, without splitting it
+    /// by key (slower; for comparison with checkers that do not partition).
+    #[arg(long, value_parser = ["register", "cas-register", "kv", "kv-whole"])]
     pub model: Option<String>,
     /// The model's initial value, as JSON (e.g. `--initial 0`, `--initial '""'`) [default:
     /// nil for registers, "" for Porcupine kv logs].
@@ -302,7 +303,10 @@ fn print_evidence(
             .key
             .as_deref()
             .map(|k| format!("key {k:?}"))
-            .unwrap_or_else(|| "the register".into());
+            .unwrap_or_else(|| match r.model.as_str() {
+                "kv-whole" => "the store".into(),
+                _ => "the register".into(),
+            });
         writeln!(
             out,
             "  {BOLD}{key}{RESET} ({} ops) is not linearizable",
