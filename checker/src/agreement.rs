@@ -1,1 +1,435 @@
-//! Agreement between replicas, from node dumps and event streams (being built).
+//! Agreement between replicas, from node dumps and event streams.
+//!
+//! ```text
+//!  events/<node>.jsonl ─► NodeEvent ──► "leader" events by term ──► duplicate leaders
+//!  dump of each node ───► NodeDump ──┬► entries by index, compared ──► first divergence
+//!                                    └► union = the committed log ─┐
+//!  history.jsonl ─► ok write / cas / add ──────────────────────────┴► missing writes
+//! ```
+//!
+//! Three properties, for any log-based protocol (Raft: index and term; Paxos: slot and
+//! ballot round):
+//! - **election safety**: at most one node announces itself leader of any one term;
+//! - **committed-prefix agreement**: no index at which two nodes committed different
+//!   entries (by term and command);
+//! - **acknowledged writes present**: every `ok` write, cas or add of the history is a
+//!   committed command. Values are unique per key, so `(f, key, value)` names a command.
+//!   An acknowledged command missing from every dump is *confirmed by state* when some
+//!   dump's state still holds its value, *unverifiable* when it may sit in a compacted
+//!   prefix (every dump starts after a snapshot), and *missing* otherwise.
+//!
+//! [`check`] is pure; [`load_run_dir`] reads what a `sunder test` run left in `nodes/`
+//! (`<id>.dump.json`, `<id>.events.jsonl`).
+
+use crate::history::{EventType, History};
+use crate::verdict::Verdict;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Bad input, with the source and line it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum AgreementError {
+    #[error("{source_name}:{line}: {message}")]
+    BadLine {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{source_name}: not a dump: {message}")]
+    BadDump {
+        source_name: String,
+        message: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Dumps and events of every node of a run directory, plus warnings (torn event lines).
+pub type RunInputs = (Vec<NodeDump>, Vec<NodeEvent>, Vec<String>);
+
+/// Reads `DIR/nodes/*.dump.json` and `DIR/nodes/*.events.jsonl`, in file-name order.
+pub fn load_run_dir(dir: &std::path::Path) -> Result<RunInputs, AgreementError> {
+    let nodes = dir.join("nodes");
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| AgreementError::Io { path, source }
+    };
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&nodes)
+        .map_err(io(&nodes))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let (mut dumps, mut events, mut warnings) = (Vec::new(), Vec::new(), Vec::new());
+    for f in files {
+        let name = f.display().to_string();
+        let file_name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if file_name.ends_with(".dump.json") {
+            let text = std::fs::read_to_string(&f).map_err(io(&f))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| AgreementError::BadLine {
+                source_name: name.clone(),
+                line: e.line(),
+                message: e.to_string(),
+            })?;
+            dumps.push(NodeDump::parse(&v, &name)?);
+        } else if file_name.ends_with(".events.jsonl") {
+            let text = std::fs::read_to_string(&f).map_err(io(&f))?;
+            let (e, w) = parse_events(&text, &name)?;
+            events.extend(e);
+            warnings.extend(w);
+        }
+    }
+    Ok((dumps, events, warnings))
+}
+
+/// One committed entry as a node dumps it (mirrors `sunder_wire::DumpEntry`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpEntry {
+    pub index: u64,
+    #[serde(default)]
+    pub term: u64,
+    /// The command as JSON (`{"op":"write","key":..,"value":..}`), `null` for a no-op.
+    #[serde(default)]
+    pub command: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+/// What one node has committed (mirrors `sunder_wire::Dump`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeDump {
+    pub node: String,
+    #[serde(default)]
+    pub snapshot_index: u64,
+    pub entries: Vec<DumpEntry>,
+    #[serde(default)]
+    pub state: Value,
+}
+
+impl NodeDump {
+    /// Parses a dump payload (the `value` of a `dump` response).
+    pub fn parse(v: &Value, source_name: &str) -> Result<NodeDump, AgreementError> {
+        serde_json::from_value(v.clone()).map_err(|e| AgreementError::BadDump {
+            source_name: source_name.into(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// One line of a node's event stream; only `node`, `event` and `term` matter here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeEvent {
+    pub node: String,
+    pub event: String,
+    #[serde(default)]
+    pub term: Option<u64>,
+    /// For `commit` events: the index announced committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+}
+
+/// Parses an event stream (JSON lines). A truncated last line (the node was killed while
+/// writing it) is dropped with a warning; any other bad line is an error.
+pub fn parse_events(
+    text: &str,
+    source_name: &str,
+) -> Result<(Vec<NodeEvent>, Vec<String>), AgreementError> {
+    let mut events = Vec::new();
+    let mut warnings = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<NodeEvent>(line) {
+            Ok(e) => events.push(e),
+            Err(e) if e.is_eof() && i + 1 == lines.len() && !text.ends_with('\n') => {
+                warnings.push(format!(
+                    "{source_name}:{}: truncated last line dropped",
+                    i + 1
+                ));
+            }
+            Err(e) => {
+                return Err(AgreementError::BadLine {
+                    source_name: source_name.into(),
+                    line: i + 1,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok((events, warnings))
+}
+
+/// Two nodes that announced leadership of the same term.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateLeaders {
+    pub term: u64,
+    pub nodes: Vec<String>,
+}
+
+/// The first index at which two nodes' committed entries differ.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Divergence {
+    pub index: u64,
+    pub node_a: String,
+    pub entry_a: DumpEntry,
+    pub node_b: String,
+    pub entry_b: DumpEntry,
+}
+
+/// An acknowledged update not found among the committed commands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MissingWrite {
+    /// The `ok` event's position in the history.
+    pub history_index: u64,
+    pub f: String,
+    pub key: Option<String>,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgreementReport {
+    pub verdict: Verdict,
+    pub nodes: Vec<String>,
+    /// Highest committed index of any dump, and the node that has it.
+    pub longest: Option<(String, u64)>,
+    pub duplicate_leaders: Vec<DuplicateLeaders>,
+    pub divergence: Option<Divergence>,
+    pub missing_writes: Vec<MissingWrite>,
+    /// Acknowledged updates found among the committed entries.
+    pub writes_found: usize,
+    /// Not among the entries, but their value is in a dump's state (compacted away).
+    pub writes_confirmed_by_state: usize,
+    /// Not among the entries, possibly in a compacted prefix: neither confirmed nor missing.
+    pub writes_unverifiable: usize,
+    /// Not among the entries, and the dumps end before an index some node announced
+    /// committed (dumped before the cluster caught up): neither confirmed nor missing.
+    pub writes_beyond_dumps: usize,
+    /// The highest index any `commit` event announced.
+    pub announced_commit: Option<u64>,
+    pub warnings: Vec<String>,
+}
+
+impl AgreementReport {
+    /// One line per finding, for the terminal.
+    pub fn summary(&self) -> String {
+        let mut s = format!("agreement: {}", self.verdict);
+        if let Some((node, index)) = &self.longest {
+            s += &format!(
+                " ({} nodes, longest log {node} up to {index})",
+                self.nodes.len()
+            );
+        }
+        for d in &self.duplicate_leaders {
+            s += &format!("\n  two leaders in term {}: {}", d.term, d.nodes.join(", "));
+        }
+        if let Some(d) = &self.divergence {
+            s += &format!(
+                "\n  index {}: {} committed term {} {}, {} committed term {} {}",
+                d.index,
+                d.node_a,
+                d.entry_a.term,
+                d.entry_a.command,
+                d.node_b,
+                d.entry_b.term,
+                d.entry_b.command
+            );
+        }
+        for w in &self.warnings {
+            s += &format!("\n  warning: {w}");
+        }
+        for m in &self.missing_writes {
+            s += &format!(
+                "\n  acknowledged {} {:?} {} (history index {}) is not committed",
+                m.f, m.key, m.value, m.history_index
+            );
+        }
+        s += &format!(
+            "\n  acknowledged updates: {} in the log, {} confirmed by state, {} unverifiable \
+             (compacted), {} beyond the dumps, {} missing",
+            self.writes_found,
+            self.writes_confirmed_by_state,
+            self.writes_unverifiable,
+            self.writes_beyond_dumps,
+            self.missing_writes.len()
+        );
+        s
+    }
+}
+
+/// The `(f, key, value)` a committed command stands for, in the history's terms.
+fn command_key(cmd: &Value) -> Option<(String, Option<String>, Value)> {
+    let f = cmd.get("op")?.as_str()?.to_string();
+    let key = cmd.get("key").and_then(Value::as_str).map(String::from);
+    let value = match f.as_str() {
+        "cas" => Value::Array(vec![cmd.get("from")?.clone(), cmd.get("to")?.clone()]),
+        _ => cmd.get("value")?.clone(),
+    };
+    Some((f, key, value))
+}
+
+/// Whether a dump's state shows the effect of an update (the value it wrote is there).
+fn state_holds(state: &Value, f: &str, key: Option<&str>, value: &Value) -> bool {
+    let Some(key) = key else { return false };
+    let Some(cell) = state.get(key) else {
+        return false;
+    };
+    match f {
+        "write" => cell == value,
+        "cas" => value.get(1).is_some_and(|to| cell == to),
+        "add" => cell.as_array().is_some_and(|a| a.contains(value)),
+        _ => false,
+    }
+}
+
+/// Runs the three checks. `history` supplies the acknowledged updates (`ok` events with
+/// `f` of `write`, `cas` or `add`); nemesis and read events are ignored.
+pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> AgreementReport {
+    let mut warnings = Vec::new();
+
+    let mut leaders: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.event == "leader") {
+        match e.term {
+            Some(t) => {
+                leaders.entry(t).or_default().insert(&e.node);
+            }
+            None => warnings.push(format!("leader event of {} has no term", e.node)),
+        }
+    }
+    let duplicate_leaders: Vec<DuplicateLeaders> = leaders
+        .into_iter()
+        .filter(|(_, n)| n.len() > 1)
+        .map(|(term, n)| DuplicateLeaders {
+            term,
+            nodes: n.into_iter().map(String::from).collect(),
+        })
+        .collect();
+
+    // index → the first node seen with an entry there, and that entry.
+    let mut log: BTreeMap<u64, (&str, &DumpEntry)> = BTreeMap::new();
+    let mut divergence: Option<Divergence> = None;
+    for d in dumps {
+        for e in &d.entries {
+            if e.index <= d.snapshot_index {
+                warnings.push(format!(
+                    "{}: entry {} at or before its snapshot index {}",
+                    d.node, e.index, d.snapshot_index
+                ));
+            }
+            match log.get(&e.index) {
+                None => {
+                    log.insert(e.index, (&d.node, e));
+                }
+                Some((node, first)) if (first.term, &first.command) != (e.term, &e.command) => {
+                    if divergence.as_ref().is_none_or(|dv| e.index < dv.index) {
+                        divergence = Some(Divergence {
+                            index: e.index,
+                            node_a: node.to_string(),
+                            entry_a: (*first).clone(),
+                            node_b: d.node.clone(),
+                            entry_b: e.clone(),
+                        });
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    let longest = dumps
+        .iter()
+        .map(|d| {
+            (
+                d.node.clone(),
+                d.entries.last().map_or(d.snapshot_index, |e| e.index),
+            )
+        })
+        // Ties go to the first node named, so that the report is stable.
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+    // Below this index no dump shows entries: an update may be committed there unseen.
+    let hidden_below = dumps.iter().map(|d| d.snapshot_index).min().unwrap_or(0);
+    let committed: BTreeSet<(String, Option<String>, String)> = log
+        .values()
+        .filter_map(|(_, e)| command_key(&e.command))
+        .map(|(f, k, v)| (f, k, v.to_string()))
+        .collect();
+    let keyless: BTreeSet<(String, String)> = committed
+        .iter()
+        .map(|(f, _, v)| (f.clone(), v.clone()))
+        .collect();
+
+    let announced = events
+        .iter()
+        .filter(|e| e.event == "commit")
+        .filter_map(|e| e.index)
+        .max();
+    let dumps_end = longest.as_ref().map_or(0, |(_, i)| *i);
+    let behind = announced.is_some_and(|a| a > dumps_end);
+    if let (true, Some(a)) = (behind, announced) {
+        warnings.push(format!(
+            "the dumps end at index {dumps_end} but index {a} was announced committed: \
+             acknowledged updates not in the dumps cannot be called missing"
+        ));
+    }
+    let (mut found, mut by_state, mut unverifiable, mut beyond) = (0, 0, 0, 0);
+    let mut missing_writes = Vec::new();
+    for ev in history.client_events().filter(|e| e.kind == EventType::Ok) {
+        if !matches!(ev.f.as_str(), "write" | "cas" | "add") {
+            continue;
+        }
+        let v = ev.value.to_string();
+        let present = match &ev.key {
+            Some(k) => committed.contains(&(ev.f.clone(), Some(k.clone()), v)),
+            None => keyless.contains(&(ev.f.clone(), v)),
+        };
+        if present {
+            found += 1;
+        } else if dumps
+            .iter()
+            .any(|d| state_holds(&d.state, &ev.f, ev.key.as_deref(), &ev.value))
+        {
+            by_state += 1;
+        } else if hidden_below > 0 {
+            unverifiable += 1;
+        } else if behind {
+            beyond += 1;
+        } else {
+            missing_writes.push(MissingWrite {
+                history_index: ev.index,
+                f: ev.f.clone(),
+                key: ev.key.clone(),
+                value: ev.value.clone(),
+            });
+        }
+    }
+
+    let bad = !duplicate_leaders.is_empty() || divergence.is_some() || !missing_writes.is_empty();
+    let verdict = if bad {
+        Verdict::Invalid
+    } else if dumps.is_empty() {
+        warnings.push("no node dumps: nothing to compare".into());
+        Verdict::Unknown
+    } else if beyond > 0 {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    AgreementReport {
+        verdict,
+        nodes: dumps.iter().map(|d| d.node.clone()).collect(),
+        longest,
+        duplicate_leaders,
+        divergence,
+        missing_writes,
+        writes_found: found,
+        writes_confirmed_by_state: by_state,
+        writes_unverifiable: unverifiable,
+        writes_beyond_dumps: beyond,
+        announced_commit: announced,
+        warnings,
+    }
+}

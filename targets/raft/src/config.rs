@@ -1,0 +1,64 @@
+//! Settings read from the node's `--opt` and `--bug` flags, converted to ticks.
+
+use sunder_node::CoreConfig;
+
+/// The planted bugs (see the crate docs for what each does).
+pub const BUGS: &[&str] = &["stale-read", "early-ack", "forget-vote", "lease-read"];
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Election timeout is drawn from `[election_ticks, 2 * election_ticks)`.
+    pub election_ticks: u64,
+    pub heartbeat_ticks: u64,
+    /// Most entries in one AppendEntries (1 with `batch=off`).
+    pub max_batch: usize,
+    /// AppendEntries with entries in flight to one peer before waiting for an ack.
+    pub max_inflight: usize,
+    /// Compact after this many entries applied since the last snapshot (0 = never).
+    pub snapshot_every: u64,
+    /// Lease length for the `lease-read` bug, in local ticks.
+    pub lease_ticks: u64,
+    pub bug_stale_read: bool,
+    pub bug_early_ack: bool,
+    pub bug_forget_vote: bool,
+    pub bug_lease_read: bool,
+}
+
+impl Settings {
+    pub fn any_bug(&self) -> bool {
+        self.bug_stale_read || self.bug_early_ack || self.bug_forget_vote || self.bug_lease_read
+    }
+
+    pub fn from_config(c: &CoreConfig) -> Settings {
+        let tick = c.tick_ms.max(1);
+        let ms = |key: &str, default: u64| {
+            c.opt(key)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        let batch = c.opt("batch") != Some("off");
+        let election_ms = ms("election_ms", 300);
+        Settings {
+            election_ticks: (election_ms / tick).max(2),
+            heartbeat_ticks: (ms("heartbeat_ms", 50) / tick).max(1),
+            max_batch: if batch {
+                ms("max_batch", 512) as usize
+            } else {
+                1
+            },
+            // Without batching one AppendEntries at a time, so that a follower's fsync
+            // (the runtime makes one per drained batch of inputs) holds one entry.
+            max_inflight: if batch {
+                ms("max_inflight", 4).max(1) as usize
+            } else {
+                1
+            },
+            snapshot_every: ms("snapshot", 100_000),
+            lease_ticks: (ms("lease_ms", election_ms) / tick).max(1),
+            bug_stale_read: c.has_bug("stale-read"),
+            bug_early_ack: c.has_bug("early-ack"),
+            bug_forget_vote: c.has_bug("forget-vote"),
+            bug_lease_read: c.has_bug("lease-read"),
+        }
+    }
+}

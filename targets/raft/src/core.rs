@@ -1,0 +1,425 @@
+//! The `Raft` state machine: one `step` per input, everything it wants done in the
+//! `Output`. Election, replication, reads and snapshots live in their own files as
+//! further `impl Raft` blocks; this one holds the state, the dispatch and the end-of-step
+//! bookkeeping (apply, persist, compact).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use sunder_node::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
+use sunder_wire::{Dump, DumpEntry, Op, Response, Status, errors};
+
+use crate::config::{BUGS, Settings};
+use crate::kv::Kv;
+use crate::log::Log;
+use crate::msg::{Command, Entry, Msg, Snapshot};
+use crate::progress::Progress;
+use crate::read_index::ReadQueue;
+use crate::record::{Record, Recovered};
+
+pub type Out = Output<Msg, Record>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::PreCandidate => "pre-candidate",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+/// One Raft node's whole state.
+pub struct Raft {
+    pub(crate) id: NodeId,
+    pub(crate) peers: Vec<NodeId>,
+    pub(crate) s: Settings,
+    pub(crate) rng: ChaCha8Rng,
+    // Durable (§5.2): written through `hard_dirty` / `persist_from` at the end of a step.
+    pub(crate) term: u64,
+    pub(crate) vote: Option<NodeId>,
+    pub(crate) log: Log,
+    pub(crate) snapshot: Option<Snapshot>,
+    // Volatile.
+    pub(crate) role: Role,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) commit: u64,
+    pub(crate) applied: u64,
+    pub(crate) kv: Kv,
+    pub(crate) ticks: u64,
+    pub(crate) now_ms: u64,
+    pub(crate) election_elapsed: u64,
+    pub(crate) election_timeout: u64,
+    pub(crate) heartbeat_elapsed: u64,
+    pub(crate) quorum_elapsed: u64,
+    pub(crate) votes: BTreeSet<NodeId>,
+    // Leader only.
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    /// Index of this leader's no-op: reads wait until it is applied.
+    pub(crate) term_start: u64,
+    /// Client updates this leader proposed, by log index, answered when applied.
+    pub(crate) pending: BTreeMap<u64, ReqToken>,
+    pub(crate) reads: ReadQueue,
+    /// Heartbeat round number; every AppendEntries carries the current one.
+    pub(crate) seq: u64,
+    pub(crate) broadcast_needed: bool,
+    pub(crate) lease_until: u64,
+    // End-of-step bookkeeping.
+    pub(crate) hard_dirty: bool,
+    pub(crate) persist_from: Option<u64>,
+    pub(crate) commit_reported: u64,
+}
+
+impl Raft {
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    pub fn commit_index(&self) -> u64 {
+        self.commit
+    }
+
+    pub fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
+    }
+
+    /// Committed entries still in the log (after the snapshot base).
+    pub fn committed_entries(&self) -> Vec<Entry> {
+        let from = self.log.base_index() + 1;
+        if self.commit < from {
+            return Vec::new();
+        }
+        self.log.slice(from, (self.commit - from + 1) as usize)
+    }
+
+    pub fn snapshot_index(&self) -> u64 {
+        self.log.base_index()
+    }
+
+    pub fn state(&self) -> &Kv {
+        &self.kv
+    }
+
+    /// A broken Raft invariant: a panic in a correct build (the simulation tests rely on
+    /// it); with a planted bug switched on it is the expected outcome, so log it and go on
+    /// and let the checkers find the damage.
+    pub(crate) fn broken(&self, what: std::fmt::Arguments<'_>) {
+        if self.s.any_bug() {
+            tracing::error!("{}: invariant broken (planted bug): {what}", self.id);
+        } else {
+            panic!("{}: invariant broken: {what}", self.id);
+        }
+    }
+
+    pub(crate) fn quorum(&self) -> usize {
+        self.peers.len().div_ceil(2) + 1
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        let e = self.s.election_ticks;
+        self.election_timeout = self.rng.random_range(e..2 * e);
+    }
+
+    /// Adopts `term` (if newer) and follows `leader`. A leader stepping down answers its
+    /// outstanding client requests: updates indefinitely (they may still commit), reads
+    /// definitely (a read that was not answered had no effect).
+    pub(crate) fn become_follower(&mut self, term: u64, leader: Option<NodeId>, out: &mut Out) {
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+            self.hard_dirty = true;
+        }
+        self.leader = leader;
+        if self.role == Role::Leader {
+            self.abandon_requests(out);
+            self.progress.clear();
+        }
+        self.role = Role::Follower;
+        self.reset_election_timer();
+    }
+
+    pub(crate) fn abandon_requests(&mut self, out: &mut Out) {
+        for (_, token) in std::mem::take(&mut self.pending) {
+            out.reply
+                .push((token, Response::error(token.id, errors::UNAVAILABLE, false)));
+        }
+        for r in self.reads.drain() {
+            out.reply.push((
+                r.token,
+                Response::not_leader(r.token.id, self.leader.clone()),
+            ));
+        }
+    }
+
+    fn tick(&mut self, now_ms: u64, out: &mut Out) {
+        self.ticks += 1;
+        self.now_ms = now_ms;
+        if self.role == Role::Leader {
+            self.heartbeat_elapsed += 1;
+            if self.heartbeat_elapsed >= self.s.heartbeat_ticks {
+                self.heartbeat_elapsed = 0;
+                self.broadcast_needed = true;
+            }
+            self.quorum_elapsed += 1;
+            // `stale-read` is the leader of the paper: sure of itself until it hears of a
+            // newer term, so nothing tells it that it was cut off.
+            if self.quorum_elapsed >= self.s.election_ticks && !self.s.bug_stale_read {
+                self.check_quorum(out);
+            }
+        } else {
+            self.election_elapsed += 1;
+            if self.election_elapsed >= self.election_timeout {
+                self.start_pre_vote(out);
+            } else if self.role == Role::Candidate
+                && self.election_elapsed % self.s.heartbeat_ticks == 0
+            {
+                // Servers retry RPCs that go unanswered (§5.1): a voter may have been down.
+                self.resend_votes(out);
+            }
+        }
+    }
+
+    /// A leader that has not heard from a majority for an election timeout steps down, so
+    /// that clients on its side of a partition are told to look elsewhere.
+    fn check_quorum(&mut self, out: &mut Out) {
+        self.quorum_elapsed = 0;
+        let active = 1 + self.progress.values().filter(|p| p.active).count();
+        for p in self.progress.values_mut() {
+            p.active = false;
+        }
+        if active < self.quorum() {
+            tracing::info!(
+                term = self.term,
+                "lost contact with a majority; stepping down"
+            );
+            self.become_follower(self.term, None, out);
+        }
+    }
+
+    fn client(&mut self, token: ReqToken, op: Op, out: &mut Out) {
+        match op {
+            Op::Status => {
+                let st = Status {
+                    node: self.id.clone(),
+                    role: self.role.as_str().into(),
+                    term: self.term,
+                    leader: self.leader.clone(),
+                    commit: self.commit,
+                };
+                out.reply.push((token, Response::ok(token.id, json!(st))));
+            }
+            Op::Dump => {
+                let entries = self
+                    .committed_entries()
+                    .into_iter()
+                    .map(dump_entry)
+                    .collect();
+                let d = Dump {
+                    node: self.id.clone(),
+                    snapshot_index: self.log.base_index(),
+                    entries,
+                    state: self.kv.to_json(),
+                };
+                out.reply.push((token, Response::ok(token.id, json!(d))));
+            }
+            _ if self.role != Role::Leader => {
+                out.reply
+                    .push((token, Response::not_leader(token.id, self.leader.clone())));
+            }
+            Op::Read { key } => self.read(token, key, out),
+            op => self.propose(token, op, out),
+        }
+    }
+
+    fn propose(&mut self, token: ReqToken, op: Op, out: &mut Out) {
+        let index = self.log.last_index() + 1;
+        let early = self.s.bug_early_ack && !matches!(op, Op::Cas { .. });
+        let origin = format!("{}/{}:{}", self.id, token.conn, token.id);
+        self.append_local(Command::Op { op, origin });
+        if early {
+            // The bug: "it is in my log (and on my disk), so it is as good as committed".
+            out.reply.push((token, Response::ok(token.id, Value::Null)));
+        } else {
+            self.pending.insert(index, token);
+        }
+    }
+
+    pub(crate) fn append_local(&mut self, cmd: Command) {
+        let index = self.log.last_index() + 1;
+        self.log.put(Entry {
+            index,
+            term: self.term,
+            cmd,
+        });
+        self.persist_from = Some(self.persist_from.map_or(index, |f| f.min(index)));
+        if self.peers.is_empty() {
+            self.commit = index;
+        }
+    }
+
+    /// Applies committed entries, answering the clients of those this leader proposed.
+    fn apply(&mut self, out: &mut Out) {
+        while self.applied < self.commit {
+            let index = self.applied + 1;
+            let entry = self
+                .log
+                .get(index)
+                .expect("committed entry in the log")
+                .clone();
+            self.applied = index;
+            let Command::Op { op, .. } = &entry.cmd else {
+                continue;
+            };
+            let result = self.kv.apply(op);
+            if let Some(token) = self.pending.remove(&index) {
+                let resp = match result {
+                    Ok(_) => Response::ok(token.id, Value::Null),
+                    Err(e) => Response::error(token.id, e, true),
+                };
+                out.reply.push((token, resp));
+            }
+        }
+    }
+
+    /// Everything that follows from the step's changes, in one place so that no handler
+    /// can forget it: replicate, apply, answer reads, persist, compact, report.
+    fn finish(&mut self, out: &mut Out) {
+        if self.role == Role::Leader {
+            self.advance_commit();
+            self.replicate(out);
+        }
+        self.apply(out);
+        if self.role == Role::Leader {
+            self.serve_reads(out);
+        }
+        if self.hard_dirty {
+            self.hard_dirty = false;
+            out.persist.push(self.hard_state());
+        }
+        if let Some(from) = self.persist_from.take() {
+            if from > self.log.base_index() && from <= self.log.last_index() {
+                out.persist
+                    .push(Record::Entries(self.log.slice(from, usize::MAX)));
+            }
+        }
+        self.maybe_compact(out);
+        // Every advance, in the output that carries the replies it allows: the agreement
+        // checker compares the dumps with the highest index ever announced.
+        if self.commit > self.commit_reported {
+            self.commit_reported = self.commit;
+            let term = self.log.term_at(self.commit).unwrap_or(0);
+            out.events
+                .push(json!({"event": "commit", "index": self.commit, "term": term}));
+        }
+    }
+
+    pub(crate) fn hard_state(&self) -> Record {
+        // The `forget-vote` bug: the term is written but the vote is not, so a restart in
+        // the same term forgets whom it voted for.
+        let vote = if self.s.bug_forget_vote {
+            None
+        } else {
+            self.vote.clone()
+        };
+        Record::HardState {
+            term: self.term,
+            vote,
+        }
+    }
+}
+
+fn dump_entry(e: Entry) -> DumpEntry {
+    let (command, origin) = match e.cmd {
+        Command::Noop => (Value::Null, None),
+        Command::Op { op, origin } => (json!(op), Some(origin)),
+    };
+    DumpEntry {
+        index: e.index,
+        term: e.term,
+        command,
+        origin,
+    }
+}
+
+impl Protocol for Raft {
+    type Msg = Msg;
+    type Record = Record;
+
+    fn recover(config: CoreConfig, records: Vec<Record>) -> Raft {
+        let s = Settings::from_config(&config);
+        let r = Recovered::replay(records);
+        let peers = config
+            .members
+            .iter()
+            .filter(|m| **m != config.id)
+            .cloned()
+            .collect();
+        let (kv, base) = match &r.snapshot {
+            Some(snap) => (snap.state.clone(), snap.index),
+            None => (Kv::default(), 0),
+        };
+        let mut raft = Raft {
+            id: config.id.clone(),
+            peers,
+            s,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            term: r.term,
+            vote: r.vote,
+            log: r.log,
+            snapshot: r.snapshot,
+            role: Role::Follower,
+            leader: None,
+            commit: base,
+            applied: base,
+            kv,
+            ticks: 0,
+            now_ms: 0,
+            election_elapsed: 0,
+            election_timeout: 0,
+            heartbeat_elapsed: 0,
+            quorum_elapsed: 0,
+            votes: BTreeSet::new(),
+            progress: BTreeMap::new(),
+            term_start: 0,
+            pending: BTreeMap::new(),
+            reads: ReadQueue::default(),
+            seq: 0,
+            broadcast_needed: false,
+            lease_until: 0,
+            hard_dirty: false,
+            persist_from: None,
+            commit_reported: base,
+        };
+        raft.reset_election_timer();
+        raft
+    }
+
+    fn step(&mut self, input: Input<Msg>, out: &mut Out) {
+        match input {
+            Input::Tick { now_ms } => self.tick(now_ms, out),
+            Input::Peer { from, msg } => self.peer(from, msg, out),
+            Input::Client { token, op } => self.client(token, op, out),
+        }
+        self.finish(out);
+    }
+
+    fn known_bugs() -> &'static [&'static str] {
+        BUGS
+    }
+}

@@ -1,0 +1,170 @@
+//! Leader election with pre-vote (§5.2, thesis §9.6).
+//!
+//! ```text
+//!  Follower ──timeout──► PreCandidate ──majority pre-votes──► Candidate ──majority──► Leader
+//!     ▲                      │ (term unchanged)                 (term+1, persisted)    │
+//!     └──────── higher term / AppendEntries from a leader of this term ◄───────────────┘
+//! ```
+//!
+//! Pre-vote keeps a node that was cut off from bumping everyone's term when it returns:
+//! nobody who heard from a leader within an election timeout grants it.
+
+use serde_json::json;
+use sunder_node::NodeId;
+
+use crate::core::{Out, Raft, Role};
+use crate::msg::{Command, Msg};
+use crate::progress::Progress;
+
+impl Raft {
+    fn log_ok(&self, last_index: u64, last_term: u64) -> bool {
+        (last_term, last_index) >= (self.log.last_term(), self.log.last_index())
+    }
+
+    fn broadcast(&self, msg: Msg, out: &mut Out) {
+        for p in &self.peers {
+            out.send.push((p.clone(), msg.clone()));
+        }
+    }
+
+    pub(crate) fn start_pre_vote(&mut self, out: &mut Out) {
+        self.reset_election_timer();
+        self.leader = None;
+        if self.peers.is_empty() {
+            self.start_election(out);
+            return;
+        }
+        self.role = Role::PreCandidate;
+        self.votes = [self.id.clone()].into();
+        let msg = Msg::PreVote {
+            term: self.term + 1,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+        };
+        self.broadcast(msg, out);
+    }
+
+    fn start_election(&mut self, out: &mut Out) {
+        self.term += 1;
+        self.vote = Some(self.id.clone());
+        self.hard_dirty = true;
+        self.role = Role::Candidate;
+        self.votes = [self.id.clone()].into();
+        self.reset_election_timer();
+        out.events
+            .push(json!({"event": "vote", "term": self.term, "for": self.id}));
+        if self.votes.len() >= self.quorum() {
+            self.become_leader(out);
+            return;
+        }
+        let msg = Msg::Vote {
+            term: self.term,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+        };
+        self.broadcast(msg, out);
+    }
+
+    pub(crate) fn resend_votes(&mut self, out: &mut Out) {
+        let msg = Msg::Vote {
+            term: self.term,
+            last_index: self.log.last_index(),
+            last_term: self.log.last_term(),
+        };
+        for p in self.peers.iter().filter(|p| !self.votes.contains(*p)) {
+            out.send.push((p.clone(), msg.clone()));
+        }
+    }
+
+    fn become_leader(&mut self, out: &mut Out) {
+        tracing::info!(term = self.term, "became leader");
+        self.role = Role::Leader;
+        self.leader = Some(self.id.clone());
+        self.heartbeat_elapsed = 0;
+        self.quorum_elapsed = 0;
+        self.lease_until = 0;
+        let last = self.log.last_index();
+        self.progress = self
+            .peers
+            .iter()
+            .map(|p| (p.clone(), Progress::new(last)))
+            .collect();
+        self.append_local(Command::Noop);
+        self.term_start = self.log.last_index();
+        self.broadcast_needed = true;
+        out.events
+            .push(json!({"event": "leader", "term": self.term}));
+    }
+
+    pub(crate) fn on_pre_vote(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+        out: &mut Out,
+    ) {
+        let leader_alive = self.role == Role::Leader
+            || (self.leader.is_some() && self.election_elapsed < self.s.election_ticks);
+        let granted = term > self.term && !leader_alive && self.log_ok(last_index, last_term);
+        let term = if granted { term } else { self.term };
+        out.send.push((from, Msg::PreVoteResp { term, granted }));
+    }
+
+    pub(crate) fn on_pre_vote_resp(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        granted: bool,
+        out: &mut Out,
+    ) {
+        if !granted {
+            if term > self.term {
+                self.become_follower(term, None, out);
+            }
+            return;
+        }
+        if self.role == Role::PreCandidate && term == self.term + 1 {
+            self.votes.insert(from);
+            if self.votes.len() >= self.quorum() {
+                self.start_election(out);
+            }
+        }
+    }
+
+    /// `term` is already this node's term (the dispatcher adopted a newer one).
+    pub(crate) fn on_vote(
+        &mut self,
+        from: NodeId,
+        term: u64,
+        last_index: u64,
+        last_term: u64,
+        out: &mut Out,
+    ) {
+        let free = self.vote.is_none() || self.vote.as_ref() == Some(&from);
+        let granted = term == self.term && free && self.log_ok(last_index, last_term);
+        if granted {
+            self.vote = Some(from.clone());
+            self.hard_dirty = true;
+            self.reset_election_timer();
+            out.events
+                .push(json!({"event": "vote", "term": self.term, "for": from}));
+        }
+        out.send.push((
+            from,
+            Msg::VoteResp {
+                term: self.term,
+                granted,
+            },
+        ));
+    }
+
+    pub(crate) fn on_vote_resp(&mut self, from: NodeId, term: u64, granted: bool, out: &mut Out) {
+        if self.role == Role::Candidate && term == self.term && granted {
+            self.votes.insert(from);
+            if self.votes.len() >= self.quorum() {
+                self.become_leader(out);
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Linearizable reads by read-index (thesis §6.4), and the two planted shortcuts.
+//!
+//! A read that arrives at the leader waits for two things: a heartbeat round sent after it
+//! arrived to be acknowledged by a majority (nobody else leads a newer term), and the
+//! state machine to have applied everything committed when it arrived (and this leader's
+//! no-op, so that "committed" includes all earlier leaders' commits).
+
+use std::collections::VecDeque;
+
+use sunder_node::ReqToken;
+use sunder_wire::{Op, Response};
+
+use crate::core::{Out, Raft};
+
+#[derive(Debug, Clone)]
+pub struct PendingRead {
+    pub token: ReqToken,
+    pub key: String,
+    /// The heartbeat round that must be acknowledged.
+    pub seq: u64,
+    /// Applied index to wait for.
+    pub index: u64,
+}
+
+/// Reads in arrival order; `seq` and `index` never decrease along it.
+#[derive(Debug, Default)]
+pub struct ReadQueue {
+    reads: VecDeque<PendingRead>,
+    /// Send time (local ticks) of recent heartbeat rounds, for the `lease-read` bug.
+    rounds: VecDeque<(u64, u64)>,
+}
+
+impl ReadQueue {
+    pub fn drain(&mut self) -> Vec<PendingRead> {
+        self.rounds.clear();
+        self.reads.drain(..).collect()
+    }
+}
+
+impl Raft {
+    pub(crate) fn read(&mut self, token: ReqToken, key: String, out: &mut Out) {
+        let lease = self.s.bug_lease_read && self.ticks < self.lease_until;
+        if self.s.bug_stale_read || lease {
+            // The bugs: "I am the leader, my state is the state". `stale-read` never asks
+            // the others; `lease-read` trusts that its lease, measured on its own clock (its
+            // ticks), has not run out: a paused process's ticks stop (and a skewed clock
+            // slows them) while the others' election timers keep running.
+            let value = self.kv.apply(&Op::Read { key }).unwrap_or_default();
+            out.reply.push((token, Response::ok(token.id, value)));
+            return;
+        }
+        let index = self.commit.max(self.term_start);
+        self.reads.reads.push_back(PendingRead {
+            token,
+            key,
+            seq: self.seq + 1,
+            index,
+        });
+        self.broadcast_needed = true;
+        if self.peers.is_empty() {
+            self.seq += 1;
+        }
+    }
+
+    /// The highest heartbeat round a majority (counting this leader) has acknowledged.
+    fn quorum_seq(&self) -> u64 {
+        let mut acked: Vec<u64> = self.progress.values().map(|p| p.acked_seq).collect();
+        acked.push(self.seq);
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        acked[self.quorum() - 1]
+    }
+
+    pub(crate) fn note_round(&mut self) {
+        self.reads.rounds.push_back((self.seq, self.ticks));
+    }
+
+    pub(crate) fn serve_reads(&mut self, out: &mut Out) {
+        let confirmed = self.quorum_seq();
+        // A majority acknowledged a round sent at `sent`: nobody can have been elected
+        // before `sent + election timeout`, which is what a lease (wrongly, when clocks
+        // lie) relies on.
+        while let Some(&(seq, sent)) = self.reads.rounds.front() {
+            if seq > confirmed {
+                break;
+            }
+            self.lease_until = self.lease_until.max(sent + self.s.lease_ticks);
+            self.reads.rounds.pop_front();
+        }
+        while let Some(r) = self.reads.reads.front() {
+            if r.seq > confirmed || r.index > self.applied {
+                break;
+            }
+            let r = self.reads.reads.pop_front().expect("front exists");
+            let value = self.kv.apply(&Op::Read { key: r.key }).unwrap_or_default();
+            out.reply.push((r.token, Response::ok(r.token.id, value)));
+        }
+    }
+}
