@@ -59,7 +59,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
         eprintln!("sunder: warning: {w}");
     }
 
-    let checked = checks::run(kind, &history, args.timeout);
+    let target = config["target"].as_str().unwrap_or_default();
+    let agreement_dir = checks::has_log(target).then_some(dir.as_path());
+    let checked = checks::run(kind, &history, args.timeout, agreement_dir);
     let verdict = checked.verdict();
     let mut r = old.unwrap_or_else(|| {
         json!({

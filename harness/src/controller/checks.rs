@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::time::Duration;
+use sunder_checker::agreement;
 use sunder_checker::linear::{self, CheckOptions};
 use sunder_checker::model::ModelSpec;
 use sunder_checker::stats::{self, Stats};
@@ -33,8 +35,64 @@ impl Checked {
     }
 }
 
-/// Runs the checkers that fit the workload. Blocking (the checkers are synchronous).
-pub fn run(kind: WorkloadKind, history: &History, budget: Duration) -> Checked {
+/// Targets whose nodes keep a replicated log, and so get the agreement checker.
+pub fn has_log(target: &str) -> bool {
+    matches!(target, "raft" | "paxos")
+}
+
+/// Runs the checkers that fit the workload, and the agreement checker over the node dumps
+/// and event streams in `run_dir/nodes/` when `agreement_dir` is given. The workload's
+/// checker and the agreement checker are independent and run in parallel. Blocking.
+pub fn run(
+    kind: WorkloadKind,
+    history: &History,
+    budget: Duration,
+    agreement_dir: Option<&Path>,
+) -> Checked {
+    let (mut checked, agreement) = std::thread::scope(|s| {
+        let agreement = agreement_dir.map(|dir| s.spawn(move || check_agreement(dir, history)));
+        let checked = run_workload_checkers(kind, history, budget);
+        let agreement = agreement.map(|h| {
+            h.join().unwrap_or_else(|_| CheckerResult {
+                name: "agreement".into(),
+                verdict: Verdict::Unknown,
+                reason: "the agreement checker panicked".into(),
+                details: Value::Null,
+            })
+        });
+        (checked, agreement)
+    });
+    if let Some(a) = agreement {
+        // Keep the availability line last, as the summary table reads best that way.
+        let at = checked.checkers.len().saturating_sub(1);
+        checked.checkers.insert(at, a);
+    }
+    checked
+}
+
+/// Election safety, committed-prefix agreement and acknowledged writes present.
+fn check_agreement(dir: &Path, history: &History) -> CheckerResult {
+    match agreement::load_run_dir(dir) {
+        Ok((dumps, events, warnings)) => {
+            let mut r = agreement::check(&dumps, &events, history);
+            r.warnings.extend(warnings);
+            CheckerResult {
+                name: "agreement".into(),
+                verdict: r.verdict,
+                reason: r.summary(),
+                details: serde_json::to_value(&r).unwrap_or(Value::Null),
+            }
+        }
+        Err(e) => CheckerResult {
+            name: "agreement".into(),
+            verdict: Verdict::Unknown,
+            reason: format!("could not read the nodes' dumps and events: {e}"),
+            details: Value::Null,
+        },
+    }
+}
+
+fn run_workload_checkers(kind: WorkloadKind, history: &History, budget: Duration) -> Checked {
     let mut checkers = Vec::new();
     let mut counterexample = None;
     match kind {

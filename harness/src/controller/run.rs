@@ -120,6 +120,8 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         net,
         endpoints,
         admin,
+        clocks,
+        warnings,
     } = match launch(&cfg, &dir, &mut intr).await? {
         Startup::Ready(l) => l,
         Startup::Failed(e) => {
@@ -134,6 +136,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
             return finish(&dir, base, json);
         }
     };
+    base.warnings.extend(warnings);
     let members = cfg.members();
     let n = members.len();
 
@@ -156,7 +159,10 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     };
     let in_force: InForce = Arc::new(Mutex::new(String::new()));
     let mut runner = FaultRunner {
-        nemesis: Nemesis::new(net, cluster.clone()),
+        nemesis: match clocks {
+            Some(c) => Nemesis::new(net, cluster.clone()).with_clocks(Box::new(c)),
+            None => Nemesis::new(net, cluster.clone()),
+        },
         members: members.clone(),
         admin: admin.clone(),
         recorder: recorder.clone(),
@@ -255,9 +261,12 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     } else {
         CHECK_BUDGET
     };
-    let checked: Checked = tokio::task::spawn_blocking(move || checks::run(kind, &history, budget))
-        .await
-        .context("a checker panicked")?;
+    let agreement_dir = checks::has_log(&cfg.target).then(|| dir.path.clone());
+    let checked: Checked = tokio::task::spawn_blocking(move || {
+        checks::run(kind, &history, budget, agreement_dir.as_deref())
+    })
+    .await
+    .context("a checker panicked")?;
     let verdict = checked.verdict();
     base.verdict = Some(verdict);
     base.exit_code = if interrupted {
@@ -307,11 +316,11 @@ pub fn dry_run(cfg: &TestConfig, ops: usize) -> anyhow::Result<i32> {
             NemesisOp::Start(spec) if !spec.needs_leader() => {
                 let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
                 match spec.resolve(&members, None, &mut rng) {
-                    Ok(f) => json!({"at_ms": s.at_ms, "f": f.kind().start_f(), "value": f.value()}),
-                    Err(e) => json!({"at_ms": s.at_ms, "f": spec.kind().start_f(), "error": e.to_string()}),
+                    Ok(f) => json!({"at_ms": s.at_ms, "f": f.start_f(), "value": f.value()}),
+                    Err(e) => json!({"at_ms": s.at_ms, "f": spec.start_f(), "error": e.to_string()}),
                 }
             }
-            NemesisOp::Start(spec) => json!({"at_ms": s.at_ms, "f": spec.kind().start_f(), "value": spec, "resolved": "at run time"}),
+            NemesisOp::Start(spec) => json!({"at_ms": s.at_ms, "f": spec.start_f(), "value": spec, "resolved": "at run time"}),
             NemesisOp::Stop(k) => json!({"at_ms": s.at_ms, "f": k.stop_f()}),
         })
         .collect();
