@@ -8,7 +8,7 @@ use std::time::Duration;
 #[derive(clap::Args, Debug, Clone)]
 pub struct TestArgs {
     /// The system under test: lww, primary, raft or paxos.
-    #[arg(long, default_value = "primary")]
+    #[arg(long, default_value = "raft")]
     pub target: String,
     /// Number of nodes.
     #[arg(long, default_value_t = 3)]
@@ -31,7 +31,8 @@ pub struct TestArgs {
     /// The seed every random choice derives from [default: random, printed].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Faults to mix: a comma-separated list of partition, kill, pause; or `none`.
+    /// Faults to mix: a comma-separated list of partition, kill, pause, clock (needs
+    /// libfaketime); or `none`.
     #[arg(long, default_value = "partition,kill")]
     pub nemesis: String,
     /// Quiet time before each fault, and how long each fault lasts.

@@ -259,15 +259,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_a_primary_register_test_with_partitions_and_kills() {
+    fn defaults_are_a_raft_register_test_with_partitions_and_kills() {
         let c = parse(&[]).unwrap();
         assert_eq!(
             (c.target.as_str(), c.nodes, c.workload),
-            ("primary", 3, WorkloadKind::Register)
+            ("raft", 3, WorkloadKind::Register)
         );
         assert_eq!(c.nemesis, vec![FaultKind::Partition, FaultKind::Kill]);
         assert_eq!(c.time_limit, Duration::from_secs(30));
-        assert_eq!(c.name, "primary-register-partition+kill");
+        assert_eq!(c.name, "raft-register-partition+kill");
     }
 
     #[test]

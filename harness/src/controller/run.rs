@@ -84,6 +84,28 @@ async fn wait_recovered(admin: &Admin, n: usize, intr: &mut watch::Receiver<bool
     }
 }
 
+/// For replicated logs: waits until every node answers and all report the same commit index
+/// (the followers caught up with what was committed before the heal), so that the dumps the
+/// agreement checker compares are complete. Returns false if that did not happen in time.
+async fn wait_converged(admin: &Admin, n: usize, intr: &mut watch::Receiver<bool>) -> bool {
+    let deadline = Instant::now() + RECOVERY_TIMEOUT;
+    loop {
+        let statuses = admin.statuses(Duration::from_millis(300)).await;
+        let mut commits = statuses.values().map(|s| s.commit);
+        let first = commits.next();
+        if statuses.len() == n && first.is_some() && commits.all(|c| Some(c) == first) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = fired(intr) => return false,
+        }
+    }
+}
+
 async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let mut intr = interrupt_channel()?;
     let dir = RunDir::create(&cfg.results, &cfg.name)?;
@@ -202,6 +224,18 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         tokio::select! {
             _ = final_phase(&wcfg, &endpoints, recorder.clone()) => {}
             _ = fired(&mut intr) => {}
+        }
+        interrupted = *intr.borrow();
+        if !interrupted
+            && checks::has_log(&cfg.target)
+            && !wait_converged(&admin, n, &mut intr).await
+            && !*intr.borrow()
+        {
+            base.warnings.push(format!(
+                "the nodes' commit indices did not converge within {}s of healing: \
+                 the dumps may miss entries the agreement checker then cannot confirm",
+                RECOVERY_TIMEOUT.as_secs()
+            ));
         }
         interrupted = *intr.borrow();
     }

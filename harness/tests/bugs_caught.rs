@@ -1,0 +1,270 @@
+//! The planted bugs of the Raft and Paxos targets are caught by real `sunder test` runs,
+//! and the correct builds pass the very same runs.
+//!
+//! Two tiers:
+//! - the CI tier (these tests run by default): per bug, 20 s runs on 5 nodes with the fault
+//!   mix documented for it, seeds 1, 2, 3, 4 until one run is found invalid; then the correct
+//!   build on that seed must be valid. Also a correct-build run of each protocol under
+//!   partitions, kills and pauses.
+//! - the nightly tier (`cargo test --release -p sunder --test bugs_caught -- --ignored
+//!   --nocapture`, about an hour): the promises — 10 seeds in a row of the correct
+//!   builds valid, and each bug found in at least 4 (Raft) or 3 (Paxos) of 5 seeds within
+//!   120 s while the correct build passes the same seeds.
+
+mod support;
+
+use support::{Guard, Run, sunder_test};
+
+/// A planted bug and the fault mix that catches it.
+struct Hunt {
+    target: &'static str,
+    bug: &'static str,
+    mix: &'static [&'static str],
+}
+
+const RAFT_PARTITIONS: &[&str] = &[
+    "--nemesis",
+    "partition",
+    "--nemesis-interval",
+    "2s",
+    "--concurrency",
+    "20",
+    "--op-timeout",
+    "300ms",
+];
+const PAXOS_ALL: &[&str] = &[
+    "--nemesis",
+    "partition,kill,pause",
+    "--nemesis-interval",
+    "2s",
+];
+const PAXOS_FAST_PARTITIONS: &[&str] = &["--nemesis", "partition", "--nemesis-interval", "900ms"];
+
+const HUNTS: &[Hunt] = &[
+    Hunt {
+        target: "raft",
+        bug: "early-ack",
+        mix: RAFT_PARTITIONS,
+    },
+    Hunt {
+        target: "raft",
+        bug: "stale-read",
+        mix: RAFT_PARTITIONS,
+    },
+    Hunt {
+        target: "paxos",
+        bug: "ignore-accepted",
+        mix: PAXOS_ALL,
+    },
+    Hunt {
+        target: "paxos",
+        bug: "no-persist",
+        mix: PAXOS_ALL,
+    },
+    Hunt {
+        target: "paxos",
+        bug: "string-ballots",
+        mix: PAXOS_FAST_PARTITIONS,
+    },
+];
+
+fn hunt(name: &str) -> &'static Hunt {
+    HUNTS.iter().find(|h| h.bug == name).expect("a known hunt")
+}
+
+fn run(root: &std::path::Path, h: &Hunt, bug: bool, seed: u64, limit: &str) -> Run {
+    let seed = seed.to_string();
+    let mut args = vec![
+        "--target",
+        h.target,
+        "--nodes",
+        "5",
+        "--time-limit",
+        limit,
+        "--seed",
+        &seed,
+    ];
+    args.extend_from_slice(h.mix);
+    if bug {
+        args.extend_from_slice(&["--bug", h.bug]);
+    }
+    let label = format!("{}-{}-{seed}", h.bug, if bug { "bug" } else { "correct" });
+    sunder_test(root, &label, &args)
+}
+
+/// CI tier: the bug is found within four short seeds, and the correct build passes the
+/// seed that found it.
+fn caught_quickly(name: &str) {
+    let h = hunt(name);
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(dir.path());
+    let mut found = None;
+    for seed in 1..=4 {
+        let r = run(dir.path(), h, true, seed, "20s");
+        assert_ne!(
+            r.code,
+            Some(3),
+            "{} seed {seed}: the harness failed:\n{}",
+            h.bug,
+            r.output
+        );
+        if r.code == Some(1) {
+            found = Some(seed);
+            break;
+        }
+    }
+    let seed =
+        found.unwrap_or_else(|| panic!("{} {}: not caught in 4 seeds of 20 s", h.target, h.bug));
+    let r = run(dir.path(), h, false, seed, "20s");
+    assert_eq!(
+        r.code,
+        Some(0),
+        "{} correct build, seed {seed}, same faults: not valid:\n{}",
+        h.target,
+        r.output
+    );
+}
+
+#[test]
+fn raft_early_ack_is_caught() {
+    caught_quickly("early-ack");
+}
+
+#[test]
+fn raft_stale_read_is_caught() {
+    caught_quickly("stale-read");
+}
+
+#[test]
+fn paxos_ignore_accepted_is_caught() {
+    caught_quickly("ignore-accepted");
+}
+
+#[test]
+fn paxos_no_persist_is_caught() {
+    caught_quickly("no-persist");
+}
+
+#[test]
+fn paxos_string_ballots_is_caught() {
+    caught_quickly("string-ballots");
+}
+
+/// The correct builds under every process and network fault, with the agreement checker.
+fn correct_under_all_faults(target: &str, seeds: std::ops::RangeInclusive<u64>, limit: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(dir.path());
+    for seed in seeds {
+        let s = seed.to_string();
+        let r = sunder_test(
+            dir.path(),
+            &format!("{target}-{seed}"),
+            &[
+                "--target",
+                target,
+                "--nodes",
+                "5",
+                "--nemesis",
+                "partition,kill,pause",
+                "--time-limit",
+                limit,
+                "--seed",
+                &s,
+            ],
+        );
+        assert_eq!(
+            r.code,
+            Some(0),
+            "{target} seed {seed}: not valid:\n{}",
+            r.output
+        );
+        assert_eq!(
+            r.checker("agreement"),
+            Some("valid"),
+            "{target} seed {seed}: agreement"
+        );
+    }
+}
+
+#[test]
+fn raft_correct_is_valid_under_all_faults() {
+    correct_under_all_faults("raft", 1..=1, "20s");
+}
+
+#[test]
+fn paxos_correct_is_valid_under_all_faults() {
+    correct_under_all_faults("paxos", 1..=1, "20s");
+}
+
+/// Nightly tier: each bug in at least `need` of 5 seeds of 120 s, the correct build valid
+/// on all five.
+fn sweep(name: &str, need: usize) {
+    let h = hunt(name);
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(dir.path());
+    let mut caught = Vec::new();
+    for seed in 1..=5 {
+        let r = run(dir.path(), h, true, seed, "120s");
+        eprintln!("{} {} seed {seed}: exit {:?}", h.target, h.bug, r.code);
+        if r.code == Some(1) {
+            caught.push(seed);
+        }
+        let c = run(dir.path(), h, false, seed, "120s");
+        eprintln!("{} correct seed {seed}: exit {:?}", h.target, c.code);
+        assert_eq!(
+            c.code,
+            Some(0),
+            "{} correct build, seed {seed}: not valid:\n{}",
+            h.target,
+            c.output
+        );
+    }
+    assert!(
+        caught.len() >= need,
+        "{} {}: caught in seeds {caught:?}, need {need} of 5",
+        h.target,
+        h.bug
+    );
+}
+
+#[test]
+#[ignore = "nightly: about 20 minutes"]
+fn nightly_raft_early_ack() {
+    sweep("early-ack", 4);
+}
+
+#[test]
+#[ignore = "nightly: about 20 minutes"]
+fn nightly_raft_stale_read() {
+    sweep("stale-read", 4);
+}
+
+#[test]
+#[ignore = "nightly: about 20 minutes"]
+fn nightly_paxos_ignore_accepted() {
+    sweep("ignore-accepted", 3);
+}
+
+#[test]
+#[ignore = "nightly: about 20 minutes"]
+fn nightly_paxos_no_persist() {
+    sweep("no-persist", 3);
+}
+
+#[test]
+#[ignore = "nightly: about 20 minutes"]
+fn nightly_paxos_string_ballots() {
+    sweep("string-ballots", 3);
+}
+
+#[test]
+#[ignore = "nightly: about 30 minutes"]
+fn nightly_raft_correct_ten_seeds() {
+    correct_under_all_faults("raft", 1..=10, "90s");
+}
+
+#[test]
+#[ignore = "nightly: about 30 minutes"]
+fn nightly_paxos_correct_ten_seeds() {
+    correct_under_all_faults("paxos", 1..=10, "90s");
+}

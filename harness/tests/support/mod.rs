@@ -1,0 +1,106 @@
+//! Shared by the integration tests that run whole clusters: a drop guard that leaves no
+//! process behind, and a way to run `sunder test` and read what it stored.
+#![allow(dead_code)] // each test binary uses a different part
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+
+/// Every live process (other than this one) whose command line mentions `marker`.
+pub fn pids_mentioning(marker: &Path) -> Vec<u32> {
+    let m = marker.to_string_lossy().to_string();
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmd).contains(&m) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// Kills the children it holds and every process that mentions `marker` (the results
+/// directory of the test's runs, which every node's command line names), whatever happens
+/// to the test.
+pub struct Guard {
+    pub children: Vec<Child>,
+    pub marker: PathBuf,
+}
+
+impl Guard {
+    pub fn new(marker: &Path) -> Guard {
+        Guard {
+            children: Vec::new(),
+            marker: marker.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for pid in pids_mentioning(&self.marker) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// One finished `sunder test`: its exit code, output, and `results.json`.
+pub struct Run {
+    pub code: Option<i32>,
+    pub output: String,
+    pub results: Value,
+}
+
+impl Run {
+    /// The verdict of one checker by name (`linearizability`, `agreement`, `set`, ...).
+    pub fn checker(&self, name: &str) -> Option<&str> {
+        self.results["checkers"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == name)?["verdict"]
+            .as_str()
+    }
+}
+
+/// Runs `sunder test ARGS --results ROOT/<name>` to the end and reads its results.
+pub fn sunder_test(root: &Path, name: &str, args: &[&str]) -> Run {
+    let results_dir = root.join(name);
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .arg("test")
+        .args(args)
+        .arg("--results")
+        .arg(&results_dir)
+        .output()
+        .expect("start sunder test");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = std::fs::read_to_string(results_dir.join("latest/results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    Run {
+        code: out.status.code(),
+        output,
+        results,
+    }
+}
