@@ -28,7 +28,9 @@ pub type NodeId = String;
 
 /// Identifies a client request so that the reply finds its way back: the connection it
 /// came on (unique for the life of the process) and the client's request id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ReqToken {
     pub conn: u64,
     pub id: u64,
@@ -65,7 +67,13 @@ pub struct Output<M, R> {
 
 impl<M, R> Default for Output<M, R> {
     fn default() -> Self {
-        Output { compact: None, persist: Vec::new(), send: Vec::new(), reply: Vec::new(), events: Vec::new() }
+        Output {
+            compact: None,
+            persist: Vec::new(),
+            send: Vec::new(),
+            reply: Vec::new(),
+            events: Vec::new(),
+        }
     }
 }
 

@@ -282,7 +282,11 @@ mod tests {
     use super::*;
 
     fn out(compact: Option<Vec<u32>>, persist: Vec<u32>) -> Output<(), u32> {
-        Output { compact, persist, ..Output::default() }
+        Output {
+            compact,
+            persist,
+            ..Output::default()
+        }
     }
 
     #[test]

@@ -57,9 +57,10 @@ impl Op {
 
     pub fn key(&self) -> Option<&str> {
         match self {
-            Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } | Op::Add { key, .. } => {
-                Some(key)
-            }
+            Op::Read { key }
+            | Op::Write { key, .. }
+            | Op::Cas { key, .. }
+            | Op::Add { key, .. } => Some(key),
             Op::Status | Op::Dump => None,
         }
     }
@@ -113,15 +114,32 @@ pub struct Response {
 
 impl Response {
     pub fn ok(id: u64, value: Value) -> Self {
-        Response { id, ok: true, value, error: None, definite: false, leader: None }
+        Response {
+            id,
+            ok: true,
+            value,
+            error: None,
+            definite: false,
+            leader: None,
+        }
     }
 
     pub fn error(id: u64, error: impl Into<String>, definite: bool) -> Self {
-        Response { id, ok: false, value: Value::Null, error: Some(error.into()), definite, leader: None }
+        Response {
+            id,
+            ok: false,
+            value: Value::Null,
+            error: Some(error.into()),
+            definite,
+            leader: None,
+        }
     }
 
     pub fn not_leader(id: u64, leader: Option<String>) -> Self {
-        Response { leader, ..Response::error(id, errors::NOT_LEADER, true) }
+        Response {
+            leader,
+            ..Response::error(id, errors::NOT_LEADER, true)
+        }
     }
 }
 
@@ -178,9 +196,24 @@ mod tests {
 
     #[test]
     fn request_json_shape() {
-        let r: Request = serde_json::from_str(r#"{"id":7,"op":"cas","key":"k1","from":1,"to":2}"#).unwrap();
-        assert_eq!(r, Request { id: 7, op: Op::Cas { key: "k1".into(), from: 1, to: 2 } });
-        let s = serde_json::to_string(&Request { id: 1, op: Op::Status }).unwrap();
+        let r: Request =
+            serde_json::from_str(r#"{"id":7,"op":"cas","key":"k1","from":1,"to":2}"#).unwrap();
+        assert_eq!(
+            r,
+            Request {
+                id: 7,
+                op: Op::Cas {
+                    key: "k1".into(),
+                    from: 1,
+                    to: 2
+                }
+            }
+        );
+        let s = serde_json::to_string(&Request {
+            id: 1,
+            op: Op::Status,
+        })
+        .unwrap();
         assert_eq!(s, r#"{"id":1,"op":"status"}"#);
     }
 
@@ -189,7 +222,10 @@ mod tests {
         let s = serde_json::to_string(&Response::ok(7, Value::Null)).unwrap();
         assert_eq!(s, r#"{"id":7,"ok":true}"#);
         let s = serde_json::to_string(&Response::not_leader(8, Some("n2".into()))).unwrap();
-        assert_eq!(s, r#"{"id":8,"ok":false,"error":"not-leader","definite":true,"leader":"n2"}"#);
+        assert_eq!(
+            s,
+            r#"{"id":8,"ok":false,"error":"not-leader","definite":true,"leader":"n2"}"#
+        );
         let back: Response = serde_json::from_str(&s).unwrap();
         assert!(back.definite);
     }
