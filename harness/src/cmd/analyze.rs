@@ -4,7 +4,6 @@
 use crate::controller::checks;
 use crate::report;
 use anyhow::Context;
-use comfy_table::{ContentArrangement, Table};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,26 +101,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
 }
 
 fn summary(r: &Value, report: &Path) -> String {
-    let mut t = Table::new();
-    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-    t.set_content_arrangement(ContentArrangement::Dynamic);
-    if t.width().is_none_or(|w| w < 60) {
-        t.set_width(110);
-    }
-    t.set_header(vec!["checker", "verdict", "reason"]);
-    for c in r["checkers"].as_array().into_iter().flatten() {
-        let reason: String = c["reason"]
-            .as_str()
-            .unwrap_or("")
-            .chars()
-            .take(400)
-            .collect();
-        t.add_row(vec![
-            c["name"].as_str().unwrap_or("?").to_string(),
-            c["verdict"].as_str().unwrap_or("?").to_string(),
-            reason,
-        ]);
-    }
+    let t = crate::controller::results::checker_table(
+        r["checkers"].as_array().into_iter().flatten().map(|c| {
+            (
+                c["name"].as_str().unwrap_or("?"),
+                c["verdict"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or(""),
+            )
+        }),
+    );
     let o = &r["stats"]["overall"];
     format!(
         "\n{} (seed {}), re-checked\n{} ops: ok {}  fail {}  info {}\n{t}\nverdict: {}   exit {}\nreport:  {}\n",

@@ -96,12 +96,7 @@ impl Outcome {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
-    let forced = args
-        .format
-        .as_deref()
-        .map(str::parse::<Format>)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let forced = super::forced_format(args.format.as_deref())?;
     let initial = match &args.initial {
         Some(text) => Some(serde_json::from_str::<Value>(text).with_context(|| {
             format!("--initial {text:?} is not JSON (write a string as --initial '\"text\"')")

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
-use sunder_checker::format::{self, Format};
+use sunder_checker::format;
 
 /// Convert a history between formats.
 #[derive(clap::Args, Debug)]
@@ -24,12 +24,7 @@ pub struct ConvertArgs {
 }
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
-    let forced = args
-        .format
-        .as_deref()
-        .map(str::parse::<Format>)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let forced = super::forced_format(args.format.as_deref())?;
     let read = match format::read_path(&args.input, forced) {
         Ok(r) => r,
         Err(e) => {

@@ -6,3 +6,9 @@ pub mod convert;
 pub mod node;
 pub mod serve;
 pub mod test;
+
+/// The `--format` flag of `check` and `convert`: a forced history format, or none to guess
+/// it from the content.
+pub fn forced_format(flag: Option<&str>) -> anyhow::Result<Option<sunder_checker::format::Format>> {
+    flag.map(str::parse).transpose().map_err(anyhow::Error::msg)
+}

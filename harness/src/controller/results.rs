@@ -38,21 +38,32 @@ pub struct Results<'a> {
     pub warnings: Vec<String>,
 }
 
+/// The table of checkers, verdicts and reasons printed at the end of a run (and by
+/// `sunder analyze`). Reasons are cut at 400 characters; results.json has them whole.
+pub fn checker_table<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Table {
+    let mut t = Table::new();
+    t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if t.width().is_none_or(|w| w < 60) {
+        // Not a terminal (CI logs, pipes), or one that reports no width: wrap anyway.
+        t.set_width(110);
+    }
+    t.set_header(vec!["checker", "verdict", "reason"]);
+    for (name, verdict, reason) in rows {
+        let reason: String = reason.chars().take(400).collect();
+        t.add_row(vec![name.to_string(), verdict.to_string(), reason]);
+    }
+    t
+}
+
 impl Results<'_> {
     /// The summary table and the replay command.
     pub fn summary(&self) -> String {
-        let mut t = Table::new();
-        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
-        t.set_content_arrangement(ContentArrangement::Dynamic);
-        if t.width().is_none_or(|w| w < 60) {
-            // Not a terminal (CI logs, pipes), or one that reports no width: wrap anyway.
-            t.set_width(110);
-        }
-        t.set_header(vec!["checker", "verdict", "reason"]);
-        for c in &self.checkers {
-            let reason: String = c.reason.chars().take(400).collect();
-            t.add_row(vec![c.name.clone(), c.verdict.to_string(), reason]);
-        }
+        let t = checker_table(
+            self.checkers
+                .iter()
+                .map(|c| (c.name.as_str(), c.verdict.as_str(), c.reason.as_str())),
+        );
         let mut out = String::new();
         out.push_str(&format!("\n{} (seed {})\n", self.name, self.seed));
         if let Some(s) = &self.stats {
@@ -101,7 +112,7 @@ pub fn write_junit(path: &Path, r: &Results<'_>) -> std::io::Result<()> {
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str(&format!(
         "<testsuites><testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n",
-        esc(r.name)
+        crate::report::escape::markup(r.name)
     ));
     let detail = format!(
         "seed {}; replay: {}; run: {}",
@@ -112,20 +123,20 @@ pub fn write_junit(path: &Path, r: &Results<'_>) -> std::io::Result<()> {
     for c in &r.checkers {
         x.push_str(&format!(
             "  <testcase classname=\"sunder.{}\" name=\"{}\">",
-            esc(r.name),
-            esc(&c.name)
+            crate::report::escape::markup(r.name),
+            crate::report::escape::markup(&c.name)
         ));
         match c.verdict {
             Verdict::Valid => {}
             Verdict::Invalid => x.push_str(&format!(
                 "<failure message=\"{}\">{}</failure>",
-                esc(&c.reason),
-                esc(&detail)
+                crate::report::escape::markup(&c.reason),
+                crate::report::escape::markup(&detail)
             )),
             Verdict::Unknown => x.push_str(&format!(
                 "<error message=\"{}\">{}</error>",
-                esc(&c.reason),
-                esc(&detail)
+                crate::report::escape::markup(&c.reason),
+                crate::report::escape::markup(&detail)
             )),
         }
         x.push_str("</testcase>\n");
@@ -133,9 +144,9 @@ pub fn write_junit(path: &Path, r: &Results<'_>) -> std::io::Result<()> {
     if let Some(e) = &r.harness_error {
         x.push_str(&format!(
             "  <testcase classname=\"sunder.{}\" name=\"harness\"><error message=\"{}\">{}</error></testcase>\n",
-            esc(r.name),
-            esc(e),
-            esc(&detail)
+            crate::report::escape::markup(r.name),
+            crate::report::escape::markup(e),
+            crate::report::escape::markup(&detail)
         ));
     }
     x.push_str("</testsuite></testsuites>\n");
@@ -143,22 +154,6 @@ pub fn write_junit(path: &Path, r: &Results<'_>) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, x)
-}
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => o.push(' '),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 #[cfg(test)]

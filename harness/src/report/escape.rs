@@ -2,6 +2,12 @@
 
 /// Text or an attribute value in HTML.
 pub fn html(s: &str) -> String {
+    markup(s)
+}
+
+/// Text or an attribute value in HTML or XML (JUnit files): the five special characters
+/// become entities, and control characters XML 1.0 forbids become spaces.
+pub fn markup(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -10,6 +16,7 @@ pub fn html(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => o.push(' '),
             c => o.push(c),
         }
     }
