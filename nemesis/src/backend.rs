@@ -1,7 +1,7 @@
 //! The two small traits faults are carried out through, and [`Nemesis`], which keeps track
 //! of what is in force so that everything can be undone at the end.
 
-use crate::{Fault, FaultKind, Grudge, NemesisError, NodeId};
+use crate::{ClockFault, Clocks, Fault, FaultKind, Grudge, NemesisError, NodeId};
 use std::collections::BTreeMap;
 
 /// A network backend: cuts the links a grudge names, or all of none.
@@ -28,6 +28,8 @@ pub trait Processes {
 pub struct Nemesis<N, P> {
     pub net: N,
     pub procs: P,
+    /// Optional: only runs with clock faults have a clock backend.
+    clocks: Option<Box<dyn Clocks + Send>>,
     active: BTreeMap<FaultKind, Fault>,
 }
 
@@ -36,8 +38,21 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
         Nemesis {
             net,
             procs,
+            clocks: None,
             active: BTreeMap::new(),
         }
+    }
+
+    /// Adds the backend clock faults go through; without one they fail (and say so).
+    pub fn with_clocks(mut self, clocks: Box<dyn Clocks + Send>) -> Self {
+        self.clocks = Some(clocks);
+        self
+    }
+
+    fn clocks(&mut self) -> Result<&mut (dyn Clocks + Send + 'static), NemesisError> {
+        self.clocks.as_deref_mut().ok_or_else(|| {
+            NemesisError::NotApplicable("no clock backend (libfaketime) in this run".into())
+        })
     }
 
     /// Faults in force now, for the progress line.
@@ -55,6 +70,7 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             Fault::Partition(g) => self.net.partition(g)?,
             Fault::Kill(n) => self.procs.kill(n)?,
             Fault::Pause(n) => self.procs.pause(n)?,
+            Fault::Clock(c) => self.clocks()?.apply(c)?,
         }
         self.active.insert(fault.kind(), fault);
         Ok(())
@@ -70,15 +86,30 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             Fault::Partition(_) => self.net.heal()?,
             Fault::Kill(n) => self.procs.restart(n)?,
             Fault::Pause(n) => self.procs.resume(n)?,
+            Fault::Clock(c) => {
+                let nodes = c.nodes();
+                let clocks = self.clocks()?;
+                clocks.reset_all()?;
+                // what was undone, as the history records it: those nodes back at 0
+                return Ok(self
+                    .active
+                    .remove(&kind)
+                    .map(|_| Fault::Clock(ClockFault::Reset(nodes))));
+            }
         }
         Ok(self.active.remove(&kind))
     }
 
-    /// Undoes everything in force; pauses first (a paused node cannot be healed into
+    /// Undoes everything in force; clocks and pauses first (a paused node cannot be healed into
     /// health), then kills, then the network. Returns what was undone and what failed.
     pub fn heal_all(&mut self) -> Vec<(FaultKind, Result<Option<Fault>, NemesisError>)> {
         let mut out = Vec::new();
-        for k in [FaultKind::Pause, FaultKind::Kill, FaultKind::Partition] {
+        for k in [
+            FaultKind::Clock,
+            FaultKind::Pause,
+            FaultKind::Kill,
+            FaultKind::Partition,
+        ] {
             if self.active.contains_key(&k) {
                 out.push((k, self.stop(k)));
             }
@@ -149,6 +180,78 @@ mod tests {
                 r#"resume ["n3"]"#,
                 r#"restart ["n2"]"#
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default, Clone)]
+    struct ClockLog(Arc<Mutex<Vec<String>>>);
+
+    impl Clocks for ClockLog {
+        fn apply(&mut self, f: &ClockFault) -> Result<(), NemesisError> {
+            self.0.lock().unwrap().push(f.start_f().to_string());
+            Ok(())
+        }
+        fn reset_all(&mut self) -> Result<(), NemesisError> {
+            self.0.lock().unwrap().push("reset-all".into());
+            Ok(())
+        }
+    }
+
+    struct Nop;
+    impl Network for Nop {
+        fn partition(&mut self, _: &Grudge) -> Result<(), NemesisError> {
+            Ok(())
+        }
+        fn heal(&mut self) -> Result<(), NemesisError> {
+            Ok(())
+        }
+    }
+    impl Processes for Nop {
+        fn kill(&mut self, _: &[NodeId]) -> Result<(), NemesisError> {
+            Ok(())
+        }
+        fn restart(&mut self, _: &[NodeId]) -> Result<(), NemesisError> {
+            Ok(())
+        }
+        fn pause(&mut self, _: &[NodeId]) -> Result<(), NemesisError> {
+            Ok(())
+        }
+        fn resume(&mut self, _: &[NodeId]) -> Result<(), NemesisError> {
+            Ok(())
+        }
+    }
+
+    fn bump() -> Fault {
+        Fault::Clock(ClockFault::Bump([("n2".to_string(), 700)].into()))
+    }
+
+    #[test]
+    fn clock_faults_need_a_backend_and_heal_as_a_reset() {
+        let mut bare = Nemesis::new(Nop, Nop);
+        let e = bare.start(bump()).unwrap_err();
+        assert!(e.to_string().contains("libfaketime"), "{e}");
+        assert_eq!(bare.active().count(), 0);
+
+        let log = ClockLog::default();
+        let mut nem = Nemesis::new(Nop, Nop).with_clocks(Box::new(log.clone()));
+        nem.start(bump()).unwrap();
+        nem.start(bump()).unwrap(); // the first is undone first
+        let healed = nem.heal_all();
+        assert_eq!(healed.len(), 1);
+        let Ok(Some(undone)) = &healed[0].1 else {
+            panic!("{healed:?}")
+        };
+        assert_eq!(undone.start_f(), "clock-reset");
+        assert_eq!(undone.value(), serde_json::json!({"n2": 0}));
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            ["clock-bump", "reset-all", "clock-bump", "reset-all"]
         );
     }
 }

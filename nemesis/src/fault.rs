@@ -1,7 +1,7 @@
 //! Faults as data: what the schedule intends ([`FaultSpec`]), what was actually done
 //! ([`Fault`], recorded in the history) and their kinds ([`FaultKind`]).
 
-use crate::{Grudge, NemesisError, NodeId, PartitionShape, TargetSpec};
+use crate::{ClockFault, ClockSpec, Grudge, NemesisError, NodeId, PartitionShape, TargetSpec};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,10 +15,16 @@ pub enum FaultKind {
     Partition,
     Kill,
     Pause,
+    Clock,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 3] = [FaultKind::Partition, FaultKind::Kill, FaultKind::Pause];
+    pub const ALL: [FaultKind; 4] = [
+        FaultKind::Partition,
+        FaultKind::Kill,
+        FaultKind::Pause,
+        FaultKind::Clock,
+    ];
 
     /// The history's `f` for starting a fault of this kind.
     pub fn start_f(self) -> &'static str {
@@ -26,6 +32,8 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::Kill => "kill",
             FaultKind::Pause => "pause",
+            // the history refines this per mode: see `FaultSpec::start_f`
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -35,6 +43,7 @@ impl FaultKind {
             FaultKind::Partition => "heal",
             FaultKind::Kill => "restart",
             FaultKind::Pause => "resume",
+            FaultKind::Clock => "clock-reset",
         }
     }
 
@@ -68,8 +77,9 @@ impl FromStr for FaultKind {
             "partition" => Ok(FaultKind::Partition),
             "kill" => Ok(FaultKind::Kill),
             "pause" => Ok(FaultKind::Pause),
+            "clock" => Ok(FaultKind::Clock),
             other => Err(NemesisError::Config(format!(
-                "unknown fault {other:?} (expected partition, kill, pause or none)"
+                "unknown fault {other:?} (expected partition, kill, pause, clock or none)"
             ))),
         }
     }
@@ -83,6 +93,7 @@ pub enum FaultSpec {
     Partition(PartitionShape),
     Kill(TargetSpec),
     Pause(TargetSpec),
+    Clock(ClockSpec),
 }
 
 impl FaultSpec {
@@ -91,6 +102,16 @@ impl FaultSpec {
             FaultSpec::Partition(_) => FaultKind::Partition,
             FaultSpec::Kill(_) => FaultKind::Kill,
             FaultSpec::Pause(_) => FaultKind::Pause,
+            FaultSpec::Clock(_) => FaultKind::Clock,
+        }
+    }
+
+    /// The history's `f` for starting this fault (`clock-bump`, `clock-strobe`, or the
+    /// kind's).
+    pub fn start_f(self) -> &'static str {
+        match self {
+            FaultSpec::Clock(c) => c.start_f(),
+            other => other.kind().start_f(),
         }
     }
 
@@ -98,6 +119,7 @@ impl FaultSpec {
         match self {
             FaultSpec::Partition(s) => s.needs_leader(),
             FaultSpec::Kill(t) | FaultSpec::Pause(t) => t.needs_leader(),
+            FaultSpec::Clock(c) => c.target.needs_leader(),
         }
     }
 
@@ -112,6 +134,7 @@ impl FaultSpec {
             FaultSpec::Partition(s) => Fault::Partition(s.grudge(members, leader, rng)?),
             FaultSpec::Kill(t) => Fault::Kill(t.select(members, leader, rng)?),
             FaultSpec::Pause(t) => Fault::Pause(t.select(members, leader, rng)?),
+            FaultSpec::Clock(c) => Fault::Clock(c.resolve(members, leader, rng)?),
         })
     }
 }
@@ -123,6 +146,7 @@ pub enum Fault {
     Partition(Grudge),
     Kill(Vec<NodeId>),
     Pause(Vec<NodeId>),
+    Clock(ClockFault),
 }
 
 impl Fault {
@@ -131,6 +155,15 @@ impl Fault {
             Fault::Partition(_) => FaultKind::Partition,
             Fault::Kill(_) => FaultKind::Kill,
             Fault::Pause(_) => FaultKind::Pause,
+            Fault::Clock(_) => FaultKind::Clock,
+        }
+    }
+
+    /// The history's `f` for starting this fault.
+    pub fn start_f(&self) -> &'static str {
+        match self {
+            Fault::Clock(c) => c.start_f(),
+            other => other.kind().start_f(),
         }
     }
 
@@ -139,6 +172,7 @@ impl Fault {
         match self {
             Fault::Partition(g) => serde_json::to_value(g).expect("a grudge serialises"),
             Fault::Kill(n) | Fault::Pause(n) => serde_json::to_value(n).expect("names serialise"),
+            Fault::Clock(c) => c.value(),
         }
     }
 }

@@ -13,7 +13,8 @@
 //!                           TargetSpec → nodes)                 ▼                ▼
 //!                                                   impl Network (ProxyNet)  impl Processes
 //!                                                   relays cut per link      (controller: kill,
-//!                                                                             restart, pause)
+//!                                                   impl Clocks               restart, pause)
+//!                                                   (FaketimeClocks: a file per node)
 //! ```
 //!
 //! - [`grudge`]: a partition, as "for each node, the nodes it no longer hears from".
@@ -23,8 +24,10 @@
 //! - [`schedule`]: the seeded list of steps.
 //! - [`backend`]: the [`Network`] and [`Processes`] traits and the [`Nemesis`] bookkeeper.
 //! - [`proxy`]: the unprivileged network backend, a TCP relay per directed pair.
+//! - [`clock`]: clock faults (bump, strobe, reset) through libfaketime control files.
 
 pub mod backend;
+pub mod clock;
 pub mod error;
 pub mod fault;
 pub mod grudge;
@@ -34,6 +37,7 @@ pub mod shape;
 pub mod target;
 
 pub use backend::{Nemesis, Network, Processes};
+pub use clock::{ClockFault, ClockMode, ClockSpec, Clocks, FaketimeClocks};
 pub use error::NemesisError;
 pub use fault::{Fault, FaultKind, FaultSpec, NemesisOp};
 pub use grudge::Grudge;

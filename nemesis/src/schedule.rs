@@ -1,7 +1,7 @@
 //! The seeded schedule: when each fault starts and stops. Pure: the same inputs give the
 //! same list, whatever happens at run time.
 
-use crate::{FaultKind, FaultSpec, NemesisOp, PartitionShape, TargetSpec};
+use crate::{ClockMode, ClockSpec, FaultKind, FaultSpec, NemesisOp, PartitionShape, TargetSpec};
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -41,6 +41,12 @@ pub struct ScheduleConfig {
 /// Alternates quiet and faulty periods of `interval` each: wait, start a fault of a kind
 /// chosen at random among `kinds`, wait, stop it. A fault still in force at the time limit
 /// is left to the controller's final heal. Empty when no kinds are chosen.
+///
+/// Clock faults mixed with other kinds run on a track of their own: each faulty period
+/// also gets a clock fault, started just before the other one and stopped just after it,
+/// because a skewed clock matters when it meets a partition or a pause (a leader whose
+/// clock stalls while it is cut off). That track draws from its own seeded stream, so
+/// adding `clock` leaves the other faults of a seed as they were.
 pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut steps = Vec::new();
@@ -49,13 +55,24 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
     if cfg.kinds.is_empty() || interval == 0 {
         return steps;
     }
+    let clock_track = cfg.kinds.contains(&FaultKind::Clock) && cfg.kinds.len() > 1;
+    let kinds: Vec<FaultKind> = if clock_track {
+        cfg.kinds
+            .iter()
+            .copied()
+            .filter(|k| *k != FaultKind::Clock)
+            .collect()
+    } else {
+        cfg.kinds.clone()
+    };
+    let mut clock_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x636c_6f63_6b00_0000);
     let shapes: Vec<PartitionShape> = PartitionShape::ALL
         .into_iter()
         .filter(|s| s.applies_to(cfg.nodes))
         .collect();
     let mut t = interval;
     while t < limit {
-        let kind = *cfg.kinds.choose(&mut rng).expect("kinds is not empty");
+        let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
         let spec = match kind {
             FaultKind::Partition => match shapes.choose(&mut rng) {
                 Some(s) => FaultSpec::Partition(*s),
@@ -67,7 +84,16 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
             FaultKind::Pause => {
                 FaultSpec::Pause(*TargetSpec::ALL.choose(&mut rng).expect("non-empty"))
             }
+            FaultKind::Clock => FaultSpec::Clock(clock_spec(&mut rng)),
         };
+        let clock = clock_track.then(|| clock_spec(&mut clock_rng));
+        if let Some(c) = clock {
+            steps.push(Step {
+                at_ms: t,
+                op: NemesisOp::Start(FaultSpec::Clock(c)),
+                seed: clock_rng.random(),
+            });
+        }
         steps.push(Step {
             at_ms: t,
             op: NemesisOp::Start(spec),
@@ -79,10 +105,26 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
                 op: NemesisOp::Stop(kind),
                 seed: rng.random(),
             });
+            if clock.is_some() {
+                steps.push(Step {
+                    at_ms: t + interval,
+                    op: NemesisOp::Stop(FaultKind::Clock),
+                    seed: clock_rng.random(),
+                });
+            }
         }
         t += 2 * interval;
     }
     steps
+}
+
+fn clock_spec(rng: &mut ChaCha8Rng) -> ClockSpec {
+    ClockSpec {
+        mode: *[ClockMode::Bump, ClockMode::Strobe]
+            .choose(rng)
+            .expect("non-empty"),
+        target: *TargetSpec::ALL.choose(rng).expect("non-empty"),
+    }
 }
 
 #[cfg(test)]
@@ -91,7 +133,7 @@ mod tests {
 
     fn cfg(seed: u64) -> ScheduleConfig {
         ScheduleConfig {
-            kinds: FaultKind::ALL.to_vec(),
+            kinds: vec![FaultKind::Partition, FaultKind::Kill, FaultKind::Pause],
             interval: Duration::from_secs(2),
             time_limit: Duration::from_secs(60),
             nodes: 3,
@@ -124,7 +166,10 @@ mod tests {
 
     #[test]
     fn mixes_the_chosen_kinds_only() {
-        let s = schedule(&cfg(3));
+        let s = schedule(&ScheduleConfig {
+            kinds: FaultKind::ALL.to_vec(),
+            ..cfg(3)
+        });
         for k in FaultKind::ALL {
             assert!(
                 s.iter().any(|st| st.op == NemesisOp::Stop(k)),
@@ -143,6 +188,69 @@ mod tests {
         assert!(
             !s.iter().any(|st| st.op
                 == NemesisOp::Start(FaultSpec::Partition(PartitionShape::MajoritiesRing)))
+        );
+    }
+
+    #[test]
+    fn clock_steps_are_seeded_and_mix_bumps_and_strobes() {
+        let clock = |seed| ScheduleConfig {
+            kinds: vec![FaultKind::Clock],
+            ..cfg(seed)
+        };
+        assert_eq!(schedule(&clock(9)), schedule(&clock(9)));
+        assert_ne!(schedule(&clock(9)), schedule(&clock(10)));
+        let s = schedule(&clock(9));
+        let modes: Vec<ClockMode> = s
+            .iter()
+            .filter_map(|st| match st.op {
+                NemesisOp::Start(FaultSpec::Clock(c)) => Some(c.mode),
+                NemesisOp::Stop(k) => {
+                    assert_eq!(k, FaultKind::Clock);
+                    None
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(modes.contains(&ClockMode::Bump) && modes.contains(&ClockMode::Strobe));
+    }
+
+    #[test]
+    fn mixed_clock_faults_overlap_the_others_and_leave_them_unchanged() {
+        let without = schedule(&cfg(4));
+        let with = schedule(&ScheduleConfig {
+            kinds: FaultKind::ALL.to_vec(),
+            ..cfg(4)
+        });
+        let others: Vec<Step> = with
+            .iter()
+            .filter(|st| match st.op {
+                NemesisOp::Start(f) => f.kind() != FaultKind::Clock,
+                NemesisOp::Stop(k) => k != FaultKind::Clock,
+            })
+            .copied()
+            .collect();
+        assert_eq!(others, without);
+        assert!(with.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        // every other fault starts under a clock fault, which ends just after it
+        for (i, st) in with.iter().enumerate() {
+            if let NemesisOp::Start(f) = st.op {
+                if f.kind() != FaultKind::Clock {
+                    let NemesisOp::Start(prev) = with[i - 1].op else {
+                        panic!("{:?}", with[i - 1])
+                    };
+                    assert_eq!(
+                        (prev.kind(), with[i - 1].at_ms),
+                        (FaultKind::Clock, st.at_ms)
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            schedule(&ScheduleConfig {
+                kinds: FaultKind::ALL.to_vec(),
+                ..cfg(4)
+            }),
+            with
         );
     }
 

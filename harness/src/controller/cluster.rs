@@ -24,6 +24,8 @@ pub struct NodeSpec {
     /// The program and its arguments.
     pub program: PathBuf,
     pub args: Vec<OsString>,
+    /// Added to the controller's environment (e.g. the libfaketime preload).
+    pub env: Vec<(OsString, OsString)>,
     /// stdout and stderr are appended here, across restarts.
     pub log: PathBuf,
 }
@@ -83,6 +85,11 @@ impl Cluster {
         self.nodes.get(id).map(|n| n.state)
     }
 
+    /// The pid of the node's current process (its group leader), if started.
+    pub fn pid(&self, id: &str) -> Option<u32> {
+        self.nodes.get(id)?.child.as_ref().map(Child::id)
+    }
+
     /// How many times the node was started (1 + restarts).
     pub fn starts(&self, id: &str) -> u32 {
         self.nodes.get(id).map_or(0, |n| n.starts)
@@ -109,6 +116,7 @@ impl Cluster {
             .map_err(|e| format!("open {}: {e}", n.spec.log.display()))?;
         let child = Command::new(&n.spec.program)
             .args(&n.spec.args)
+            .envs(n.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -305,6 +313,7 @@ mod tests {
             program: "/bin/sh".into(),
             // the child's child proves the whole group goes
             args: vec!["-c".into(), "echo started; sleep 300 & sleep 300".into()],
+            env: Vec::new(),
             log: dir.join(format!("{id}.log")),
         }
     }

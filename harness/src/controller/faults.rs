@@ -51,9 +51,9 @@ impl FaultRunner {
                 };
                 let mut rng = ChaCha8Rng::seed_from_u64(step.seed);
                 let result = spec.resolve(&self.members, leader.as_deref(), &mut rng);
-                let f = spec.kind().start_f();
                 match result {
                     Ok(fault) => {
+                        let f = fault.start_f();
                         // One fault per kind at a time: undo (and record) the last first.
                         if self.nemesis.active().any(|a| a.kind() == fault.kind()) {
                             self.stop(fault.kind());
@@ -63,6 +63,7 @@ impl FaultRunner {
                         self.record(f, value, r.err().map(|e| e.to_string()));
                     }
                     Err(e) => {
+                        let f = spec.start_f();
                         let intent = serde_json::to_value(spec).unwrap_or(Value::Null);
                         self.record(f, intent, Some(e.to_string()));
                     }
@@ -130,6 +131,7 @@ pub fn describe(f: &Fault) -> String {
         Fault::Partition(g) => format!("partition {} links", g.links().len()),
         Fault::Kill(n) => format!("kill {}", n.join(",")),
         Fault::Pause(n) => format!("pause {}", n.join(",")),
+        Fault::Clock(c) => format!("{} {}", c.start_f(), c.nodes().join(",")),
     }
 }
 
@@ -145,6 +147,7 @@ mod tests {
             id: id.into(),
             program: "/bin/sh".into(),
             args: vec!["-c".into(), "sleep 300".into()],
+            env: Vec::new(),
             log: dir.join(format!("{id}.log")),
         }
     }

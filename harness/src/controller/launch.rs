@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use sunder_nemesis::ProxyNet;
+use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime, preloaded};
+use sunder_nemesis::{FaketimeClocks, FaultKind, ProxyNet};
 use sunder_workloads::Endpoint;
 use tokio::sync::watch;
 
@@ -26,6 +27,10 @@ pub struct Launched {
     pub net: ProxyNet,
     pub endpoints: Vec<Endpoint>,
     pub admin: Admin,
+    /// With `--nemesis clock`: the nodes' clock control files.
+    pub clocks: Option<FaketimeClocks>,
+    /// Said on the terminal already; for results.json.
+    pub warnings: Vec<String>,
 }
 
 pub enum Startup {
@@ -40,17 +45,28 @@ pub async fn launch(
     dir: &RunDir,
     intr: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Startup> {
+    if cfg.nemesis.contains(&FaultKind::Clock) && find_libfaketime().is_none() {
+        return Ok(Startup::Failed(
+            "--nemesis clock needs libfaketime, which was not found: install the Debian \
+             package `faketime` (apt-get install faketime), or point SUNDER_LIBFAKETIME at \
+             libfaketime.so.1"
+                .into(),
+        ));
+    }
     let mut attempt = 1;
     loop {
         let entropy = super::config::derive_seed(super::config::os_entropy(), "ports");
-        let l = start_once(cfg, dir, entropy).await?;
+        let mut l = start_once(cfg, dir, entropy).await?;
         let spawned = l.cluster.lock().start_all();
         let outcome = match spawned {
             Err(e) => Err(e),
             Ok(()) => wait_ready(&l.cluster, &l.admin, intr).await,
         };
         match outcome {
-            Ok(true) => return Ok(Startup::Ready(l)),
+            Ok(true) => {
+                check_preload(&mut l);
+                return Ok(Startup::Ready(l));
+            }
             Ok(false) => {
                 tokio::task::block_in_place(|| l.cluster.lock().kill_all());
                 return Ok(Startup::Interrupted);
@@ -97,6 +113,17 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         .context("start the proxy relays")?;
 
     let exe = std::env::current_exe().context("find this executable")?;
+    let clock_files: BTreeMap<String, std::path::PathBuf> = members
+        .iter()
+        .map(|id| (id.clone(), dir.node_file(&format!("{id}.faketime"))))
+        .collect();
+    let (clocks, lib) = match (cfg.nemesis.contains(&FaultKind::Clock), find_libfaketime()) {
+        (true, Some(lib)) => (
+            Some(FaketimeClocks::new(clock_files.clone()).context("write the clock files")?),
+            Some(lib),
+        ),
+        _ => (None, None),
+    };
     let mut specs = Vec::new();
     for id in &members {
         let mut args: Vec<OsString> = vec!["node".into(), cfg.target.clone().into()];
@@ -131,6 +158,15 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
             id: id.clone(),
             program: exe.clone(),
             args,
+            env: lib
+                .as_ref()
+                .map(|lib| {
+                    faketime_env(lib, &clock_files[id], fake_monotonic_requested())
+                        .into_iter()
+                        .map(|(k, v)| (k.into(), v.into()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             log: dir.node_file(&format!("{id}.log")),
         });
     }
@@ -146,7 +182,34 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         net,
         admin: Admin::new(endpoints.clone()),
         endpoints,
+        clocks,
+        warnings: Vec::new(),
     })
+}
+
+/// With clock faults: does every node map libfaketime? One that does not (a static or Go
+/// binary) keeps its real clock; its clock faults are then recorded as not applied.
+fn check_preload(l: &mut Launched) {
+    let Some(clocks) = l.clocks.as_mut() else {
+        return;
+    };
+    let c = l.cluster.lock();
+    for id in c.ids() {
+        let why = match c.pid(&id).map(preloaded) {
+            Some(Ok(true)) => continue,
+            Some(Ok(false)) => {
+                "libfaketime is not loaded in the node process (a static or Go binary reads \
+                 the clock without libc)"
+                    .to_string()
+            }
+            Some(Err(e)) => format!("cannot read the node's /proc maps: {e}"),
+            None => "the node has no process".to_string(),
+        };
+        let w = format!("clock faults cannot reach {id}: {why}");
+        eprintln!("sunder: warning: {w}");
+        clocks.unaffected(&id, &why);
+        l.warnings.push(w);
+    }
 }
 
 /// `Ok(true)` when every node answers, `Ok(false)` on interrupt, `Err` with the reason and

@@ -43,7 +43,11 @@ pub fn bands(history: &History) -> Vec<Band> {
         if e.process != Process::Nemesis || e.kind == EventType::Invoke {
             continue;
         }
-        let f = e.f.as_str();
+        // Clock faults start as `clock-bump` or `clock-strobe` and stop as `clock-reset`.
+        let f = match e.f.as_str() {
+            "clock-bump" | "clock-strobe" => "clock",
+            f => f,
+        };
         if let Some((start, _)) = PAIRS.iter().find(|(_, stop)| *stop == f) {
             if let Some(mut b) = open.remove(start) {
                 b.to = e.time;
@@ -169,5 +173,23 @@ mod tests {
         );
         assert_eq!(b[0].label, "n1✗n2,n3");
         assert!(b[2].label.contains("failed: no such process"));
+    }
+
+    #[test]
+    fn clock_bumps_and_strobes_end_at_a_reset() {
+        let h = History::new(vec![
+            nem(0, 10, "clock-bump", json!({"n1": -5000}), None),
+            nem(1, 20, "clock-reset", json!({"n1": 0}), None),
+            nem(2, 30, "clock-strobe", json!({"n2": 200}), None),
+            nem(3, 45, "clock-reset", json!({"n2": 0}), None),
+        ]);
+        let got: Vec<_> = bands(&h)
+            .iter()
+            .map(|b| (b.kind.clone(), b.from, b.to))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("clock".to_string(), 10, 20), ("clock".to_string(), 30, 45)]
+        );
     }
 }
