@@ -5,10 +5,14 @@
 //!
 //! The tests that need libfaketime skip, saying why, when it is not installed.
 
+mod support;
+
+use support::Guard;
+
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sunder_nemesis::clock::{faketime_env, find_libfaketime};
 
@@ -20,39 +24,6 @@ fn libfaketime(test: &str) -> Option<PathBuf> {
         eprintln!("{test}: skipped: libfaketime not found (apt-get install faketime)");
     }
     lib
-}
-
-/// Kills the child's process group and anything else whose command line names `marker`
-/// (the test's temporary directory), whatever happens to the test.
-struct Guard {
-    child: Option<Child>,
-    marker: PathBuf,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            // SAFETY: kill(2) on a process group we created; no memory is involved.
-            unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let m = self.marker.to_string_lossy().to_string();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            if pid as u32 == std::process::id() {
-                continue;
-            }
-            if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-                if String::from_utf8_lossy(&cmd).contains(&m) {
-                    // SAFETY: as above, a plain signal.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
-    }
 }
 
 fn now_ms() -> i64 {
@@ -109,6 +80,7 @@ fn a_node_under_the_preload_reads_its_offset_and_follows_rewrites() {
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut guard = Guard {
         child: Some(cmd.spawn().unwrap()),
+        children: Vec::new(),
         marker: dir.path().to_path_buf(),
     };
     let pid = guard.child.as_ref().unwrap().id();
@@ -159,6 +131,7 @@ fn run_test(extra: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, Value
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut guard = Guard {
         child: Some(cmd.spawn().unwrap()),
+        children: Vec::new(),
         marker: dir.path().to_path_buf(),
     };
     let child = guard.child.as_mut().unwrap();
@@ -311,6 +284,7 @@ fn an_idle_node_under_the_default_preload_still_ticks() {
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let _guard = Guard {
             child: Some(cmd.spawn().unwrap()),
+            children: Vec::new(),
             marker: dir.path().to_path_buf(),
         };
         // well past the election timeout (300-600 ms by default)

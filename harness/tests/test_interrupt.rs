@@ -1,47 +1,13 @@
 //! Ctrl-C half-way: exit 130, a parseable history, partial results, no process left.
 
+mod support;
+
+use support::{Guard, pids_mentioning};
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the controller and anything still mentioning the run's directory if the test
-/// fails before the controller could clean up itself.
-struct Guard {
-    child: Option<Child>,
-    marker: PathBuf,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(c) = self.child.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for pid in pids_mentioning(&self.marker) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
-}
-
-fn pids_mentioning(marker: &Path) -> Vec<u32> {
-    let m = marker.to_str().unwrap();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmd).contains(m) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
 
 fn history_lines(path: &Path) -> usize {
     std::fs::read_to_string(path)
@@ -83,6 +49,7 @@ fn interrupted_run(
     let pid = child.id() as i32;
     let mut guard = Guard {
         child: Some(child),
+        children: Vec::new(),
         marker: results.clone(),
     };
 

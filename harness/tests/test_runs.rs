@@ -3,39 +3,13 @@
 //! Five seeds per target, run a few at a time to keep the test short: each run is 8 s of
 //! workload plus start-up, healing and checking.
 
+mod support;
+
+use support::Guard;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-
-/// Kills the controllers and every process mentioning the results directory, whatever
-/// happens to the test.
-struct Guard {
-    children: Vec<Child>,
-    marker: PathBuf,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let m = self.marker.to_str().unwrap().to_string();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            if pid == std::process::id() {
-                continue;
-            }
-            if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-                if String::from_utf8_lossy(&cmd).contains(&m) {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
-            }
-        }
-    }
-}
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 /// The machine is small: one batch of clusters at a time.
 static ONE_BATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -58,6 +32,7 @@ fn run_seeds(
 ) -> Vec<RunOutcome> {
     let _one = ONE_BATCH.lock().unwrap_or_else(|p| p.into_inner());
     let mut guard = Guard {
+        child: None,
         children: Vec::new(),
         marker: root.to_path_buf(),
     };

@@ -33,6 +33,8 @@ pub fn pids_mentioning(marker: &Path) -> Vec<u32> {
 /// directory of the test's runs, which every node's command line names), whatever happens
 /// to the test.
 pub struct Guard {
+    /// A child the test drives itself (it may `take()` it to wait for its output).
+    pub child: Option<Child>,
     pub children: Vec<Child>,
     pub marker: PathBuf,
 }
@@ -40,6 +42,7 @@ pub struct Guard {
 impl Guard {
     pub fn new(marker: &Path) -> Guard {
         Guard {
+            child: None,
             children: Vec::new(),
             marker: marker.to_path_buf(),
         }
@@ -48,7 +51,13 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        for c in &mut self.children {
+        for c in self.child.iter_mut().chain(self.children.iter_mut()) {
+            // The child may lead a process group of its own (nodes started with
+            // `process_group(0)`); if it does not, this signal finds no group.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = c.kill();
             let _ = c.wait();
         }
