@@ -355,3 +355,77 @@ fn nondeterministic_models_track_every_possible_state() {
     assert_eq!(ce.stuck[0].reason, "read 1, holds 0");
     assert_eq!(r.model, "lossy");
 }
+
+#[test]
+fn memory_budget_gives_unknown_never_a_guess() {
+    // Twelve concurrent writes, then a read of one of them: valid, after some search.
+    let mut rows = Vec::new();
+    for p in 0..12u64 {
+        rows.push((p, "invoke", "write", json!(p)));
+    }
+    for p in 0..12u64 {
+        rows.push((p, "ok", "write", json!(p)));
+    }
+    rows.push((99, "invoke", "read", Value::Null));
+    rows.push((99, "ok", "read", json!(5)));
+    let h = history(&rows);
+    let tiny = CheckOptions {
+        memory_limit: Some(1000),
+        threads: 1,
+        ..CheckOptions::default()
+    };
+    for h in [&h, &hard_history()] {
+        let r = check(h, &cas_register(), &tiny);
+        assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+        assert!(!r.timed_out);
+        assert!(r.summary.contains("memory budget"), "{}", r.summary);
+    }
+    // With room to search, both are decided.
+    let roomy = CheckOptions {
+        memory_limit: Some(1 << 30),
+        ..CheckOptions::default()
+    };
+    assert_eq!(check(&h, &cas_register(), &roomy).verdict, Verdict::Valid);
+    let r = check(&hard_history(), &cas_register(), &roomy);
+    assert_eq!(r.verdict, Verdict::Invalid);
+}
+
+/// Porcupine's c50-bad: some keys are refuted in microseconds, others take gigabytes to
+/// search in full. Budgeted rounds find a cheap refutation first, and the same one, on any
+/// thread count.
+#[test]
+fn c50_bad_is_refuted_cheaply_and_the_same_way_on_any_thread_count() {
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/porcupine/kv/c50-bad.txt"
+    ));
+    let Ok(src) = std::fs::read_to_string(path) else {
+        eprintln!("skipping: {} not found", path.display());
+        return;
+    };
+    let h = sunder_checker::format::porcupine::parse_kv_log(&src, path).unwrap();
+    let kv = ModelSpec::Kv { initial: json!("") };
+    let mut keys = Vec::new();
+    for threads in [1, 2] {
+        let opts = CheckOptions {
+            threads,
+            ..CheckOptions::default()
+        };
+        let r = check(&h, &kv, &opts);
+        assert_eq!(
+            r.verdict,
+            Verdict::Invalid,
+            "{threads} threads: {}",
+            r.summary
+        );
+        let bad: Vec<_> = r
+            .partitions
+            .iter()
+            .filter(|p| p.verdict == Verdict::Invalid)
+            .map(|p| p.key.clone())
+            .collect();
+        assert_eq!(bad.len(), 1, "{threads} threads: {bad:?}");
+        keys.push(bad[0].clone());
+    }
+    assert_eq!(keys[0], keys[1]);
+}

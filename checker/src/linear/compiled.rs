@@ -37,6 +37,8 @@ pub(crate) struct Compiled<'m, M: Model> {
     sparse: bool,
     scratch: Vec<M::State>,
     ids: Vec<u32>,
+    /// Rough heap held by states, configurations and the table, for the memory budget.
+    pub bytes: usize,
 }
 
 impl<'m, M: Model> Compiled<'m, M> {
@@ -58,6 +60,7 @@ impl<'m, M: Model> Compiled<'m, M> {
             sparse: false,
             scratch: Vec::new(),
             ids: Vec::new(),
+            bytes: 0,
         };
         let s = c.intern_state(model.init());
         c.intern_config(&[s]);
@@ -75,6 +78,9 @@ impl<'m, M: Model> Compiled<'m, M> {
             at = self.same_hash[at as usize];
         }
         let id = self.states.len() as u32;
+        // The state, its heap (estimated by its rendering: a model-agnostic measure, and
+        // no dearer than the step that built the state), and its three index entries.
+        self.bytes += std::mem::size_of::<M::State>() + self.model.render(&s).len() + 24;
         self.states.push(s);
         self.same_hash.push(first);
         self.single.push(NO_STATE);
@@ -102,14 +108,18 @@ impl<'m, M: Model> Compiled<'m, M> {
 
     fn new_config(&mut self, ids: Box<[u32]>) -> u32 {
         let id = self.configs.len() as u32;
+        // Stored twice when it has several states (list and index).
+        self.bytes += 2 * (16 + 4 * ids.len());
         self.configs.push(ids);
         if !self.sparse {
             let n = self.classes.len();
             if self.dense.len() + n > DENSE_LIMIT {
+                self.bytes -= 4 * self.dense.len();
                 self.dense = Vec::new();
                 self.sparse = true;
             } else {
                 self.dense.resize(self.dense.len() + n, UNSEEN);
+                self.bytes += 4 * n;
             }
         }
         id

@@ -71,6 +71,18 @@ impl Memo {
         self.len
     }
 
+    /// Bytes held now, counting the table's next doubling before it happens (the old and
+    /// new tables coexist while it grows) so a memory share is not overshot by much.
+    pub fn bytes(&self) -> usize {
+        let slot = std::mem::size_of::<Slot>();
+        let table = if (self.len + 1) * 2 > self.slots.len() {
+            3 * self.slots.len()
+        } else {
+            self.slots.len()
+        };
+        table * slot + self.arena.capacity() * 8
+    }
+
     /// Records (`bits`, `config`) with `hash`; false if it was already there.
     pub fn insert(&mut self, hash: u64, config: u32, bits: &[u64]) -> bool {
         let lo = bits

@@ -5,10 +5,15 @@
 //!                     fails dropped, open ops → info)
 //!                        │ model.op() per operation, ops interned into classes
 //!                        ▼
-//!          bounded pool of std threads, biggest partition first
+//!          rounds with a node budget growing 10k, 100k, 1M, 10M, unlimited: cheap
+//!          refutations are found first whatever the thread count; a partition over
+//!          budget is searched again from scratch in the next round
+//!          bounded pool of std threads per round, biggest partition first
 //!             each: Compiled model (states, sets of states, transition table)
-//!                   + search (dancing-links entry list, Zobrist-hashed memo)
-//!                        │ first invalid partition cancels the rest; deadline → unknown
+//!                   + search (dancing-links entry list, Zobrist-hashed memo;
+//!                     memo + model bytes capped at the thread's share of `memory_limit`)
+//!                        │ the invalid partition with the lowest key cancels higher ones;
+//!                        │ deadline or memory share → unknown
 //!                        ▼
 //!          evidence (longest prefix, states, stuck candidates) ─► LinearizabilityReport
 //! ```
@@ -34,7 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to run a check.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CheckOptions {
     /// Time budget; `None` = no budget. When it runs out the verdict is `unknown`.
     pub timeout: Option<Duration>,
@@ -45,6 +50,52 @@ pub struct CheckOptions {
     /// An `ok` read of nil constrains nothing (Knossos' convention for Jepsen EDN histories).
     /// When false, a read of nil matches only a nil state (Porcupine's corpus).
     pub nil_read_unconstrained: bool,
+    /// Bytes of search memory (memo, and the model's states as the search met them,
+    /// estimated) the whole check may hold, shared evenly by the worker threads; a
+    /// partition that needs more than its share is `unknown`. `None` = no limit.
+    pub memory_limit: Option<usize>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            timeout: None,
+            threads: 0,
+            keep_valid_partitions: false,
+            nil_read_unconstrained: false,
+            memory_limit: Some(default_memory_limit()),
+        }
+    }
+}
+
+/// A quarter of physical memory, at most 4 GiB (4 GiB when it cannot be read).
+pub fn default_memory_limit() -> usize {
+    const CAP: usize = 4 << 30;
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib.saturating_mul(1024))
+    });
+    total.map_or(CAP, |t| (t / 4).min(CAP))
+}
+
+/// Node (memo entry) budgets of the successive rounds; `None` = until decided.
+const ROUNDS: [Option<usize>; 5] = [
+    Some(10_000),
+    Some(100_000),
+    Some(1_000_000),
+    Some(10_000_000),
+    None,
+];
+
+/// Where one partition stands between rounds.
+#[derive(Clone)]
+enum State {
+    /// Not decided yet (over budget so far, or not started).
+    Open,
+    Done(PartitionReport),
+    /// Its memo outgrew its memory share: unknown.
+    OutOfMemory(PartitionReport),
 }
 
 /// Checks `history` against a built-in model.
@@ -115,67 +166,107 @@ pub fn check_model<M: Model>(
     report.ops = prepared.iter().map(|p| p.part.ops.len()).sum();
     report.partitions_total = prepared.len();
 
-    // Biggest first, so the slowest partition does not start last.
-    let mut order: Vec<usize> = (0..prepared.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(prepared[i].ops.len()));
+    // Rank by key, so "the first invalid partition" means the same on any thread count.
+    let mut by_key: Vec<usize> = (0..prepared.len()).collect();
+    by_key.sort_by(|&a, &b| prepared[a].part.key.cmp(&prepared[b].part.key));
+    let mut rank = vec![0usize; prepared.len()];
+    for (r, &i) in by_key.iter().enumerate() {
+        rank[i] = r;
+    }
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     }
     .min(prepared.len())
     .max(1);
-    let cancel = AtomicBool::new(false);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<PartitionReport>>> = Mutex::new(vec![None; prepared.len()]);
-    let work = || {
-        let stop = Stop {
-            cancel: &cancel,
-            deadline,
-        };
-        loop {
+    let memory = opts.memory_limit.map(|m| m / threads);
+    let first_invalid = AtomicUsize::new(usize::MAX);
+    let out_of_time = AtomicBool::new(false);
+    let mut states = vec![State::Open; prepared.len()];
+    for budget in ROUNDS {
+        // Biggest first, so the slowest partition does not start last.
+        let mut order: Vec<usize> = (0..prepared.len())
+            .filter(|&i| matches!(states[i], State::Open))
+            .collect();
+        if order.is_empty() {
+            break;
+        }
+        order.sort_by_key(|&i| std::cmp::Reverse(prepared[i].ops.len()));
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<(PartitionReport, bool)>>> =
+            Mutex::new(vec![None; prepared.len()]);
+        let work = || loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
-            if k >= order.len() || cancel.load(Ordering::Relaxed) {
+            if k >= order.len() || out_of_time.load(Ordering::Relaxed) {
                 break;
             }
             let i = order[k];
-            let r = check_partition(model, &prepared[i], &stop);
+            if first_invalid.load(Ordering::Relaxed) < rank[i] {
+                continue;
+            }
+            let stop = Stop {
+                first_invalid: &first_invalid,
+                rank: rank[i],
+                out_of_time: &out_of_time,
+                deadline,
+                nodes: budget,
+                memory,
+            };
+            let (r, outcome) = check_partition(model, &prepared[i], &stop);
             if r.verdict == Verdict::Invalid {
-                cancel.store(true, Ordering::Relaxed);
+                first_invalid.fetch_min(rank[i], Ordering::Relaxed);
             }
-            results.lock().unwrap()[i] = Some(r);
+            let result = match outcome {
+                Outcome::OverBudget => None,
+                Outcome::OutOfMemory => Some((r, true)),
+                _ => Some((r, false)),
+            };
+            results.lock().unwrap()[i] = result;
+        };
+        let threads = threads.min(order.len());
+        if threads == 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(work);
+                }
+            });
         }
-    };
-    if threads == 1 {
-        work();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(work);
+        for (i, r) in results.into_inner().unwrap().into_iter().enumerate() {
+            match r {
+                Some((r, true)) => states[i] = State::OutOfMemory(r),
+                Some((r, false)) => states[i] = State::Done(r),
+                None => {}
             }
-        });
+        }
+        if first_invalid.load(Ordering::Relaxed) != usize::MAX
+            || out_of_time.load(Ordering::Relaxed)
+        {
+            break;
+        }
     }
-    let results = results.into_inner().unwrap();
 
-    let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
-    let any_invalid = results
-        .iter()
-        .flatten()
-        .any(|r| r.verdict == Verdict::Invalid);
+    let first_invalid = first_invalid.into_inner();
+    let out_of_time = out_of_time.into_inner() || deadline.is_some_and(|d| Instant::now() >= d);
+    let any_invalid = first_invalid != usize::MAX;
     let mut undecided = 0usize;
     let mut skipped = 0usize;
-    for (p, r) in prepared.iter().zip(results) {
-        let mut r = match r {
-            // Stopped or never started because another partition already failed.
-            Some(r) if any_invalid && r.verdict == Verdict::Unknown => {
+    let mut out_of_memory = 0usize;
+    for (i, (p, st)) in prepared.iter().zip(states).enumerate() {
+        let mut r = match st {
+            // Only the lowest-ranked invalid partition is reported: which others were
+            // found before the search stopped depends on thread timing.
+            _ if any_invalid && rank[i] != first_invalid => {
                 skipped += 1;
                 continue;
             }
-            None if any_invalid => {
-                skipped += 1;
-                continue;
+            State::Done(r) => r,
+            State::OutOfMemory(r) => {
+                out_of_memory += 1;
+                r
             }
-            Some(r) => r,
-            None => PartitionReport {
+            State::Open => PartitionReport {
                 key: p.part.key.clone(),
                 verdict: Verdict::Unknown,
                 ops: Vec::new(),
@@ -200,6 +291,14 @@ pub fn check_model<M: Model>(
     };
     report.timed_out = !any_invalid && undecided > 0 && out_of_time;
     report.summary = evidence::summarize(&report, undecided, skipped, opts.timeout);
+    if report.verdict == Verdict::Unknown && out_of_memory > 0 {
+        report.summary = format!(
+            "unknown: the memory budget ran out ({} KiB of search memory per thread) in \
+             {out_of_memory} of {} partitions; {undecided} undecided in all",
+            memory.unwrap_or(0) >> 10,
+            report.partitions_total
+        );
+    }
     report.elapsed_ms = start.elapsed().as_millis() as u64;
     report
 }
@@ -255,28 +354,33 @@ fn prepare_all<M: Model>(history: &History, model: &M) -> Result<Vec<Prepared<M>
     Ok(out)
 }
 
-fn check_partition<M: Model>(model: &M, p: &Prepared<M>, stop: &Stop<'_>) -> PartitionReport {
+fn check_partition<M: Model>(
+    model: &M,
+    p: &Prepared<M>,
+    stop: &Stop<'_>,
+) -> (PartitionReport, Outcome) {
     let mut compiled = Compiled::new(model, p.classes.clone());
     let s = search::search(&mut compiled, &p.ops, stop);
     let (verdict, counterexample) = match s.outcome {
         Outcome::Valid => (Verdict::Valid, None),
-        Outcome::Stopped => (Verdict::Unknown, None),
-        Outcome::Invalid(prefix) => (
+        Outcome::Stopped | Outcome::OverBudget | Outcome::OutOfMemory => (Verdict::Unknown, None),
+        Outcome::Invalid(ref prefix) => (
             Verdict::Invalid,
             Some(evidence::counterexample(
                 &mut compiled,
                 &p.ops,
                 &p.ids,
-                &prefix,
+                prefix,
             )),
         ),
     };
     // `ops` is filled in only for partitions that make it into the report.
-    PartitionReport {
+    let r = PartitionReport {
         key: p.part.key.clone(),
         verdict,
         ops: Vec::new(),
         counterexample,
         explored: s.explored,
-    }
+    };
+    (r, s.outcome)
 }

@@ -25,7 +25,7 @@
 use super::compiled::{Compiled, REFUSED};
 use super::memo::Memo;
 use crate::model::Model;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 const NONE: u32 = u32::MAX;
@@ -41,8 +41,19 @@ pub(crate) struct SearchOp {
 
 /// When to give up.
 pub(crate) struct Stop<'a> {
-    pub cancel: &'a AtomicBool,
+    /// Rank of the best (lowest-ranked) invalid partition found so far; a search of a
+    /// higher rank stops, one of a lower rank carries on so the answer does not depend on
+    /// which thread got there first.
+    pub first_invalid: &'a AtomicUsize,
+    pub rank: usize,
+    /// Set once the deadline has passed.
+    pub out_of_time: &'a AtomicBool,
     pub deadline: Option<Instant>,
+    /// Give up (as [`Outcome::OverBudget`]) past this many memo entries.
+    pub nodes: Option<usize>,
+    /// Give up (as [`Outcome::OutOfMemory`]) when the memo and the compiled model need
+    /// more bytes than this.
+    pub memory: Option<usize>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -52,6 +63,10 @@ pub(crate) enum Outcome {
     Invalid(Vec<u32>),
     /// Cancelled or out of time.
     Stopped,
+    /// The node budget ran out: a bigger budget may decide it.
+    OverBudget,
+    /// The memo would outgrow its memory share.
+    OutOfMemory,
 }
 
 pub(crate) struct Search {
@@ -176,6 +191,15 @@ pub(crate) fn search<M: Model>(
             bits[i / 64] |= 1 << (i % 64);
             let h = hash ^ zobrist[i];
             if memo.insert(h ^ mix(after), after, &bits) {
+                if stop.nodes.is_some_and(|n| memo.len() > n) {
+                    break Outcome::OverBudget;
+                }
+                if stop
+                    .memory
+                    .is_some_and(|m| memo.bytes() + compiled.bytes > m)
+                {
+                    break Outcome::OutOfMemory;
+                }
                 hash = h;
                 stack.push((op, config, forced));
                 config = after;
@@ -215,12 +239,14 @@ pub(crate) fn search<M: Model>(
 }
 
 fn stopped(stop: &Stop<'_>) -> bool {
-    if stop.cancel.load(Ordering::Relaxed) {
+    if stop.first_invalid.load(Ordering::Relaxed) < stop.rank
+        || stop.out_of_time.load(Ordering::Relaxed)
+    {
         return true;
     }
     match stop.deadline {
         Some(d) if Instant::now() >= d => {
-            stop.cancel.store(true, Ordering::Relaxed);
+            stop.out_of_time.store(true, Ordering::Relaxed);
             true
         }
         _ => false,

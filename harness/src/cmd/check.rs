@@ -50,6 +50,10 @@ pub struct CheckArgs {
     /// Worker threads for partitions (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Search memo the whole check may hold (e.g. 2GiB, 512MiB, or bytes) [default: a
+    /// quarter of physical memory, at most 4GiB]; a key that needs more is unknown.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
     /// Print one JSON object per file and a total, for programs.
     #[arg(long)]
     pub json: bool,
@@ -183,6 +187,9 @@ fn check_one(
             threads: args.threads,
             keep_valid_partitions: false,
             nil_read_unconstrained: read.nil_read_unconstrained,
+            memory_limit: args
+                .memory_limit
+                .or_else(|| CheckOptions::default().memory_limit),
         };
         Status::Checked(Box::new(linear::check(&read.history, &model, &opts)))
     };
@@ -193,6 +200,32 @@ fn check_one(
         status,
         elapsed: started.elapsed(),
     }
+}
+
+/// `2GiB`, `512MiB`, `64KiB`, `3GB` or plain bytes.
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 2GiB, 512MiB, 1000000)"))?;
+    let mul: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "m" | "mb" => 1000 * 1000,
+        "g" | "gb" => 1000 * 1000 * 1000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
+    };
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("`{s}` is too big"))
 }
 
 /// `--model` and `--initial` override the format's default; a bare `--model` naming the
