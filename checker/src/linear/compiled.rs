@@ -39,6 +39,8 @@ pub(crate) struct Compiled<'m, M: Model> {
     ids: Vec<u32>,
     /// Rough heap held by states, configurations and the table, for the memory budget.
     pub bytes: usize,
+    /// Rendered length summed over the sampled states, and how many were sampled.
+    sampled: (usize, usize),
 }
 
 impl<'m, M: Model> Compiled<'m, M> {
@@ -61,6 +63,7 @@ impl<'m, M: Model> Compiled<'m, M> {
             scratch: Vec::new(),
             ids: Vec::new(),
             bytes: 0,
+            sampled: (0, 0),
         };
         let s = c.intern_state(model.init());
         c.intern_config(&[s]);
@@ -78,9 +81,15 @@ impl<'m, M: Model> Compiled<'m, M> {
             at = self.same_hash[at as usize];
         }
         let id = self.states.len() as u32;
-        // The state, its heap (estimated by its rendering: a model-agnostic measure, and
-        // no dearer than the step that built the state), and its three index entries.
-        self.bytes += std::mem::size_of::<M::State>() + self.model.render(&s).len() + 24;
+        // The state, its heap, and its three index entries. The heap is estimated by the
+        // length of the state's rendering (a model-agnostic measure), sampled: rendering
+        // every state of a big model (a whole key-value store) would cost more than the
+        // search itself.
+        if id < 16 || id % 64 == 0 {
+            self.sampled.0 += self.model.render(&s).len();
+            self.sampled.1 += 1;
+        }
+        self.bytes += std::mem::size_of::<M::State>() + self.sampled.0 / self.sampled.1 + 24;
         self.states.push(s);
         self.same_hash.push(first);
         self.single.push(NO_STATE);
