@@ -330,6 +330,19 @@ mod tests {
         s.split(") ").nth(1).unwrap().chars().next().unwrap()
     }
 
+    /// Waits (up to 5 s: a loaded machine delivers signals late, and a process may sit in
+    /// `D` for a moment first) until the process's state satisfies `want`.
+    fn wait_state(pid: i32, want: impl Fn(char) -> bool) -> char {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let c = state_char(pid);
+            if want(c) || std::time::Instant::now() >= deadline {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     #[test]
     fn kill_restart_pause_resume_and_drop_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
@@ -337,12 +350,19 @@ mod tests {
         c.start_all().unwrap();
         let pid1 = c.nodes["n1"].pgid.unwrap();
         assert!(alive(pid1));
+        // Stop the shell only once it has spawned its children and waits: a SIGSTOP that
+        // lands while it is still in vfork() leaves it in `D` until the child execs.
+        let ready = |c: &Cluster| c.log_tail("n1", 5).contains("started");
+        for _ in 0..250 {
+            if ready(&c) && state_char(pid1) == 'S' {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         c.pause("n1").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(state_char(pid1), 'T');
+        assert_eq!(wait_state(pid1, |c| c == 'T'), 'T');
         c.resume("n1").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        assert_ne!(state_char(pid1), 'T');
+        assert_ne!(wait_state(pid1, |c| c != 'T'), 'T');
         c.kill("n1").unwrap();
         assert!(!alive(pid1));
         assert_eq!(c.state("n1"), Some(NodeState::Killed));
@@ -350,7 +370,12 @@ mod tests {
         let pid1b = c.nodes["n1"].pgid.unwrap();
         assert_ne!(pid1, pid1b);
         assert!(alive(pid1b));
-        std::thread::sleep(Duration::from_millis(100));
+        for _ in 0..250 {
+            if c.log_tail("n1", 5).contains("started\nstarted") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert!(
             c.log_tail("n1", 5).contains("started\nstarted"),
             "log appended across restarts"
