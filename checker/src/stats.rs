@@ -126,20 +126,10 @@ pub fn compute(history: &History) -> Stats {
             by_f.entry(e.f.as_str()).or_default().stats.invoked += 1;
             continue;
         }
-        let Some((start, _)) = open.remove(&e.process) else {
-            // A completion without an invocation has no latency; count it still.
-            tally(
-                &mut overall,
-                &mut by_f,
-                &mut buckets,
-                e.f.as_str(),
-                e.kind,
-                e.time,
-                None,
-            );
-            continue;
-        };
-        let latency = e.time.saturating_sub(start);
+        // A completion without an invocation has no latency; it is counted still.
+        let latency = open
+            .remove(&e.process)
+            .map(|(start, _)| e.time.saturating_sub(start));
         tally(
             &mut overall,
             &mut by_f,
@@ -147,7 +137,7 @@ pub fn compute(history: &History) -> Stats {
             e.f.as_str(),
             e.kind,
             e.time,
-            Some(latency),
+            latency,
         );
     }
     for (_, f) in open.values() {
