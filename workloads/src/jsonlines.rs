@@ -13,13 +13,13 @@
 //! connection broke or the time ran out: `info`.
 
 use crate::client::{Client, Endpoint, Outcome, errors};
+use crate::dial::Dialer;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sunder_wire::{Op, Request, Response};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
@@ -62,18 +62,25 @@ impl Drop for Conn {
 /// A pipelined JSON-lines client for a set of nodes. Must be used inside a tokio runtime.
 pub struct JsonLinesClient {
     endpoints: Vec<Endpoint>,
+    dialer: Dialer,
     conns: Vec<tokio::sync::Mutex<Option<Arc<Conn>>>>,
     next_id: AtomicU64,
 }
 
 impl JsonLinesClient {
     pub fn new(endpoints: Vec<Endpoint>) -> Self {
+        Self::with_dialer(endpoints, Dialer::Direct)
+    }
+
+    /// A client whose connections are made by `dialer` (e.g. inside a namespace).
+    pub fn with_dialer(endpoints: Vec<Endpoint>, dialer: Dialer) -> Self {
         let conns = endpoints
             .iter()
             .map(|_| tokio::sync::Mutex::new(None))
             .collect();
         JsonLinesClient {
             endpoints,
+            dialer,
             conns,
             next_id: AtomicU64::new(1),
         }
@@ -86,7 +93,7 @@ impl JsonLinesClient {
             return Ok(conn.clone());
         }
         let ep = &self.endpoints[node];
-        let stream = TcpStream::connect(ep.addr).await?;
+        let stream = self.dialer.connect(ep.addr).await?;
         stream.set_nodelay(true)?;
         let (read, write) = stream.into_split();
         let pending: Arc<Pending> = Arc::new(Mutex::new(Some(HashMap::new())));

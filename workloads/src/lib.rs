@@ -17,12 +17,14 @@
 //! - [`pacer`]: the seeded sleeps that hold the total rate.
 //! - [`recorder`]: index, time, JSON lines; shared with the nemesis.
 //! - [`client`]: the [`Client`] trait, [`Endpoint`], [`Outcome`] (ok / fail / info).
+//! - [`dial`]: [`Dialer`], direct or from inside a network namespace (`--net netns`).
 //! - [`jsonlines`]: the pipelined client of sunder's own wire protocol.
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
 
 pub mod client;
 pub mod config;
+pub mod dial;
 pub mod final_phase;
 pub mod generator;
 pub mod jsonlines;
@@ -31,6 +33,7 @@ pub mod recorder;
 pub mod worker;
 
 pub use client::{Client, Endpoint, Outcome};
+pub use dial::{Dialer, NsDialer};
 pub use config::{ConfigError, SET_KEY, UnknownWorkload, WorkloadConfig, WorkloadKind};
 pub use final_phase::{FinalSummary, final_phase, final_phase_with};
 pub use generator::Generator;
