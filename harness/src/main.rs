@@ -9,6 +9,7 @@
 //!   sunder node   ──► run one node of a built-in target (what the controller spawns)
 //!   sunder serve  ──► browse stored runs: runs table, report.html, files (127.0.0.1 only)
 //!   sunder analyze──► re-check a stored run; rewrite results.json and report.html
+//!   sunder clean  ──► remove network namespaces a killed `--net netns` run left behind
 //! ```
 //!
 //! Each subcommand lives in `cmd/<name>.rs` and returns the process exit code.
@@ -41,6 +42,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Re-check a stored run (e.g. with a longer --timeout); rewrite its results and report.
     Analyze(cmd::analyze::AnalyzeArgs),
+    /// Remove network namespaces (and their processes) left by killed `--net netns` runs.
+    Clean(cmd::clean::CleanArgs),
 }
 
 fn main() {
@@ -57,6 +60,7 @@ fn main() {
         Command::Node(a) => cmd::node::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),
+        Command::Clean(a) => cmd::clean::run(a),
     };
     match code {
         Ok(code) => std::process::exit(code),

@@ -1,7 +1,7 @@
 //! The two small traits faults are carried out through, and [`Nemesis`], which keeps track
 //! of what is in force so that everything can be undone at the end.
 
-use crate::{ClockFault, Clocks, Fault, FaultKind, Grudge, NemesisError, NodeId};
+use crate::{ClockFault, Clocks, Fault, FaultKind, Grudge, Loss, NemesisError, NodeId};
 use std::collections::BTreeMap;
 
 /// A network backend: cuts the links a grudge names, or all of none.
@@ -10,6 +10,34 @@ pub trait Network {
     fn partition(&mut self, grudge: &Grudge) -> Result<(), NemesisError>;
     /// Every link works again.
     fn heal(&mut self) -> Result<(), NemesisError>;
+    /// Replaces the packet loss in force (if any) with this one. Only backends that see
+    /// packets can do it; the others say so.
+    fn loss(&mut self, loss: &Loss) -> Result<(), NemesisError> {
+        let _ = loss;
+        Err(NemesisError::NotApplicable(
+            "packet loss needs --net netns".into(),
+        ))
+    }
+    /// No packet is dropped at random any more.
+    fn loss_stop(&mut self) -> Result<(), NemesisError> {
+        Ok(())
+    }
+}
+
+/// So that the controller can pick a backend at run time.
+impl<T: Network + ?Sized> Network for Box<T> {
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+        (**self).partition(grudge)
+    }
+    fn heal(&mut self) -> Result<(), NemesisError> {
+        (**self).heal()
+    }
+    fn loss(&mut self, loss: &Loss) -> Result<(), NemesisError> {
+        (**self).loss(loss)
+    }
+    fn loss_stop(&mut self) -> Result<(), NemesisError> {
+        (**self).loss_stop()
+    }
 }
 
 /// Process faults, carried out by whoever owns the node processes (the controller).
@@ -71,6 +99,7 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             Fault::Kill(n) => self.procs.kill(n)?,
             Fault::Pause(n) => self.procs.pause(n)?,
             Fault::Clock(c) => self.clocks()?.apply(c)?,
+            Fault::Loss(l) => self.net.loss(l)?,
         }
         self.active.insert(fault.kind(), fault);
         Ok(())
@@ -86,6 +115,7 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             Fault::Partition(_) => self.net.heal()?,
             Fault::Kill(n) => self.procs.restart(n)?,
             Fault::Pause(n) => self.procs.resume(n)?,
+            Fault::Loss(_) => self.net.loss_stop()?,
             Fault::Clock(c) => {
                 let nodes = c.nodes();
                 let clocks = self.clocks()?;
@@ -101,13 +131,14 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
     }
 
     /// Undoes everything in force; clocks and pauses first (a paused node cannot be healed into
-    /// health), then kills, then the network. Returns what was undone and what failed.
+    /// health), then kills, then the network (loss, then partitions). Returns what was undone and what failed.
     pub fn heal_all(&mut self) -> Vec<(FaultKind, Result<Option<Fault>, NemesisError>)> {
         let mut out = Vec::new();
         for k in [
             FaultKind::Clock,
             FaultKind::Pause,
             FaultKind::Kill,
+            FaultKind::Loss,
             FaultKind::Partition,
         ] {
             if self.active.contains_key(&k) {

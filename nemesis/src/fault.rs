@@ -1,7 +1,9 @@
 //! Faults as data: what the schedule intends ([`FaultSpec`]), what was actually done
 //! ([`Fault`], recorded in the history) and their kinds ([`FaultKind`]).
 
-use crate::{ClockFault, ClockSpec, Grudge, NemesisError, NodeId, PartitionShape, TargetSpec};
+use crate::{
+    ClockFault, ClockSpec, Grudge, Loss, LossSpec, NemesisError, NodeId, PartitionShape, TargetSpec,
+};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,14 +18,17 @@ pub enum FaultKind {
     Kill,
     Pause,
     Clock,
+    /// Random packet loss (needs `--net netns`).
+    Loss,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 4] = [
+    pub const ALL: [FaultKind; 5] = [
         FaultKind::Partition,
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Clock,
+        FaultKind::Loss,
     ];
 
     /// The history's `f` for starting a fault of this kind.
@@ -34,6 +39,7 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             // the history refines this per mode: see `FaultSpec::start_f`
             FaultKind::Clock => "clock",
+            FaultKind::Loss => "loss",
         }
     }
 
@@ -44,6 +50,7 @@ impl FaultKind {
             FaultKind::Kill => "restart",
             FaultKind::Pause => "resume",
             FaultKind::Clock => "clock-reset",
+            FaultKind::Loss => "loss-stop",
         }
     }
 
@@ -78,8 +85,9 @@ impl FromStr for FaultKind {
             "kill" => Ok(FaultKind::Kill),
             "pause" => Ok(FaultKind::Pause),
             "clock" => Ok(FaultKind::Clock),
+            "loss" => Ok(FaultKind::Loss),
             other => Err(NemesisError::Config(format!(
-                "unknown fault {other:?} (expected partition, kill, pause, clock or none)"
+                "unknown fault {other:?} (expected partition, kill, pause, clock, loss or none)"
             ))),
         }
     }
@@ -94,6 +102,7 @@ pub enum FaultSpec {
     Kill(TargetSpec),
     Pause(TargetSpec),
     Clock(ClockSpec),
+    Loss(LossSpec),
 }
 
 impl FaultSpec {
@@ -103,6 +112,7 @@ impl FaultSpec {
             FaultSpec::Kill(_) => FaultKind::Kill,
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Clock(_) => FaultKind::Clock,
+            FaultSpec::Loss(_) => FaultKind::Loss,
         }
     }
 
@@ -120,6 +130,7 @@ impl FaultSpec {
             FaultSpec::Partition(s) => s.needs_leader(),
             FaultSpec::Kill(t) | FaultSpec::Pause(t) => t.needs_leader(),
             FaultSpec::Clock(c) => c.target.needs_leader(),
+            FaultSpec::Loss(l) => l.target.needs_leader(),
         }
     }
 
@@ -135,6 +146,7 @@ impl FaultSpec {
             FaultSpec::Kill(t) => Fault::Kill(t.select(members, leader, rng)?),
             FaultSpec::Pause(t) => Fault::Pause(t.select(members, leader, rng)?),
             FaultSpec::Clock(c) => Fault::Clock(c.resolve(members, leader, rng)?),
+            FaultSpec::Loss(l) => Fault::Loss(l.resolve(members, leader, rng)?),
         })
     }
 }
@@ -147,6 +159,7 @@ pub enum Fault {
     Kill(Vec<NodeId>),
     Pause(Vec<NodeId>),
     Clock(ClockFault),
+    Loss(Loss),
 }
 
 impl Fault {
@@ -156,6 +169,7 @@ impl Fault {
             Fault::Kill(_) => FaultKind::Kill,
             Fault::Pause(_) => FaultKind::Pause,
             Fault::Clock(_) => FaultKind::Clock,
+            Fault::Loss(_) => FaultKind::Loss,
         }
     }
 
@@ -173,6 +187,7 @@ impl Fault {
             Fault::Partition(g) => serde_json::to_value(g).expect("a grudge serialises"),
             Fault::Kill(n) | Fault::Pause(n) => serde_json::to_value(n).expect("names serialise"),
             Fault::Clock(c) => c.value(),
+            Fault::Loss(l) => l.value(),
         }
     }
 }

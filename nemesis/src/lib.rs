@@ -11,9 +11,13 @@
 //!                          FaultSpec::resolve() ──► Fault ──► Nemesis::start / stop / heal_all
 //!                          (PartitionShape → Grudge,            │                │
 //!                           TargetSpec → nodes)                 ▼                ▼
-//!                                                   impl Network (ProxyNet)  impl Processes
-//!                                                   relays cut per link      (controller: kill,
-//!                                                   impl Clocks               restart, pause)
+//!                                                   impl Network             impl Processes
+//!                                                   ProxyNet: relays cut     (controller: kill,
+//!                                                     per link               restart, pause)
+//!                                                   NetnsNet: nftables drop
+//!                                                     and loss rules in a
+//!                                                     namespace per node
+//!                                                   impl Clocks
 //!                                                   (FaketimeClocks: a file per node)
 //! ```
 //!
@@ -23,7 +27,11 @@
 //! - [`fault`]: [`FaultKind`], [`FaultSpec`] (intent), [`Fault`] (resolved), [`NemesisOp`].
 //! - [`schedule`]: the seeded list of steps.
 //! - [`backend`]: the [`Network`] and [`Processes`] traits and the [`Nemesis`] bookkeeper.
+//! - [`loss`]: random packet loss ([`LossSpec`] intended, [`Loss`] resolved).
 //! - [`proxy`]: the unprivileged network backend, a TCP relay per directed pair.
+//! - [`netns`]: the root network backend: a namespace per node on a private bridge,
+//!   partitions and loss as nftables rules, teardown on every path, leftovers for
+//!   `sunder clean`.
 //! - [`clock`]: clock faults (bump, strobe, reset) through libfaketime control files.
 
 pub mod backend;
@@ -31,6 +39,8 @@ pub mod clock;
 pub mod error;
 pub mod fault;
 pub mod grudge;
+pub mod loss;
+pub mod netns;
 pub mod proxy;
 pub mod schedule;
 pub mod shape;
@@ -41,6 +51,8 @@ pub use clock::{ClockFault, ClockMode, ClockSpec, Clocks, FaketimeClocks};
 pub use error::NemesisError;
 pub use fault::{Fault, FaultKind, FaultSpec, NemesisOp};
 pub use grudge::Grudge;
+pub use loss::{Loss, LossSpec};
+pub use netns::NetnsNet;
 pub use proxy::ProxyNet;
 pub use schedule::{ScheduleConfig, Step, schedule};
 pub use shape::PartitionShape;

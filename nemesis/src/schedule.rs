@@ -1,7 +1,9 @@
 //! The seeded schedule: when each fault starts and stops. Pure: the same inputs give the
 //! same list, whatever happens at run time.
 
-use crate::{ClockMode, ClockSpec, FaultKind, FaultSpec, NemesisOp, PartitionShape, TargetSpec};
+use crate::{
+    ClockMode, ClockSpec, FaultKind, FaultSpec, LossSpec, NemesisOp, PartitionShape, TargetSpec,
+};
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -85,6 +87,7 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
                 FaultSpec::Pause(*TargetSpec::ALL.choose(&mut rng).expect("non-empty"))
             }
             FaultKind::Clock => FaultSpec::Clock(clock_spec(&mut rng)),
+            FaultKind::Loss => FaultSpec::Loss(LossSpec::random(&mut rng)),
         };
         let clock = clock_track.then(|| clock_spec(&mut clock_rng));
         if let Some(c) = clock {
@@ -120,7 +123,7 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
 
 fn clock_spec(rng: &mut ChaCha8Rng) -> ClockSpec {
     ClockSpec {
-        mode: *[ClockMode::Bump, ClockMode::Strobe]
+        mode: *[ClockMode::Bump, ClockMode::Strobe, ClockMode::Slow]
             .choose(rng)
             .expect("non-empty"),
         target: *TargetSpec::ALL.choose(rng).expect("non-empty"),
@@ -216,9 +219,17 @@ mod tests {
 
     #[test]
     fn mixed_clock_faults_overlap_the_others_and_leave_them_unchanged() {
+        let with_clock = || {
+            vec![
+                FaultKind::Partition,
+                FaultKind::Kill,
+                FaultKind::Pause,
+                FaultKind::Clock,
+            ]
+        };
         let without = schedule(&cfg(4));
         let with = schedule(&ScheduleConfig {
-            kinds: FaultKind::ALL.to_vec(),
+            kinds: with_clock(),
             ..cfg(4)
         });
         let others: Vec<Step> = with
@@ -247,7 +258,7 @@ mod tests {
         }
         assert_eq!(
             schedule(&ScheduleConfig {
-                kinds: FaultKind::ALL.to_vec(),
+                kinds: with_clock(),
                 ..cfg(4)
             }),
             with

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod check;
+pub mod clean;
 pub mod convert;
 pub mod node;
 pub mod serve;

@@ -1,5 +1,6 @@
 //! `sunder test`: flags → a validated [`TestConfig`] → the controller.
 
+use crate::controller::config::NetBackend;
 use crate::controller::{self, TestConfig};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,9 +33,13 @@ pub struct TestArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults to mix: a comma-separated list of partition, kill, pause, clock (needs
-    /// libfaketime); or `none`.
+    /// libfaketime), loss (random packet loss, needs --net netns); or `none`.
     #[arg(long, default_value = "partition,kill")]
     pub nemesis: String,
+    /// Network backend: `proxy` (TCP relays on 127.0.0.1, no privileges) or `netns` (root:
+    /// a network namespace per node, faults as nftables rules; needed for `loss`).
+    #[arg(long, default_value = "proxy")]
+    pub net: String,
     /// Quiet time before each fault, and how long each fault lasts.
     #[arg(long = "nemesis-interval", default_value = "5s", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
@@ -77,6 +82,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
     let cfg = TestConfig::from_args(&args)?;
     if args.dry_run {
         return controller::dry_run(&cfg, args.dry_run_ops);
+    }
+    if cfg.net == NetBackend::Netns {
+        if let Some(why) = sunder_nemesis::netns::unavailable() {
+            anyhow::bail!("{why}");
+        }
     }
     controller::run(cfg, args.json)
 }

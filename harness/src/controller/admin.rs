@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use sunder_wire::{Op, Status};
-use sunder_workloads::{Client, Endpoint, JsonLinesClient, Outcome};
+use sunder_workloads::{Client, Dialer, Endpoint, JsonLinesClient, Outcome};
 
 /// Cheap to clone: clones share connections.
 #[derive(Clone)]
@@ -15,9 +15,10 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(endpoints: Vec<Endpoint>) -> Admin {
+    /// Reaching the nodes through `dialer` (e.g. from inside the netns hub).
+    pub fn with_dialer(endpoints: Vec<Endpoint>, dialer: Dialer) -> Admin {
         Admin {
-            client: Arc::new(JsonLinesClient::new(endpoints)),
+            client: Arc::new(JsonLinesClient::with_dialer(endpoints, dialer)),
         }
     }
 

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use sunder_nemesis::netns::NsHandle;
 use sunder_nemesis::{NemesisError, NodeId, Processes};
 
 /// How to start one node.
@@ -51,6 +52,8 @@ struct NodeProc {
 /// Every node of a run.
 pub struct Cluster {
     nodes: BTreeMap<NodeId, NodeProc>,
+    /// With `--net netns`: the namespace each node's process enters before exec.
+    netns: BTreeMap<NodeId, Arc<NsHandle>>,
 }
 
 impl Cluster {
@@ -70,7 +73,15 @@ impl Cluster {
                 )
             })
             .collect();
-        Cluster { nodes }
+        Cluster {
+            nodes,
+            netns: BTreeMap::new(),
+        }
+    }
+
+    /// Starts this node (and its restarts) inside the namespace `handle` names.
+    pub fn set_netns(&mut self, id: &str, handle: Arc<NsHandle>) {
+        self.netns.insert(id.to_string(), handle);
     }
 
     pub fn ids(&self) -> Vec<NodeId> {
@@ -114,13 +125,21 @@ impl Cluster {
         let err = log
             .try_clone()
             .map_err(|e| format!("open {}: {e}", n.spec.log.display()))?;
-        let child = Command::new(&n.spec.program)
-            .args(&n.spec.args)
+        let mut cmd = Command::new(&n.spec.program);
+        cmd.args(&n.spec.args)
             .envs(n.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
-            .process_group(0)
+            .process_group(0);
+        if let Some(ns) = self.netns.get(id).cloned() {
+            // SAFETY: `enter` is a single setns(2) call: no allocation, no lock, so it is
+            // sound between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || ns.enter());
+            }
+        }
+        let child = cmd
             .spawn()
             .map_err(|e| format!("spawn {} for {id}: {e}", n.spec.program.display()))?;
         n.pgid = Some(child.id() as i32);

@@ -11,6 +11,25 @@ use sunder_workloads::{WorkloadConfig, WorkloadKind};
 /// Targets `sunder node` knows.
 pub const TARGETS: &[&str] = &["lww", "primary", "raft", "paxos"];
 
+/// How node-to-node traffic flows, and where network faults are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetBackend {
+    /// A TCP relay per directed pair on 127.0.0.1 (no privileges).
+    Proxy,
+    /// A network namespace per node on a private bridge (root).
+    Netns,
+}
+
+impl std::fmt::Display for NetBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NetBackend::Proxy => "proxy",
+            NetBackend::Netns => "netns",
+        })
+    }
+}
+
 /// Everything a run needs, checked. Serialised as the run's `config.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestConfig {
@@ -29,6 +48,7 @@ pub struct TestConfig {
     pub nemesis: Vec<FaultKind>,
     #[serde(serialize_with = "human")]
     pub nemesis_interval: Duration,
+    pub net: NetBackend,
     pub bugs: Vec<String>,
     pub opts: Vec<(String, String)>,
     pub results: PathBuf,
@@ -85,6 +105,20 @@ impl TestConfig {
                 a.nodes
             );
         }
+        let net = match a.net.as_str() {
+            "proxy" => NetBackend::Proxy,
+            "netns" => NetBackend::Netns,
+            other => bail!("--net {other:?}: expected proxy or netns"),
+        };
+        if nemesis.contains(&FaultKind::Loss) && net != NetBackend::Netns {
+            bail!("--nemesis loss: packet loss needs --net netns (the proxy sees no packets)");
+        }
+        if net == NetBackend::Netns && a.nodes > 250 {
+            bail!(
+                "--nodes {}: --net netns numbers nodes within one /24",
+                a.nodes
+            );
+        }
         if !nemesis.is_empty() && a.nemesis_interval.is_zero() {
             bail!("--nemesis-interval must be more than zero");
         }
@@ -138,6 +172,7 @@ impl TestConfig {
             seed: a.seed.unwrap_or_else(random_seed),
             nemesis,
             nemesis_interval: a.nemesis_interval,
+            net,
             bugs: a.bugs.clone(),
             opts,
             results: a.results.clone(),
@@ -197,6 +232,7 @@ impl TestConfig {
                 }
             ),
             format!("--nemesis-interval {}", d(self.nemesis_interval)),
+            format!("--net {}", self.net),
             format!("--op-timeout {}", d(self.op_timeout)),
         ];
         c.extend(self.bugs.iter().map(|b| format!("--bug {b}")));
@@ -268,6 +304,7 @@ mod tests {
         assert_eq!(c.nemesis, vec![FaultKind::Partition, FaultKind::Kill]);
         assert_eq!(c.time_limit, Duration::from_secs(30));
         assert_eq!(c.name, "raft-register-partition+kill");
+        assert_eq!(c.net, NetBackend::Proxy);
     }
 
     #[test]
@@ -280,6 +317,8 @@ mod tests {
             (&["--opt", "novalue"], "--opt"),
             (&["--name", "../x"], "--name"),
             (&["--time-limit", "0s"], "--time-limit"),
+            (&["--net", "tun"], "--net"),
+            (&["--nemesis", "partition,loss"], "--net netns"),
         ] {
             let e = parse(args).unwrap_err();
             assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");
@@ -289,7 +328,20 @@ mod tests {
     #[test]
     fn replay_command_parses_back_to_the_same_config() {
         let c = parse(&[
-            "--target", "lww", "--seed", "42", "--bug", "x", "--opt", "a=b", "--rate", "0",
+            "--target",
+            "lww",
+            "--seed",
+            "42",
+            "--bug",
+            "x",
+            "--opt",
+            "a=b",
+            "--rate",
+            "0",
+            "--net",
+            "netns",
+            "--nemesis",
+            "loss,kill",
         ])
         .unwrap();
         let cmd = c.replay_command();

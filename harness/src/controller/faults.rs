@@ -10,15 +10,18 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sunder_checker::{EventType, Process};
-use sunder_nemesis::{Fault, FaultKind, Nemesis, NemesisOp, NodeId, ProxyNet, Step};
+use sunder_nemesis::{Fault, FaultKind, Nemesis, NemesisOp, Network, NodeId, Step};
 use sunder_workloads::Recorder;
 use tokio::sync::watch;
 
 /// A short description of the faults in force, for the progress line.
 pub type InForce = Arc<Mutex<String>>;
 
+/// The network backend chosen at run time (proxy relays or namespaces).
+pub type Net = Box<dyn Network + Send>;
+
 pub struct FaultRunner {
-    pub nemesis: Nemesis<ProxyNet, SharedCluster>,
+    pub nemesis: Nemesis<Net, SharedCluster>,
     pub members: Vec<NodeId>,
     pub admin: Admin,
     pub recorder: Arc<Recorder>,
@@ -132,6 +135,7 @@ pub fn describe(f: &Fault) -> String {
         Fault::Kill(n) => format!("kill {}", n.join(",")),
         Fault::Pause(n) => format!("pause {}", n.join(",")),
         Fault::Clock(c) => format!("{} {}", c.start_f(), c.nodes().join(",")),
+        Fault::Loss(l) => format!("loss {}% {}", l.percent, l.nodes.join(",")),
     }
 }
 
@@ -139,7 +143,7 @@ pub fn describe(f: &Fault) -> String {
 mod tests {
     use super::*;
     use crate::controller::cluster::{Cluster, NodeSpec};
-    use sunder_nemesis::{FaultSpec, PartitionShape, TargetSpec};
+    use sunder_nemesis::{FaultSpec, LossSpec, PartitionShape, ProxyNet, TargetSpec};
     use sunder_workloads::Endpoint;
 
     fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
@@ -165,7 +169,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
-        let admin = Admin::new(
+        let admin = Admin::with_dialer(
             members
                 .iter()
                 .map(|m| Endpoint {
@@ -173,6 +177,7 @@ mod tests {
                     addr: dead,
                 })
                 .collect(),
+            sunder_workloads::Dialer::Direct,
         );
         let net = ProxyNet::start([
             ("n1".to_string(), "n2".to_string(), dead),
@@ -183,7 +188,7 @@ mod tests {
         let start = Instant::now();
         let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
         let mut runner = FaultRunner {
-            nemesis: Nemesis::new(net, cluster.clone()),
+            nemesis: Nemesis::new(Box::new(net), cluster.clone()),
             members,
             admin,
             recorder: recorder.clone(),
@@ -198,6 +203,13 @@ mod tests {
             step(
                 4,
                 NemesisOp::Start(FaultSpec::Partition(PartitionShape::One)),
+            ),
+            step(
+                5,
+                NemesisOp::Start(FaultSpec::Loss(LossSpec {
+                    target: TargetSpec::All,
+                    percent: 20,
+                })),
             ),
         ];
         let (_tx, rx) = watch::channel(false);
@@ -218,6 +230,7 @@ mod tests {
                 ("pause", None),
                 ("resume", None),
                 ("partition", None),
+                ("loss", Some("packet loss needs --net netns")),
                 ("heal", None),
             ]
         );

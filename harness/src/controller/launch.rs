@@ -1,20 +1,25 @@
-//! Bringing the cluster up: ports, relays, node processes, and the wait until every node
-//! answers `status`. A port taken by someone else between choosing and binding it is
-//! retried with fresh ports; any other start-up failure is the harness's (exit 3).
+//! Bringing the cluster up: the network (ports and relays, or namespaces), node processes,
+//! and the wait until every node answers `status`. A port taken by someone else between
+//! choosing and binding it is retried with fresh ports; any other start-up failure is the
+//! harness's (exit 3).
 
 use super::admin::Admin;
 use super::cluster::{Cluster, NodeSpec, SharedCluster};
+use super::config::NetBackend;
 use super::config::TestConfig;
+use super::faults::Net;
 use super::ports;
 use super::rundir::RunDir;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime, preloaded};
-use sunder_nemesis::{FaketimeClocks, FaultKind, ProxyNet};
-use sunder_workloads::Endpoint;
+use sunder_nemesis::{FaketimeClocks, FaultKind, NetnsNet, NodeId, ProxyNet};
+use sunder_workloads::{Dialer, Endpoint, JsonLinesClient, NsDialer};
 use tokio::sync::watch;
 
 /// How long every node has to answer `status` after it is spawned.
@@ -24,8 +29,13 @@ const ATTEMPTS: usize = 3;
 
 pub struct Launched {
     pub cluster: SharedCluster,
-    pub net: ProxyNet,
-    pub endpoints: Vec<Endpoint>,
+    /// The network backend, for the nemesis.
+    pub net: Net,
+    /// With `--net netns`: the namespaces, for the teardown at the end of the run (their
+    /// drop guard tears them down on every other path).
+    pub netns: Option<Arc<NetnsNet>>,
+    /// The workers' client (it reaches the nodes the way this backend needs).
+    pub client: Arc<JsonLinesClient>,
     pub admin: Admin,
     /// With `--nemesis clock`: the nodes' clock control files.
     pub clocks: Option<FaketimeClocks>,
@@ -37,6 +47,74 @@ pub enum Startup {
     Ready(Launched),
     Failed(String),
     Interrupted,
+}
+
+/// Where one node listens and how it reaches its peers: what its command line is made of.
+pub struct NodeCtx<'a> {
+    pub id: &'a str,
+    /// 1-based position among the members. The built-in targets do not need it or the
+    /// member list; spec-file targets' templates do.
+    #[allow(dead_code)]
+    pub index: usize,
+    #[allow(dead_code)]
+    pub members: &'a [NodeId],
+    /// Where clients (and the admin) reach it.
+    pub client: SocketAddr,
+    /// Where it accepts its peers' connections.
+    pub peer_listen: SocketAddr,
+    /// Where it dials each other member (a relay, or the peer itself).
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Its data directory, and its event log.
+    pub data: PathBuf,
+    pub events: PathBuf,
+}
+
+/// How to start one node. The clock preload is added on top of `env`.
+pub struct NodeCmd {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+}
+
+/// Builds each node's command; see [`node_command`].
+pub type CommandFor<'a> = dyn Fn(&NodeCtx<'_>) -> anyhow::Result<NodeCmd> + 'a;
+
+/// Where node commands come from: the one place a target that is not built in (a spec
+/// file) plugs its own in.
+fn node_command(cfg: &TestConfig) -> anyhow::Result<Box<CommandFor<'_>>> {
+    let exe = std::env::current_exe().context("find this executable")?;
+    Ok(Box::new(move |ctx: &NodeCtx<'_>| {
+        Ok(builtin_command(cfg, &exe, ctx))
+    }))
+}
+
+/// `sunder node <target> --id .. --client .. --peer-listen .. --peer p=addr ...`.
+pub fn builtin_command(cfg: &TestConfig, exe: &Path, ctx: &NodeCtx<'_>) -> NodeCmd {
+    let mut args: Vec<OsString> = vec!["node".into(), cfg.target.clone().into()];
+    let mut push = |k: &str, v: String| {
+        args.push(k.into());
+        args.push(v.into());
+    };
+    push("--id", ctx.id.to_string());
+    push("--client", ctx.client.to_string());
+    push("--peer-listen", ctx.peer_listen.to_string());
+    for (peer, addr) in &ctx.peers {
+        push("--peer", format!("{peer}={addr}"));
+    }
+    push("--data", ctx.data.display().to_string());
+    push("--events", ctx.events.display().to_string());
+    push("--seed", cfg.seed.to_string());
+    for b in &cfg.bugs {
+        push("--bug", b.clone());
+    }
+    for (k, v) in &cfg.opts {
+        push("--opt", format!("{k}={v}"));
+    }
+    NodeCmd {
+        program: exe.to_path_buf(),
+        args,
+        env: Vec::new(),
+    }
 }
 
 /// Starts the cluster, retrying with new ports when one was taken under our feet.
@@ -56,7 +134,15 @@ pub async fn launch(
     let mut attempt = 1;
     loop {
         let entropy = super::config::derive_seed(super::config::os_entropy(), "ports");
-        let mut l = start_once(cfg, dir, entropy).await?;
+        // Dropping `l` on any path below removes what it made (processes, namespaces).
+        let mut l = match start_once(cfg, dir, entropy).await {
+            Ok(l) => l,
+            Err(e) => return Ok(Startup::Failed(format!("{e:#}"))),
+        };
+        if *intr.borrow() {
+            // The signal came during setup: nothing is started on top of it.
+            return Ok(Startup::Interrupted);
+        }
         let spawned = l.cluster.lock().start_all();
         let outcome = match spawned {
             Err(e) => Err(e),
@@ -87,23 +173,29 @@ pub async fn launch(
     }
 }
 
-async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Result<Launched> {
-    // A client and a peer listener per node, a relay per directed pair.
-    let members = cfg.members();
+/// Each node's client and peer-listen addresses, and where it dials each peer.
+struct Layout {
+    client: BTreeMap<NodeId, SocketAddr>,
+    listen: BTreeMap<NodeId, SocketAddr>,
+    dial: BTreeMap<(NodeId, NodeId), SocketAddr>,
+}
+
+/// With `--net proxy`: ports the OS hands out on 127.0.0.1, a relay per directed pair.
+async fn proxy_layout(members: &[NodeId], entropy: u64) -> anyhow::Result<(Layout, ProxyNet)> {
     let n = members.len();
     let addrs = ports::allocate(2 * n, entropy)?;
-    let client: BTreeMap<String, SocketAddr> = members
+    let client: BTreeMap<NodeId, SocketAddr> = members
         .iter()
         .cloned()
         .zip(addrs[..n].iter().copied())
         .collect();
-    let listen: BTreeMap<String, SocketAddr> = members
+    let listen: BTreeMap<NodeId, SocketAddr> = members
         .iter()
         .cloned()
         .zip(addrs[n..].iter().copied())
         .collect();
     let mut links = Vec::new();
-    for a in &members {
+    for a in members {
         for b in members.iter().filter(|b| *b != a) {
             links.push((a.clone(), b.clone(), listen[b]));
         }
@@ -111,9 +203,77 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
     let net = ProxyNet::start(links)
         .await
         .context("start the proxy relays")?;
+    let mut dial = BTreeMap::new();
+    for a in members {
+        for b in members.iter().filter(|b| *b != a) {
+            let addr = net.addr(a, b).expect("a relay per pair");
+            dial.insert((a.clone(), b.clone()), addr);
+        }
+    }
+    Ok((
+        Layout {
+            client,
+            listen,
+            dial,
+        },
+        net,
+    ))
+}
 
-    let exe = std::env::current_exe().context("find this executable")?;
-    let clock_files: BTreeMap<String, std::path::PathBuf> = members
+/// Fixed ports inside the namespaces: each node has an address of its own.
+const NETNS_CLIENT_PORT: u16 = 7000;
+const NETNS_PEER_PORT: u16 = 7001;
+
+/// With `--net netns`: every node on its bridge address, peers dialled directly.
+fn netns_layout(members: &[NodeId], net: &NetnsNet) -> Layout {
+    let ip = |id: &str| IpAddr::V4(net.addr(id).expect("a member"));
+    let client = members
+        .iter()
+        .map(|id| (id.clone(), SocketAddr::new(ip(id), NETNS_CLIENT_PORT)))
+        .collect();
+    let listen: BTreeMap<NodeId, SocketAddr> = members
+        .iter()
+        .map(|id| (id.clone(), SocketAddr::new(ip(id), NETNS_PEER_PORT)))
+        .collect();
+    let mut dial = BTreeMap::new();
+    for a in members {
+        for b in members.iter().filter(|b| *b != a) {
+            dial.insert((a.clone(), b.clone()), listen[b]);
+        }
+    }
+    Layout {
+        client,
+        listen,
+        dial,
+    }
+}
+
+async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Result<Launched> {
+    let members = cfg.members();
+    let (layout, net, netns, dialer): (Layout, Net, Option<Arc<NetnsNet>>, Dialer) = match cfg.net {
+        NetBackend::Proxy => {
+            let (layout, net) = proxy_layout(&members, entropy).await?;
+            (layout, Box::new(net), None, Dialer::Direct)
+        }
+        NetBackend::Netns => {
+            let m = members.clone();
+            let net = Arc::new(
+                tokio::task::block_in_place(|| NetnsNet::setup(m))
+                    .context("set up the network namespaces")?,
+            );
+            let hub = net.hub_path();
+            let dialer = NsDialer::enter(&hub)
+                .with_context(|| format!("enter the clients' namespace {}", hub.display()))?;
+            (
+                netns_layout(&members, &net),
+                Box::new(net.clone()),
+                Some(net),
+                Dialer::Netns(Arc::new(dialer)),
+            )
+        }
+    };
+
+    let clock_files: BTreeMap<String, PathBuf> = members
         .iter()
         .map(|id| (id.clone(), dir.node_file(&format!("{id}.faketime"))))
         .collect();
@@ -124,64 +284,65 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         ),
         _ => (None, None),
     };
+    let command = node_command(cfg)?;
     let mut specs = Vec::new();
-    for id in &members {
-        let mut args: Vec<OsString> = vec!["node".into(), cfg.target.clone().into()];
-        let mut push = |k: &str, v: String| {
-            args.push(k.into());
-            args.push(v.into());
+    for (i, id) in members.iter().enumerate() {
+        let ctx = NodeCtx {
+            id,
+            index: i + 1,
+            members: &members,
+            client: layout.client[id],
+            peer_listen: layout.listen[id],
+            peers: members
+                .iter()
+                .filter(|p| *p != id)
+                .map(|p| (p.clone(), layout.dial[&(id.clone(), p.clone())]))
+                .collect(),
+            data: dir.node_file(id),
+            events: dir.node_file(&format!("{id}.events.jsonl")),
         };
-        push("--id", id.clone());
-        push("--client", client[id].to_string());
-        push("--peer-listen", listen[id].to_string());
-        for peer in members.iter().filter(|p| *p != id) {
-            push(
-                "--peer",
-                format!("{peer}={}", net.addr(id, peer).expect("a relay per pair")),
+        let NodeCmd {
+            program,
+            args,
+            mut env,
+        } = command(&ctx).with_context(|| format!("the command for node {id}"))?;
+        if let Some(lib) = &lib {
+            env.extend(
+                faketime_env(lib, &clock_files[id], fake_monotonic_requested())
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into())),
             );
-        }
-        push("--data", dir.node_file(id).display().to_string());
-        push(
-            "--events",
-            dir.node_file(&format!("{id}.events.jsonl"))
-                .display()
-                .to_string(),
-        );
-        push("--seed", cfg.seed.to_string());
-        for b in &cfg.bugs {
-            push("--bug", b.clone());
-        }
-        for (k, v) in &cfg.opts {
-            push("--opt", format!("{k}={v}"));
         }
         specs.push(NodeSpec {
             id: id.clone(),
-            program: exe.clone(),
+            program,
             args,
-            env: lib
-                .as_ref()
-                .map(|lib| {
-                    faketime_env(lib, &clock_files[id], fake_monotonic_requested())
-                        .into_iter()
-                        .map(|(k, v)| (k.into(), v.into()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            env,
             log: dir.node_file(&format!("{id}.log")),
         });
+    }
+    let mut cluster = Cluster::new(specs);
+    if let Some(ns) = &netns {
+        for id in &members {
+            cluster.set_netns(id, Arc::new(ns.node_handle(id)?));
+        }
     }
     let endpoints: Vec<Endpoint> = members
         .iter()
         .map(|id| Endpoint {
             id: id.clone(),
-            addr: client[id],
+            addr: layout.client[id],
         })
         .collect();
     Ok(Launched {
-        cluster: SharedCluster::new(Cluster::new(specs)),
+        cluster: SharedCluster::new(cluster),
         net,
-        admin: Admin::new(endpoints.clone()),
-        endpoints,
+        netns,
+        client: Arc::new(JsonLinesClient::with_dialer(
+            endpoints.clone(),
+            dialer.clone(),
+        )),
+        admin: Admin::with_dialer(endpoints, dialer),
         clocks,
         warnings: Vec::new(),
     })

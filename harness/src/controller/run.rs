@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use sunder_checker::History;
 use sunder_nemesis::{Nemesis, NemesisOp, Step, schedule};
 use sunder_wire::Op;
-use sunder_workloads::{Generator, Recorder, final_phase, run_workers};
+use sunder_workloads::{Generator, Recorder, final_phase_with, run_workers_with};
 use tokio::sync::watch;
 
 pub const EXIT_HARNESS: i32 = 3;
@@ -140,7 +140,8 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let Launched {
         cluster,
         net,
-        endpoints,
+        netns,
+        client,
         admin,
         clocks,
         warnings,
@@ -171,13 +172,13 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let wcfg = cfg.workload_config();
     let workers = {
-        let (wcfg, eps, rec, stop) = (
+        let (wcfg, client, rec, stop) = (
             wcfg.clone(),
-            endpoints.clone(),
+            client.clone(),
             recorder.clone(),
             stop_rx.clone(),
         );
-        tokio::spawn(async move { run_workers(&wcfg, eps, rec, stop).await })
+        tokio::spawn(async move { run_workers_with(&wcfg, client, rec, stop).await })
     };
     let in_force: InForce = Arc::new(Mutex::new(String::new()));
     let mut runner = FaultRunner {
@@ -222,7 +223,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
             ));
         }
         tokio::select! {
-            _ = final_phase(&wcfg, &endpoints, recorder.clone()) => {}
+            _ = final_phase_with(&wcfg, client.clone(), recorder.clone()) => {}
             _ = fired(&mut intr) => {}
         }
         interrupted = *intr.borrow();
@@ -283,6 +284,15 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     }
     tokio::task::block_in_place(|| cluster.lock().stop_all(STOP_GRACE));
     drop(runner); // the relays go last: nodes talked through them until they stopped
+    if let Some(ns) = netns {
+        // Explicitly, to report a failure; the drop guard would only log it.
+        if let Err(e) = tokio::task::block_in_place(|| ns.teardown()) {
+            eprintln!("sunder: error: removing the network namespaces: {e}");
+            base.warnings.push(format!(
+                "removing the network namespaces failed (run `sunder clean`): {e}"
+            ));
+        }
+    }
     if let Err(e) = recorder.flush() {
         base.warnings
             .push(format!("writing {}: {e}", history_path.display()));

@@ -1,0 +1,262 @@
+//! [`NetnsNet`]: one run's namespaces, bridge and nftables tables, from setup to teardown.
+
+use super::command::run;
+use super::names::{HUB_ADDR, PREFIX_LEN, RunNames};
+use super::{NsHandle, rules, teardown};
+use crate::{Grudge, Loss, NemesisError, Network, NodeId};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Where `ip netns add` puts a namespace's handle.
+pub fn netns_path(name: &str) -> PathBuf {
+    PathBuf::from("/run/netns").join(name)
+}
+
+/// One run's private network: a hub namespace with bridge `br0` at 10.77.0.254, and per
+/// node a namespace with `eth0` at 10.77.0.<i> on that bridge and a table
+/// `inet sunder_<tag>` whose input chains carry partitions and loss.
+///
+/// Teardown (explicit, or on drop) kills whatever still runs in the namespaces and deletes
+/// them; the veths and tables go with them. Nothing outside these namespaces is touched.
+#[derive(Debug)]
+pub struct NetnsNet {
+    names: RunNames,
+    /// Namespaces made and not yet deleted.
+    made: Mutex<Vec<String>>,
+}
+
+impl NetnsNet {
+    /// Creates the namespaces for `members` with a fresh run tag. On failure, removes what
+    /// it made and returns the failing command and its stderr.
+    pub fn setup(members: Vec<NodeId>) -> Result<NetnsNet, NemesisError> {
+        let net = NetnsNet {
+            names: RunNames::new(members),
+            made: Mutex::new(Vec::new()),
+        };
+        match net.build() {
+            Ok(()) => Ok(net),
+            Err(e) => {
+                if let Err(t) = net.teardown() {
+                    return Err(NemesisError::Backend(format!(
+                        "{e}\n(and removing what was made failed too: {t})"
+                    )));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn add_namespace(&self, name: &str) -> Result<(), NemesisError> {
+        // Recorded before it exists: a signal between the two must not leave it untracked,
+        // and deleting a namespace that was never made is a no-op in teardown.
+        self.made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.to_string());
+        run("ip", &["netns", "add", name], None)?;
+        Ok(())
+    }
+
+    fn build(&self) -> Result<(), NemesisError> {
+        let hub = self.names.hub();
+        let hub_cidr = format!("{HUB_ADDR}/{PREFIX_LEN}");
+        self.add_namespace(&hub)?;
+        run("ip", &["-n", &hub, "link", "set", "lo", "up"], None)?;
+        run(
+            "ip",
+            &["-n", &hub, "link", "add", "br0", "type", "bridge"],
+            None,
+        )?;
+        run(
+            "ip",
+            &["-n", &hub, "addr", "add", &hub_cidr, "dev", "br0"],
+            None,
+        )?;
+        run("ip", &["-n", &hub, "link", "set", "br0", "up"], None)?;
+        let table = rules::table(&self.names.table());
+        for id in &self.names.members {
+            let ns = self.names.node(id);
+            let port = self.names.hub_port(id).expect("a member");
+            let cidr = format!("{}/{PREFIX_LEN}", self.names.addr(id).expect("a member"));
+            self.add_namespace(&ns)?;
+            run("ip", &["-n", &ns, "link", "set", "lo", "up"], None)?;
+            run(
+                "ip",
+                &[
+                    "-n", &hub, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+                None,
+            )?;
+            run(
+                "ip",
+                &["-n", &hub, "link", "set", &port, "master", "br0", "up"],
+                None,
+            )?;
+            run(
+                "ip",
+                &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"],
+                None,
+            )?;
+            run("ip", &["-n", &ns, "link", "set", "eth0", "up"], None)?;
+            self.nft(&ns, &table)?;
+        }
+        Ok(())
+    }
+
+    fn nft(&self, ns: &str, text: &str) -> Result<(), NemesisError> {
+        run("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(text)).map(|_| ())
+    }
+
+    pub fn names(&self) -> &RunNames {
+        &self.names
+    }
+
+    /// A node's address on the bridge.
+    pub fn addr(&self, id: &str) -> Option<Ipv4Addr> {
+        self.names.addr(id)
+    }
+
+    /// The clients' namespace (the hub), for a `NsDialer`.
+    pub fn hub_path(&self) -> PathBuf {
+        netns_path(&self.names.hub())
+    }
+
+    /// An open handle of a node's namespace, for its process to enter before exec.
+    pub fn node_handle(&self, id: &str) -> Result<NsHandle, NemesisError> {
+        if !self.names.members.iter().any(|m| m == id) {
+            return Err(NemesisError::UnknownNode(id.into()));
+        }
+        let path = netns_path(&self.names.node(id));
+        NsHandle::open(&path)
+            .map_err(|e| NemesisError::Backend(format!("open {}: {e}", path.display())))
+    }
+
+    fn addrs(
+        &self,
+        ids: impl IntoIterator<Item = impl AsRef<str>>,
+    ) -> Result<Vec<Ipv4Addr>, NemesisError> {
+        ids.into_iter()
+            .map(|id| {
+                self.names
+                    .addr(id.as_ref())
+                    .ok_or_else(|| NemesisError::UnknownNode(id.as_ref().into()))
+            })
+            .collect()
+    }
+
+    /// Each node drops what comes from the nodes it holds a grudge against; every other
+    /// node's partition chain is emptied. Atomic per node, not across nodes.
+    pub fn apply_partition(&self, grudge: &Grudge) -> Result<(), NemesisError> {
+        for to in grudge.0.keys() {
+            self.addrs([to])?;
+        }
+        let table = self.names.table();
+        let mut errors = Vec::new();
+        for id in &self.names.members {
+            let froms = grudge
+                .0
+                .get(id)
+                .map(|s| s.iter().collect::<Vec<_>>())
+                .unwrap_or_default();
+            let silenced = self.addrs(froms)?;
+            if let Err(e) = self.nft(&self.names.node(id), &rules::partition(&table, &silenced)) {
+                errors.push(e.to_string());
+            }
+        }
+        joined(errors)
+    }
+
+    /// Random loss on `loss.nodes` of what their peers send; none elsewhere.
+    pub fn apply_loss(&self, loss: &Loss) -> Result<(), NemesisError> {
+        self.addrs(&loss.nodes)?;
+        let table = self.names.table();
+        let mut errors = Vec::new();
+        for id in &self.names.members {
+            let percent = if loss.nodes.contains(id) {
+                loss.percent
+            } else {
+                0
+            };
+            let peers = self.addrs(self.names.members.iter().filter(|m| *m != id))?;
+            if let Err(e) = self.nft(&self.names.node(id), &rules::loss(&table, &peers, percent)) {
+                errors.push(e.to_string());
+            }
+        }
+        joined(errors)
+    }
+
+    /// The nftables ruleset of a node's namespace, as `nft list ruleset` prints it.
+    pub fn ruleset(&self, id: &str) -> Result<String, NemesisError> {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.names.node(id),
+                "nft",
+                "list",
+                "ruleset",
+            ],
+            None,
+        )
+    }
+
+    /// Kills what runs in the namespaces and deletes them. Idempotent; every failure is
+    /// returned (namespaces that could not be deleted stay listed for the next try).
+    pub fn teardown(&self) -> Result<(), NemesisError> {
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        let mut errors = Vec::new();
+        let mut left = Vec::new();
+        // Nodes first, the hub last (made first).
+        for ns in made.iter().rev() {
+            if let Err(e) = teardown::remove_namespace(ns) {
+                errors.push(e.to_string());
+                left.push(ns.clone());
+            }
+        }
+        left.reverse();
+        *made = left;
+        joined(errors)
+    }
+}
+
+fn joined(errors: Vec<String>) -> Result<(), NemesisError> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(NemesisError::Backend(errors.join("; ")))
+    }
+}
+
+impl Drop for NetnsNet {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            tracing::error!("removing the run's network namespaces: {e}");
+            eprintln!(
+                "sunder: error: removing network namespaces {}: {e} (`sunder clean` retries)",
+                self.names.namespaces().join(", ")
+            );
+        }
+    }
+}
+
+/// Shared between the nemesis and whoever tears it down at the end of the run.
+impl Network for Arc<NetnsNet> {
+    fn partition(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+        self.apply_partition(grudge)
+    }
+    fn heal(&mut self) -> Result<(), NemesisError> {
+        self.apply_partition(&Grudge::default())
+    }
+    fn loss(&mut self, loss: &Loss) -> Result<(), NemesisError> {
+        self.apply_loss(loss)
+    }
+    fn loss_stop(&mut self) -> Result<(), NemesisError> {
+        self.apply_loss(&Loss {
+            nodes: Vec::new(),
+            percent: 0,
+        })
+    }
+}

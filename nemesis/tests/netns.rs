@@ -1,0 +1,215 @@
+//! The netns backend against the real kernel: needs root, `ip` and `nft` (CI has them);
+//! elsewhere each test prints why it skips.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+use sunder_nemesis::netns::{self, NsHandle, netns_path};
+use sunder_nemesis::{Grudge, Loss, NetnsNet, Network};
+
+fn usable() -> bool {
+    match netns::unavailable() {
+        None => true,
+        Some(why) => {
+            eprintln!("skipping: {why}");
+            false
+        }
+    }
+}
+
+/// Runs `f` on a thread that has entered the namespace: sockets it makes live there.
+fn inside<T: Send + 'static>(h: Arc<NsHandle>, f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        h.enter().expect("setns");
+        f()
+    })
+    .join()
+    .expect("the namespace thread panicked")
+}
+
+/// A listener in `to`'s namespace on its bridge address.
+fn listen(net: &NetnsNet, to: &str) -> (TcpListener, SocketAddr) {
+    let ip = net.addr(to).unwrap();
+    let l = inside(Arc::new(net.node_handle(to).unwrap()), move || {
+        TcpListener::bind((ip, 0)).unwrap()
+    });
+    let addr = l.local_addr().unwrap();
+    (l, addr)
+}
+
+/// Can `from` open a TCP connection to `addr`?
+fn connects(net: &NetnsNet, from: &str, addr: SocketAddr) -> bool {
+    inside(Arc::new(net.node_handle(from).unwrap()), move || {
+        TcpStream::connect_timeout(&addr, Duration::from_millis(700)).is_ok()
+    })
+}
+
+fn ours_listed(net: &NetnsNet) -> Vec<String> {
+    net.names()
+        .namespaces()
+        .into_iter()
+        .filter(|n| netns_path(n).exists())
+        .collect()
+}
+
+#[test]
+fn setup_then_teardown_or_drop_leaves_no_namespace() {
+    if !usable() {
+        return;
+    }
+    let net = NetnsNet::setup(vec!["n1".into(), "n2".into(), "n3".into()]).unwrap();
+    assert_eq!(ours_listed(&net).len(), 4, "three nodes and the hub");
+    // the table exists, empty, in every node namespace
+    let rules = net.ruleset("n2").unwrap();
+    assert!(
+        rules.contains(&format!("table inet {}", net.names().table())),
+        "{rules}"
+    );
+    // a process started inside is killed by teardown
+    let h = net.node_handle("n1").unwrap();
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("300");
+    let h = Arc::new(h);
+    let hc = h.clone();
+    // SAFETY: enter() allocates nothing and takes no lock.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || hc.enter());
+    }
+    let mut child = cmd.spawn().unwrap();
+    net.teardown().unwrap();
+    assert!(ours_listed(&net).is_empty());
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the sleeper was killed: {status}");
+    net.teardown().unwrap(); // idempotent
+
+    let dropped = NetnsNet::setup(vec!["n1".into()]).unwrap();
+    let names = dropped.names().namespaces();
+    assert!(names.iter().all(|n| netns_path(n).exists()));
+    drop(dropped);
+    assert!(names.iter().all(|n| !netns_path(n).exists()), "{names:?}");
+}
+
+#[test]
+fn a_partition_drops_packets_and_heal_lets_them_through() {
+    if !usable() {
+        return;
+    }
+    let mut net = Arc::new(NetnsNet::setup(vec!["n1".into(), "n2".into(), "n3".into()]).unwrap());
+    let (_l2, a2) = listen(&net, "n2");
+    let (_l1, a1) = listen(&net, "n1");
+    assert!(connects(&net, "n1", a2), "before the partition");
+
+    let mut g = Grudge::default();
+    g.cut("n1", "n2"); // n2 no longer hears n1
+    net.partition(&g).unwrap();
+    assert!(!connects(&net, "n1", a2), "n2 drops n1's SYN");
+    // TCP needs both ways: n2's SYN reaches n1, but n1's answer is dropped at n2
+    assert!(!connects(&net, "n2", a1));
+    assert!(connects(&net, "n3", a2), "n3 is not cut");
+    let rules = net.ruleset("n2").unwrap();
+    assert!(
+        rules.contains("ip saddr 10.77.0.1 drop") || rules.contains("10.77.0.1 }"),
+        "{rules}"
+    );
+
+    net.heal().unwrap();
+    assert!(connects(&net, "n1", a2), "after heal");
+    assert!(!net.ruleset("n2").unwrap().contains("drop"));
+    Arc::get_mut(&mut net).unwrap().teardown().unwrap();
+}
+
+#[test]
+fn loss_rules_are_installed_and_removed() {
+    if !usable() {
+        return;
+    }
+    let mut net = Arc::new(NetnsNet::setup(vec!["n1".into(), "n2".into()]).unwrap());
+    let (_l2, a2) = listen(&net, "n2");
+    net.loss(&Loss {
+        nodes: vec!["n2".into()],
+        percent: 35,
+    })
+    .unwrap();
+    let rules = net.ruleset("n2").unwrap();
+    assert!(rules.contains("numgen random mod 100 < 35"), "{rules}");
+    assert!(
+        !net.ruleset("n1").unwrap().contains("numgen"),
+        "n1 is spared"
+    );
+    // at 100 % nothing gets through: the rule really sits in the packets' path
+    net.loss(&Loss {
+        nodes: vec!["n2".into()],
+        percent: 100,
+    })
+    .unwrap();
+    assert!(!connects(&net, "n1", a2));
+    net.loss_stop().unwrap();
+    assert!(!net.ruleset("n2").unwrap().contains("numgen"));
+    assert!(connects(&net, "n1", a2));
+    // loss and partitions live in separate chains: stopping one keeps the other
+    let mut g = Grudge::default();
+    g.cut("n1", "n2");
+    net.partition(&g).unwrap();
+    net.loss(&Loss {
+        nodes: vec!["n2".into()],
+        percent: 20,
+    })
+    .unwrap();
+    net.loss_stop().unwrap();
+    assert!(net.ruleset("n2").unwrap().contains("drop"));
+    net.teardown().unwrap();
+}
+
+#[test]
+fn unknown_nodes_are_refused() {
+    if !usable() {
+        return;
+    }
+    let mut net = Arc::new(NetnsNet::setup(vec!["n1".into(), "n2".into()]).unwrap());
+    let mut g = Grudge::default();
+    g.cut("n9", "n1");
+    assert!(net.partition(&g).is_err());
+    assert!(net.node_handle("n9").is_err());
+}
+
+#[test]
+fn leftovers_of_a_dead_owner_are_found_and_removed() {
+    if !usable() {
+        return;
+    }
+    // a pid that just ended: the owner of a namespace nobody will clean up
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let dead = c.id();
+    c.wait().unwrap();
+    let name = format!("sunder-{dead}-0-hub");
+    netns::command::run("ip", &["netns", "add", &name], None).unwrap();
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = netns::remove_namespace(&self.0);
+        }
+    }
+    let _remove = Remove(name.clone());
+    let ours = NetnsNet::setup(vec!["n1".into()]).unwrap();
+    let found = netns::leftovers().unwrap();
+    assert!(
+        found.iter().any(|l| l.namespace == name && l.owner == dead),
+        "{found:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|l| ours.names().namespaces().contains(&l.namespace)),
+        "a live owner's namespaces are not leftovers"
+    );
+    let (removed, failed) = netns::remove_leftovers().unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(removed.iter().any(|l| l.namespace == name));
+    assert!(!netns_path(&name).exists());
+    assert!(
+        ours.names()
+            .namespaces()
+            .iter()
+            .all(|n| netns_path(n).exists())
+    );
+}
