@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!  WorkloadConfig ─► Generator (per worker, seeded) ─► Worker ─► Client ──TCP──► node
-//!                    Pacer (per worker, seeded) ───────┘   │  (JsonLinesClient)
+//!                    Pacer (per worker, seeded) ───────┘   │  (AnyClient: JsonLinesClient
+//!                                                          │   or EtcdClient ─HTTP/1.1─►)
 //!                                                          ▼
 //!  nemesis events (controller) ─────────────────────► Recorder ─► history.jsonl
 //!                                                          │          + in memory
@@ -19,22 +20,29 @@
 //! - [`client`]: the [`Client`] trait, [`Endpoint`], [`Outcome`] (ok / fail / info).
 //! - [`dial`]: [`Dialer`], direct or from inside a network namespace (`--net netns`).
 //! - [`jsonlines`]: the pipelined client of sunder's own wire protocol.
+//! - [`etcd`]: [`EtcdClient`], etcd's v3 JSON gateway; [`http`]: its HTTP/1.1 pool.
+//! - [`adapter`]: [`AdapterConfig`] (a target spec's `[client]` table) → [`AnyClient`].
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
 
+pub mod adapter;
 pub mod client;
 pub mod config;
 pub mod dial;
+pub mod etcd;
 pub mod final_phase;
 pub mod generator;
+pub mod http;
 pub mod jsonlines;
 pub mod pacer;
 pub mod recorder;
 pub mod worker;
 
+pub use adapter::{AdapterConfig, AnyClient};
 pub use client::{Client, Endpoint, Outcome};
-pub use dial::{Dialer, NsDialer};
 pub use config::{ConfigError, SET_KEY, UnknownWorkload, WorkloadConfig, WorkloadKind};
+pub use dial::{Dialer, NsDialer};
+pub use etcd::{EtcdClient, EtcdConfig, ReadMode};
 pub use final_phase::{FinalSummary, final_phase, final_phase_with};
 pub use generator::Generator;
 pub use jsonlines::JsonLinesClient;

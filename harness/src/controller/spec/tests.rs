@@ -1,0 +1,300 @@
+use super::*;
+use std::net::{IpAddr, Ipv4Addr};
+use sunder_workloads::ReadMode;
+
+const ETCD: &str = include_str!("../../../../targets/specs/etcd.toml");
+
+fn parse(text: &str) -> Result<TargetSpec, SpecError> {
+    TargetSpec::parse(text, Path::new("/specs/t.toml"))
+}
+
+fn ctx(me: usize) -> NodeContext {
+    let members = (1..=3)
+        .map(|i| Member {
+            id: format!("n{i}"),
+            index: i,
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8)),
+            client_port: 2379,
+            peer_port: 2380,
+        })
+        .collect();
+    NodeContext {
+        me,
+        members,
+        data_dir: "/run/x/n2".into(),
+        log: "/run/x/n2.log".into(),
+        run_dir: "/run/x".into(),
+    }
+}
+
+const MINIMAL: &str = r#"
+name = "kv"
+[ports]
+client = 7000
+peer = 7001
+[node]
+program = "bin/kv"
+args = ["--me={id}", "--peers", "{members}"]
+member = "{index}@{ip}:{peer_port}"
+separator = ";"
+"#;
+
+#[test]
+fn the_etcd_spec_loads() {
+    let s = parse(ETCD).unwrap();
+    assert_eq!(s.name, "etcd");
+    assert_eq!(
+        s.ports,
+        FixedPorts {
+            client: 2379,
+            peer: 2380
+        }
+    );
+    assert_eq!(s.ready.http_get.as_deref(), Some("/health"));
+    assert_eq!(s.stop.signal, Signal::SIGTERM);
+    let AdapterConfig::Etcd(e) = &s.client else {
+        panic!("{:?}", s.client)
+    };
+    assert_eq!(e.reads, ReadMode::Linearizable);
+    assert_eq!(e.prefix, "/sunder/");
+    assert!(
+        s.requires
+            .check("netns", &[FaultKind::Partition, FaultKind::Kill])
+            .is_ok()
+    );
+    let e = s
+        .requires
+        .check("proxy", &[FaultKind::Partition])
+        .unwrap_err();
+    assert!(e.contains("--net netns"), "{e}");
+    assert!(s.requires.check("proxy", &[FaultKind::Kill]).is_ok());
+}
+
+#[test]
+fn etcd_command_for_node_two() {
+    let s = parse(ETCD).unwrap();
+    let (program, args, env) = s.node_command(&ctx(1));
+    assert_eq!(program, PathBuf::from("/usr/bin/etcd"));
+    assert!(env.is_empty());
+    let args: Vec<String> = args.into_iter().map(|a| a.into_string().unwrap()).collect();
+    let after = |flag: &str| {
+        let i = args.iter().position(|a| a == flag).unwrap();
+        args[i + 1].clone()
+    };
+    assert_eq!(after("--name"), "n2");
+    assert_eq!(after("--data-dir"), "/run/x/n2");
+    assert_eq!(after("--listen-client-urls"), "http://10.0.0.2:2379");
+    assert_eq!(
+        after("--initial-cluster"),
+        "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=http://10.0.0.3:2380"
+    );
+}
+
+#[test]
+fn placeholders_separator_env_escapes_and_relative_programs() {
+    let text = MINIMAL.replace(
+        "separator = \";\"",
+        "separator = \";\"\nenv = { LOG = \"{log}\", RUN = \"{run}/{{x}}\" }",
+    );
+    let s = parse(&text).unwrap();
+    let (program, args, env) = s.node_command(&ctx(2));
+    assert_eq!(program, PathBuf::from("/specs/bin/kv"));
+    assert_eq!(
+        args,
+        vec![
+            OsString::from("--me=n3"),
+            "--peers".into(),
+            "1@10.0.0.1:2380;2@10.0.0.2:2380;3@10.0.0.3:2380".into()
+        ]
+    );
+    assert_eq!(
+        env,
+        vec![
+            ("LOG".into(), "/run/x/n2.log".into()),
+            ("RUN".into(), "/run/x/{x}".into())
+        ]
+    );
+    // Defaults: a TCP probe, SIGTERM, every backend, sunder's own protocol.
+    assert!(s.ready.tcp && s.ready.http_get.is_none());
+    assert_eq!(s.requires.net, vec!["proxy", "netns"]);
+    assert_eq!(s.client, AdapterConfig::SunderJson {});
+    // A bare program name is left for PATH.
+    let s = parse(&MINIMAL.replace("bin/kv", "kv")).unwrap();
+    assert_eq!(s.node_command(&ctx(0)).0, PathBuf::from("kv"));
+}
+
+/// Each bad file: the error names the file, the line and the key or value at fault.
+#[test]
+fn bad_files_say_where() {
+    // MINIMAL's lines: 2 name, 3 [ports], 4 client, 5 peer, 6 [node], 7 program, 8 args,
+    // 9 member, 10 separator; appended sections start at 11.
+    let cases: &[(&str, usize, &str)] = &[
+        // TOML syntax
+        (
+            &MINIMAL.replace("peer = 7001", "peer = = 7001"),
+            5,
+            "extra `=`",
+        ),
+        // an unknown key
+        (
+            &MINIMAL.replace("separator", "seperator"),
+            10,
+            "node.seperator: unknown field",
+        ),
+        // a wrong type, a value out of range
+        (
+            &MINIMAL.replace("client = 7000", "client = \"7000\""),
+            4,
+            "ports.client: invalid type",
+        ),
+        (
+            &MINIMAL.replace("peer = 7001", "peer = 70001"),
+            5,
+            "ports.peer",
+        ),
+        // an unknown placeholder
+        (&MINIMAL.replace("--me={id}", "--me={nmae}"), 8, "{nmae}"),
+        // a node-wide placeholder in the member template
+        (
+            &MINIMAL.replace("{index}@", "{data_dir}@"),
+            9,
+            "node.member",
+        ),
+        (&MINIMAL.replace("{members}", "{members"), 8, "unclosed"),
+        // {members} without a member template
+        (
+            &MINIMAL.replace("member = \"{index}@{ip}:{peer_port}\"", ""),
+            8,
+            "member",
+        ),
+        (
+            &format!("{MINIMAL}[ready]\ntimeout = \"soon\"\n"),
+            12,
+            "ready.timeout",
+        ),
+        (
+            &format!("{MINIMAL}[ready]\nhttp_get = \"health\"\n"),
+            12,
+            "must be a path",
+        ),
+        (
+            &format!("{MINIMAL}[ready]\ntcp = false\n"),
+            11,
+            "no readiness check",
+        ),
+        (
+            &format!("{MINIMAL}[stop]\nsignal = \"SIGNOPE\"\n"),
+            12,
+            "unknown signal",
+        ),
+        (
+            &format!("{MINIMAL}[requires]\nnet = [\"docker\"]\n"),
+            12,
+            "docker",
+        ),
+        (
+            &format!("{MINIMAL}[requires]\nfaults.netns = [\"meteor\"]\n"),
+            12,
+            "meteor",
+        ),
+        (
+            &format!("{MINIMAL}[client]\nadapter = \"zookeeper\"\n"),
+            11,
+            "zookeeper",
+        ),
+        (
+            &format!("{MINIMAL}[client]\nadapter = \"etcd\"\nreads = \"stale\"\n"),
+            11,
+            "stale",
+        ),
+        (
+            &format!("{MINIMAL}[client]\nadapter = \"etcd\"\nread = \"serializable\"\n"),
+            11,
+            "read",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let e = parse(text).expect_err(text);
+        let shown = e.to_string();
+        assert!(shown.starts_with("/specs/t.toml:"), "{shown}");
+        assert_eq!(e.line, Some(*line), "{shown}\n--- in:\n{text}");
+        assert!(shown.contains(needle), "{shown} lacks {needle:?}");
+    }
+    // A missing section: no line of its own, but the key is named.
+    let e = parse(&MINIMAL.replace("[ports]\nclient = 7000\npeer = 7001\n", "")).unwrap_err();
+    assert!(e.to_string().contains("ports"), "{e}");
+    let e = TargetSpec::load("/no/such/spec.toml").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/no/such/spec.toml: cannot read it"),
+        "{e}"
+    );
+}
+
+#[test]
+fn client_opts_override_and_are_checked() {
+    let s = parse(ETCD).unwrap();
+    let ser = s
+        .with_client_opts(&[("reads".into(), "serializable".into())])
+        .unwrap();
+    let AdapterConfig::Etcd(e) = &ser.client else {
+        panic!()
+    };
+    assert_eq!(e.reads, ReadMode::Serializable);
+    let more = s
+        .with_client_opts(&[
+            ("connections".into(), "2".into()),
+            ("require_leader".into(), "false".into()),
+        ])
+        .unwrap();
+    let AdapterConfig::Etcd(e) = &more.client else {
+        panic!()
+    };
+    assert_eq!((e.connections, e.require_leader), (2, false));
+    let bad = s
+        .with_client_opts(&[("reeds".into(), "serializable".into())])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("reeds") && bad.contains("--client-opt reeds=serializable"),
+        "{bad}"
+    );
+    assert!(bad.starts_with("/specs/t.toml:"), "{bad}");
+}
+
+#[tokio::test]
+async fn ready_probe_tcp_and_http() {
+    let s = parse(&format!("{MINIMAL}[ready]\nhttp_get = \"/health\"\n")).unwrap();
+    // Nothing listening: not ready.
+    let free = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    assert!(s.ready(free, &Dialer::Direct).await.is_err());
+    // A server answering 503, then 200.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for answer in ["503 Service Unavailable", "200 OK"] {
+            // The TCP probe's connection, then the GET's.
+            let _probe = l.accept().await.unwrap();
+            let (mut c, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = c.read(&mut buf).await;
+            let body = "{}";
+            let _ = c
+                .write_all(
+                    format!(
+                        "HTTP/1.1 {answer}\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                )
+                .await;
+        }
+    });
+    let e = s.ready(addr, &Dialer::Direct).await.unwrap_err();
+    assert!(e.contains("http 503"), "{e}");
+    s.ready(addr, &Dialer::Direct).await.unwrap();
+}

@@ -1,0 +1,134 @@
+//! Choosing a client adapter from configuration: a target spec's `[client]` table.
+//!
+//! ```text
+//!  [client]                        AdapterConfig::build(endpoints, dialer)
+//!  adapter = "etcd"          ─►    AnyClient::Etcd(EtcdClient)        ─► run_workers_with
+//!  reads = "serializable"          AnyClient::JsonLines(JsonLinesClient)   final_phase_with
+//! ```
+//!
+//! Unknown settings are errors, not silently ignored: a misspelt `reads` would otherwise
+//! test the wrong thing and report it valid.
+
+use crate::client::{Client, Endpoint, Outcome};
+use crate::dial::Dialer;
+use crate::etcd::{EtcdClient, EtcdConfig};
+use crate::jsonlines::JsonLinesClient;
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+use sunder_wire::Op;
+
+/// Which adapter speaks to the target, and its settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "adapter", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AdapterConfig {
+    /// sunder's own JSON-lines protocol (what the built-in targets speak). No settings.
+    SunderJson {},
+    /// etcd's v3 JSON gateway.
+    Etcd(EtcdConfig),
+}
+
+impl Default for AdapterConfig {
+    fn default() -> Self {
+        AdapterConfig::SunderJson {}
+    }
+}
+
+impl AdapterConfig {
+    /// The adapter's name as written in a spec.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdapterConfig::SunderJson {} => "sunder-json",
+            AdapterConfig::Etcd(_) => "etcd",
+        }
+    }
+
+    /// A client for `endpoints`, connecting through `dialer`. Needs a tokio runtime.
+    pub fn build(&self, endpoints: Vec<Endpoint>, dialer: Dialer) -> AnyClient {
+        match self {
+            AdapterConfig::SunderJson {} => {
+                AnyClient::JsonLines(JsonLinesClient::with_dialer(endpoints, dialer))
+            }
+            AdapterConfig::Etcd(cfg) => {
+                AnyClient::Etcd(EtcdClient::new(endpoints, dialer, cfg.clone()))
+            }
+        }
+    }
+}
+
+/// Any of the client adapters, so the controller holds one type.
+#[derive(Debug)]
+pub enum AnyClient {
+    JsonLines(JsonLinesClient),
+    Etcd(EtcdClient),
+}
+
+impl Client for AnyClient {
+    fn endpoints(&self) -> &[Endpoint] {
+        match self {
+            AnyClient::JsonLines(c) => c.endpoints(),
+            AnyClient::Etcd(c) => c.endpoints(),
+        }
+    }
+
+    async fn call(&self, node: usize, op: &Op, timeout: Duration) -> Outcome {
+        match self {
+            AnyClient::JsonLines(c) => c.call(node, op, timeout).await,
+            AnyClient::Etcd(c) => c.call(node, op, timeout).await,
+        }
+    }
+}
+
+/// An optional duration written as humantime text (`"500ms"`, `"10s"`).
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| {
+        humantime::parse_duration(&t)
+            .map_err(|e| serde::de::Error::custom(format!("bad duration {t:?}: {e}")))
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::ReadMode;
+
+    fn parse(s: &str) -> Result<AdapterConfig, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    #[test]
+    fn parses_both_adapters_with_defaults() {
+        assert_eq!(
+            parse(r#"{"adapter":"sunder-json"}"#).unwrap(),
+            AdapterConfig::SunderJson {}
+        );
+        let AdapterConfig::Etcd(e) = parse(r#"{"adapter":"etcd"}"#).unwrap() else {
+            panic!("not etcd");
+        };
+        assert_eq!(e, EtcdConfig::default());
+        let AdapterConfig::Etcd(e) =
+            parse(r#"{"adapter":"etcd","reads":"serializable","prefix":"/s/","timeout":"10s"}"#)
+                .unwrap()
+        else {
+            panic!("not etcd");
+        };
+        assert_eq!(e.reads, ReadMode::Serializable);
+        assert_eq!(e.prefix, "/s/");
+        assert_eq!(e.timeout, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn unknown_settings_and_values_are_errors() {
+        for bad in [
+            r#"{"adapter":"etcd","read":"serializable"}"#,
+            r#"{"adapter":"etcd","reads":"stale"}"#,
+            r#"{"adapter":"etcd","timeout":"soon"}"#,
+            r#"{"adapter":"sunder-json","reads":"serializable"}"#,
+            r#"{"adapter":"zookeeper"}"#,
+            r#"{"reads":"serializable"}"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad} parsed");
+        }
+    }
+}
