@@ -11,6 +11,14 @@ pub struct TestArgs {
     /// The system under test: lww, primary, raft or paxos.
     #[arg(long, default_value = "raft")]
     pub target: String,
+    /// A third-party system described by a TOML spec file (e.g. targets/specs/etcd.toml),
+    /// instead of a built-in --target.
+    #[arg(long = "target-spec", conflicts_with = "target")]
+    pub target_spec: Option<PathBuf>,
+    /// Overrides a setting of the spec's `[client]` table, `KEY=VALUE` (repeatable), e.g.
+    /// `--client-opt reads=serializable`.
+    #[arg(long = "client-opt", requires = "target_spec")]
+    pub client_opts: Vec<String>,
     /// Number of nodes.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,

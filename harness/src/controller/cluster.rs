@@ -212,13 +212,14 @@ impl Cluster {
         }
     }
 
-    /// Stops every node: SIGCONT (a stopped process cannot act on SIGTERM), SIGTERM, then
-    /// SIGKILL to those still alive after `grace`. Blocks.
-    pub fn stop_all(&mut self, grace: Duration) {
+    /// Stops every node: SIGCONT (a stopped process cannot act on a signal), `signal`
+    /// (SIGTERM, or a spec's `[stop] signal`), then SIGKILL to those still alive after
+    /// `grace`. Blocks.
+    pub fn stop_all_with(&mut self, signal: Signal, grace: Duration) {
         for id in self.ids() {
             if self.nodes[&id].child.is_some() {
                 let _ = self.signal(&id, Signal::SIGCONT);
-                let _ = self.signal(&id, Signal::SIGTERM);
+                let _ = self.signal(&id, signal);
             }
         }
         let deadline = Instant::now() + grace;
@@ -423,6 +424,6 @@ mod tests {
         };
         assert_eq!(status.code(), Some(2));
         assert!(c.log_tail("n1", 3).contains("bad flag"));
-        c.stop_all(Duration::from_millis(100));
+        c.stop_all_with(Signal::SIGTERM, Duration::from_millis(100));
     }
 }

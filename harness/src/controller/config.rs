@@ -1,9 +1,11 @@
 //! The validated configuration of one test run, and the command that replays it.
 
+use super::spec::TargetSpec;
 use crate::cmd::test::TestArgs;
 use anyhow::{Context, bail};
 use serde::{Serialize, Serializer};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use sunder_nemesis::{FaultKind, ScheduleConfig};
 use sunder_workloads::{WorkloadConfig, WorkloadKind};
@@ -34,7 +36,14 @@ impl std::fmt::Display for NetBackend {
 #[derive(Debug, Clone, Serialize)]
 pub struct TestConfig {
     pub name: String,
+    /// A built-in target, or the spec's name.
     pub target: String,
+    /// With `--target-spec`: the file, and the `[client]` overrides.
+    pub target_spec: Option<PathBuf>,
+    pub client_opts: Vec<(String, String)>,
+    /// The loaded spec (with the overrides applied).
+    #[serde(skip)]
+    pub spec: Option<Arc<TargetSpec>>,
     pub nodes: usize,
     #[serde(serialize_with = "display")]
     pub workload: WorkloadKind,
@@ -68,7 +77,28 @@ fn display<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S:
 impl TestConfig {
     /// Validates the flags. Every error names the flag.
     pub fn from_args(a: &TestArgs) -> anyhow::Result<TestConfig> {
-        if !TARGETS.contains(&a.target.as_str()) {
+        let mut client_opts = Vec::new();
+        for o in &a.client_opts {
+            match o.split_once('=') {
+                Some((k, v)) if !k.is_empty() => client_opts.push((k.to_string(), v.to_string())),
+                _ => bail!("--client-opt {o:?}: expected KEY=VALUE"),
+            }
+        }
+        let spec = match &a.target_spec {
+            Some(path) => Some(Arc::new(
+                TargetSpec::load(path)
+                    .and_then(|s| s.with_client_opts(&client_opts))
+                    .map_err(|e| anyhow::anyhow!("--target-spec: {e}"))?,
+            )),
+            None => None,
+        };
+        let target = spec
+            .as_ref()
+            .map_or_else(|| a.target.clone(), |s| s.name.clone());
+        if spec.is_some() && !(a.bugs.is_empty() && a.opts.is_empty()) {
+            bail!("--bug and --opt are for the built-in targets; a spec target takes --client-opt");
+        }
+        if spec.is_none() && !TARGETS.contains(&a.target.as_str()) {
             bail!(
                 "--target {:?}: unknown target (expected one of {})",
                 a.target,
@@ -110,6 +140,20 @@ impl TestConfig {
             "netns" => NetBackend::Netns,
             other => bail!("--net {other:?}: expected proxy or netns"),
         };
+        if let (Some(spec), Some(path)) = (&spec, &a.target_spec) {
+            spec.requires
+                .check(&net.to_string(), &nemesis)
+                .map_err(|e| anyhow::anyhow!("--target-spec {}: {e}", path.display()))?;
+            // A spec's member list gives every peer one address per member, which no relay
+            // can come between: "partitioned" would be a lie.
+            if net == NetBackend::Proxy && nemesis.contains(&FaultKind::Partition) {
+                bail!(
+                    "--target-spec {}: partitions of a spec target need --net netns (its \
+                     members reach each other directly, so the proxy cannot cut them)",
+                    path.display()
+                );
+            }
+        }
         if nemesis.contains(&FaultKind::Loss) && net != NetBackend::Netns {
             bail!("--nemesis loss: packet loss needs --net netns (the proxy sees no packets)");
         }
@@ -149,7 +193,7 @@ impl TestConfig {
                         .collect::<Vec<_>>()
                         .join("+")
                 };
-                format!("{}-{}-{}", a.target, workload, faults)
+                format!("{}-{}-{}", target, workload, faults)
             }
         };
         if name.is_empty()
@@ -162,7 +206,10 @@ impl TestConfig {
         }
         Ok(TestConfig {
             name,
-            target: a.target.clone(),
+            target,
+            target_spec: a.target_spec.clone(),
+            client_opts,
+            spec,
             nodes: a.nodes,
             workload,
             concurrency: a.concurrency,
@@ -212,7 +259,10 @@ impl TestConfig {
         let d = |d: Duration| humantime::format_duration(d).to_string().replace(' ', "");
         let mut c = vec![
             "sunder test".to_string(),
-            format!("--target {}", self.target),
+            match &self.target_spec {
+                Some(p) => format!("--target-spec {}", p.display()),
+                None => format!("--target {}", self.target),
+            },
             format!("--nodes {}", self.nodes),
             format!("--workload {}", self.workload),
             format!("--concurrency {}", self.concurrency),
@@ -237,6 +287,11 @@ impl TestConfig {
         ];
         c.extend(self.bugs.iter().map(|b| format!("--bug {b}")));
         c.extend(self.opts.iter().map(|(k, v)| format!("--opt {k}={v}")));
+        c.extend(
+            self.client_opts
+                .iter()
+                .map(|(k, v)| format!("--client-opt {k}={v}")),
+        );
         c.push(format!("--seed {}", self.seed));
         c.join(" ")
     }
@@ -279,20 +334,8 @@ pub fn derive_seed(seed: u64, tag: &str) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::tests_support::parse;
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        a: TestArgs,
-    }
-
-    fn parse(args: &[&str]) -> anyhow::Result<TestConfig> {
-        let mut v = vec!["sunder"];
-        v.extend_from_slice(args);
-        TestConfig::from_args(&Cli::try_parse_from(v)?.a)
-    }
 
     #[test]
     fn defaults_are_a_raft_register_test_with_partitions_and_kills() {
@@ -356,6 +399,84 @@ mod tests {
 }
 
 #[cfg(test)]
+mod spec_tests {
+    use super::tests_support::parse;
+
+    fn etcd() -> String {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../targets/specs/etcd.toml").to_string()
+    }
+
+    #[test]
+    fn a_spec_target_is_named_after_its_spec_and_takes_client_opts() {
+        let spec = etcd();
+        let c = parse(&[
+            "--target-spec",
+            &spec,
+            "--net",
+            "netns",
+            "--client-opt",
+            "reads=serializable",
+        ])
+        .unwrap();
+        assert_eq!(c.target, "etcd");
+        assert_eq!(c.name, "etcd-register-partition+kill");
+        let replay = c.replay_command();
+        assert!(
+            replay.contains("--target-spec ") && replay.contains("--client-opt reads=serializable"),
+            "{replay}"
+        );
+        let words: Vec<&str> = replay.split(' ').skip(2).collect();
+        let mut back = parse(&words).unwrap();
+        back.name = c.name.clone();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&c).unwrap()
+        );
+    }
+
+    #[test]
+    fn what_a_spec_target_cannot_do_is_refused_with_the_reason() {
+        let spec = etcd();
+        for (args, needle) in [
+            // the relays cannot come between etcd members
+            (
+                vec!["--target-spec", &spec, "--nemesis", "partition"],
+                "--net netns",
+            ),
+            // the spec allows only process faults on loopback
+            (
+                vec!["--target-spec", &spec, "--nemesis", "clock"],
+                "supports only the faults",
+            ),
+            (
+                vec!["--target-spec", &spec, "--net", "netns", "--bug", "x"],
+                "--bug",
+            ),
+            (
+                vec![
+                    "--target-spec",
+                    &spec,
+                    "--net",
+                    "netns",
+                    "--client-opt",
+                    "reeds=x",
+                ],
+                "reeds",
+            ),
+            (
+                vec!["--target-spec", "/nonexistent.toml"],
+                "/nonexistent.toml",
+            ),
+            (vec!["--client-opt", "reads=serializable"], "--target-spec"),
+        ] {
+            let e = parse(&args).unwrap_err();
+            assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");
+        }
+        assert!(parse(&["--target-spec", &spec, "--nemesis", "kill"]).is_ok());
+    }
+}
+
+#[cfg(test)]
 pub mod tests_support {
     use super::*;
 
@@ -368,5 +489,18 @@ pub mod tests_support {
             a: TestArgs,
         }
         TestConfig::from_args(&Cli::try_parse_from(["sunder", "--seed", "1"]).unwrap().a).unwrap()
+    }
+
+    /// `sunder test ARGS` parsed and validated.
+    pub fn parse(args: &[&str]) -> anyhow::Result<TestConfig> {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            a: TestArgs,
+        }
+        let mut v = vec!["sunder"];
+        v.extend_from_slice(args);
+        TestConfig::from_args(&Cli::try_parse_from(v)?.a)
     }
 }

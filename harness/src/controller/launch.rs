@@ -9,7 +9,9 @@ use super::config::NetBackend;
 use super::config::TestConfig;
 use super::faults::Net;
 use super::ports;
+use super::probe::Probe;
 use super::rundir::RunDir;
+use super::spec::{Member, NodeContext, TargetSpec};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -19,11 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime, preloaded};
 use sunder_nemesis::{FaketimeClocks, FaultKind, NetnsNet, NodeId, ProxyNet};
-use sunder_workloads::{Dialer, Endpoint, JsonLinesClient, NsDialer};
+use sunder_workloads::{AnyClient, Dialer, Endpoint, JsonLinesClient, NsDialer};
 use tokio::sync::watch;
 
-/// How long every node has to answer `status` after it is spawned.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Built-in nodes get this long after SIGTERM before SIGKILL.
+const BUILTIN_STOP_GRACE: Duration = Duration::from_secs(3);
 /// Attempts when a node finds its port taken.
 const ATTEMPTS: usize = 3;
 
@@ -35,8 +37,12 @@ pub struct Launched {
     /// drop guard tears them down on every other path).
     pub netns: Option<Arc<NetnsNet>>,
     /// The workers' client (it reaches the nodes the way this backend needs).
-    pub client: Arc<JsonLinesClient>,
+    pub client: Arc<AnyClient>,
     pub admin: Admin,
+    /// Whether a node is up: `status`, or a spec's ready check.
+    pub probe: Probe,
+    /// How nodes are stopped at the end: a signal, then SIGKILL after the grace.
+    pub stop: (nix::sys::signal::Signal, Duration),
     /// With `--nemesis clock`: the nodes' clock control files.
     pub clocks: Option<FaketimeClocks>,
     /// Said on the terminal already; for results.json.
@@ -79,13 +85,48 @@ pub struct NodeCmd {
 /// Builds each node's command; see [`node_command`].
 pub type CommandFor<'a> = dyn Fn(&NodeCtx<'_>) -> anyhow::Result<NodeCmd> + 'a;
 
-/// Where node commands come from: the one place a target that is not built in (a spec
-/// file) plugs its own in.
-fn node_command(cfg: &TestConfig) -> anyhow::Result<Box<CommandFor<'_>>> {
+/// Where node commands come from: `sunder node <target>`, or a spec file's template.
+fn node_command<'a>(
+    cfg: &'a TestConfig,
+    dir: &'a RunDir,
+    layout: &Layout,
+) -> anyhow::Result<Box<CommandFor<'a>>> {
+    if let Some(spec) = &cfg.spec {
+        let members = spec_members(&cfg.members(), layout);
+        return Ok(Box::new(move |ctx: &NodeCtx<'_>| {
+            Ok(spec_command(spec, dir, &members, ctx))
+        }));
+    }
     let exe = std::env::current_exe().context("find this executable")?;
     Ok(Box::new(move |ctx: &NodeCtx<'_>| {
         Ok(builtin_command(cfg, &exe, ctx))
     }))
+}
+
+/// Every member as a spec's templates see it: its address and its two ports.
+fn spec_members(ids: &[NodeId], layout: &Layout) -> Vec<Member> {
+    ids.iter()
+        .enumerate()
+        .map(|(i, id)| Member {
+            id: id.clone(),
+            index: i + 1,
+            ip: layout.client[id].ip(),
+            client_port: layout.client[id].port(),
+            peer_port: layout.listen[id].port(),
+        })
+        .collect()
+}
+
+/// A spec target's node: its template rendered with this node's context.
+fn spec_command(spec: &TargetSpec, dir: &RunDir, members: &[Member], ctx: &NodeCtx<'_>) -> NodeCmd {
+    let (program, args, env) = spec.node_command(&NodeContext {
+        me: ctx.index - 1,
+        members: members.to_vec(),
+        data_dir: ctx.data.clone(),
+        log: dir.node_file(&format!("{}.log", ctx.id)),
+        run_dir: dir.path.clone(),
+    });
+    NodeCmd { program, args, env }
 }
 
 /// `sunder node <target> --id .. --client .. --peer-listen .. --peer p=addr ...`.
@@ -146,7 +187,7 @@ pub async fn launch(
         let spawned = l.cluster.lock().start_all();
         let outcome = match spawned {
             Err(e) => Err(e),
-            Ok(()) => wait_ready(&l.cluster, &l.admin, intr).await,
+            Ok(()) => wait_ready(&l.cluster, &l.probe, intr).await,
         };
         match outcome {
             Ok(true) => {
@@ -180,8 +221,13 @@ struct Layout {
     dial: BTreeMap<(NodeId, NodeId), SocketAddr>,
 }
 
-/// With `--net proxy`: ports the OS hands out on 127.0.0.1, a relay per directed pair.
-async fn proxy_layout(members: &[NodeId], entropy: u64) -> anyhow::Result<(Layout, ProxyNet)> {
+/// With `--net proxy`: ports the OS hands out on 127.0.0.1, a relay per directed pair
+/// (none for a spec target: its members dial each other's own addresses).
+async fn proxy_layout(
+    members: &[NodeId],
+    entropy: u64,
+    relays: bool,
+) -> anyhow::Result<(Layout, ProxyNet)> {
     let n = members.len();
     let addrs = ports::allocate(2 * n, entropy)?;
     let client: BTreeMap<NodeId, SocketAddr> = members
@@ -195,7 +241,7 @@ async fn proxy_layout(members: &[NodeId], entropy: u64) -> anyhow::Result<(Layou
         .zip(addrs[n..].iter().copied())
         .collect();
     let mut links = Vec::new();
-    for a in members {
+    for a in members.iter().filter(|_| relays) {
         for b in members.iter().filter(|b| *b != a) {
             links.push((a.clone(), b.clone(), listen[b]));
         }
@@ -206,7 +252,7 @@ async fn proxy_layout(members: &[NodeId], entropy: u64) -> anyhow::Result<(Layou
     let mut dial = BTreeMap::new();
     for a in members {
         for b in members.iter().filter(|b| *b != a) {
-            let addr = net.addr(a, b).expect("a relay per pair");
+            let addr = net.addr(a, b).unwrap_or(listen[b]);
             dial.insert((a.clone(), b.clone()), addr);
         }
     }
@@ -225,15 +271,18 @@ const NETNS_CLIENT_PORT: u16 = 7000;
 const NETNS_PEER_PORT: u16 = 7001;
 
 /// With `--net netns`: every node on its bridge address, peers dialled directly.
-fn netns_layout(members: &[NodeId], net: &NetnsNet) -> Layout {
+fn netns_layout(members: &[NodeId], net: &NetnsNet, spec: Option<&TargetSpec>) -> Layout {
     let ip = |id: &str| IpAddr::V4(net.addr(id).expect("a member"));
+    let (client_port, peer_port) = spec.map_or((NETNS_CLIENT_PORT, NETNS_PEER_PORT), |s| {
+        (s.ports.client, s.ports.peer)
+    });
     let client = members
         .iter()
-        .map(|id| (id.clone(), SocketAddr::new(ip(id), NETNS_CLIENT_PORT)))
+        .map(|id| (id.clone(), SocketAddr::new(ip(id), client_port)))
         .collect();
     let listen: BTreeMap<NodeId, SocketAddr> = members
         .iter()
-        .map(|id| (id.clone(), SocketAddr::new(ip(id), NETNS_PEER_PORT)))
+        .map(|id| (id.clone(), SocketAddr::new(ip(id), peer_port)))
         .collect();
     let mut dial = BTreeMap::new();
     for a in members {
@@ -252,7 +301,7 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
     let members = cfg.members();
     let (layout, net, netns, dialer): (Layout, Net, Option<Arc<NetnsNet>>, Dialer) = match cfg.net {
         NetBackend::Proxy => {
-            let (layout, net) = proxy_layout(&members, entropy).await?;
+            let (layout, net) = proxy_layout(&members, entropy, cfg.spec.is_none()).await?;
             (layout, Box::new(net), None, Dialer::Direct)
         }
         NetBackend::Netns => {
@@ -265,7 +314,7 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
             let dialer = NsDialer::enter(&hub)
                 .with_context(|| format!("enter the clients' namespace {}", hub.display()))?;
             (
-                netns_layout(&members, &net),
+                netns_layout(&members, &net, cfg.spec.as_deref()),
                 Box::new(net.clone()),
                 Some(net),
                 Dialer::Netns(Arc::new(dialer)),
@@ -284,7 +333,7 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         ),
         _ => (None, None),
     };
-    let command = node_command(cfg)?;
+    let command = node_command(cfg, dir, &layout)?;
     let mut specs = Vec::new();
     for (i, id) in members.iter().enumerate() {
         let ctx = NodeCtx {
@@ -334,15 +383,34 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
             addr: layout.client[id],
         })
         .collect();
+    let admin = Admin::with_dialer(endpoints.clone(), dialer.clone());
+    let (client, probe, stop) = match &cfg.spec {
+        Some(spec) => (
+            spec.client.build(endpoints, dialer.clone()),
+            Probe::Spec {
+                spec: spec.clone(),
+                dialer,
+                addrs: spec_members(&members, &layout)
+                    .iter()
+                    .map(|m| (m.id.clone(), m.client_addr()))
+                    .collect(),
+            },
+            (spec.stop.signal, spec.stop.grace),
+        ),
+        None => (
+            AnyClient::JsonLines(JsonLinesClient::with_dialer(endpoints, dialer)),
+            Probe::Admin(admin.clone()),
+            (nix::sys::signal::Signal::SIGTERM, BUILTIN_STOP_GRACE),
+        ),
+    };
     Ok(Launched {
         cluster: SharedCluster::new(cluster),
         net,
         netns,
-        client: Arc::new(JsonLinesClient::with_dialer(
-            endpoints.clone(),
-            dialer.clone(),
-        )),
-        admin: Admin::with_dialer(endpoints, dialer),
+        client: Arc::new(client),
+        admin,
+        probe,
+        stop,
         clocks,
         warnings: Vec::new(),
     })
@@ -373,14 +441,15 @@ fn check_preload(l: &mut Launched) {
     }
 }
 
-/// `Ok(true)` when every node answers, `Ok(false)` on interrupt, `Err` with the reason and
+/// `Ok(true)` when every node is up, `Ok(false)` on interrupt, `Err` with the reason and
 /// the logs of the nodes at fault otherwise.
 async fn wait_ready(
     cluster: &SharedCluster,
-    admin: &Admin,
+    probe: &Probe,
     intr: &mut watch::Receiver<bool>,
 ) -> Result<bool, String> {
-    let deadline = Instant::now() + START_TIMEOUT;
+    let deadline = Instant::now() + probe.start_timeout();
+    let mut last_error = BTreeMap::new();
     let mut pending = cluster.lock().ids();
     loop {
         for id in &pending {
@@ -399,7 +468,8 @@ async fn wait_ready(
         }
         let mut still = Vec::new();
         for id in pending {
-            if admin.status(&id, Duration::from_millis(300)).await.is_err() {
+            if let Err(e) = probe.up(&id).await {
+                last_error.insert(id.clone(), e);
                 still.push(id);
             }
         }
@@ -416,13 +486,15 @@ async fn wait_ready(
                         .spec(id)
                         .map(|s| s.log.display().to_string())
                         .unwrap_or_default();
-                    format!("--- {log}:\n{}", c.log_tail(id, 15))
+                    let why = last_error.get(id).map_or("", String::as_str);
+                    format!("--- {id}: {why}\n--- {log}:\n{}", c.log_tail(id, 15))
                 })
                 .collect();
             return Err(format!(
-                "node(s) {} did not answer `status` within {}s\n{}",
+                "node(s) {} did not {} within {}s\n{}",
                 pending.join(", "),
-                START_TIMEOUT.as_secs(),
+                probe.what(),
+                probe.start_timeout().as_secs(),
                 tails.join("\n")
             ));
         }

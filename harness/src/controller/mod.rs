@@ -30,12 +30,11 @@ pub mod config;
 pub mod faults;
 pub mod launch;
 pub mod ports;
+pub mod probe;
 pub mod progress;
 pub mod results;
 pub mod run;
 pub mod rundir;
-// Not called by the controller yet (issue 5: --target-spec); the lead removes the allow.
-#[allow(dead_code, unused_imports)]
 pub mod spec;
 
 pub use config::TestConfig;

@@ -6,6 +6,7 @@ use super::cluster::NodeState;
 use super::config::TestConfig;
 use super::faults::{FaultRunner, InForce};
 use super::launch::{Launched, Startup, launch};
+use super::probe::Probe;
 use super::progress::Progress;
 use super::results::{self, Results};
 use super::rundir::RunDir;
@@ -28,8 +29,6 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// How long the healed cluster has to get every node answering again.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// SIGTERM, then SIGKILL after this.
-const STOP_GRACE: Duration = Duration::from_secs(3);
 /// The linearizability checker's budget; past it the verdict is unknown.
 const CHECK_BUDGET: Duration = Duration::from_secs(60);
 
@@ -68,13 +67,13 @@ async fn fired(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Waits until every node answers `status` (restarted nodes need a moment), up to the
-/// recovery timeout; returns how many answered last. Stops early on an interrupt.
-async fn wait_recovered(admin: &Admin, n: usize, intr: &mut watch::Receiver<bool>) -> usize {
+/// Waits until every node is up again (restarted nodes need a moment), up to the
+/// recovery timeout; returns how many were up last. Stops early on an interrupt.
+async fn wait_recovered(probe: &Probe, ids: &[String], intr: &mut watch::Receiver<bool>) -> usize {
     let deadline = Instant::now() + RECOVERY_TIMEOUT;
     loop {
-        let up = admin.statuses(Duration::from_millis(300)).await.len();
-        if up == n || Instant::now() >= deadline {
+        let up = probe.count_up(ids).await;
+        if up == ids.len() || Instant::now() >= deadline {
             return up;
         }
         tokio::select! {
@@ -119,6 +118,9 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         cfg.seed,
         dir.path.display()
     );
+    if let Some(d) = cfg.spec.as_ref().and_then(|s| s.description.as_ref()) {
+        eprintln!("sunder: target {}: {d}", cfg.target);
+    }
 
     let mut base = Results {
         name: &cfg.name,
@@ -143,6 +145,8 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         netns,
         client,
         admin,
+        probe,
+        stop: (stop_signal, stop_grace),
         clocks,
         warnings,
     } = match launch(&cfg, &dir, &mut intr).await? {
@@ -215,10 +219,14 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
 
     // After the faults: recovery, final reads, dumps.
     if !interrupted {
-        let up = wait_recovered(&admin, n, &mut intr).await;
+        let up = wait_recovered(&probe, &members, &mut intr).await;
         if up < n && !*intr.borrow() {
             base.warnings.push(format!(
-                "only {up} of {n} nodes answered `status` within {}s of healing",
+                "only {up} of {n} nodes {} within {}s of healing",
+                probe
+                    .what()
+                    .replace("answer", "answered")
+                    .replace("pass", "passed"),
                 RECOVERY_TIMEOUT.as_secs()
             ));
         }
@@ -243,6 +251,8 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     for id in &members {
         let outcome = if interrupted {
             json!({ "dump": null, "error": "interrupted" })
+        } else if cfg.spec.is_some() {
+            json!({ "dump": null, "error": "a spec target has no `dump`" })
         } else {
             match admin.call(id, Op::Dump, Duration::from_secs(3)).await {
                 Ok(v) => {
@@ -282,7 +292,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
             }
         }
     }
-    tokio::task::block_in_place(|| cluster.lock().stop_all(STOP_GRACE));
+    tokio::task::block_in_place(|| cluster.lock().stop_all_with(stop_signal, stop_grace));
     drop(runner); // the relays go last: nodes talked through them until they stopped
     if let Some(ns) = netns {
         // Explicitly, to report a failure; the drop guard would only log it.

@@ -23,6 +23,7 @@ impl Member {
         SocketAddr::new(self.ip, self.client_port)
     }
 
+    #[allow(dead_code)] // spec tests and adapters to come
     pub fn peer_addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.peer_port)
     }
