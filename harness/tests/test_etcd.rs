@@ -3,8 +3,8 @@
 //! every seed is valid; with serializable reads (a member answers from its own state) a
 //! member cut off from the majority serves stale values, which the checker must find.
 //!
-//! Needs root, `ip`, `nft` and Debian's `etcd-server` (CI installs them); elsewhere each
-//! test prints why it skips.
+//! The netns tests need root, `ip`, `nft` and Debian's `etcd-server` (CI installs them);
+//! the loopback one only etcd. Elsewhere each test prints why it skips.
 
 mod support;
 
@@ -143,4 +143,38 @@ fn etcd_with_serializable_reads_is_found_not_linearizable_in_four_of_five_runs()
         caught >= 4,
         "serializable reads found not linearizable in only {caught} runs ({missed} missed)"
     );
+}
+
+/// Without root: etcd on 127.0.0.1 (ports sunder picks), process faults only, as the spec
+/// allows for the proxy backend.
+#[test]
+fn etcd_on_loopback_is_valid_under_kills_and_pauses() {
+    if !Path::new("/usr/bin/etcd").exists() {
+        eprintln!("skipping: /usr/bin/etcd is missing (apt-get install etcd-server)");
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec();
+    let r = sunder_test(
+        root.path(),
+        "loopback",
+        &[
+            "--target-spec",
+            spec.to_str().unwrap(),
+            "--nemesis",
+            "kill,pause",
+            "--nemesis-interval",
+            "3s",
+            "--time-limit",
+            "15s",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.output);
+    assert_eq!(r.checker("linearizability"), Some("valid"));
+    let history =
+        std::fs::read_to_string(root.path().join("loopback/latest/history.jsonl")).unwrap();
+    assert!(history.contains(r#""f":"kill""#), "kills were applied");
 }
