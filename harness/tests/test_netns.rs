@@ -458,3 +458,56 @@ fn packet_loss_is_a_fault_of_its_own() {
     }
     assert!(events.iter().any(|e| e["f"] == "loss-stop"), "{history}");
 }
+
+/// Clock faults work with the netns backend too: the preload reaches nodes that entered a
+/// namespace, and every clock step is applied (recorded without an error).
+#[test]
+fn clock_faults_work_inside_namespaces() {
+    if !usable() {
+        return;
+    }
+    if sunder_nemesis::clock::find_libfaketime().is_none() {
+        eprintln!("skipping: libfaketime is missing (apt-get install faketime)");
+        return;
+    }
+    let _s = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(tmp.path());
+    let run = sunder_test(
+        tmp.path(),
+        "clock",
+        &[
+            "--net",
+            "netns",
+            "--target",
+            "primary",
+            "--nemesis",
+            "clock,partition",
+            "--nemesis-interval",
+            "1s",
+            "--time-limit",
+            "6s",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.output);
+    let history = std::fs::read_to_string(tmp.path().join("clock/latest/history.jsonl")).unwrap();
+    let clock: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| {
+            e["process"] == "nemesis" && e["f"].as_str().is_some_and(|f| f.starts_with("clock-"))
+        })
+        .collect();
+    assert!(
+        clock.iter().any(|e| e["f"] != "clock-reset"),
+        "no clock fault was recorded: {history}"
+    );
+    for e in &clock {
+        assert!(
+            e.get("error").is_none(),
+            "a clock step was not applied: {e}"
+        );
+    }
+}
