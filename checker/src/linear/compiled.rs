@@ -17,8 +17,12 @@ const NO_STATE: u32 = u32::MAX;
 /// Above this many table cells the table is dropped and every step computed afresh: a
 /// model with that many states rarely meets the same (state, op) twice (kv appends make a
 /// new string each time), and a hash map lookup per candidate would cost more than the
-/// step.
-const DENSE_LIMIT: usize = 1 << 16;
+/// step. (64 KiB: the register models of the etcd corpus need a few hundred cells; a kv
+/// partition outgrows any table within its first thousand states, so a bigger one only
+/// adds to the peak.)
+const DENSE_LIMIT: usize = 1 << 14;
+/// Entries of the cache of recent transitions a sparse model keeps (48 KiB).
+const RECENT: usize = 1 << 12;
 
 pub(crate) struct Compiled<'m, M: Model> {
     pub model: &'m M,
@@ -26,7 +30,10 @@ pub(crate) struct Compiled<'m, M: Model> {
     states: Vec<M::State>,
     by_hash: FxHashMap<u64, u32>,
     same_hash: Vec<u32>,
-    configs: Vec<Box<[u32]>>,
+    /// Every configuration's states back to back: configuration `c` is
+    /// `members[start[c]..start[c + 1]]` (one allocation for all, not one each).
+    members: Vec<u32>,
+    start: Vec<u32>,
     /// Sets of two or more states; a singleton's configuration is `single[state]`.
     config_ids: FxHashMap<Box<[u32]>, u32>,
     single: Vec<u32>,
@@ -35,6 +42,11 @@ pub(crate) struct Compiled<'m, M: Model> {
     pub read_only: Vec<bool>,
     dense: Vec<u32>,
     sparse: bool,
+    /// Once sparse: the last transitions seen, direct-mapped by (configuration, class). A
+    /// search tries the same few ops from the same configuration again and again; a hit
+    /// saves building a state (a kv append copies the whole string) only to find it
+    /// interned already.
+    recent: Vec<(u32, u32, u32)>,
     scratch: Vec<M::State>,
     ids: Vec<u32>,
     /// Rough heap held by states, configurations and the table, for the memory budget.
@@ -54,12 +66,14 @@ impl<'m, M: Model> Compiled<'m, M> {
             states: Vec::new(),
             by_hash: FxHashMap::default(),
             same_hash: Vec::new(),
-            configs: Vec::new(),
+            members: Vec::new(),
+            start: vec![0],
             config_ids: FxHashMap::default(),
             single: Vec::new(),
             classes,
             dense: Vec::new(),
             sparse: false,
+            recent: Vec::new(),
             scratch: Vec::new(),
             ids: Vec::new(),
             bytes: 0,
@@ -103,35 +117,53 @@ impl<'m, M: Model> Compiled<'m, M> {
             if c != NO_STATE {
                 return c;
             }
-            let c = self.new_config(ids.into());
+            let c = self.new_config(ids);
             self.single[*s as usize] = c;
             return c;
         }
         if let Some(&id) = self.config_ids.get(ids) {
             return id;
         }
-        let id = self.new_config(ids.into());
+        let id = self.new_config(ids);
         self.config_ids.insert(ids.into(), id);
         id
     }
 
-    fn new_config(&mut self, ids: Box<[u32]>) -> u32 {
-        let id = self.configs.len() as u32;
+    fn new_config(&mut self, ids: &[u32]) -> u32 {
+        let id = self.start.len() as u32 - 1;
         // Stored twice when it has several states (list and index).
-        self.bytes += 2 * (16 + 4 * ids.len());
-        self.configs.push(ids);
+        self.bytes += if ids.len() == 1 {
+            8
+        } else {
+            2 * (16 + 4 * ids.len())
+        };
+        self.members.extend_from_slice(ids);
+        self.start.push(self.members.len() as u32);
         if !self.sparse {
             let n = self.classes.len();
             if self.dense.len() + n > DENSE_LIMIT {
                 self.bytes -= 4 * self.dense.len();
                 self.dense = Vec::new();
                 self.sparse = true;
+                self.recent = vec![(UNSEEN, 0, 0); RECENT];
+                self.bytes += 12 * RECENT;
             } else {
                 self.dense.resize(self.dense.len() + n, UNSEEN);
                 self.bytes += 4 * n;
             }
         }
         id
+    }
+
+    fn bounds(&self, config: u32) -> (usize, usize) {
+        let c = config as usize;
+        (self.start[c] as usize, self.start[c + 1] as usize)
+    }
+
+    /// The states of `config`.
+    fn config(&self, config: u32) -> &[u32] {
+        let (from, to) = self.bounds(config);
+        &self.members[from..to]
     }
 
     /// The configuration after `class` from `config`, or [`REFUSED`].
@@ -150,7 +182,18 @@ impl<'m, M: Model> Compiled<'m, M> {
             }
             return t;
         }
-        self.compute(config, class)
+        if self.recent.is_empty() {
+            return self.compute(config, class);
+        }
+        let at =
+            (config.wrapping_mul(0x9E37_79B1) ^ class.wrapping_mul(0x85EB_CA77)) as usize % RECENT;
+        let (c, k, t) = self.recent[at];
+        if c == config && k == class {
+            return t;
+        }
+        let t = self.compute(config, class);
+        self.recent[at] = (config, class, t);
+        t
     }
 
     fn compute(&mut self, config: u32, class: u32) -> u32 {
@@ -159,7 +202,7 @@ impl<'m, M: Model> Compiled<'m, M> {
         if self.read_only[class as usize] {
             // A read keeps the states that accept it: no new state to build or intern.
             let op = &self.classes[class as usize];
-            let states = &self.configs[config as usize];
+            let states = self.config(config);
             ids.extend(
                 states
                     .iter()
@@ -175,8 +218,9 @@ impl<'m, M: Model> Compiled<'m, M> {
             self.ids = ids;
             return t;
         }
-        for i in 0..self.configs[config as usize].len() {
-            let s = self.configs[config as usize][i];
+        let (from, to) = self.bounds(config);
+        for i in from..to {
+            let s = self.members[i];
             let mut next = std::mem::take(&mut self.scratch);
             next.clear();
             self.model.step(
@@ -203,7 +247,7 @@ impl<'m, M: Model> Compiled<'m, M> {
 
     /// The configuration, for people: one state, or `{a | b}` for several.
     pub fn render(&self, config: u32) -> String {
-        let c = &self.configs[config as usize];
+        let c = self.config(config);
         if c.len() == 1 {
             return self.model.render(&self.states[c[0] as usize]);
         }
@@ -218,8 +262,7 @@ impl<'m, M: Model> Compiled<'m, M> {
     /// several).
     pub fn refusal(&self, config: u32, class: u32) -> String {
         let op = &self.classes[class as usize];
-        let reasons: Vec<String> = self.configs[config as usize]
-            .iter()
+        let reasons: Vec<String> = (self.config(config).iter())
             .map(|&s| self.model.refusal(&self.states[s as usize], op))
             .collect();
         reasons.join("; ")

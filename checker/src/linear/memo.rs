@@ -5,6 +5,9 @@
 //! index of its first word that is not all ones and the words up to the last non-zero one.
 //! Entries live in one flat arena; the table is open addressing keyed by a hash the search
 //! maintains incrementally (Zobrist), so inserting costs one window scan and no allocation.
+//! A slot is one word: the hash's high half (which also places it, so the table can grow
+//! without the full hash) and the entry's arena offset. Half a hash is enough to skip
+//! almost every other entry; the entry itself is always compared in full.
 
 use std::cell::RefCell;
 
@@ -15,17 +18,18 @@ const START: usize = 1 << 10;
 /// still given back.
 const KEEP_WORDS: usize = 1 << 19;
 
-/// One table slot: the hash, and where the entry starts in the arena.
-#[derive(Clone, Copy)]
-struct Slot {
-    hash: u64,
-    off: u32,
+/// One table slot: the hash's high half above the entry's arena offset.
+type Slot = u64;
+
+const FREE: Slot = EMPTY as u64;
+
+fn slot_off(s: Slot) -> u32 {
+    s as u32
 }
 
-const FREE: Slot = Slot {
-    hash: 0,
-    off: EMPTY,
-};
+fn slot_tag(s: Slot) -> u32 {
+    (s >> 32) as u32
+}
 
 pub(crate) struct Memo {
     slots: Vec<Slot>,
@@ -62,7 +66,7 @@ impl Memo {
 
     /// Gives the memo back to this thread for the next search, if it is small.
     pub fn give_back(self) {
-        if self.arena.capacity() + 2 * self.slots.capacity() <= KEEP_WORDS {
+        if self.arena.capacity() + self.slots.capacity() <= KEEP_WORDS {
             SPARE.with(|s| *s.borrow_mut() = Some(self));
         }
     }
@@ -95,14 +99,16 @@ impl Memo {
             .map_or(lo, |i| (i + 1).max(lo));
         let window = &bits[lo..hi];
         let head = (config as u64) << 32 | lo as u64;
+        let tag = (hash >> 32) as u32;
         let mask = self.slots.len() - 1;
-        let mut slot = hash as usize & mask;
+        let mut slot = tag as usize & mask;
         loop {
-            let Slot { hash: h, off } = self.slots[slot];
+            let s = self.slots[slot];
+            let off = slot_off(s);
             if off == EMPTY {
                 break;
             }
-            if h == hash {
+            if slot_tag(s) == tag {
                 let off = off as usize;
                 let len = self.arena[off + 1] as usize;
                 if self.arena[off] == head
@@ -119,10 +125,7 @@ impl Memo {
         self.arena.push(head);
         self.arena.push(window.len() as u64);
         self.arena.extend_from_slice(window);
-        self.slots[slot] = Slot {
-            hash,
-            off: off as u32,
-        };
+        self.slots[slot] = u64::from(tag) << 32 | off as u64;
         self.len += 1;
         if self.len * 2 > self.slots.len() {
             self.grow();
@@ -134,9 +137,9 @@ impl Memo {
         let cap = self.slots.len() * 2;
         let old = std::mem::replace(&mut self.slots, vec![FREE; cap]);
         let mask = cap - 1;
-        for s in old.into_iter().filter(|s| s.off != EMPTY) {
-            let mut slot = s.hash as usize & mask;
-            while self.slots[slot].off != EMPTY {
+        for s in old.into_iter().filter(|&s| slot_off(s) != EMPTY) {
+            let mut slot = slot_tag(s) as usize & mask;
+            while slot_off(self.slots[slot]) != EMPTY {
                 slot = (slot + 1) & mask;
             }
             self.slots[slot] = s;
@@ -163,5 +166,14 @@ mod tests {
         }
         assert!(!m.insert(7, 2, &a));
         assert_eq!(m.len(), 5003);
+        // The table grew several times, placing entries by half their hash: all still found.
+        for i in 0..5000u64 {
+            assert!(!m.insert(i.wrapping_mul(0x9E37_79B9_7F4A_7C15), 0, &[i, 1]));
+        }
+        // Same high half, different low half and entry: still told apart.
+        assert!(m.insert(7 | 1 << 40, 1, &a));
+        assert!(m.insert(8 | 1 << 40, 1, &b));
+        assert!(!m.insert(8 | 1 << 40, 1, &b));
+        assert_eq!(m.len(), 5005);
     }
 }

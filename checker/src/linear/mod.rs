@@ -2,13 +2,15 @@
 //!
 //! ```text
 //!  History ─prepare─► partitions (one per key, or one when the model spans keys;
-//!                     fails dropped, open ops → info)
+//!                     fails dropped, open ops → info; ops kept as event positions)
 //!                        │ model.op() per operation, ops interned into classes
 //!                        ▼
-//!          rounds with a node budget growing 10k, 100k, 1M, 10M, unlimited: cheap
-//!          refutations are found first whatever the thread count; a partition over
-//!          budget is searched again from scratch in the next round
-//!          bounded pool of std threads per round, biggest partition first
+//!          rounds with a node budget growing 4k, 16k, 100k, 1M, 10M, unlimited:
+//!          cheap refutations are found first whatever the thread count, and a round's
+//!          peak memory is bounded by its budget; a partition over budget is searched
+//!          again from scratch in the next round
+//!          bounded pool of std threads per round (the caller alone for a small round),
+//!          biggest partition first
 //!             each: Compiled model (states, sets of states, transition table)
 //!                   + search (dancing-links entry list, Zobrist-hashed memo;
 //!                     memo + model bytes capped at the thread's share of `memory_limit`)
@@ -79,14 +81,22 @@ pub fn default_memory_limit() -> usize {
     total.map_or(CAP, |t| (t / 4).min(CAP))
 }
 
-/// Node (memo entry) budgets of the successive rounds; `None` = until decided.
-const ROUNDS: [Option<usize>; 5] = [
-    Some(10_000),
+/// Node (memo entry) budgets of the successive rounds; `None` = until decided. The first
+/// ones are small and close: a round's peak memory grows with its budget (partitions below
+/// the invalid one must use all of it, for the answer not to depend on timing), and a
+/// refutation that takes a few thousand nodes should not pay for a big round.
+const ROUNDS: [Option<usize>; 6] = [
+    Some(4_000),
+    Some(16_000),
     Some(100_000),
     Some(1_000_000),
     Some(10_000_000),
     None,
 ];
+
+/// Rounds whose node budget summed over their open partitions is at most this run on the
+/// calling thread.
+const SERIAL_NODES: usize = 1 << 16;
 
 /// Where one partition stands between rounds.
 #[derive(Clone)]
@@ -183,7 +193,14 @@ pub fn check_model<M: Model>(
     let first_invalid = AtomicUsize::new(usize::MAX);
     let out_of_time = AtomicBool::new(false);
     let mut states = vec![State::Open; prepared.len()];
-    for budget in ROUNDS {
+    // Rounds let a cheap refutation in one partition come before a costly search in
+    // another; a single partition has no other, and would only pay for the restarts.
+    let rounds = if prepared.len() == 1 {
+        &ROUNDS[ROUNDS.len() - 1..]
+    } else {
+        &ROUNDS[..]
+    };
+    for &budget in rounds {
         // Biggest first, so the slowest partition does not start last.
         let mut order: Vec<usize> = (0..prepared.len())
             .filter(|&i| matches!(states[i], State::Open))
@@ -223,14 +240,22 @@ pub fn check_model<M: Model>(
             };
             results.lock().unwrap()[i] = result;
         };
-        let threads = threads.min(order.len());
+        // A round whose whole budget is small (a few milliseconds of search) runs on the
+        // calling thread alone: a worker thread would add its own heap arena, whose pages
+        // the caller's freed memory cannot serve, to the peak for little time saved.
+        let small = budget.is_some_and(|b| b.saturating_mul(order.len()) <= SERIAL_NODES);
+        let threads = if small { 1 } else { threads.min(order.len()) };
         if threads == 1 {
             work();
         } else {
+            // The calling thread works too: one thread fewer to start, and its
+            // allocations reuse what the caller's heap already holds (freed parse
+            // buffers) instead of touching a worker arena's fresh pages.
             std::thread::scope(|s| {
-                for _ in 0..threads {
+                for _ in 1..threads {
                     s.spawn(work);
                 }
+                work();
             });
         }
         for (i, r) in results.into_inner().unwrap().into_iter().enumerate() {
@@ -278,7 +303,9 @@ pub fn check_model<M: Model>(
             undecided += 1;
         }
         if r.verdict != Verdict::Valid || opts.keep_valid_partitions {
-            r.ops = p.part.ops.clone();
+            r.ops = (p.part.ops.iter().enumerate())
+                .map(|(i, op)| op.summary(history, i))
+                .collect();
             report.partitions.push(r);
         }
     }
@@ -311,8 +338,11 @@ fn prepare_all<M: Model>(history: &History, model: &M) -> Result<Vec<Prepared<M>
         let mut model_ops = Vec::with_capacity(part.ops.len());
         let mut info = Vec::with_capacity(part.ops.len());
         let mut at = Vec::with_capacity(part.ops.len());
-        for (i, op) in part.ops.iter().enumerate() {
-            let m = model.op(op).map_err(|why| {
+        for (i, r) in part.ops.iter().enumerate() {
+            // One summary at a time, dropped at once: the model sees the operation as
+            // reports do without the check keeping a copy of every value.
+            let op = r.summary(history, i);
+            let m = model.op(&op).map_err(|why| {
                 format!(
                     "operation invoked at event {} ({} {}): {why}",
                     op.invoke_index, op.f, op.input
@@ -320,7 +350,7 @@ fn prepare_all<M: Model>(history: &History, model: &M) -> Result<Vec<Prepared<M>
             })?;
             if let Some(m) = m {
                 model_ops.push(m);
-                info.push(part.pos[i].1.is_none());
+                info.push(!r.ok);
                 at.push(i);
             }
         }
@@ -336,14 +366,18 @@ fn prepare_all<M: Model>(history: &History, model: &M) -> Result<Vec<Prepared<M>
             if pruned {
                 continue;
             }
-            let (call, ret) = part.pos[i];
+            let (call, ret) = part.ops[i].pos();
             let class = *class_of.entry(m).or_insert_with_key(|m| {
                 classes.push(m.clone());
                 classes.len() as u32 - 1
             });
             ops.push(SearchOp { call, ret, class });
-            ids.push(part.ops[i].id);
+            ids.push(i);
         }
+        // Every partition's ops are held until the check ends: no growth slack.
+        classes.shrink_to_fit();
+        ops.shrink_to_fit();
+        ids.shrink_to_fit();
         out.push(Prepared {
             part,
             classes,

@@ -6,30 +6,80 @@ use super::report::OpSummary;
 use crate::history::{EventType, History, Process};
 use rustc_hash::FxHashMap;
 
-/// The operations of one key, with their positions in the history (the search orders
-/// operations by position: event order is real-time order, whatever the clocks said).
+/// The operations of one key, as positions in the history: a summary of each is built
+/// only when something needs it (the model's view while preparing, the report for the
+/// partitions that make it into one), so checking holds no second copy of the history.
 #[derive(Debug, Clone)]
 pub(crate) struct Partition {
     pub key: Option<String>,
-    pub ops: Vec<OpSummary>,
-    /// Positions of the invoke and completion events (`None` = open to the end).
-    pub pos: Vec<(u64, Option<u64>)>,
+    pub ops: Vec<OpRef>,
 }
 
-struct Open {
-    partition: usize,
-    op: usize,
+/// One operation: where its events sit in the history (the search orders operations by
+/// position: event order is real-time order, whatever the clocks said).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct OpRef {
+    pub invoke: u32,
+    /// The completion event (`ok` or `info`); [`OPEN`] when there is none.
+    pub done: u32,
+    /// Completed `ok`; anything else stays open to the end.
+    pub ok: bool,
+}
+
+pub(crate) const OPEN: u32 = u32::MAX;
+
+impl OpRef {
+    /// Positions of the invoke and `ok` completion events (`None` = open to the end).
+    pub fn pos(self) -> (u64, Option<u64>) {
+        (
+            u64::from(self.invoke),
+            self.ok.then_some(u64::from(self.done)),
+        )
+    }
+
+    /// The operation as the report and the models see it; `id` is its position in its
+    /// partition.
+    pub fn summary(self, history: &History, id: usize) -> OpSummary {
+        let inv = &history.events[self.invoke as usize];
+        let done = (self.done != OPEN).then(|| &history.events[self.done as usize]);
+        let ok = done.filter(|_| self.ok);
+        OpSummary {
+            id,
+            process: inv.process,
+            f: inv.f.clone(),
+            key: inv.key.clone(),
+            input: inv.value.clone(),
+            output: ok.map_or(serde_json::Value::Null, |e| e.value.clone()),
+            kind: if ok.is_some() {
+                EventType::Ok
+            } else {
+                EventType::Info
+            },
+            call: inv.time,
+            ret: ok.map(|e| e.time),
+            invoke_index: inv.index,
+            complete_index: done.map(|e| e.index),
+        }
+    }
 }
 
 /// Pairs events into operations and splits them by key (`per_key`; else one partition,
 /// whose ops keep their keys). `Err` names the first event that does not fit the
 /// invoke/complete discipline.
 pub(crate) fn partitions(history: &History, per_key: bool) -> Result<Vec<Partition>, String> {
+    if history.events.len() >= OPEN as usize {
+        return Err(format!(
+            "the history has {} events; at most {} can be checked",
+            history.events.len(),
+            OPEN - 1
+        ));
+    }
     let mut parts: Vec<Partition> = Vec::new();
     let mut part_of: FxHashMap<Option<&str>, usize> = FxHashMap::default();
     // Ops that failed: dropped at the end so ids stay dense.
     let mut failed: Vec<Vec<bool>> = Vec::new();
-    let mut open: FxHashMap<u64, Open> = FxHashMap::default();
+    // Per process in flight: (partition, op).
+    let mut open: FxHashMap<u64, (usize, usize)> = FxHashMap::default();
 
     for (pos, e) in history.events.iter().enumerate() {
         let p = match e.process {
@@ -38,12 +88,12 @@ pub(crate) fn partitions(history: &History, per_key: bool) -> Result<Vec<Partiti
         };
         let at = || format!("event {} (process {p}, {} {})", e.index, e.kind, e.f);
         if e.kind == EventType::Invoke {
-            if let Some(o) = open.get(&p) {
-                let prev = &parts[o.partition].ops[o.op];
+            if let Some(&(pi, oi)) = open.get(&p) {
+                let prev = &history.events[parts[pi].ops[oi].invoke as usize];
                 return Err(format!(
                     "{}: the process already has an operation in flight (invoked at event {})",
                     at(),
-                    prev.invoke_index
+                    prev.index
                 ));
             }
             let key = e.key.as_deref().filter(|_| per_key);
@@ -51,71 +101,52 @@ pub(crate) fn partitions(history: &History, per_key: bool) -> Result<Vec<Partiti
                 parts.push(Partition {
                     key: key.map(str::to_string),
                     ops: Vec::new(),
-                    pos: Vec::new(),
                 });
                 failed.push(Vec::new());
                 parts.len() - 1
             });
             let part = &mut parts[pi];
-            open.insert(
-                p,
-                Open {
-                    partition: pi,
-                    op: part.ops.len(),
-                },
-            );
-            part.ops.push(OpSummary {
-                id: part.ops.len(),
-                process: e.process,
-                f: e.f.clone(),
-                key: e.key.clone(),
-                input: e.value.clone(),
-                output: serde_json::Value::Null,
-                kind: EventType::Info,
-                call: e.time,
-                ret: None,
-                invoke_index: e.index,
-                complete_index: None,
+            open.insert(p, (pi, part.ops.len()));
+            part.ops.push(OpRef {
+                invoke: pos as u32,
+                done: OPEN,
+                ok: false,
             });
-            part.pos.push((pos as u64, None));
             failed[pi].push(false);
             continue;
         }
-        let Some(o) = open.remove(&p) else {
+        let Some((pi, oi)) = open.remove(&p) else {
             return Err(format!(
                 "{}: completes an operation the process never invoked",
                 at()
             ));
         };
-        let part = &mut parts[o.partition];
-        let op = &mut part.ops[o.op];
-        if op.f != e.f {
+        let op = &mut parts[pi].ops[oi];
+        let inv = &history.events[op.invoke as usize];
+        if inv.f != e.f {
             return Err(format!(
                 "{}: completes an operation invoked as {} at event {}",
                 at(),
-                op.f,
-                op.invoke_index
+                inv.f,
+                inv.index
             ));
         }
-        if e.key.is_some() && e.key != op.key {
+        if e.key.is_some() && e.key != inv.key {
             return Err(format!(
                 "{}: completes with key {:?} an operation invoked with key {:?}",
                 at(),
                 e.key.as_deref().unwrap_or(""),
-                op.key.as_deref().unwrap_or("")
+                inv.key.as_deref().unwrap_or("")
             ));
         }
         match e.kind {
-            EventType::Fail => failed[o.partition][o.op] = true,
+            EventType::Fail => failed[pi][oi] = true,
             EventType::Ok => {
-                op.kind = EventType::Ok;
-                op.output = e.value.clone();
-                op.ret = Some(e.time);
-                op.complete_index = Some(e.index);
-                part.pos[o.op].1 = Some(pos as u64);
+                op.done = pos as u32;
+                op.ok = true;
             }
             // An info op stays open to the end; its completion only tells us so.
-            EventType::Info => op.complete_index = Some(e.index),
+            EventType::Info => op.done = pos as u32,
             EventType::Invoke => unreachable!(),
         }
     }
@@ -123,12 +154,7 @@ pub(crate) fn partitions(history: &History, per_key: bool) -> Result<Vec<Partiti
     for (part, failed) in parts.iter_mut().zip(&failed) {
         if failed.iter().any(|&f| f) {
             let mut keep = failed.iter().map(|f| !f);
-            let mut keep2 = failed.iter().map(|f| !f);
             part.ops.retain(|_| keep.next().unwrap_or(true));
-            part.pos.retain(|_| keep2.next().unwrap_or(true));
-            for (i, op) in part.ops.iter_mut().enumerate() {
-                op.id = i;
-            }
         }
     }
     parts.retain(|p| !p.ops.is_empty());
@@ -168,22 +194,40 @@ mod tests {
             ev(6, Info, 2, "read", Some("b"), Value::Null),
         ]);
         let parts = partitions(&h, true).unwrap();
+        let ops = |p: &Partition| -> Vec<OpSummary> {
+            p.ops
+                .iter()
+                .enumerate()
+                .map(|(i, r)| r.summary(&h, i))
+                .collect()
+        };
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].key.as_deref(), Some("a"));
         assert_eq!(parts[0].ops.len(), 2);
-        assert_eq!(parts[0].pos, vec![(0, Some(3)), (4, None)]);
-        assert_eq!(parts[0].ops[0].ret, Some(30));
-        assert_eq!(
-            parts[0].ops[1].kind, Info,
-            "unmatched invocation becomes info"
-        );
+        let pos: Vec<_> = parts[0].ops.iter().map(|r| r.pos()).collect();
+        assert_eq!(pos, vec![(0, Some(3)), (4, None)]);
+        let a = ops(&parts[0]);
+        assert_eq!(a[0].ret, Some(30));
+        assert_eq!(a[0].complete_index, Some(3));
+        assert_eq!(a[1].kind, Info, "unmatched invocation becomes info");
+        assert_eq!(a[1].complete_index, None);
         assert_eq!(parts[1].ops.len(), 1, "the failed write is gone");
-        assert_eq!(parts[1].ops[0].id, 0);
-        assert_eq!(parts[1].ops[0].f, "read");
+        let b = ops(&parts[1]);
+        assert_eq!(b[0].id, 0);
+        assert_eq!(b[0].f, "read");
+        assert_eq!(b[0].kind, Info, "an info completion leaves it open");
+        assert_eq!(b[0].complete_index, Some(6));
+        assert_eq!(b[0].ret, None);
         let whole = partitions(&h, false).unwrap();
         assert_eq!(whole.len(), 1);
         assert_eq!(whole[0].key, None);
-        let keys: Vec<_> = whole[0].ops.iter().map(|o| o.key.as_deref()).collect();
+        let keys: Vec<_> = whole[0]
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r.summary(&h, i).key)
+            .collect();
+        let keys: Vec<_> = keys.iter().map(|k| k.as_deref()).collect();
         assert_eq!(
             keys,
             [Some("a"), Some("a"), Some("b")],

@@ -6,11 +6,16 @@
 //! O(|tail|) hashing. Equality still compares the text, so a collision costs time, never a
 //! wrong answer.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 const BASE: u64 = 0x100_0000_01b3;
+
+thread_local! {
+    static JOIN: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 #[derive(Clone)]
 pub struct HStr {
@@ -56,17 +61,20 @@ impl HStr {
 
     /// `self` followed by `tail`.
     pub fn concat(&self, tail: &HStr) -> HStr {
-        let mut joined = String::with_capacity(self.text.len() + tail.text.len());
-        joined.push_str(&self.text);
-        joined.push_str(&tail.text);
+        // Joined in a reused buffer, then copied once into the shared text: one
+        // allocation per new state instead of a `String` made and freed on the way (the
+        // search builds a state per candidate append, most of its time on kv histories).
+        let text = JOIN.with_borrow_mut(|joined| {
+            joined.clear();
+            joined.push_str(&self.text);
+            joined.push_str(&tail.text);
+            Arc::<str>::from(joined.as_str())
+        });
         let hash = self
             .hash
             .wrapping_mul(pow(BASE, tail.text.len()))
             .wrapping_add(tail.hash);
-        HStr {
-            hash,
-            text: joined.into(),
-        }
+        HStr { hash, text }
     }
 }
 
