@@ -4,15 +4,19 @@
 //! Two tiers:
 //! - the CI tier (these tests run by default): per bug, 20 s runs on 5 nodes with the fault
 //!   mix documented for it, seeds 1, 2, 3, 4 until one run is found invalid; then the correct
-//!   build on that seed must be valid. Also a correct-build run of each protocol under
-//!   partitions, kills and pauses.
+//!   build on that seed must be valid (`lease-read` excepted: caught too late in a run for
+//!   this tier). Also a correct-build run of each protocol under partitions, kills and
+//!   pauses, and of Raft under the `lease-read` clock mix.
 //! - the nightly tier (`cargo test --release -p sunder --test bugs_caught -- --ignored
-//!   --nocapture`, about an hour): the promises — 10 seeds in a row of the correct
+//!   --nocapture`, about two hours): the promises — 10 seeds in a row of the correct
 //!   builds valid, and each bug found in at least 4 (Raft) or 3 (Paxos) of 5 seeds within
 //!   120 s while the correct build passes the same seeds.
+//!
+//! `lease-read` needs clock faults (libfaketime): those tests skip, saying why, without it.
 
 mod support;
 
+use sunder_nemesis::clock::find_libfaketime;
 use support::{Guard, Run, sunder_test};
 
 /// A planted bug and the fault mix that catches it.
@@ -20,11 +24,27 @@ struct Hunt {
     target: &'static str,
     bug: &'static str,
     mix: &'static [&'static str],
+    /// The mix has clock faults, which need libfaketime.
+    clock: bool,
 }
 
 const RAFT_PARTITIONS: &[&str] = &[
     "--nemesis",
     "partition",
+    "--nemesis-interval",
+    "2s",
+    "--concurrency",
+    "20",
+    "--op-timeout",
+    "300ms",
+];
+/// A lease is only as good as the leader's clock: the leader must be cut off while its
+/// clock is stepped back (clock track faults hit the leader half the time), so that it
+/// serves reads past its lease while the majority elects a new leader and writes. Many
+/// short-timeout clients keep coming back to the old leader and reading from it.
+const RAFT_CLOCK_PARTITIONS: &[&str] = &[
+    "--nemesis",
+    "clock,partition",
     "--nemesis-interval",
     "2s",
     "--concurrency",
@@ -45,31 +65,51 @@ const HUNTS: &[Hunt] = &[
         target: "raft",
         bug: "early-ack",
         mix: RAFT_PARTITIONS,
+        clock: false,
     },
     Hunt {
         target: "raft",
         bug: "stale-read",
         mix: RAFT_PARTITIONS,
+        clock: false,
     },
     Hunt {
         target: "paxos",
         bug: "ignore-accepted",
         mix: PAXOS_ALL,
+        clock: false,
     },
     Hunt {
         target: "paxos",
         bug: "no-persist",
         mix: PAXOS_ALL,
+        clock: false,
     },
     Hunt {
         target: "paxos",
         bug: "string-ballots",
         mix: PAXOS_FAST_PARTITIONS,
+        clock: false,
+    },
+    Hunt {
+        target: "raft",
+        bug: "lease-read",
+        mix: RAFT_CLOCK_PARTITIONS,
+        clock: true,
     },
 ];
 
-fn hunt(name: &str) -> &'static Hunt {
-    HUNTS.iter().find(|h| h.bug == name).expect("a known hunt")
+/// The hunt for `name`, or `None` (having said why) when its faults cannot run here.
+fn hunt(name: &str) -> Option<&'static Hunt> {
+    let h = HUNTS.iter().find(|h| h.bug == name).expect("a known hunt");
+    if h.clock && find_libfaketime().is_none() {
+        eprintln!(
+            "{} {}: skipped: clock faults need libfaketime (apt-get install faketime)",
+            h.target, h.bug
+        );
+        return None;
+    }
+    Some(h)
 }
 
 fn run(root: &std::path::Path, h: &Hunt, bug: bool, seed: u64, limit: &str) -> Run {
@@ -95,11 +135,14 @@ fn run(root: &std::path::Path, h: &Hunt, bug: bool, seed: u64, limit: &str) -> R
 /// CI tier: the bug is found within four short seeds, and the correct build passes the
 /// seed that found it.
 fn caught_quickly(name: &str) {
-    let h = hunt(name);
+    let Some(h) = hunt(name) else {
+        return;
+    };
+    let seeds = 4;
     let dir = tempfile::tempdir().unwrap();
     let _guard = Guard::new(dir.path());
     let mut found = None;
-    for seed in 1..=4 {
+    for seed in 1..=seeds {
         let r = run(dir.path(), h, true, seed, "20s");
         assert_ne!(
             r.code,
@@ -113,8 +156,12 @@ fn caught_quickly(name: &str) {
             break;
         }
     }
-    let seed =
-        found.unwrap_or_else(|| panic!("{} {}: not caught in 4 seeds of 20 s", h.target, h.bug));
+    let seed = found.unwrap_or_else(|| {
+        panic!(
+            "{} {}: not caught in {seeds} seeds of 20 s",
+            h.target, h.bug
+        )
+    });
     let r = run(dir.path(), h, false, seed, "20s");
     assert_eq!(
         r.code,
@@ -133,6 +180,20 @@ fn raft_early_ack_is_caught() {
 #[test]
 fn raft_stale_read_is_caught() {
     caught_quickly("stale-read");
+}
+
+/// `lease-read` is first caught 5 to 80 s into its 120 s runs, too late for this tier
+/// (its nightly sweep has the promise; outputs.rs the mechanism). Here: the correct build
+/// stays valid under the very clock faults, with CLOCK_MONOTONIC faked.
+#[test]
+fn raft_correct_is_valid_under_the_lease_read_mix() {
+    let Some(h) = hunt("lease-read") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(dir.path());
+    let r = run(dir.path(), h, false, 1, "20s");
+    assert_eq!(r.code, Some(0), "not valid:\n{}", r.output);
 }
 
 #[test]
@@ -199,7 +260,9 @@ fn paxos_correct_is_valid_under_all_faults() {
 /// Nightly tier: each bug in at least `need` of 5 seeds of 120 s, the correct build valid
 /// on all five.
 fn sweep(name: &str, need: usize) {
-    let h = hunt(name);
+    let Some(h) = hunt(name) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let _guard = Guard::new(dir.path());
     let mut caught = Vec::new();
@@ -237,6 +300,12 @@ fn nightly_raft_early_ack() {
 #[ignore = "nightly: about 20 minutes"]
 fn nightly_raft_stale_read() {
     sweep("stale-read", 4);
+}
+
+#[test]
+#[ignore = "nightly: about 25 minutes"]
+fn nightly_raft_lease_read() {
+    sweep("lease-read", 4);
 }
 
 #[test]

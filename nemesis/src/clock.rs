@@ -12,13 +12,13 @@
 //! libfaketime 0.9.10 (Debian) shifts CLOCK_REALTIME and, unless
 //! `FAKETIME_DONT_FAKE_MONOTONIC=1`, CLOCK_MONOTONIC too: with a relative offset the
 //! monotonic clock then reads as the faked wall clock (seconds since the epoch, not since
-//! boot), so a backward bump makes it go backward. But Rust's std waits with timeouts
+//! boot), so a backward bump makes it go backward. Rust's std waits with timeouts
 //! (`recv_timeout`, `Condvar::wait_timeout`, thread parking) pass the kernel an *absolute*
 //! CLOCK_MONOTONIC deadline computed from the faked clock, which the kernel compares with
-//! the real one: ~56 years ahead, so such a wait never times out. The node runtime's tick
-//! loop waits that way, so with a faked monotonic clock an idle node never ticks (no
-//! election timeouts). Hence monotonic faking is opt-in (`fake_monotonic`) until the
-//! runtime waits with relative sleeps.
+//! the real one: ~56 years ahead, so such a wait never times out. Relative sleeps
+//! (`thread::sleep`, i.e. nanosleep) still return; the node runtime ticks with those, so
+//! monotonic faking is on by default (a protocol's timers then see the bumps).
+//! `SUNDER_FAKETIME_MONOTONIC=0` turns it off, for targets whose own waits cannot take it.
 
 use crate::{NemesisError, NodeId, TargetSpec};
 use rand::RngExt;
@@ -33,9 +33,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// `SUNDER_FAKETIME_MONOTONIC=1` asks for CLOCK_MONOTONIC to be faked too (see the map).
+/// Whether CLOCK_MONOTONIC is faked too (see the map): yes unless
+/// `SUNDER_FAKETIME_MONOTONIC=0`.
 pub fn fake_monotonic_requested() -> bool {
-    std::env::var_os("SUNDER_FAKETIME_MONOTONIC").is_some_and(|v| v == "1")
+    std::env::var_os("SUNDER_FAKETIME_MONOTONIC").is_none_or(|v| v != "0")
 }
 
 /// Where Debian's `libfaketime` package and `make install` put the library.

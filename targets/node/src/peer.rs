@@ -94,9 +94,17 @@ async fn sender<M: Serialize>(me: NodeId, peer: NodeId, addr: SocketAddr, mut rx
         if rx.is_closed() && rx.is_empty() {
             return;
         }
-        tokio::time::sleep(backoff).await;
+        relative_sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// Waits `d` with a relative sleep on a blocking thread rather than a tokio timer. Clock
+/// faults move CLOCK_MONOTONIC under the node (libfaketime), and tokio's timers run on it:
+/// a redial timer set while the clock was bumped ahead would wait out the whole bump once
+/// the clock is set back, leaving the link down for minutes. A relative sleep does not.
+async fn relative_sleep(d: Duration) {
+    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
 }
 
 /// Writes queued messages until the connection fails (false: the queue closed, stop).

@@ -1,10 +1,10 @@
 //! [`run_node`]: the thin driver that does a core's I/O.
 //!
 //! ```text
-//!   client tasks ─┐                         ┌─► 1. WAL compact/append + fsync (one per batch)
-//!   peer tasks  ──┼─► input queue ─► driver ┼─► 2. peer queues (try_send; full = dropped)
-//!   tick timer  ──┘   (drain a batch) step  ├─► 3. client reply queues
-//!                                            └─► 4. event stream
+//!   client tasks  ─┐                         ┌─► 1. WAL compact/append + fsync (one per batch)
+//!   peer tasks   ──┼─► input queue ─► driver ┼─► 2. peer queues (try_send; full = dropped)
+//!   ticker thread ─┘   (drain a batch) step  ├─► 3. client reply queues
+//!   (sleep, send)                            └─► 4. event stream
 //! ```
 //!
 //! The driver runs on its own blocking thread so that fsync never stalls the sockets. It
@@ -12,9 +12,16 @@
 //! durable with one fsync before any of their messages or replies leave: the order
 //! protocol.rs promises, at the price of one fsync per batch instead of per input. The
 //! first input a core ever sees is a `Tick`, so it always knows the time.
+//!
+//! Ticks come from a thread that sleeps for one tick (a relative `nanosleep`) and posts a
+//! wake-up; the driver then reads CLOCK_MONOTONIC for the tick's `now_ms`. Nothing here
+//! waits with a timeout: std's timed waits hand the kernel an absolute CLOCK_MONOTONIC
+//! deadline computed from the clock libfaketime fakes, so under a faked monotonic clock
+//! they would never (or too early) time out. A relative sleep still returns (libfaketime
+//! scales it by the clock's rate, so a slowed clock ticks slowly, as a slow clock would).
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{self, TryRecvError};
 use std::time::Duration;
 
 use serde_json::json;
@@ -33,6 +40,8 @@ const MAX_BATCH: usize = 512;
 
 enum DriverMsg<M> {
     Input(Input<M>),
+    /// One tick's sleep is over.
+    Tick,
     Stop,
 }
 
@@ -137,10 +146,9 @@ async fn serve<P: Protocol>(
         "peer_listen": peer_addr.map(|a| a.to_string()),
     }));
     let id = args.id.clone();
-    let tick_ms = args.tick_ms;
-    let mut driver = tokio::task::spawn_blocking(move || {
-        drive(core, wal, events, rx, peers, replies, &id, tick_ms)
-    });
+    spawn_ticker(tx.clone(), Duration::from_millis(args.tick_ms.max(1)))?;
+    let mut driver =
+        tokio::task::spawn_blocking(move || drive(core, wal, events, rx, peers, replies, &id));
     tracing::info!(node = %args.id, client = %client_addr, peer_listen = ?peer_addr, recovered, "ready");
 
     let stopped_by_signal = tokio::select! {
@@ -153,6 +161,23 @@ async fn serve<P: Protocol>(
     }
     let _ = tx.send(DriverMsg::Stop);
     joined(driver.await)
+}
+
+/// The tick source: sleeps, posts, until the driver is gone. A node stopped by SIGSTOP
+/// stops this thread too, so a resumed node gets one tick, not a burst.
+fn spawn_ticker<M: Send + 'static>(
+    tx: mpsc::Sender<DriverMsg<M>>,
+    tick: Duration,
+) -> Result<(), NodeError> {
+    std::thread::Builder::new()
+        .name("ticker".into())
+        .spawn(move || {
+            while tx.send(DriverMsg::Tick).is_ok() {
+                std::thread::sleep(tick);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| NodeError::Runtime(format!("cannot start the ticker thread: {e}")))
 }
 
 fn joined(r: Result<Result<(), NodeError>, tokio::task::JoinError>) -> Result<(), NodeError> {
@@ -168,35 +193,39 @@ fn drive<P: Protocol>(
     peers: BTreeMap<NodeId, peer::PeerSender<P::Msg>>,
     replies: Replies,
     me: &str,
-    tick_ms: u64,
 ) -> Result<(), NodeError> {
-    let mut next_tick = monotonic_ms();
     let mut dropped = 0u64;
+    // The ticker posts its first tick before it first sleeps, but inputs may be queued
+    // ahead of it: the core's very first input must be a tick all the same.
+    let mut ticked = false;
     loop {
         let mut batch = Vec::new();
         let mut stop = false;
-        let now = monotonic_ms();
-        if now < next_tick {
-            match rx.recv_timeout(Duration::from_millis(next_tick - now)) {
-                Ok(DriverMsg::Input(i)) => batch.push(i),
-                Ok(DriverMsg::Stop) | Err(RecvTimeoutError::Disconnected) => stop = true,
-                Err(RecvTimeoutError::Timeout) => {}
-            }
+        let mut tick = false;
+        match rx.recv() {
+            Ok(DriverMsg::Input(i)) => batch.push(i),
+            Ok(DriverMsg::Tick) => tick = true,
+            Ok(DriverMsg::Stop) | Err(_) => stop = true,
         }
         while !stop && batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(DriverMsg::Input(i)) => batch.push(i),
+                Ok(DriverMsg::Tick) => tick = true,
                 Ok(DriverMsg::Stop) | Err(TryRecvError::Disconnected) => stop = true,
                 Err(TryRecvError::Empty) => break,
             }
         }
-        let now = monotonic_ms();
-        if now >= next_tick {
-            // First in the batch, so the core sees the others with a fresh clock (and its
-            // very first input is always a tick).
-            batch.insert(0, Input::Tick { now_ms: now });
-            // From now, not from the missed deadline: after a pause, one tick, not a burst.
-            next_tick = now + tick_ms;
+        if tick || !ticked {
+            // First in the batch, so the core sees the others with a fresh clock. Ticks
+            // that piled up behind a slow fsync count once: a stalled driver must not
+            // fire a burst of election timeouts.
+            batch.insert(
+                0,
+                Input::Tick {
+                    now_ms: monotonic_ms(),
+                },
+            );
+            ticked = true;
         }
 
         let mut outputs: Vec<Output<P::Msg, P::Record>> = Vec::with_capacity(batch.len());

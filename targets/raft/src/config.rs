@@ -1,4 +1,5 @@
-//! Settings read from the node's `--opt` and `--bug` flags, converted to ticks.
+//! Settings read from the node's `--opt` and `--bug` flags, converted to ticks (the leader's
+//! check-quorum and lease stay in milliseconds of its clock).
 
 use sunder_node::CoreConfig;
 
@@ -16,8 +17,11 @@ pub struct Settings {
     pub max_inflight: usize,
     /// Compact after this many entries applied since the last snapshot (0 = never).
     pub snapshot_every: u64,
-    /// Lease length for the `lease-read` bug, in local ticks.
-    pub lease_ticks: u64,
+    /// The election timeout's lower bound in milliseconds of the local clock: how long a
+    /// leader goes without hearing from a majority before it steps down (check-quorum).
+    pub election_ms: u64,
+    /// Lease length for the `lease-read` bug, in milliseconds of the local clock.
+    pub lease_ms: u64,
     pub bug_stale_read: bool,
     pub bug_early_ack: bool,
     pub bug_forget_vote: bool,
@@ -54,7 +58,8 @@ impl Settings {
                 1
             },
             snapshot_every: ms("snapshot", 100_000),
-            lease_ticks: (ms("lease_ms", election_ms) / tick).max(1),
+            election_ms: election_ms.max(2 * tick),
+            lease_ms: ms("lease_ms", election_ms),
             bug_stale_read: c.has_bug("stale-read"),
             bug_early_ack: c.has_bug("early-ack"),
             bug_forget_vote: c.has_bug("forget-vote"),

@@ -62,7 +62,8 @@ pub struct Raft {
     pub(crate) election_elapsed: u64,
     pub(crate) election_timeout: u64,
     pub(crate) heartbeat_elapsed: u64,
-    pub(crate) quorum_elapsed: u64,
+    /// Local clock (ms) of the last check-quorum.
+    pub(crate) quorum_checked_ms: u64,
     pub(crate) votes: BTreeSet<NodeId>,
     // Leader only.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
@@ -74,6 +75,7 @@ pub struct Raft {
     /// Heartbeat round number; every AppendEntries carries the current one.
     pub(crate) seq: u64,
     pub(crate) broadcast_needed: bool,
+    /// Local clock (ms) until which the `lease-read` bug trusts its lease.
     pub(crate) lease_until: u64,
     // End-of-step bookkeeping.
     pub(crate) hard_dirty: bool,
@@ -92,6 +94,11 @@ impl Raft {
 
     pub fn commit_index(&self) -> u64 {
         self.commit
+    }
+
+    /// The local clock as of the last tick.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
     }
 
     pub fn leader(&self) -> Option<&str> {
@@ -176,10 +183,13 @@ impl Raft {
                 self.heartbeat_elapsed = 0;
                 self.broadcast_needed = true;
             }
-            self.quorum_elapsed += 1;
-            // `stale-read` is the leader of the paper: sure of itself until it hears of a
-            // newer term, so nothing tells it that it was cut off.
-            if self.quorum_elapsed >= self.s.election_ticks && !self.s.bug_stale_read {
+            // Measured on the local clock, like the lease it backs (etcd pairs lease reads
+            // with check-quorum): a leader whose clock is stepped back or slowed keeps
+            // leading, unaware, for that much longer. Only liveness rests on it in a
+            // correct build. `stale-read` is the leader of the paper: sure of itself until
+            // it hears of a newer term, so nothing tells it that it was cut off.
+            let since = now_ms.saturating_sub(self.quorum_checked_ms);
+            if since >= self.s.election_ms && !self.s.bug_stale_read {
                 self.check_quorum(out);
             }
         } else {
@@ -198,7 +208,7 @@ impl Raft {
     /// A leader that has not heard from a majority for an election timeout steps down, so
     /// that clients on its side of a partition are told to look elsewhere.
     fn check_quorum(&mut self, out: &mut Out) {
-        self.quorum_elapsed = 0;
+        self.quorum_checked_ms = self.now_ms;
         let active = 1 + self.progress.values().filter(|p| p.active).count();
         for p in self.progress.values_mut() {
             p.active = false;
@@ -393,7 +403,7 @@ impl Protocol for Raft {
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
-            quorum_elapsed: 0,
+            quorum_checked_ms: 0,
             votes: BTreeSet::new(),
             progress: BTreeMap::new(),
             term_start: 0,

@@ -81,7 +81,7 @@ impl Raft {
         self.role = Role::Leader;
         self.leader = Some(self.id.clone());
         self.heartbeat_elapsed = 0;
-        self.quorum_elapsed = 0;
+        self.quorum_checked_ms = self.now_ms;
         self.lease_until = 0;
         let last = self.log.last_index();
         self.progress = self

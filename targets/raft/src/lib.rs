@@ -29,8 +29,9 @@
 //! - `early-ack`: writes (not cas) are acknowledged once in the leader's own durable log.
 //! - `forget-vote`: the vote is never written to disk, so a restarted node can vote twice
 //!   in one term.
-//! - `lease-read`: reads are served locally while a lease counted on the leader's own
-//!   clock (its ticks, which stop while the process is paused) has not run out.
+//! - `lease-read`: reads are served locally while a lease measured on the leader's own
+//!   clock (`now_ms` of its ticks: CLOCK_MONOTONIC, which libfaketime can step back or
+//!   slow) has not run out.
 
 //!
 //! ## Testing it
@@ -45,6 +46,9 @@
 //! # planted bugs: stale-read and early-ack, caught by linearizability
 //! sunder test --target raft --nodes 5 --nemesis partition --time-limit 120s \
 //!     --concurrency 20 --op-timeout 300ms --bug stale-read --seed S
+//! # lease-read: the leader cut off while its clock is stepped back (needs libfaketime)
+//! sunder test --target raft --nodes 5 --nemesis clock,partition --nemesis-interval 2s \
+//!     --time-limit 120s --concurrency 20 --op-timeout 300ms --bug lease-read --seed S
 //!
 //! # benchmark: batching on and off, 3 nodes, 32 clients
 //! cargo build --release -p sunder -p sunder-raft --examples && \

@@ -26,7 +26,7 @@ pub struct PendingRead {
 #[derive(Debug, Default)]
 pub struct ReadQueue {
     reads: VecDeque<PendingRead>,
-    /// Send time (local ticks) of recent heartbeat rounds, for the `lease-read` bug.
+    /// Send time (local clock, ms) of recent heartbeat rounds, for the `lease-read` bug.
     rounds: VecDeque<(u64, u64)>,
 }
 
@@ -39,12 +39,12 @@ impl ReadQueue {
 
 impl Raft {
     pub(crate) fn read(&mut self, token: ReqToken, key: String, out: &mut Out) {
-        let lease = self.s.bug_lease_read && self.ticks < self.lease_until;
+        let lease = self.s.bug_lease_read && self.now_ms < self.lease_until;
         if self.s.bug_stale_read || lease {
             // The bugs: "I am the leader, my state is the state". `stale-read` never asks
-            // the others; `lease-read` trusts that its lease, measured on its own clock (its
-            // ticks), has not run out: a paused process's ticks stop (and a skewed clock
-            // slows them) while the others' election timers keep running.
+            // the others; `lease-read` trusts that its lease, measured on its own clock, has
+            // not run out: a clock stepped back or slowed stretches the lease (and the
+            // check-quorum that would depose it) while the others' election timers run.
             let value = self.kv.apply(&Op::Read { key }).unwrap_or_default();
             out.reply.push((token, Response::ok(token.id, value)));
             return;
@@ -71,7 +71,7 @@ impl Raft {
     }
 
     pub(crate) fn note_round(&mut self) {
-        self.reads.rounds.push_back((self.seq, self.ticks));
+        self.reads.rounds.push_back((self.seq, self.now_ms));
     }
 
     pub(crate) fn serve_reads(&mut self, out: &mut Out) {
@@ -83,7 +83,7 @@ impl Raft {
             if seq > confirmed {
                 break;
             }
-            self.lease_until = self.lease_until.max(sent + self.s.lease_ticks);
+            self.lease_until = self.lease_until.max(sent + self.s.lease_ms);
             self.reads.rounds.pop_front();
         }
         while let Some(r) = self.reads.reads.front() {

@@ -79,10 +79,11 @@ fn caught(bug: &str, faults: Faults, seeds: u64) -> u64 {
 }
 
 // The same faults the correct build passes above (`ALL` includes partitions); the bug
-// must be caught in most seeds. `lease-read` and `forget-vote` need coincidences these
-// clients rarely produce (a client sending to a paused old leader; two candidates in one
-// term with a voter restarted in between): their unit tests in outputs.rs show the
-// mechanism, and the sunder test runs in the crate docs show what catches them.
+// must be caught in most seeds. `lease-read` needs a leader clock that lies (the
+// simulation's clocks do not; `sunder test --nemesis clock,partition` catches it, see the
+// crate docs) and `forget-vote` two candidates in one term with a voter restarted in
+// between and neither winner hearing the other: their unit tests in outputs.rs show the
+// mechanism.
 #[test]
 fn stale_read_is_caught() {
     let f = Faults {
