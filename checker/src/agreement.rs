@@ -1,15 +1,21 @@
 //! Agreement between replicas, from node dumps and event streams.
 //!
 //! ```text
-//!  events/<node>.jsonl ─► NodeEvent ──► "leader" events by term ──► duplicate leaders
+//!  events/<node>.jsonl ─► NodeEvent ─┬► "leader" events by term ──► duplicate leaders
+//!                                    └► "vote" events by node and term ──► double votes
 //!  dump of each node ───► NodeDump ──┬► entries by index, compared ──► first divergence
 //!                                    └► union = the committed log ─┐
 //!  history.jsonl ─► ok write / cas / add ──────────────────────────┴► missing writes
 //! ```
 //!
-//! Three properties, for any log-based protocol (Raft: index and term; Paxos: slot and
+//! Four properties, for any log-based protocol (Raft: index and term; Paxos: slot and
 //! ballot round):
 //! - **election safety**: at most one node announces itself leader of any one term;
+//! - **one vote per term**: no node grants its vote to two different candidates in one
+//!   term, across restarts (the event stream is appended, so it outlives a kill). This is
+//!   the promise a durable vote keeps; breaking it is how two leaders can win one term,
+//!   but it is caught even when the second candidate does not win. Nodes write a `vote`
+//!   event (`term`, `for`) only after the vote is durable, so a correct node never shows two;
 //! - **committed-prefix agreement**: no index at which two nodes committed different
 //!   entries (by term and command);
 //! - **acknowledged writes present**: every `ok` write, cas or add of the history is a
@@ -129,6 +135,9 @@ pub struct NodeEvent {
     /// For `commit` events: the index announced committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
+    /// For `vote` events: the candidate the vote was granted to (`for` on the wire).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<String>,
 }
 
 /// Parses an event stream (JSON lines). A truncated last line (the node was killed while
@@ -171,6 +180,15 @@ pub struct DuplicateLeaders {
     pub nodes: Vec<String>,
 }
 
+/// A node that granted its vote to more than one candidate in one term.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DoubleVote {
+    pub node: String,
+    pub term: u64,
+    /// Every candidate it voted for in that term, in the order of its event stream.
+    pub candidates: Vec<String>,
+}
+
 /// The first index at which two nodes' committed entries differ.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Divergence {
@@ -198,6 +216,7 @@ pub struct AgreementReport {
     /// Highest committed index of any dump, and the node that has it.
     pub longest: Option<(String, u64)>,
     pub duplicate_leaders: Vec<DuplicateLeaders>,
+    pub double_votes: Vec<DoubleVote>,
     pub divergence: Option<Divergence>,
     pub missing_writes: Vec<MissingWrite>,
     /// Acknowledged updates found among the committed entries.
@@ -226,6 +245,14 @@ impl AgreementReport {
         }
         for d in &self.duplicate_leaders {
             s += &format!("\n  two leaders in term {}: {}", d.term, d.nodes.join(", "));
+        }
+        for d in &self.double_votes {
+            s += &format!(
+                "\n  {} voted twice in term {}: for {}",
+                d.node,
+                d.term,
+                d.candidates.join(" and ")
+            );
         }
         if let Some(d) = &self.divergence {
             s += &format!(
@@ -286,7 +313,33 @@ fn state_holds(state: &Value, f: &str, key: Option<&str>, value: &Value) -> bool
     }
 }
 
-/// Runs the three checks. `history` supplies the acknowledged updates (`ok` events with
+/// Every node that voted for two different candidates in one term. Events keep their
+/// stream order (one file per node), so the candidates are listed as they were granted.
+fn double_votes(events: &[NodeEvent], warnings: &mut Vec<String>) -> Vec<DoubleVote> {
+    let mut votes: BTreeMap<(&str, u64), Vec<&str>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.event == "vote") {
+        match (e.term, e.candidate.as_deref()) {
+            (Some(t), Some(c)) => {
+                let v = votes.entry((&e.node, t)).or_default();
+                if !v.contains(&c) {
+                    v.push(c);
+                }
+            }
+            _ => warnings.push(format!("vote event of {} lacks a term or a `for`", e.node)),
+        }
+    }
+    votes
+        .into_iter()
+        .filter(|(_, c)| c.len() > 1)
+        .map(|((node, term), c)| DoubleVote {
+            node: node.into(),
+            term,
+            candidates: c.into_iter().map(String::from).collect(),
+        })
+        .collect()
+}
+
+/// Runs the four checks. `history` supplies the acknowledged updates (`ok` events with
 /// `f` of `write`, `cas` or `add`); nemesis and read events are ignored.
 pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> AgreementReport {
     let mut warnings = Vec::new();
@@ -308,6 +361,7 @@ pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> Agr
             nodes: n.into_iter().map(String::from).collect(),
         })
         .collect();
+    let double_votes = double_votes(events, &mut warnings);
 
     // index → the first node seen with an entry there, and that entry.
     let mut log: BTreeMap<u64, (&str, &DumpEntry)> = BTreeMap::new();
@@ -407,7 +461,10 @@ pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> Agr
         }
     }
 
-    let bad = !duplicate_leaders.is_empty() || divergence.is_some() || !missing_writes.is_empty();
+    let bad = !duplicate_leaders.is_empty()
+        || !double_votes.is_empty()
+        || divergence.is_some()
+        || !missing_writes.is_empty();
     let verdict = if bad {
         Verdict::Invalid
     } else if dumps.is_empty() {
@@ -423,6 +480,7 @@ pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> Agr
         nodes: dumps.iter().map(|d| d.node.clone()).collect(),
         longest,
         duplicate_leaders,
+        double_votes,
         divergence,
         missing_writes,
         writes_found: found,

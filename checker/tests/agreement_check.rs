@@ -24,6 +24,17 @@ fn leader(node: &str, term: u64) -> NodeEvent {
         event: "leader".into(),
         term: Some(term),
         index: None,
+        candidate: None,
+    }
+}
+
+fn vote(node: &str, term: u64, candidate: &str) -> NodeEvent {
+    NodeEvent {
+        node: node.into(),
+        event: "vote".into(),
+        term: Some(term),
+        index: None,
+        candidate: Some(candidate.into()),
     }
 }
 
@@ -33,6 +44,7 @@ fn commit(node: &str, index: u64) -> NodeEvent {
         event: "commit".into(),
         term: Some(1),
         index: Some(index),
+        candidate: None,
     }
 }
 
@@ -94,6 +106,54 @@ fn two_leaders_in_one_term_are_reported() {
     assert_eq!(r.duplicate_leaders.len(), 1);
     assert_eq!(r.duplicate_leaders[0].term, 2);
     assert_eq!(r.duplicate_leaders[0].nodes, vec!["n2", "n3"]);
+}
+
+#[test]
+fn one_vote_per_node_and_term_is_valid_even_when_repeated() {
+    // A candidate's self-vote, a retransmitted request granted again, and new terms.
+    let events = [
+        vote("n1", 2, "n1"),
+        vote("n2", 2, "n1"),
+        vote("n2", 2, "n1"),
+        vote("n2", 3, "n3"),
+        vote("n3", 3, "n3"),
+        leader("n1", 2),
+    ];
+    let r = agreement::check(&three_agreeing(), &events, &History::default());
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert!(r.double_votes.is_empty());
+}
+
+#[test]
+fn a_node_voting_for_two_candidates_in_one_term_is_reported() {
+    // n2 votes for n1, is restarted, and in the same term votes for n3: no second leader
+    // won, but the vote was given twice.
+    let events = [
+        vote("n1", 4, "n1"),
+        vote("n2", 4, "n1"),
+        vote("n3", 4, "n3"),
+        vote("n2", 4, "n3"),
+        leader("n1", 4),
+    ];
+    let r = agreement::check(&three_agreeing(), &events, &History::default());
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.duplicate_leaders, vec![]);
+    assert_eq!(r.double_votes.len(), 1);
+    let d = &r.double_votes[0];
+    assert_eq!((d.node.as_str(), d.term), ("n2", 4));
+    assert_eq!(d.candidates, vec!["n1", "n3"]);
+    assert!(
+        r.summary()
+            .contains("n2 voted twice in term 4: for n1 and n3")
+    );
+}
+
+#[test]
+fn vote_events_parse_their_candidate_from_for() {
+    let text = "{\"node\":\"n2\",\"event\":\"vote\",\"term\":4,\"for\":\"n1\",\"time_ms\":1}\n";
+    let (events, warnings) = parse_events(text, "n2.events.jsonl").unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(events, vec![vote("n2", 4, "n1")]);
 }
 
 #[test]

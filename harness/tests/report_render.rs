@@ -149,7 +149,8 @@ fn an_agreement_checker_shows_the_first_divergence() {
         "checkers": [{"name": "agreement", "verdict": "invalid", "reason": "n1 and n3 differ at index 4",
             "details": {"divergence": {"index": 4, "node_a": "n1", "entry_a": {"index": 4, "term": 2, "command": "w 3"},
                 "node_b": "n3", "entry_b": {"index": 4, "term": 3, "command": "w <9>"}},
-                "duplicate_leaders": [], "missing_writes": []}}],
+                "duplicate_leaders": [], "missing_writes": [],
+                "double_votes": [{"node": "n2", "term": 7, "candidates": ["n1", "n<4>"]}]}}],
         "nodes": {}, "warnings": []
     });
     std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
@@ -163,4 +164,8 @@ fn an_agreement_checker_shows_the_first_divergence() {
     );
     assert!(page.contains("<td>n3</td>"));
     assert!(page.contains("w &lt;9&gt;"));
+    assert!(
+        page.contains("n2 voted twice in term 7") && page.contains("n&lt;4&gt;"),
+        "{page}"
+    );
 }

@@ -187,6 +187,15 @@ fn agreement(s: &mut String, d: &Value) {
             html(&dl["nodes"].to_string())
         );
     }
+    for dv in d["double_votes"].as_array().into_iter().flatten().take(8) {
+        let _ = write!(
+            s,
+            "<div>{} voted twice in term {}: for <code>{}</code></div>",
+            html(dv["node"].as_str().unwrap_or("?")),
+            html(&dv["term"].to_string()),
+            html(&dv["candidates"].to_string())
+        );
+    }
     if let Some(m) = d["missing_writes"].as_array().filter(|m| !m.is_empty()) {
         let _ = write!(
             s,

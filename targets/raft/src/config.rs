@@ -8,8 +8,12 @@ pub const BUGS: &[&str] = &["stale-read", "early-ack", "forget-vote", "lease-rea
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Election timeout is drawn from `[election_ticks, 2 * election_ticks)`.
+    /// Election timeout is drawn from `[election_ticks, election_ticks + jitter_ticks)`.
     pub election_ticks: u64,
+    /// Spread of the election timeout (`--opt election_jitter_ms`, default `election_ms`).
+    /// A narrow spread makes followers time out together and split votes: a way to test
+    /// what happens when two candidates ask for votes in the same term.
+    pub jitter_ticks: u64,
     pub heartbeat_ticks: u64,
     /// Most entries in one AppendEntries (1 with `batch=off`).
     pub max_batch: usize,
@@ -44,6 +48,7 @@ impl Settings {
         let election_ms = ms("election_ms", 300);
         Settings {
             election_ticks: (election_ms / tick).max(2),
+            jitter_ticks: (ms("election_jitter_ms", election_ms) / tick).max(1),
             heartbeat_ticks: (ms("heartbeat_ms", 50) / tick).max(1),
             max_batch: if batch {
                 ms("max_batch", 512) as usize

@@ -140,7 +140,7 @@ impl Raft {
     pub(crate) fn reset_election_timer(&mut self) {
         self.election_elapsed = 0;
         let e = self.s.election_ticks;
-        self.election_timeout = self.rng.random_range(e..2 * e);
+        self.election_timeout = self.rng.random_range(e..e + self.s.jitter_ticks);
     }
 
     /// Adopts `term` (if newer) and follows `leader`. A leader stepping down answers its
@@ -330,9 +330,11 @@ impl Raft {
         }
         self.maybe_compact(out);
         // Every advance, in the output that carries the replies it allows: the agreement
-        // checker compares the dumps with the highest index ever announced.
+        // checker compares the dumps with the highest index ever announced. Recorded too, so
+        // that a node restarted with the rest of the cluster still dumps what it committed.
         if self.commit > self.commit_reported {
             self.commit_reported = self.commit;
+            out.persist.push(Record::Commit(self.commit));
             let term = self.log.term_at(self.commit).unwrap_or(0);
             out.events
                 .push(json!({"event": "commit", "index": self.commit, "term": term}));
@@ -384,6 +386,7 @@ impl Protocol for Raft {
             Some(snap) => (snap.state.clone(), snap.index),
             None => (Kv::default(), 0),
         };
+        let commit = r.commit.max(base);
         let mut raft = Raft {
             id: config.id.clone(),
             peers,
@@ -395,7 +398,7 @@ impl Protocol for Raft {
             snapshot: r.snapshot,
             role: Role::Follower,
             leader: None,
-            commit: base,
+            commit,
             applied: base,
             kv,
             ticks: 0,
@@ -414,7 +417,7 @@ impl Protocol for Raft {
             lease_until: 0,
             hard_dirty: false,
             persist_from: None,
-            commit_reported: base,
+            commit_reported: commit,
         };
         raft.reset_election_timer();
         raft

@@ -19,8 +19,10 @@
 //! ```
 //!
 //! Options (`--opt K=V`): `batch=off` (one entry per AppendEntries and one AppendEntries
-//! in flight per follower, so one entry per follower fsync), `election_ms` (300), `heartbeat_ms` (50), `max_batch` (512), `max_inflight` (4),
-//! `snapshot` (compact every N applied entries, 100000; 0 = never), `lease_ms`.
+//! in flight per follower, so one entry per follower fsync), `election_ms` (300),
+//! `election_jitter_ms` (spread of the timeout above `election_ms`; default `election_ms`),
+//! `heartbeat_ms` (50), `max_batch` (512), `max_inflight` (4), `snapshot` (compact every N
+//! applied entries, 100000; 0 = never), `lease_ms`.
 //!
 //! Planted bugs (`--bug NAME`), each a mistake real implementations have made:
 //! - `stale-read`: the leader answers reads from its own state without a heartbeat round

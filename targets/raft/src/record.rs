@@ -1,7 +1,7 @@
 //! Durable records and how a restart rebuilds state from them.
 //!
 //! The record file is a sequence of these, appended; after a compaction it is
-//! `[Snapshot, HardState, Entries(rest)]`. Replaying them in order gives the state the node
+//! `[Snapshot, HardState, Entries(rest), Commit]`. Replaying them in order gives the state the node
 //! had when it last fsynced.
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,10 @@ pub enum Record {
     /// everything after it (the follower truncated a conflicting suffix).
     Entries(Vec<Entry>),
     Snapshot(Snapshot),
+    /// The commit index known when it was written (as etcd's raft keeps it in its hard
+    /// state). Not needed for safety: it lets a restarted node report, dump and apply
+    /// what it knew was committed without waiting for a leader.
+    Commit(u64),
 }
 
 /// What replaying the records yields.
@@ -30,6 +34,8 @@ pub struct Recovered {
     pub vote: Option<NodeId>,
     pub log: Log,
     pub snapshot: Option<Snapshot>,
+    /// The highest commit index recorded, at most the last index of the log.
+    pub commit: u64,
 }
 
 impl Recovered {
@@ -57,8 +63,12 @@ impl Recovered {
                     }
                     r.snapshot = Some(s);
                 }
+                Record::Commit(c) => r.commit = r.commit.max(c),
             }
         }
+        // A torn tail can drop entries the commit record was written after; never claim
+        // more than the log holds.
+        r.commit = r.commit.min(r.log.last_index());
         r
     }
 }

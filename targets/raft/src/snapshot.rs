@@ -1,7 +1,7 @@
 //! Log compaction (§7): snapshot every `snapshot_every` applied entries, and
 //! InstallSnapshot for followers that need entries the leader no longer has.
 //!
-//! After a compaction the durable records are `[Snapshot, HardState, Entries(rest)]`.
+//! After a compaction the durable records are `[Snapshot, HardState, Entries(rest), Commit]`.
 
 use sunder_node::NodeId;
 
@@ -17,6 +17,7 @@ impl Raft {
         if !rest.is_empty() {
             records.push(Record::Entries(rest));
         }
+        records.push(Record::Commit(self.commit));
         records
     }
 

@@ -546,7 +546,11 @@ fn follower_rejects_a_gap_with_a_hint_and_the_leader_backs_up() {
             seq: 2,
         },
     );
-    assert_eq!(out.persist.last(), Some(&Record::Entries(vec![e(2, 2)])));
+    // ... followed by the commit index it learned, recorded after the entries it covers.
+    assert_eq!(
+        out.persist[out.persist.len() - 2..],
+        [Record::Entries(vec![e(2, 2)]), Record::Commit(2)]
+    );
     assert_eq!(f.commit_index(), 2);
     assert_eq!(f.committed_entries(), vec![e(1, 1), e(2, 2)]);
 }
@@ -765,4 +769,29 @@ fn status_and_dump() {
     );
     assert_eq!(d["entries"][1]["origin"], json!("n1/1:10"));
     assert_eq!(d["state"], json!({"k": 5}));
+}
+
+#[test]
+fn a_restarted_node_recovers_its_commit_index_within_its_log() {
+    let e = |index, term| Entry {
+        index,
+        term,
+        cmd: Command::Noop,
+    };
+    let records = vec![
+        Record::HardState {
+            term: 2,
+            vote: None,
+        },
+        Record::Entries(vec![e(1, 1), e(2, 2), e(3, 2)]),
+        Record::Commit(2),
+    ];
+    let r = Raft::recover(config("n2", &[], &[]), records.clone());
+    assert_eq!(r.commit_index(), 2);
+    assert_eq!(r.committed_entries(), vec![e(1, 1), e(2, 2)]);
+    // A commit index past the log (its entries were a torn tail) is cut to the log.
+    let mut torn = records;
+    torn.push(Record::Commit(9));
+    let r = Raft::recover(config("n2", &[], &[]), torn);
+    assert_eq!(r.commit_index(), 3);
 }
