@@ -387,14 +387,7 @@ mod tests {
             "loss,kill",
         ])
         .unwrap();
-        let cmd = c.replay_command();
-        let words: Vec<&str> = cmd.split(' ').skip(2).collect();
-        let mut back = parse(&words).unwrap();
-        back.name = c.name.clone();
-        assert_eq!(
-            serde_json::to_value(&back).unwrap(),
-            serde_json::to_value(&c).unwrap()
-        );
+        super::tests_support::assert_replays(&c);
     }
 }
 
@@ -425,13 +418,7 @@ mod spec_tests {
             replay.contains("--target-spec ") && replay.contains("--client-opt reads=serializable"),
             "{replay}"
         );
-        let words: Vec<&str> = replay.split(' ').skip(2).collect();
-        let mut back = parse(&words).unwrap();
-        back.name = c.name.clone();
-        assert_eq!(
-            serde_json::to_value(&back).unwrap(),
-            serde_json::to_value(&c).unwrap()
-        );
+        super::tests_support::assert_replays(&c);
     }
 
     #[test]
@@ -482,13 +469,19 @@ pub mod tests_support {
 
     /// A default configuration with a fixed seed, for tests.
     pub fn config() -> TestConfig {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            a: TestArgs,
-        }
-        TestConfig::from_args(&Cli::try_parse_from(["sunder", "--seed", "1"]).unwrap().a).unwrap()
+        parse(&["--seed", "1"]).unwrap()
+    }
+
+    /// The replay command parses back to the same configuration (but the name).
+    pub fn assert_replays(c: &TestConfig) {
+        let cmd = c.replay_command();
+        let words: Vec<&str> = cmd.split(' ').skip(2).collect();
+        let mut back = parse(&words).unwrap();
+        back.name = c.name.clone();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(c).unwrap()
+        );
     }
 
     /// `sunder test ARGS` parsed and validated.
