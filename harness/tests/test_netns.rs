@@ -197,6 +197,22 @@ fn a_netns_run_is_valid_has_partitions_and_leaves_the_root_namespace_as_it_was()
         ],
     );
     assert_eq!(run.code, Some(0), "{}", run.output);
+    // The run names what it made.
+    let names: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("valid/latest/netns.json")).unwrap(),
+    )
+    .unwrap();
+    let tag = names["tag"].as_str().unwrap();
+    assert_eq!(
+        names["namespaces"],
+        serde_json::json!([
+            format!("sunder-{tag}-n1"),
+            format!("sunder-{tag}-n2"),
+            format!("sunder-{tag}-n3"),
+            format!("sunder-{tag}-hub")
+        ])
+    );
+    assert_eq!(names["addresses"]["n2"], "10.77.0.2");
     assert_eq!(
         run.checker("linearizability"),
         Some("valid"),

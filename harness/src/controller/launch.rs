@@ -310,6 +310,20 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
                 tokio::task::block_in_place(|| NetnsNet::setup(m))
                     .context("set up the network namespaces")?,
             );
+            // The run's own record of what it made, so a namespace seen later is traced
+            // to its run (and `sunder clean` is not the only way to find it).
+            let names = net.names();
+            dir.write_json(
+                "netns.json",
+                &serde_json::json!({
+                    "tag": names.tag,
+                    "namespaces": names.namespaces(),
+                    "nftables_table": format!("inet {}", names.table()),
+                    "addresses": members.iter()
+                        .map(|m| (m.clone(), names.addr(m).map(|a| a.to_string())))
+                        .collect::<BTreeMap<_, _>>(),
+                }),
+            )?;
             let hub = net.hub_path();
             let dialer = NsDialer::enter(&hub)
                 .with_context(|| format!("enter the clients' namespace {}", hub.display()))?;
