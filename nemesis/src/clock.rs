@@ -20,7 +20,7 @@
 //! monotonic faking is on by default (a protocol's timers then see the bumps).
 //! `SUNDER_FAKETIME_MONOTONIC=0` turns it off, for targets whose own waits cannot take it.
 
-use crate::{NemesisError, NodeId, TargetSpec};
+use crate::{NemesisError, NodeId, Outcome, TargetSpec};
 use rand::RngExt;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
@@ -206,13 +206,43 @@ impl ClockFault {
             ClockFault::Reset(n) => n.clone(),
         }
     }
+
+    /// The same fault on `nodes` only.
+    pub fn restrict(&self, nodes: &[NodeId]) -> ClockFault {
+        let keep = |n: &NodeId| nodes.contains(n);
+        match self {
+            ClockFault::Bump(m) => ClockFault::Bump(
+                m.iter()
+                    .filter(|(n, _)| keep(n))
+                    .map(|(n, o)| (n.clone(), *o))
+                    .collect(),
+            ),
+            ClockFault::Strobe {
+                offsets,
+                period_ms,
+                duration_ms,
+            } => ClockFault::Strobe {
+                offsets: offsets
+                    .iter()
+                    .filter(|(n, _)| keep(n))
+                    .map(|(n, o)| (n.clone(), *o))
+                    .collect(),
+                period_ms: *period_ms,
+                duration_ms: *duration_ms,
+            },
+            ClockFault::Reset(n) => {
+                ClockFault::Reset(n.iter().filter(|n| keep(n)).cloned().collect())
+            }
+        }
+    }
 }
 
-/// Clock faults, carried out by whoever controls the nodes' clocks.
+/// Clock faults, carried out by whoever controls the nodes' clocks. Each says which nodes'
+/// clocks it moved and which it could not (an `Err` means none moved).
 pub trait Clocks {
-    fn apply(&mut self, fault: &ClockFault) -> Result<(), NemesisError>;
-    /// Every node back to the real clock (and any strobe stopped).
-    fn reset_all(&mut self) -> Result<(), NemesisError>;
+    fn apply(&mut self, fault: &ClockFault) -> Result<Outcome, NemesisError>;
+    /// Stops any strobe and puts these nodes back on the real clock.
+    fn reset(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError>;
 }
 
 struct Strobe {
@@ -266,23 +296,36 @@ impl FaketimeClocks {
 }
 
 impl Clocks for FaketimeClocks {
-    fn apply(&mut self, fault: &ClockFault) -> Result<(), NemesisError> {
+    fn apply(&mut self, fault: &ClockFault) -> Result<Outcome, NemesisError> {
         self.stop_strobe();
-        // Check every node first: a fault is applied whole or not at all.
-        let files: Vec<PathBuf> = fault
-            .nodes()
-            .iter()
-            .map(|n| self.file(n).cloned())
-            .collect::<Result<_, _>>()?;
+        // A name that is no member is the caller's mistake: refused whole, nothing written.
+        if let Some(n) = fault.nodes().iter().find(|n| !self.files.contains_key(*n)) {
+            return Err(NemesisError::UnknownNode(n.clone()));
+        }
+        // Node by node otherwise: a clock the preload does not reach, or a file that cannot
+        // be written, fails that node and no other.
+        let mut out = Outcome::default();
+        let mut write = |n: &NodeId, ms: i64| match self.file(n) {
+            Ok(f) => match write_offset(f, ms) {
+                Ok(()) => out.reached.push(n.clone()),
+                Err(e) => {
+                    out.failed
+                        .insert(n.clone(), format!("write {}: {e}", f.display()));
+                }
+            },
+            Err(e) => {
+                out.failed.insert(n.clone(), e.to_string());
+            }
+        };
         match fault {
             ClockFault::Bump(m) => {
-                for (f, ms) in files.iter().zip(m.values()) {
-                    write_offset(f, *ms)?;
+                for (n, ms) in m {
+                    write(n, *ms);
                 }
             }
-            ClockFault::Reset(_) => {
-                for f in &files {
-                    write_offset(f, 0)?;
+            ClockFault::Reset(nodes) => {
+                for n in nodes {
+                    write(n, 0);
                 }
             }
             ClockFault::Strobe {
@@ -290,8 +333,16 @@ impl Clocks for FaketimeClocks {
                 period_ms,
                 duration_ms,
             } => {
-                let pairs: Vec<(PathBuf, [i64; 2])> =
-                    files.into_iter().zip(offsets.values().copied()).collect();
+                // The first flip is written here, so that a node whose file cannot be
+                // written is known at once and left out of the strobe.
+                for (n, o) in offsets {
+                    write(n, o[1]);
+                }
+                let pairs: Vec<(PathBuf, [i64; 2])> = offsets
+                    .iter()
+                    .filter(|(n, _)| out.reached.contains(n))
+                    .map(|(n, o)| (self.files[n].clone(), *o))
+                    .collect();
                 let stop = Arc::new(AtomicBool::new(false));
                 let (period, until) = (
                     Duration::from_millis(*period_ms),
@@ -299,13 +350,18 @@ impl Clocks for FaketimeClocks {
                 );
                 let flag = stop.clone();
                 let thread = std::thread::spawn(move || {
-                    let mut i = 0;
-                    while !flag.load(Ordering::Relaxed) && Instant::now() < until {
+                    let mut i = 1;
+                    loop {
+                        std::thread::sleep(period);
+                        if flag.load(Ordering::Relaxed) || Instant::now() >= until {
+                            break;
+                        }
                         i = 1 - i;
                         for (f, o) in &pairs {
+                            // A flip that fails leaves the last offset; the reset at the
+                            // fault's stop rewrites every node the strobe reached.
                             let _ = write_offset(f, o[i]);
                         }
-                        std::thread::sleep(period);
                     }
                     for (f, o) in &pairs {
                         let _ = write_offset(f, o[0]);
@@ -314,22 +370,21 @@ impl Clocks for FaketimeClocks {
                 self.strobe = Some(Strobe { stop, thread });
             }
         }
-        Ok(())
+        Ok(out)
     }
 
-    fn reset_all(&mut self) -> Result<(), NemesisError> {
+    fn reset(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.stop_strobe();
-        let mut errors = Vec::new();
-        for (n, f) in &self.files {
-            if let Err(e) = write_offset(f, 0) {
-                errors.push(format!("{n}: {e}"));
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(NemesisError::Backend(errors.join("; ")))
-        }
+        // A clock the preload never reached was never moved: resetting it is not needed,
+        // but writing its file is harmless, so only unknown names and write errors fail.
+        Ok(Outcome::each(nodes, |n| {
+            let f = self
+                .files
+                .get(n)
+                .ok_or_else(|| NemesisError::UnknownNode(n.clone()))?;
+            write_offset(f, 0)
+                .map_err(|e| NemesisError::Backend(format!("write {}: {e}", f.display())))
+        }))
     }
 }
 
@@ -435,13 +490,70 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(seen, ["+0\n".to_string(), "+2\n".to_string()].into());
-        c.reset_all().unwrap();
+        let ids = ["n1".to_string(), "n2".to_string()];
+        assert!(c.reset(&ids).unwrap().is_complete());
         assert_eq!((read("n1"), read("n2")), ("+0\n".into(), "+0\n".into()));
         c.unaffected("n1", "static binary");
-        let e = c
-            .apply(&ClockFault::Bump([("n1".to_string(), 5)].into()))
-            .unwrap_err();
-        assert!(e.to_string().contains("static binary"), "{e}");
-        assert_eq!(read("n1"), "+0\n");
+        let o = c
+            .apply(&ClockFault::Bump(
+                [("n1".to_string(), 5), ("n2".to_string(), 7)].into(),
+            ))
+            .unwrap();
+        assert!(o.failed["n1"].contains("static binary"), "{o:?}");
+        assert_eq!(o.reached, ["n2"]);
+        assert_eq!((read("n1"), read("n2")), ("+0\n".into(), "+0.007\n".into()));
+        let unknown = c.apply(&ClockFault::Bump([("n9".to_string(), 5)].into()));
+        assert!(matches!(unknown, Err(NemesisError::UnknownNode(_))));
+    }
+
+    /// A strobe whose writes fail on one node strobes the others, says which failed, and
+    /// the reset of the nodes it reached puts them back.
+    #[test]
+    fn a_strobe_that_cannot_write_one_file_strobes_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: BTreeMap<NodeId, PathBuf> = ["n1", "n2", "n3"]
+            .iter()
+            .map(|n| {
+                let d = dir.path().join(n);
+                std::fs::create_dir(&d).unwrap();
+                (n.to_string(), d.join("faketime"))
+            })
+            .collect();
+        let read = |n: &str| std::fs::read_to_string(&files[n]).unwrap();
+        let mut c = FaketimeClocks::new(files.clone()).unwrap();
+        // n3's directory goes away: every write of its file fails from now on
+        std::fs::remove_dir_all(dir.path().join("n3")).unwrap();
+        let o = c
+            .apply(&ClockFault::Strobe {
+                offsets: [
+                    ("n1".to_string(), [0, 3000]),
+                    ("n2".to_string(), [0, -4000]),
+                    ("n3".to_string(), [0, 5000]),
+                ]
+                .into(),
+                period_ms: 2,
+                duration_ms: 60_000,
+            })
+            .unwrap();
+        assert_eq!(o.reached, ["n1", "n2"]);
+        assert!(o.failed["n3"].contains("write"), "{o:?}");
+        let mut seen = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.len() < 3 && Instant::now() < deadline {
+            seen.insert(read("n1"));
+            seen.insert(read("n2"));
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            seen,
+            ["+0\n", "+3\n", "-4\n"].map(String::from).into(),
+            "both reached nodes flip"
+        );
+        let r = c.reset(&["n1".to_string(), "n2".to_string()]).unwrap();
+        assert!(r.is_complete(), "{r:?}");
+        assert_eq!((read("n1"), read("n2")), ("+0\n".into(), "+0\n".into()));
+        // resetting the broken node fails and says why
+        let r = c.reset(&["n3".to_string()]).unwrap();
+        assert!(r.reached.is_empty() && r.failed.contains_key("n3"), "{r:?}");
     }
 }

@@ -16,6 +16,9 @@ pub enum NemesisError {
     /// The backend could not carry the fault out (signal failed, spawn failed, ...).
     #[error("{0}")]
     Backend(String),
+    /// A fault of this kind (or what an undo could not reach of one) is still in force.
+    #[error("{0}")]
+    InForce(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     /// A bad `--nemesis` list or duration.

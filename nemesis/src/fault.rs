@@ -181,6 +181,43 @@ impl Fault {
         }
     }
 
+    /// The nodes the fault is carried out on, one by one: for a partition the nodes that
+    /// get drop rules (those that stop hearing someone), else the nodes hit.
+    pub fn nodes(&self) -> Vec<NodeId> {
+        match self {
+            Fault::Partition(g) => {
+                g.0.iter()
+                    .filter(|(_, froms)| !froms.is_empty())
+                    .map(|(to, _)| to.clone())
+                    .collect()
+            }
+            Fault::Kill(n) | Fault::Pause(n) => n.clone(),
+            Fault::Clock(c) => c.nodes(),
+            Fault::Loss(l) => l.nodes.clone(),
+        }
+    }
+
+    /// The part of the fault that concerns `nodes` only (see [`Fault::nodes`]): what is in
+    /// force after it half-applied, or what is left after an undo that half-failed.
+    pub fn restrict(&self, nodes: &[NodeId]) -> Fault {
+        let keep = |n: &NodeId| nodes.contains(n);
+        match self {
+            Fault::Partition(g) => Fault::Partition(Grudge(
+                g.0.iter()
+                    .filter(|(to, froms)| keep(to) && !froms.is_empty())
+                    .map(|(to, froms)| (to.clone(), froms.clone()))
+                    .collect(),
+            )),
+            Fault::Kill(n) => Fault::Kill(n.iter().filter(|n| keep(n)).cloned().collect()),
+            Fault::Pause(n) => Fault::Pause(n.iter().filter(|n| keep(n)).cloned().collect()),
+            Fault::Clock(c) => Fault::Clock(c.restrict(nodes)),
+            Fault::Loss(l) => Fault::Loss(Loss {
+                nodes: l.nodes.iter().filter(|n| keep(n)).cloned().collect(),
+                percent: l.percent,
+            }),
+        }
+    }
+
     /// The history `value`: the grudge map, or the list of nodes hit.
     pub fn value(&self) -> Value {
         match self {

@@ -19,7 +19,15 @@
 //!                                                     namespace per node
 //!                                                   impl Clocks
 //!                                                   (FaketimeClocks: a file per node)
+//!
+//!   every backend call answers node by node: Outcome { reached, failed: node → error }
+//!   Nemesis keeps in force exactly Fault::restrict(reached); a stop undoes exactly that
+//!   and keeps in force what its undo failed on, for heal_all to retry
 //! ```
+//!
+//! History: the controller records each start and stop with the fault's `value` as always
+//! and, when it failed on some nodes, its [`Outcome`] as JSON in the event's `error`
+//! (`{"reached":[..],"failed":{"n3":"why"}}`); see [`outcome`].
 //!
 //! - [`grudge`]: a partition, as "for each node, the nodes it no longer hears from".
 //! - [`shape`]: partition shapes after Jepsen (one, halves, ring, bridge, ...).
@@ -27,6 +35,7 @@
 //! - [`fault`]: [`FaultKind`], [`FaultSpec`] (intent), [`Fault`] (resolved), [`NemesisOp`].
 //! - [`schedule`]: the seeded list of steps.
 //! - [`backend`]: the [`Network`] and [`Processes`] traits and the [`Nemesis`] bookkeeper.
+//! - [`outcome`]: [`Outcome`], where one operation took effect and where it failed.
 //! - [`loss`]: random packet loss ([`LossSpec`] intended, [`Loss`] resolved).
 //! - [`proxy`]: the unprivileged network backend, a TCP relay per directed pair.
 //! - [`netns`]: the root network backend: a namespace per node on a private bridge,
@@ -41,18 +50,20 @@ pub mod fault;
 pub mod grudge;
 pub mod loss;
 pub mod netns;
+pub mod outcome;
 pub mod proxy;
 pub mod schedule;
 pub mod shape;
 pub mod target;
 
-pub use backend::{Nemesis, Network, Processes};
+pub use backend::{Applied, Nemesis, Network, Processes};
 pub use clock::{ClockFault, ClockMode, ClockSpec, Clocks, FaketimeClocks};
 pub use error::NemesisError;
 pub use fault::{Fault, FaultKind, FaultSpec, NemesisOp};
 pub use grudge::Grudge;
 pub use loss::{Loss, LossSpec};
 pub use netns::NetnsNet;
+pub use outcome::Outcome;
 pub use proxy::ProxyNet;
 pub use schedule::{ScheduleConfig, Step, schedule};
 pub use shape::PartitionShape;

@@ -9,7 +9,7 @@
 //! Node `a` is told `--peer b=<relay (a,b)>`. Because a node sends only on connections it
 //! dialled, cutting relay `(a,b)` silences `a → b` and nothing else: one-way cuts come free.
 
-use crate::{Grudge, NemesisError, Network, NodeId};
+use crate::{Fault, Grudge, NemesisError, Network, NodeId, Outcome};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -91,24 +91,36 @@ impl Drop for ProxyNet {
     }
 }
 
+/// Per receiving node: a node's cuts are the relays into it. Setting a relay cannot fail, so
+/// a node fails only when its grudge names a link that has no relay (not a member).
 impl Network for ProxyNet {
-    fn partition(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
-        for (from, to) in grudge.links() {
-            if !self.relays.contains_key(&(from.clone(), to.clone())) {
+    fn partition(&mut self, grudge: &Grudge) -> Result<Outcome, NemesisError> {
+        let receivers = Fault::Partition(grudge.clone()).nodes();
+        Ok(Outcome::each(&receivers, |to| {
+            let missing = grudge.0[to]
+                .iter()
+                .find(|from| !self.relays.contains_key(&((*from).clone(), to.clone())));
+            if let Some(from) = missing {
                 return Err(NemesisError::UnknownNode(format!("{from}->{to}")));
             }
-        }
-        for ((from, to), r) in &self.relays {
-            r.cut.send_replace(grudge.is_cut(from, to));
-        }
-        Ok(())
+            for ((from, t), r) in &self.relays {
+                if t == to {
+                    r.cut.send_replace(grudge.is_cut(from, to));
+                }
+            }
+            Ok(())
+        }))
     }
 
-    fn heal(&mut self) -> Result<(), NemesisError> {
-        for r in self.relays.values() {
-            r.cut.send_replace(false);
-        }
-        Ok(())
+    fn heal(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
+        Ok(Outcome::each(nodes, |to| {
+            for ((_, t), r) in &self.relays {
+                if t == to {
+                    r.cut.send_replace(false);
+                }
+            }
+            Ok::<(), NemesisError>(())
+        }))
     }
 }
 
@@ -239,7 +251,7 @@ mod tests {
 
         let mut g = Grudge::default();
         g.cut("n1", "n2"); // n2 no longer hears n1
-        net.partition(&g).unwrap();
+        assert!(net.partition(&g).unwrap().is_complete());
         assert_eq!(net.cut_links(), vec![("n1".to_string(), "n2".to_string())]);
         let mut rest = Vec::new();
         let n = tokio::time::timeout(Duration::from_secs(2), live.read_to_end(&mut rest))
@@ -256,7 +268,7 @@ mod tests {
             "the other direction still works"
         );
 
-        net.heal().unwrap();
+        assert!(net.heal(&["n2".to_string()]).unwrap().is_complete());
         assert_eq!(roundtrip(ab).await.unwrap(), "hello\n");
         assert!(net.cut_links().is_empty());
     }
@@ -278,11 +290,29 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_millis(400));
     }
 
+    /// A grudge naming a link with no relay fails on its receiver only; the other
+    /// receivers' cuts are made, and healing those undoes exactly them.
     #[tokio::test]
-    async fn unknown_links_are_an_error() {
-        let mut net = ProxyNet::start([]).await.unwrap();
+    async fn a_partition_fails_only_on_the_node_whose_link_is_unknown() {
+        let b = echo().await;
+        let mut net = ProxyNet::start([
+            ("n1".into(), "n2".into(), b),
+            ("n2".into(), "n1".into(), b),
+            ("n3".into(), "n2".into(), b),
+        ])
+        .await
+        .unwrap();
         let mut g = Grudge::default();
-        g.cut("n1", "n9");
-        assert!(net.partition(&g).is_err());
+        g.cut("n1", "n2");
+        g.cut("n3", "n2");
+        g.cut("n9", "n1"); // no relay n9 -> n1
+        g.cut("n2", "n1");
+        let o = net.partition(&g).unwrap();
+        assert_eq!(o.reached, ["n2"]);
+        assert!(o.failed["n1"].contains("n9->n1"), "{o:?}");
+        let n = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(net.cut_links(), [n("n1", "n2"), n("n3", "n2")]);
+        assert!(net.heal(&o.reached).unwrap().is_complete());
+        assert!(net.cut_links().is_empty());
     }
 }

@@ -5,11 +5,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 use sunder_nemesis::netns::{self, NsHandle, netns_path};
-use sunder_nemesis::{Grudge, Loss, NetnsNet, Network};
+use sunder_nemesis::{Fault, Grudge, Loss, Nemesis, NemesisError, NetnsNet, Network, NodeId};
+use sunder_nemesis::{Outcome, Processes};
 
 fn usable() -> bool {
     match netns::unavailable() {
         None => true,
+        // CI has root, `ip` and `nft`: there a missing one is a failure, not a skip.
+        Some(why) if std::env::var_os("CI").is_some() => panic!("CI is set but {why}"),
         Some(why) => {
             eprintln!("skipping: {why}");
             false
@@ -101,7 +104,7 @@ fn a_partition_drops_packets_and_heal_lets_them_through() {
 
     let mut g = Grudge::default();
     g.cut("n1", "n2"); // n2 no longer hears n1
-    net.partition(&g).unwrap();
+    assert!(net.partition(&g).unwrap().is_complete());
     assert!(!connects(&net, "n1", a2), "n2 drops n1's SYN");
     // TCP needs both ways: n2's SYN reaches n1, but n1's answer is dropped at n2
     assert!(!connects(&net, "n2", a1));
@@ -112,7 +115,7 @@ fn a_partition_drops_packets_and_heal_lets_them_through() {
         "{rules}"
     );
 
-    net.heal().unwrap();
+    assert!(net.heal(&["n2".into()]).unwrap().is_complete());
     assert!(connects(&net, "n1", a2), "after heal");
     assert!(!net.ruleset("n2").unwrap().contains("drop"));
     Arc::get_mut(&mut net).unwrap().teardown().unwrap();
@@ -125,11 +128,13 @@ fn loss_rules_are_installed_and_removed() {
     }
     let mut net = Arc::new(NetnsNet::setup(vec!["n1".into(), "n2".into()]).unwrap());
     let (_l2, a2) = listen(&net, "n2");
-    net.loss(&Loss {
-        nodes: vec!["n2".into()],
-        percent: 35,
-    })
-    .unwrap();
+    let o = net
+        .loss(&Loss {
+            nodes: vec!["n2".into()],
+            percent: 35,
+        })
+        .unwrap();
+    assert!(o.is_complete(), "{o:?}");
     let rules = net.ruleset("n2").unwrap();
     assert!(rules.contains("numgen random mod 100 < 35"), "{rules}");
     assert!(
@@ -143,7 +148,7 @@ fn loss_rules_are_installed_and_removed() {
     })
     .unwrap();
     assert!(!connects(&net, "n1", a2));
-    net.loss_stop().unwrap();
+    net.loss_stop(&["n2".into()]).unwrap();
     assert!(!net.ruleset("n2").unwrap().contains("numgen"));
     assert!(connects(&net, "n1", a2));
     // loss and partitions live in separate chains: stopping one keeps the other
@@ -155,9 +160,100 @@ fn loss_rules_are_installed_and_removed() {
         percent: 20,
     })
     .unwrap();
-    net.loss_stop().unwrap();
+    net.loss_stop(&["n2".into()]).unwrap();
     assert!(net.ruleset("n2").unwrap().contains("drop"));
     net.teardown().unwrap();
+}
+
+/// No process faults in these tests.
+struct NoProcs;
+impl Processes for NoProcs {
+    fn kill(&mut self, n: &[NodeId]) -> Result<Outcome, NemesisError> {
+        Ok(Outcome::all(n))
+    }
+    fn restart(&mut self, n: &[NodeId]) -> Result<Outcome, NemesisError> {
+        Ok(Outcome::all(n))
+    }
+    fn pause(&mut self, n: &[NodeId]) -> Result<Outcome, NemesisError> {
+        Ok(Outcome::all(n))
+    }
+    fn resume(&mut self, n: &[NodeId]) -> Result<Outcome, NemesisError> {
+        Ok(Outcome::all(n))
+    }
+}
+
+/// n3's table is deleted before the faults, so every rule meant for n3 fails: the partition
+/// and the loss still reach n1 and n2, say that n3 failed and why, and their stops remove
+/// exactly the rules that were installed.
+#[test]
+fn a_rule_that_fails_in_one_namespace_is_applied_and_removed_on_the_others() {
+    if !usable() {
+        return;
+    }
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<NodeId>>();
+    let net = Arc::new(NetnsNet::setup(ids(&["n1", "n2", "n3"])).unwrap());
+    let table = net.names().table();
+    netns::command::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &net.names().node("n3"),
+            "nft",
+            "delete",
+            "table",
+            "inet",
+            &table,
+        ],
+        None,
+    )
+    .unwrap();
+    let mut nem = Nemesis::new(net.clone(), NoProcs);
+    let members = ids(&["n1", "n2", "n3"]);
+    let isolate_n2 = Grudge::complete(&members, &[ids(&["n2"]), ids(&["n1", "n3"])]);
+    let started = nem.start(Fault::Partition(isolate_n2.clone())).unwrap();
+    assert_eq!(started.outcome.reached, ids(&["n1", "n2"]));
+    assert!(
+        started.outcome.failed["n3"].contains("nft"),
+        "the failing command is named: {:?}",
+        started.outcome
+    );
+    assert!(net.ruleset("n1").unwrap().contains("10.77.0.2 drop"));
+    assert!(net.ruleset("n2").unwrap().contains("drop"));
+    let in_force: Vec<Fault> = nem.active().cloned().collect();
+    assert_eq!(in_force[0].nodes(), ids(&["n1", "n2"]));
+    let (_l1, a1) = listen(&net, "n1");
+    assert!(
+        !connects(&net, "n2", a1),
+        "the rules are in the packets' path"
+    );
+
+    let loss = Loss {
+        nodes: members.clone(),
+        percent: 40,
+    };
+    let lost = nem.start(Fault::Loss(loss)).unwrap();
+    assert_eq!(lost.outcome.reached, ids(&["n1", "n2"]));
+    assert!(lost.outcome.failed.contains_key("n3"));
+    assert!(
+        net.ruleset("n2")
+            .unwrap()
+            .contains("numgen random mod 100 < 40")
+    );
+
+    let healed = nem.heal_all();
+    assert_eq!(healed.len(), 2);
+    for (kind, r) in &healed {
+        let undone = r.as_ref().unwrap().as_ref().unwrap();
+        assert!(undone.outcome.is_complete(), "{kind}: {undone:?}");
+        assert_eq!(undone.outcome.reached, ids(&["n1", "n2"]), "{kind}");
+    }
+    assert_eq!(nem.active().count(), 0);
+    for n in ["n1", "n2"] {
+        let rules = net.ruleset(n).unwrap();
+        assert!(!rules.contains("drop"), "{n}: {rules}");
+    }
+    assert!(connects(&net, "n2", a1), "healed");
 }
 
 #[test]

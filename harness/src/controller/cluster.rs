@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use sunder_nemesis::netns::NsHandle;
-use sunder_nemesis::{NemesisError, NodeId, Processes};
+use sunder_nemesis::{NemesisError, NodeId, Outcome, Processes};
 
 /// How to start one node.
 #[derive(Debug, Clone)]
@@ -290,35 +290,32 @@ impl SharedCluster {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Carries `f` out on each node, every one even when some fail: the outcome says
+    /// exactly which nodes it reached, so that only those are undone later.
     fn each(
         &self,
         nodes: &[NodeId],
         f: impl Fn(&mut Cluster, &str) -> Result<(), String>,
-    ) -> Result<(), NemesisError> {
+    ) -> Result<Outcome, NemesisError> {
         let mut c = self.lock();
-        let errors: Vec<String> = nodes.iter().filter_map(|n| f(&mut c, n).err()).collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(NemesisError::Backend(errors.join("; ")))
-        }
+        Ok(Outcome::each(nodes, |n| f(&mut c, n)))
     }
 }
 
 impl Processes for SharedCluster {
-    fn kill(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+    fn kill(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.each(nodes, Cluster::kill)
     }
 
-    fn restart(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+    fn restart(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.each(nodes, Cluster::spawn)
     }
 
-    fn pause(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+    fn pause(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.each(nodes, Cluster::pause)
     }
 
-    fn resume(&mut self, nodes: &[NodeId]) -> Result<(), NemesisError> {
+    fn resume(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.each(nodes, Cluster::resume)
     }
 }

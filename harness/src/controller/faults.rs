@@ -1,6 +1,12 @@
 //! Runs the nemesis schedule against the cluster and records every step in the history
 //! (process `nemesis`, type `info`): the resolved fault as `value`, or an `error` when it
 //! could not be applied. Nothing is skipped silently.
+//!
+//! A step that took effect on some nodes and failed on others keeps its `value` (the fault
+//! as aimed, or for a stop the part in force it undid) and carries, in `error`, the nodes it
+//! reached and those it failed on with the reason, as JSON
+//! (`{"reached":["n1","n2"],"failed":{"n3":"..."}}`, [`sunder_nemesis::Outcome`]). Only
+//! what was reached is kept in force and undone.
 
 use super::admin::Admin;
 use super::cluster::SharedCluster;
@@ -10,7 +16,9 @@ use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sunder_checker::{EventType, Process};
-use sunder_nemesis::{Fault, FaultKind, Nemesis, NemesisOp, Network, NodeId, Step};
+use sunder_nemesis::{
+    Applied, Fault, FaultKind, Nemesis, NemesisError, NemesisOp, Network, NodeId, Outcome, Step,
+};
 use sunder_workloads::Recorder;
 use tokio::sync::watch;
 
@@ -62,8 +70,10 @@ impl FaultRunner {
                             self.stop(fault.kind());
                         }
                         let value = fault.value();
-                        let r = self.nemesis.start(fault);
-                        self.record(f, value, r.err().map(|e| e.to_string()));
+                        match self.nemesis.start(fault) {
+                            Ok(applied) => self.record(f, applied.value(), applied.error()),
+                            Err(e) => self.record(f, value, Some(e.to_string())),
+                        }
                     }
                     Err(e) => {
                         let f = spec.start_f();
@@ -78,32 +88,46 @@ impl FaultRunner {
     }
 
     fn stop(&mut self, kind: FaultKind) {
-        match self.nemesis.stop(kind) {
-            Ok(Some(fault)) => self.record(kind.stop_f(), fault.value(), None),
-            Ok(None) => self.record(
+        let r = self.nemesis.stop(kind);
+        self.record_stop(kind, r, true);
+    }
+
+    fn record_stop(
+        &self,
+        kind: FaultKind,
+        r: Result<Option<Applied>, NemesisError>,
+        say_none: bool,
+    ) {
+        match r {
+            Ok(Some(undone)) => self.record(kind.stop_f(), undone.value(), undone.error()),
+            Ok(None) if say_none => self.record(
                 kind.stop_f(),
                 Value::Null,
                 Some(format!("no {kind} fault in force")),
             ),
+            Ok(None) => {}
             Err(e) => self.record(kind.stop_f(), Value::Null, Some(e.to_string())),
         }
     }
 
-    /// Undoes every fault in force (pauses, then kills, then the network), recording each.
+    /// Undoes every fault in force (pauses, then kills, then the network), recording each;
+    /// what an undo could not reach stays in force and is named in the progress line.
     pub fn heal_all(&mut self) {
         for (kind, r) in self.nemesis.heal_all() {
-            match r {
-                Ok(Some(fault)) => self.record(kind.stop_f(), fault.value(), None),
-                Ok(None) => {}
-                Err(e) => self.record(kind.stop_f(), Value::Null, Some(e.to_string())),
-            }
+            self.record_stop(kind, r, false);
         }
         self.update_in_force();
     }
 
     fn record(&self, f: &str, value: Value, error: Option<String>) {
-        match &error {
-            Some(e) => tracing::warn!("nemesis {f}: {e}"),
+        match error.as_deref().map(|e| (e, Outcome::from_error_text(e))) {
+            Some((_, Some(o))) if !o.reached.is_empty() => tracing::warn!(
+                "nemesis {f} {value}: reached {}, {}",
+                o.reached.join(","),
+                o.describe_failures()
+            ),
+            Some((_, Some(o))) => tracing::warn!("nemesis {f}: {}", o.describe_failures()),
+            Some((e, None)) => tracing::warn!("nemesis {f}: {e}"),
             None => tracing::info!("nemesis {f} {value}"),
         }
         self.recorder.record(
@@ -243,5 +267,137 @@ mod tests {
             "the intent is kept when it cannot be resolved"
         );
         assert_eq!(ev[2].value.as_array().unwrap().len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod half_applied {
+    use super::*;
+    use crate::controller::cluster::{Cluster, NodeSpec};
+    use sunder_nemesis::{FaultSpec, ProxyNet, TargetSpec};
+    use sunder_workloads::Endpoint;
+
+    fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
+        NodeSpec {
+            id: id.into(),
+            // sleep itself, no shell: a SIGSTOP cannot land in a shell's vfork
+            program: "sleep".into(),
+            args: vec!["300".into()],
+            env: Vec::new(),
+            log: dir.join(format!("{id}.log")),
+        }
+    }
+
+    fn state(pid: u32) -> char {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        s.rsplit_once(") ").unwrap().1.chars().next().unwrap()
+    }
+
+    /// Polls (a loaded machine delivers signals late) until `want` holds or 10 s pass, and
+    /// returns the last state seen: the assertion is on the state, not on the time.
+    fn wait_state(pid: u32, want: impl Fn(char) -> bool) -> char {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let c = state(pid);
+            if want(c) || Instant::now() >= deadline {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A pause aimed at all nodes while n3 is down: n1 and n2 are paused, the event says
+    /// so and why n3 failed, and both the scheduled stop and heal_all resume them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pause_of_all_with_one_node_down_pauses_and_resumes_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let members: Vec<NodeId> = ["n1", "n2", "n3"].map(String::from).to_vec();
+        let cluster = SharedCluster::new(Cluster::new(
+            members.iter().map(|m| sleeper(dir.path(), m)).collect(),
+        ));
+        cluster.lock().start_all().unwrap();
+        cluster.lock().kill("n3").unwrap();
+        let pids: Vec<u32> = ["n1", "n2"]
+            .iter()
+            .map(|n| cluster.lock().pid(n).unwrap())
+            .collect();
+        let dead: std::net::SocketAddr = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let admin = Admin::with_dialer(
+            members
+                .iter()
+                .map(|m| Endpoint {
+                    id: m.clone(),
+                    addr: dead,
+                })
+                .collect(),
+            sunder_workloads::Dialer::Direct,
+        );
+        let net = ProxyNet::start([]).await.unwrap();
+        let start = Instant::now();
+        let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
+        let mut runner = FaultRunner {
+            nemesis: Nemesis::new(Box::new(net), cluster.clone()),
+            members,
+            admin,
+            recorder: recorder.clone(),
+            in_force: Arc::default(),
+        };
+        let pause_all = Step {
+            at_ms: 0,
+            op: NemesisOp::Start(FaultSpec::Pause(TargetSpec::All)),
+            seed: 1,
+        };
+        let resume = Step {
+            at_ms: 0,
+            op: NemesisOp::Stop(FaultKind::Pause),
+            seed: 1,
+        };
+        let (_tx, rx) = watch::channel(false);
+
+        runner.run(&[pause_all], start, rx.clone()).await;
+        for &pid in &pids {
+            assert_eq!(wait_state(pid, |c| c == 'T'), 'T', "paused");
+        }
+        assert_eq!(*runner.in_force.lock().unwrap(), "pause n1,n2");
+        runner.run(&[resume], start, rx.clone()).await;
+        for &pid in &pids {
+            assert_ne!(wait_state(pid, |c| c != 'T'), 'T', "resumed at the stop");
+        }
+        assert_eq!(*runner.in_force.lock().unwrap(), "");
+
+        runner.run(&[pause_all], start, rx).await;
+        for &pid in &pids {
+            assert_eq!(wait_state(pid, |c| c == 'T'), 'T', "paused again");
+        }
+        runner.heal_all();
+        for &pid in &pids {
+            assert_ne!(wait_state(pid, |c| c != 'T'), 'T', "resumed by heal_all");
+        }
+        assert_eq!(*runner.in_force.lock().unwrap(), "");
+
+        let ev = recorder.events();
+        let fs: Vec<&str> = ev.iter().map(|e| e.f.as_str()).collect();
+        assert_eq!(fs, ["pause", "resume", "pause", "resume"]);
+        for start in [&ev[0], &ev[2]] {
+            assert_eq!(
+                start.value,
+                serde_json::json!(["n1", "n2", "n3"]),
+                "as aimed"
+            );
+            let o = Outcome::from_error_text(start.error.as_deref().unwrap()).unwrap();
+            assert_eq!(o.reached, ["n1", "n2"]);
+            assert!(o.failed["n3"].contains("not running"), "{o:?}");
+        }
+        for stop in [&ev[1], &ev[3]] {
+            assert_eq!(
+                stop.value,
+                serde_json::json!(["n1", "n2"]),
+                "what was undone"
+            );
+            assert_eq!(stop.error, None);
+        }
     }
 }

@@ -6,11 +6,17 @@
 //!   info nemesis heal      {..}  ──┴─► Band { kind: partition, from, to, label }
 //!   info nemesis kill [n2]       ──► Band { .., to: end of run }   (never stopped)
 //! ```
+//!
+//! A step that failed on some nodes carries its per-node outcome in `error`
+//! (`sunder_nemesis::Outcome`): a start that reached some nodes is a band like any other,
+//! its label naming where it failed; a stop that failed on some nodes ends the band and
+//! opens one for what is still in force, until the next stop of its kind.
 
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use sunder_checker::{EventType, History, Process};
+use sunder_nemesis::Outcome;
 
 /// The stop `f` of each fault kind, and the kind it stops.
 const PAIRS: &[(&str, &str)] = &[
@@ -18,6 +24,7 @@ const PAIRS: &[(&str, &str)] = &[
     ("kill", "restart"),
     ("pause", "resume"),
     ("clock", "clock-reset"),
+    ("loss", "loss-stop"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -48,20 +55,50 @@ pub fn bands(history: &History) -> Vec<Band> {
             "clock-bump" | "clock-strobe" => "clock",
             f => f,
         };
+        let outcome = e.error.as_deref().and_then(Outcome::from_error_text);
         if let Some((start, _)) = PAIRS.iter().find(|(_, stop)| *stop == f) {
+            // An undo that failed whole leaves the fault in force: its band goes on.
+            if e.error.is_some() && outcome.is_none() {
+                continue;
+            }
             if let Some(mut b) = open.remove(start) {
                 b.to = e.time;
                 b.open = false;
                 out.push(b);
             }
+            // What the undo could not reach is still in force.
+            if let Some(o) = outcome.filter(|o| !o.failed.is_empty()) {
+                let nodes: Vec<&str> = o.failed.keys().map(String::as_str).collect();
+                open.insert(
+                    start,
+                    Band {
+                        kind: start.to_string(),
+                        from: e.time,
+                        to: e.time,
+                        label: format!(
+                            "{} (undo {})",
+                            nodes.join(","),
+                            cut(&o.describe_failures())
+                        ),
+                        failed: false,
+                        open: true,
+                    },
+                );
+            }
             continue;
         }
+        // Took effect somewhere: no error, or an outcome that reached some node.
+        let took_effect = match (&e.error, &outcome) {
+            (None, _) => true,
+            (Some(_), Some(o)) => !o.reached.is_empty(),
+            (Some(_), None) => false,
+        };
         let band = Band {
             kind: f.to_string(),
             from: e.time,
             to: e.time,
             label: label(&e.value, e.error.as_deref()),
-            failed: e.error.is_some(),
+            failed: !took_effect,
             open: true,
         };
         if band.failed || !PAIRS.iter().any(|(start, _)| *start == f) {
@@ -99,14 +136,17 @@ fn label(v: &Value, error: Option<&str>) -> String {
             .join(" "),
         other => short(other),
     };
-    let text: String = text.chars().take(60).collect();
-    match error {
-        Some(e) => format!(
-            "{text} (failed: {})",
-            e.chars().take(60).collect::<String>()
-        ),
+    let text = cut(&text);
+    match error.map(|e| (e, Outcome::from_error_text(e))) {
+        Some((_, Some(o))) => format!("{text} ({})", cut(&o.describe_failures())),
+        Some((e, None)) => format!("{text} (failed: {})", cut(e)),
         None => text,
     }
+}
+
+/// At most 60 characters of a label part.
+fn cut(s: &str) -> String {
+    s.chars().take(60).collect()
 }
 
 fn short(v: &Value) -> String {
@@ -190,6 +230,48 @@ mod tests {
         assert_eq!(
             got,
             vec![("clock".to_string(), 10, 20), ("clock".to_string(), 30, 45)]
+        );
+    }
+
+    #[test]
+    fn half_applied_faults_are_bands_and_what_an_undo_missed_stays_one() {
+        let partial = r#"{"reached":["n1","n2"],"failed":{"n3":"n3 is not running"}}"#;
+        let none = r#"{"reached":[],"failed":{"n1":"x","n2":"y"}}"#;
+        let undo_missed = r#"{"reached":["n1"],"failed":{"n2":"SIGCONT: EPERM"}}"#;
+        let h = History::new(vec![
+            nem(0, 10, "pause", json!(["n1", "n2", "n3"]), Some(partial)),
+            nem(1, 20, "resume", json!(["n1", "n2"]), Some(undo_missed)),
+            nem(2, 30, "resume", Value::Null, Some("the cluster is gone")),
+            nem(3, 40, "resume", json!(["n2"]), None),
+            nem(4, 50, "kill", json!(["n1", "n2"]), Some(none)),
+            nem(5, 60, "loss", json!({"nodes": ["n1"], "percent": 20}), None),
+            nem(
+                6,
+                70,
+                "loss-stop",
+                json!({"nodes": ["n1"], "percent": 20}),
+                None,
+            ),
+        ]);
+        let b = bands(&h);
+        let got: Vec<_> = b
+            .iter()
+            .map(|b| (b.kind.as_str(), b.from, b.to, b.failed, b.open))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("pause", 10, 20, false, false),
+                ("pause", 20, 40, false, false),
+                ("kill", 50, 50, true, false),
+                ("loss", 60, 70, false, false),
+            ]
+        );
+        assert_eq!(b[0].label, "n1,n2,n3 (failed on n3: n3 is not running)");
+        assert!(
+            b[1].label.starts_with("n2 (undo failed on n2: SIGCONT"),
+            "{}",
+            b[1].label
         );
     }
 }

@@ -3,7 +3,8 @@
 use super::command::run;
 use super::names::{HUB_ADDR, PREFIX_LEN, RunNames};
 use super::{NsHandle, rules, teardown};
-use crate::{Grudge, Loss, NemesisError, Network, NodeId};
+use crate::{Fault, Grudge, Loss, NemesisError, Network, NodeId, Outcome};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -146,45 +147,55 @@ impl NetnsNet {
             .collect()
     }
 
-    /// Each node drops what comes from the nodes it holds a grudge against; every other
-    /// node's partition chain is emptied. Atomic per node, not across nodes.
-    pub fn apply_partition(&self, grudge: &Grudge) -> Result<(), NemesisError> {
-        for to in grudge.0.keys() {
-            self.addrs([to])?;
+    /// On each node the grudge names as a receiver, replaces the partition chain with drops
+    /// of what comes from the nodes it holds a grudge against. Atomic per node, not across
+    /// nodes: the outcome says which namespaces got their rules. A name that is no member
+    /// refuses the whole grudge before anything is changed.
+    pub fn apply_partition(&self, grudge: &Grudge) -> Result<Outcome, NemesisError> {
+        let mut silenced = BTreeMap::new();
+        for to in Fault::Partition(grudge.clone()).nodes() {
+            self.addrs([&to])?;
+            silenced.insert(to.clone(), self.addrs(&grudge.0[&to])?);
         }
         let table = self.names.table();
-        let mut errors = Vec::new();
-        for id in &self.names.members {
-            let froms = grudge
-                .0
-                .get(id)
-                .map(|s| s.iter().collect::<Vec<_>>())
-                .unwrap_or_default();
-            let silenced = self.addrs(froms)?;
-            if let Err(e) = self.nft(&self.names.node(id), &rules::partition(&table, &silenced)) {
-                errors.push(e.to_string());
-            }
-        }
-        joined(errors)
+        let receivers: Vec<NodeId> = silenced.keys().cloned().collect();
+        Ok(Outcome::each(&receivers, |id| {
+            self.nft(
+                &self.names.node(id),
+                &rules::partition(&table, &silenced[id]),
+            )
+        }))
     }
 
-    /// Random loss on `loss.nodes` of what their peers send; none elsewhere.
-    pub fn apply_loss(&self, loss: &Loss) -> Result<(), NemesisError> {
+    /// Empties the partition chain of these nodes (they hear everyone again).
+    pub fn heal_nodes(&self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
+        self.addrs(nodes)?;
+        let table = self.names.table();
+        Ok(Outcome::each(nodes, |id| {
+            self.nft(&self.names.node(id), &rules::partition(&table, &[]))
+        }))
+    }
+
+    /// Random loss on `loss.nodes` of what their peers send, node by node.
+    pub fn apply_loss(&self, loss: &Loss) -> Result<Outcome, NemesisError> {
         self.addrs(&loss.nodes)?;
         let table = self.names.table();
-        let mut errors = Vec::new();
-        for id in &self.names.members {
-            let percent = if loss.nodes.contains(id) {
-                loss.percent
-            } else {
-                0
-            };
+        Ok(Outcome::each(&loss.nodes, |id| {
             let peers = self.addrs(self.names.members.iter().filter(|m| *m != id))?;
-            if let Err(e) = self.nft(&self.names.node(id), &rules::loss(&table, &peers, percent)) {
-                errors.push(e.to_string());
-            }
-        }
-        joined(errors)
+            self.nft(
+                &self.names.node(id),
+                &rules::loss(&table, &peers, loss.percent),
+            )
+        }))
+    }
+
+    /// Empties the loss chain of these nodes.
+    pub fn stop_loss(&self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
+        self.addrs(nodes)?;
+        let table = self.names.table();
+        Ok(Outcome::each(nodes, |id| {
+            self.nft(&self.names.node(id), &rules::loss(&table, &[], 0))
+        }))
     }
 
     /// The nftables ruleset of a node's namespace, as `nft list ruleset` prints it.
@@ -244,19 +255,16 @@ impl Drop for NetnsNet {
 
 /// Shared between the nemesis and whoever tears it down at the end of the run.
 impl Network for Arc<NetnsNet> {
-    fn partition(&mut self, grudge: &Grudge) -> Result<(), NemesisError> {
+    fn partition(&mut self, grudge: &Grudge) -> Result<Outcome, NemesisError> {
         self.apply_partition(grudge)
     }
-    fn heal(&mut self) -> Result<(), NemesisError> {
-        self.apply_partition(&Grudge::default())
+    fn heal(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
+        self.heal_nodes(nodes)
     }
-    fn loss(&mut self, loss: &Loss) -> Result<(), NemesisError> {
+    fn loss(&mut self, loss: &Loss) -> Result<Outcome, NemesisError> {
         self.apply_loss(loss)
     }
-    fn loss_stop(&mut self) -> Result<(), NemesisError> {
-        self.apply_loss(&Loss {
-            nodes: Vec::new(),
-            percent: 0,
-        })
+    fn loss_stop(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
+        self.stop_loss(nodes)
     }
 }
