@@ -5,7 +5,9 @@ pub mod check;
 pub mod clean;
 pub mod convert;
 pub mod node;
+pub mod seeds;
 pub mod serve;
+pub mod sweep;
 pub mod test;
 
 /// The `--format` flag of `check` and `convert`: a forced history format, or none to guess

@@ -1,5 +1,6 @@
 //! `sunder test`: flags → a validated [`TestConfig`] → the controller.
 
+use super::seeds::SeedList;
 use crate::controller::config::NetBackend;
 use crate::controller::{self, TestConfig};
 use std::path::PathBuf;
@@ -79,6 +80,16 @@ pub struct TestArgs {
     /// With --dry-run: how many operations per worker to print.
     #[arg(long = "dry-run-ops", default_value_t = 20)]
     pub dry_run_ops: usize,
+    /// A sweep: run the test N times, on seeds --seed, --seed + 1, ... (a random first seed,
+    /// printed, without --seed); one run directory each, one summary and JUnit file.
+    #[arg(long = "test-count", conflicts_with_all = ["seeds", "dry_run"])]
+    pub test_count: Option<u64>,
+    /// A sweep over these seeds: `1..10` (both ends included), `7`, or lists `1..5,9`.
+    #[arg(long, conflicts_with_all = ["seed", "dry_run"])]
+    pub seeds: Option<super::seeds::SeedList>,
+    /// With a sweep: how many runs at a time.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -88,6 +99,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: TestArgs) -> anyhow::Result<i32> {
     let cfg = TestConfig::from_args(&args)?;
+    if args.parallel == 0 {
+        anyhow::bail!("--parallel must be at least 1");
+    }
+    let sweep = match (&args.seeds, args.test_count) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(n)) => Some(SeedList::consecutive(cfg.seed, n).map_err(anyhow::Error::msg)?),
+        (None, None) if args.parallel > 1 => {
+            anyhow::bail!("--parallel is for sweeps: add --test-count N or --seeds A..B")
+        }
+        (None, None) => None,
+    };
     if args.dry_run {
         return controller::dry_run(&cfg, args.dry_run_ops);
     }
@@ -96,5 +118,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
             anyhow::bail!("{why}");
         }
     }
-    controller::run(cfg, args.json)
+    match sweep {
+        Some(seeds) => super::sweep::run(&cfg, &seeds, args.parallel, args.json),
+        None => controller::run(cfg, args.json),
+    }
 }

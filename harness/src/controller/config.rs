@@ -256,44 +256,69 @@ impl TestConfig {
 
     /// The command that runs this test again with the same seed.
     pub fn replay_command(&self) -> String {
-        let d = |d: Duration| humantime::format_duration(d).to_string().replace(' ', "");
-        let mut c = vec![
-            "sunder test".to_string(),
-            match &self.target_spec {
-                Some(p) => format!("--target-spec {}", p.display()),
-                None => format!("--target {}", self.target),
-            },
-            format!("--nodes {}", self.nodes),
-            format!("--workload {}", self.workload),
-            format!("--concurrency {}", self.concurrency),
-            format!("--rate {}", self.rate.unwrap_or(0.0)),
-            format!("--time-limit {}", d(self.time_limit)),
-            format!("--key-count {}", self.key_count),
-            format!(
-                "--nemesis {}",
-                if self.nemesis.is_empty() {
-                    "none".to_string()
-                } else {
-                    self.nemesis
-                        .iter()
-                        .map(|k| k.to_string())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }
-            ),
-            format!("--nemesis-interval {}", d(self.nemesis_interval)),
-            format!("--net {}", self.net),
-            format!("--op-timeout {}", d(self.op_timeout)),
-        ];
-        c.extend(self.bugs.iter().map(|b| format!("--bug {b}")));
-        c.extend(self.opts.iter().map(|(k, v)| format!("--opt {k}={v}")));
-        c.extend(
-            self.client_opts
-                .iter()
-                .map(|(k, v)| format!("--client-opt {k}={v}")),
-        );
-        c.push(format!("--seed {}", self.seed));
+        let mut c = vec!["sunder".to_string(), "test".to_string()];
+        c.extend(self.replay_args().iter().map(|a| shell_word(a)));
         c.join(" ")
+    }
+
+    /// The `sunder test` arguments that run this test again with the same seed (without
+    /// `--results`, `--name`, `--junit` and `--json`, which say where, not what).
+    pub fn replay_args(&self) -> Vec<String> {
+        let d = |d: Duration| humantime::format_duration(d).to_string().replace(' ', "");
+        let mut c: Vec<String> = Vec::new();
+        let mut flag = |k: &str, v: String| {
+            c.push(k.to_string());
+            c.push(v);
+        };
+        match &self.target_spec {
+            Some(p) => flag("--target-spec", p.display().to_string()),
+            None => flag("--target", self.target.clone()),
+        }
+        flag("--nodes", self.nodes.to_string());
+        flag("--workload", self.workload.to_string());
+        flag("--concurrency", self.concurrency.to_string());
+        flag("--rate", self.rate.unwrap_or(0.0).to_string());
+        flag("--time-limit", d(self.time_limit));
+        flag("--key-count", self.key_count.to_string());
+        flag(
+            "--nemesis",
+            if self.nemesis.is_empty() {
+                "none".to_string()
+            } else {
+                self.nemesis
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        flag("--nemesis-interval", d(self.nemesis_interval));
+        flag("--net", self.net.to_string());
+        flag("--op-timeout", d(self.op_timeout));
+        for b in &self.bugs {
+            flag("--bug", b.clone());
+        }
+        for (k, v) in &self.opts {
+            flag("--opt", format!("{k}={v}"));
+        }
+        for (k, v) in &self.client_opts {
+            flag("--client-opt", format!("{k}={v}"));
+        }
+        flag("--seed", self.seed.to_string());
+        c
+    }
+}
+
+/// `word` as a POSIX shell reads it back: bare when it is plain, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=,+:@%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 

@@ -24,22 +24,31 @@ pub struct RunRow {
     pub duration: String,
     /// False until someone opens it: `serve` writes a missing report on first request.
     pub has_report: bool,
+    /// The sweep directory (relative, like `rel`) this run belongs to, if any.
+    pub sweep: Option<String>,
 }
 
 /// Every directory under `root` holding a `results.json` or a `config.json`, newest first.
 /// Symbolic links are not followed (`latest` would list a run twice).
 pub fn runs(root: &Path) -> Vec<RunRow> {
     let mut out = Vec::new();
-    walk(root, "", 0, &mut out);
+    walk(root, "", 0, None, &mut out);
     out.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.rel.cmp(&a.rel)));
     out
 }
 
-fn walk(dir: &Path, rel: &str, depth: usize, out: &mut Vec<RunRow>) {
-    if let Some(row) = run_row(dir, rel) {
+fn walk(dir: &Path, rel: &str, depth: usize, sweep: Option<&str>, out: &mut Vec<RunRow>) {
+    if let Some(mut row) = run_row(dir, rel) {
+        row.sweep = sweep.map(str::to_string);
         out.push(row);
         return;
     }
+    // A sweep (`sunder test --seeds ...`) holds ordinary run directories: list them, grouped.
+    let sweep = if dir.join("sweep.json").is_file() {
+        Some(rel)
+    } else {
+        sweep
+    };
     if depth >= MAX_DEPTH {
         return;
     }
@@ -59,7 +68,7 @@ fn walk(dir: &Path, rel: &str, depth: usize, out: &mut Vec<RunRow>) {
         } else {
             format!("{rel}/{name}")
         };
-        walk(&e.path(), &sub, depth + 1, out);
+        walk(&e.path(), &sub, depth + 1, sweep, out);
     }
 }
 
@@ -137,6 +146,7 @@ fn run_row(dir: &Path, rel: &str) -> Option<RunRow> {
         verdict,
         duration,
         has_report: dir.join(super::REPORT).is_file(),
+        sweep: None,
     })
 }
 
@@ -168,20 +178,25 @@ pub fn index_page(root: &str, rows: &[RunRow]) -> String {
          <div class=\"filters\"><input id=\"q\" type=\"search\" placeholder=\"filter: name, target, fault…\" autofocus> \
          <select id=\"verdict\"><option value=\"\">any verdict</option><option>valid</option><option>invalid</option><option>unknown</option><option>error</option><option value=\"none\">no verdict</option></select> \
          <span id=\"shown\" class=\"muted\"></span></div>\
-         <table id=\"runs\"><thead><tr><th>name</th><th>time</th><th>target</th><th>faults</th><th>verdict</th><th>duration</th><th>files</th></tr></thead><tbody>",
+         {}<table id=\"runs\"><thead><tr><th>name</th><th>time</th><th>target</th><th>faults</th><th>verdict</th><th>duration</th><th>files</th></tr></thead><tbody>",
         html(root),
-        rows.len()
+        rows.len(),
+        sweeps_table(rows),
     );
     for r in rows {
         let href = url_path(&format!("{}/", r.rel));
         let _ = write!(
             s,
-            "<tr data-verdict=\"{}\"><td><a href=\"{}{}\">{}</a><div class=\"muted\">{}</div></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><a href=\"{}\">files</a>{}</td></tr>",
+            "<tr data-verdict=\"{}\"><td><a href=\"{}{}\">{}</a><div class=\"muted\">{}{}</div></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><a href=\"{}\">files</a>{}</td></tr>",
             html(r.verdict.as_deref().unwrap_or("none")),
             html(&href),
             super::REPORT,
             html(&r.name),
             html(&r.rel),
+            r.sweep
+                .as_deref()
+                .map(|w| format!(" · sweep {}", html(w)))
+                .unwrap_or_default(),
             html(&r.time),
             html(&r.target),
             html(&r.faults),
@@ -209,6 +224,53 @@ pub fn index_page(root: &str, rows: &[RunRow]) -> String {
          r.style.display=ok?'':'none';if(ok)n++});shown.textContent=n+' shown'}\
          q.addEventListener('input',f);v.addEventListener('change',f);f()})();</script></body></html>\n",
     );
+    s
+}
+
+/// The sweeps among `rows`, one line each with its verdict counts; empty without sweeps.
+/// "runs" puts the sweep's directory into the filter, showing its runs below.
+fn sweeps_table(rows: &[RunRow]) -> String {
+    let mut groups: std::collections::BTreeMap<&str, (&str, &str, Vec<&str>)> =
+        std::collections::BTreeMap::new();
+    for r in rows {
+        if let Some(w) = &r.sweep {
+            let g = groups.entry(w).or_insert((&r.name, &r.time, Vec::new()));
+            g.2.push(r.verdict.as_deref().unwrap_or("none"));
+            if r.time.as_str() < g.1 {
+                g.1 = &r.time; // the sweep started with its first run
+            }
+        }
+    }
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "<h2 style=\"font-size:16px\">sweeps</h2><table id=\"sweeps\"><thead><tr><th>sweep</th><th>started</th><th>runs</th><th>verdicts</th><th>files</th></tr></thead><tbody>",
+    );
+    for (rel, (name, time, verdicts)) in groups.iter().rev() {
+        let mut counts = std::collections::BTreeMap::new();
+        for v in verdicts {
+            *counts.entry(*v).or_insert(0usize) += 1;
+        }
+        let badges = counts
+            .iter()
+            .map(|(v, n)| format!("{n} {}", badge(Some(v))))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let href = url_path(&format!("{rel}/"));
+        let _ = write!(
+            s,
+            "<tr><td>{}<div class=\"muted\">{}</div></td><td>{}</td><td class=\"num\"><a href=\"#\" data-sweep=\"{}\" onclick=\"var q=document.getElementById('q');q.value=this.dataset.sweep;q.dispatchEvent(new Event('input'));return false\">{}</a></td><td>{badges}</td><td><a href=\"{}\">files</a> · <a href=\"{}summary.txt\">summary</a></td></tr>",
+            html(name),
+            html(rel),
+            html(time),
+            html(rel),
+            verdicts.len(),
+            html(&href),
+            html(&href),
+        );
+    }
+    s.push_str("</tbody></table><h2 style=\"font-size:16px\">runs</h2>");
     s
 }
 
@@ -254,4 +316,51 @@ pub fn listing_page(url: &str, dir: &Path) -> std::io::Result<String> {
     }
     s.push_str("</table></body></html>\n");
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dir: &Path, verdict: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("results.json"),
+            serde_json::json!({"name": "t", "verdict": verdict, "config": {"target": "raft"}})
+                .to_string(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn runs_of_a_sweep_are_grouped_with_their_verdict_counts() {
+        let root = tempfile::tempdir().unwrap();
+        let sweep = root.path().join("t/sweep-1");
+        std::fs::create_dir_all(&sweep).unwrap();
+        std::fs::write(sweep.join("sweep.json"), "{}").unwrap();
+        run(&sweep.join("t/a"), "valid");
+        run(&sweep.join("t/b"), "valid");
+        run(&sweep.join("t/c"), "invalid");
+        run(&root.path().join("t/solo"), "valid");
+        let rows = runs(root.path());
+        assert_eq!(rows.len(), 4);
+        let in_sweep = rows
+            .iter()
+            .filter(|r| r.sweep.as_deref() == Some("t/sweep-1"))
+            .count();
+        assert_eq!(in_sweep, 3);
+        let page = index_page("root", &rows);
+        let table = page.split("id=\"sweeps\"").nth(1).expect("a sweeps table");
+        let table = table.split("</table>").next().unwrap();
+        assert!(table.contains(">3</a>"), "{table}");
+        assert!(
+            table.contains("2 <span class=\"badge v-valid\">"),
+            "{table}"
+        );
+        assert!(
+            table.contains("1 <span class=\"badge v-invalid\">"),
+            "{table}"
+        );
+        assert!(!index_page("root", &runs(&root.path().join("t/solo"))).contains("id=\"sweeps\""));
+    }
 }
