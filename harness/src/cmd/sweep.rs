@@ -417,7 +417,7 @@ fn c_name<'a>(checkers: &'a [Value], reason: &str) -> &'a str {
         .unwrap_or("checker")
 }
 
-/// Nemesis start events that took effect, from a run's history.
+/// Nemesis start events that took effect on at least one node, from a run's history.
 fn count_faults(history: &Path) -> u64 {
     const STOPS: &[&str] = &["heal", "restart", "resume", "clock-reset", "loss-stop"];
     let Ok(text) = std::fs::read_to_string(history) else {
@@ -426,8 +426,13 @@ fn count_faults(history: &Path) -> u64 {
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|e| e["process"] == "nemesis")
-        .filter(|e| e["error"].is_null())
         .filter(|e| e["f"].as_str().is_some_and(|f| !STOPS.contains(&f)))
+        .filter(|e| match e["error"].as_str() {
+            None => true,
+            // A fault that half-applied names the nodes it reached (see sunder-nemesis).
+            Some(err) => sunder_nemesis::Outcome::from_error_text(err)
+                .is_some_and(|o| !o.reached.is_empty()),
+        })
         .count() as u64
 }
 
