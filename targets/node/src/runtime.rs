@@ -144,9 +144,11 @@ async fn serve<P: Protocol>(
     if let Some(l) = peer_listener {
         let peer_tx = tx.clone();
         let dropped = Arc::new(AtomicU64::new(0));
+        // Only peers may say hello: a connection naming this node itself is a stranger too.
+        let peer_ids: Vec<NodeId> = args.peers.iter().map(|(id, _)| id.clone()).collect();
         tokio::spawn(peer::serve(
             l,
-            args.members(),
+            peer_ids,
             args.max_peer_conns,
             move |from, msg| match peer_tx.try_send(DriverMsg::Input(Input::Peer { from, msg })) {
                 Ok(()) => true,
