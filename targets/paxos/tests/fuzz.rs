@@ -241,7 +241,7 @@ fn fuzz(seed: u64, inputs: u64) -> Stats {
                 );
                 continue;
             }
-            0..90 => {
+            15..90 => {
                 let from = match rng.random_range(0..5) {
                     0 => "n9".to_string(),
                     1 => IDS[to].to_string(),
