@@ -41,6 +41,13 @@ pub struct NodeArgs {
     /// Interval between ticks fed to the core, in milliseconds.
     #[arg(long = "tick-ms", default_value_t = 10)]
     pub tick_ms: u64,
+    /// Most client connections served at once; more are answered `unavailable` and closed.
+    #[arg(long = "max-clients", default_value_t = 256)]
+    pub max_clients: usize,
+    /// Most incoming peer connections at once (a peer uses one; redials and relays may
+    /// briefly add more); more are closed at once.
+    #[arg(long = "max-peer-conns", default_value_t = 64)]
+    pub max_peer_conns: usize,
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
@@ -109,6 +116,11 @@ impl NodeArgs {
         if self.tick_ms == 0 {
             return Err(NodeError::Config("--tick-ms must be at least 1".into()));
         }
+        if self.max_clients == 0 || self.max_peer_conns == 0 {
+            return Err(NodeError::Config(
+                "--max-clients and --max-peer-conns must be at least 1".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -142,6 +154,10 @@ impl NodeArgs {
             self.seed.to_string(),
             "--tick-ms".into(),
             self.tick_ms.to_string(),
+            "--max-clients".into(),
+            self.max_clients.to_string(),
+            "--max-peer-conns".into(),
+            self.max_peer_conns.to_string(),
         ]);
         a
     }

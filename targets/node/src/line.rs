@@ -7,6 +7,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 pub const MAX_CLIENT_LINE: usize = 1 << 20;
 /// Longest peer message line (log entries and snapshots travel this way).
 pub const MAX_PEER_LINE: usize = 256 << 20;
+/// Longest first line on a peer connection: the hello, read before the sender is known,
+/// so a stranger can make the node buffer no more than this.
+pub const MAX_HELLO_LINE: usize = 4 << 10;
 
 /// One read from a [`LineReader`].
 #[derive(Debug, PartialEq, Eq)]
@@ -33,6 +36,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             max,
             buf: Vec::new(),
         }
+    }
+
+    /// Changes the cap for the lines that follow (a peer earns the big one by its hello).
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
     }
 
     /// The next line without its newline; `None` at end of stream. A last line without a
@@ -89,5 +97,22 @@ mod tests {
         assert_eq!(r.next().await.unwrap(), Some(Line::NotText));
         assert_eq!(r.next().await.unwrap(), Some(Line::Text("last".into())));
         assert_eq!(r.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn endless_line_is_cut_at_the_cap_without_buffering_it() {
+        // 8 MiB without a newline: the reader stops after cap + 1 bytes.
+        let data = vec![b'x'; 8 << 20];
+        let mut r = LineReader::new(&data[..], MAX_HELLO_LINE);
+        assert_eq!(r.next().await.unwrap(), Some(Line::TooLong));
+        assert!(
+            r.buf.capacity() <= 4 * MAX_HELLO_LINE,
+            "{}",
+            r.buf.capacity()
+        );
+        let mut r = LineReader::new(&b"{\"hello\":\"n1\"}\nabcdef\n"[..], 20);
+        assert!(matches!(r.next().await.unwrap(), Some(Line::Text(_))));
+        r.set_max(3);
+        assert_eq!(r.next().await.unwrap(), Some(Line::TooLong));
     }
 }

@@ -5,7 +5,12 @@
 //!   driver ─PeerSender::send─► [bounded queue] ─► sender task ─dial─► --peer ADDR (or relay)
 //!                                                            {"hello":"n1"} then messages
 //!   --peer-listen ◄─ accepted connections ─► first line names the peer ─► deliver(from, msg)
+//!                   (at most --max-peer-conns)  (≤ 4 KiB, within 10 s)    (lines ≤ 256 MiB)
 //! ```
+//!
+//! Until its hello names a member, a connection is a stranger: its first line may be
+//! [`MAX_HELLO_LINE`] bytes and must come within [`HELLO_TIMEOUT`]; a hello naming a
+//! non-member closes it. Only then may lines be as long as a snapshot ([`MAX_PEER_LINE`]).
 //!
 //! Sending and receiving on different connections lets a relay in between cut one
 //! direction only. Messages are JSON lines. A peer that cannot be reached loses its
@@ -19,12 +24,14 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
-use crate::line::{Line, LineReader, MAX_PEER_LINE, clip};
+use crate::line::{Line, LineReader, MAX_HELLO_LINE, MAX_PEER_LINE, clip};
 use crate::protocol::NodeId;
 
 /// Messages waiting for one peer's connection.
@@ -33,6 +40,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// Messages that waited longer than this for a connection are dropped.
 pub const MAX_AGE: Duration = Duration::from_secs(2);
+/// A connection that names no sender within this long is closed, so that silent
+/// connections cannot hold the connection slots.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A write that cannot finish in this long means the path is dead; redial.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -162,17 +172,33 @@ async fn write(wr: &mut BufWriter<OwnedWriteHalf>, buf: &[u8]) -> std::io::Resul
     }
 }
 
-/// Accepts peers' connections for ever and hands each message to `deliver`, which
-/// returns false once the driver has stopped.
-pub async fn serve<M, F>(listener: TcpListener, members: Vec<NodeId>, deliver: F)
+/// Accepts peers' connections for ever, at most `max_conns` at a time, and hands each
+/// message to `deliver`, which returns false once the driver has stopped.
+pub async fn serve<M, F>(listener: TcpListener, members: Vec<NodeId>, max_conns: usize, deliver: F)
 where
     M: DeserializeOwned + Send + 'static,
     F: Fn(NodeId, M) -> bool + Clone + Send + Sync + 'static,
 {
+    let slots = Arc::new(Semaphore::new(max_conns));
+    let mut refused = 0u64;
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
-                tokio::spawn(incoming(stream, addr, members.clone(), deliver.clone()));
+                // Over the cap: close at once rather than queue, so that a flood of
+                // connections costs a file descriptor for a moment, not memory.
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    refused += 1;
+                    if refused.is_power_of_two() {
+                        tracing::warn!(%addr, refused, "peer connection over the cap of {max_conns}; closed");
+                    }
+                    continue;
+                };
+                let (members, deliver) = (members.clone(), deliver.clone());
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    incoming(stream, &addr.to_string(), &members, deliver).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 tracing::warn!("peer accept failed: {e}");
@@ -182,26 +208,59 @@ where
     }
 }
 
-async fn incoming<M, F>(stream: TcpStream, addr: SocketAddr, members: Vec<NodeId>, deliver: F)
+/// Why the first line of a peer connection was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HelloError {
+    #[error("no hello within {HELLO_TIMEOUT:?}")]
+    Timeout,
+    #[error("the connection ended before a hello")]
+    Ended,
+    #[error("first line over {MAX_HELLO_LINE} bytes")]
+    TooLong,
+    #[error("first line is not UTF-8")]
+    NotText,
+    #[error("first line is not a hello ({0})")]
+    Malformed(String),
+    #[error("hello from {0:?}, which is not a member")]
+    NotMember(String),
+}
+
+/// The sender named by a peer connection's first line, if it is a member.
+pub fn parse_hello(line: &str, members: &[NodeId]) -> Result<NodeId, HelloError> {
+    match serde_json::from_str::<Hello>(line) {
+        Ok(h) if members.contains(&h.hello) => Ok(h.hello),
+        Ok(h) => Err(HelloError::NotMember(clip(&h.hello))),
+        Err(e) => Err(HelloError::Malformed(format!("{:?}: {e}", clip(line)))),
+    }
+}
+
+/// One peer connection's receiving side: a hello (under a small cap and a time limit),
+/// then messages (under the big cap) for `deliver`. Generic over the stream so that the
+/// fuzz tests drive exactly this code from memory.
+pub async fn incoming<R, M, F>(stream: R, addr: &str, members: &[NodeId], deliver: F)
 where
+    R: AsyncRead + Unpin,
     M: DeserializeOwned,
     F: Fn(NodeId, M) -> bool,
 {
-    let mut lines = LineReader::new(stream, MAX_PEER_LINE);
-    let from = match lines.next().await {
-        Ok(Some(Line::Text(l))) => match serde_json::from_str::<Hello>(&l) {
-            Ok(h) if members.contains(&h.hello) => h.hello,
-            Ok(h) => {
-                tracing::warn!(%addr, "peer connection from unknown node {:?}; closing", h.hello);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(%addr, "peer connection without a hello ({:?}: {e}); closing", clip(&l));
-                return;
-            }
-        },
-        _ => return,
+    let mut lines = LineReader::new(stream, MAX_HELLO_LINE);
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, lines.next()).await {
+        Err(_) => Err(HelloError::Timeout),
+        Ok(Ok(Some(Line::Text(l)))) => parse_hello(&l, members),
+        Ok(Ok(Some(Line::TooLong))) => Err(HelloError::TooLong),
+        Ok(Ok(Some(Line::NotText))) => Err(HelloError::NotText),
+        Ok(Ok(None) | Err(_)) => Err(HelloError::Ended),
     };
+    let from = match first {
+        Ok(from) => from,
+        Err(HelloError::Ended) => return,
+        Err(e) => {
+            tracing::warn!(%addr, "peer connection refused: {e}; closing");
+            return;
+        }
+    };
+    lines.set_max(MAX_PEER_LINE);
+    let mut undecodable = 0u64;
     loop {
         match lines.next().await {
             Ok(Some(Line::Text(line))) => match serde_json::from_str::<M>(&line) {
@@ -210,7 +269,12 @@ where
                         return;
                     }
                 }
-                Err(e) => tracing::warn!(%from, "undecodable peer message {:?}: {e}", clip(&line)),
+                Err(e) => {
+                    undecodable += 1;
+                    if undecodable.is_power_of_two() {
+                        tracing::warn!(%from, undecodable, "undecodable peer message {:?}: {e}", clip(&line));
+                    }
+                }
             },
             Ok(Some(bad)) => {
                 tracing::warn!(%from, "peer sent {bad:?}; closing the connection");

@@ -1,10 +1,10 @@
 //! [`run_node`]: the thin driver that does a core's I/O.
 //!
 //! ```text
-//!   client tasks  ─┐                         ┌─► 1. WAL compact/append + fsync (one per batch)
+//!   client tasks  ─┐ (wait for room)          ┌─► 1. WAL compact/append + fsync (one per batch)
 //!   peer tasks   ──┼─► input queue ─► driver ┼─► 2. peer queues (try_send; full = dropped)
-//!   ticker thread ─┘   (drain a batch) step  ├─► 3. client reply queues
-//!   (sleep, send)                            └─► 4. event stream
+//!   ticker thread ─┘  (INPUT_QUEUE; step     ├─► 3. client reply queues (try_send)
+//!   (sleep, send)      peers: full = dropped) └─► 4. event stream
 //! ```
 //!
 //! The driver runs on its own blocking thread so that fsync never stalls the sockets. It
@@ -21,12 +21,14 @@
 //! scales it by the clock's rate, so a slowed clock ticks slowly, as a slow clock would).
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{self, TryRecvError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::{self, error::TryRecvError, error::TrySendError};
 
 use crate::args::{NodeArgs, NodeError};
 use crate::client::{self, Replies};
@@ -37,6 +39,11 @@ use crate::wal::Wal;
 
 /// Inputs stepped before one fsync; bounds the latency a batch adds.
 const MAX_BATCH: usize = 512;
+/// Inputs waiting for the driver. Clients wait for room (their requests are not lost, and
+/// a flood slows its sender down); peer messages that find the queue full are dropped and
+/// counted, as a lossy network would drop them (the protocols retransmit), so a fast peer
+/// can never stall the connection tasks.
+pub const INPUT_QUEUE: usize = 8192;
 
 enum DriverMsg<M> {
     Input(Input<M>),
@@ -107,7 +114,7 @@ async fn serve<P: Protocol>(
     // With port 0 the OS picks: log and record the address actually bound.
     let client_addr = client_listener.local_addr().map_or(args.client, |a| a);
     let peer_addr = peer_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let (tx, rx) = mpsc::channel::<DriverMsg<P::Msg>>();
+    let (tx, rx) = mpsc::channel::<DriverMsg<P::Msg>>(INPUT_QUEUE);
     let replies = Replies::default();
     let peers: BTreeMap<NodeId, peer::PeerSender<P::Msg>> = args
         .peers
@@ -123,19 +130,41 @@ async fn serve<P: Protocol>(
     tokio::spawn(client::serve(
         client_listener,
         replies.clone(),
+        args.max_clients,
         move |token, op| {
-            submit_tx
-                .send(DriverMsg::Input(Input::Client { token, op }))
-                .is_ok()
+            let submit_tx = submit_tx.clone();
+            async move {
+                submit_tx
+                    .send(DriverMsg::Input(Input::Client { token, op }))
+                    .await
+                    .is_ok()
+            }
         },
     ));
     if let Some(l) = peer_listener {
         let peer_tx = tx.clone();
-        tokio::spawn(peer::serve(l, args.members(), move |from, msg| {
-            peer_tx
-                .send(DriverMsg::Input(Input::Peer { from, msg }))
-                .is_ok()
-        }));
+        let dropped = Arc::new(AtomicU64::new(0));
+        // Only peers may say hello: a connection naming this node itself is a stranger too.
+        let peer_ids: Vec<NodeId> = args.peers.iter().map(|(id, _)| id.clone()).collect();
+        tokio::spawn(peer::serve(
+            l,
+            peer_ids,
+            args.max_peer_conns,
+            move |from, msg| match peer_tx.try_send(DriverMsg::Input(Input::Peer { from, msg })) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n.is_power_of_two() {
+                        tracing::warn!(
+                            dropped = n,
+                            "driver input queue full; peer messages dropped"
+                        );
+                    }
+                    true
+                }
+                Err(TrySendError::Closed(_)) => false,
+            },
+        ));
     }
 
     events.emit(json!({
@@ -159,7 +188,7 @@ async fn serve<P: Protocol>(
     if stopped_by_signal {
         tracing::info!("signal received; stopping");
     }
-    let _ = tx.send(DriverMsg::Stop);
+    let _ = tx.send(DriverMsg::Stop).await;
     joined(driver.await)
 }
 
@@ -172,7 +201,7 @@ fn spawn_ticker<M: Send + 'static>(
     std::thread::Builder::new()
         .name("ticker".into())
         .spawn(move || {
-            while tx.send(DriverMsg::Tick).is_ok() {
+            while tx.blocking_send(DriverMsg::Tick).is_ok() {
                 std::thread::sleep(tick);
             }
         })
@@ -189,7 +218,7 @@ fn drive<P: Protocol>(
     mut core: P,
     mut wal: Wal,
     mut events: EventLog,
-    rx: mpsc::Receiver<DriverMsg<P::Msg>>,
+    mut rx: mpsc::Receiver<DriverMsg<P::Msg>>,
     peers: BTreeMap<NodeId, peer::PeerSender<P::Msg>>,
     replies: Replies,
     me: &str,
@@ -202,10 +231,10 @@ fn drive<P: Protocol>(
         let mut batch = Vec::new();
         let mut stop = false;
         let mut tick = false;
-        match rx.recv() {
-            Ok(DriverMsg::Input(i)) => batch.push(i),
-            Ok(DriverMsg::Tick) => tick = true,
-            Ok(DriverMsg::Stop) | Err(_) => stop = true,
+        match rx.blocking_recv() {
+            Some(DriverMsg::Input(i)) => batch.push(i),
+            Some(DriverMsg::Tick) => tick = true,
+            Some(DriverMsg::Stop) | None => stop = true,
         }
         while !stop && batch.len() < MAX_BATCH {
             match rx.try_recv() {

@@ -38,8 +38,23 @@ impl Acceptor {
         self.promised
     }
 
+    #[cfg(test)]
     pub fn accepted(&self, slot: u64) -> Option<&(Ballot, Entry)> {
         self.accepted.get(&slot)
+    }
+
+    /// Accepted slots in `lo..=hi` (none when `lo > hi`), in slot order.
+    pub fn accepted_between(
+        &self,
+        lo: u64,
+        hi: u64,
+    ) -> impl Iterator<Item = (u64, &(Ballot, Entry))> + '_ {
+        let range = if lo <= hi {
+            Some(self.accepted.range(lo..=hi))
+        } else {
+            None
+        };
+        range.into_iter().flatten().map(|(s, v)| (*s, v))
     }
 
     /// Phase 1b. `Ok` carries every accepted value from `from_slot` on; `Err` the ballot

@@ -60,9 +60,28 @@ pub struct Paxos {
     last_catchup_ms: Option<u64>,
     /// Slot → the client waiting for it on this node.
     pending: BTreeMap<u64, (ReqToken, String)>,
+    /// Peer messages dropped at the boundary (validate.rs).
+    rejected: u64,
 }
 
 impl Paxos {
+    pub(crate) fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Peer messages dropped by the boundary check since start.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    /// Drops a message at the boundary: counted, logged at powers of two.
+    fn reject(&mut self, from: &str, why: &str) {
+        self.rejected += 1;
+        if self.rejected.is_power_of_two() {
+            tracing::warn!(%from, rejected = self.rejected, "peer message dropped: {why}");
+        }
+    }
+
     fn quorum(&self) -> usize {
         self.members.len() / 2 + 1
     }
@@ -410,14 +429,14 @@ impl Paxos {
         }
         // Piggybacked commit: a slot up to `commit` holding this leader's ballot holds the
         // very value the leader saw chosen.
-        let learned: Vec<(u64, Entry)> = (self.commit() + 1..=commit)
-            .filter(|s| !self.learner.is_chosen(*s))
-            .filter_map(|s| {
-                self.acceptor
-                    .accepted(s)
-                    .filter(|(b, _)| *b == ballot)
-                    .map(|(_, e)| (s, e.clone()))
-            })
+        // Walks the slots this acceptor holds, not every number up to `commit`, which a
+        // peer chooses.
+        let learned: Vec<(u64, Entry)> = self
+            .acceptor
+            .accepted_between(self.commit() + 1, commit)
+            .filter(|(s, _)| !self.learner.is_chosen(*s))
+            .filter(|(_, (b, _))| *b == ballot)
+            .map(|(s, (_, e))| (s, e.clone()))
             .collect();
         self.learn_all(learned, out);
         let due = self
@@ -527,6 +546,7 @@ impl Protocol for Paxos {
             next_heartbeat_ms: 0,
             last_catchup_ms: None,
             pending: BTreeMap::new(),
+            rejected: 0,
         };
         for r in &records {
             node.acceptor.restore(r);
@@ -544,8 +564,11 @@ impl Protocol for Paxos {
         match input {
             Input::Tick { now_ms } => self.tick(now_ms, out),
             Input::Peer { from, msg } => match self.index(&from) {
-                Some(i) if i != self.me => self.on_peer(i, msg, out),
-                _ => tracing::warn!(%from, "message from a non-member dropped"),
+                Some(i) if i != self.me => match self.validate(i, msg) {
+                    Ok(msg) => self.on_peer(i, msg, out),
+                    Err(why) => self.reject(&from, why),
+                },
+                _ => self.reject(&from, "sender is not a peer"),
             },
             Input::Client { token, op } => self.on_client(token, op, out),
         }

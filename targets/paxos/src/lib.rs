@@ -23,7 +23,9 @@
 //! Ballots (ballot.rs) are `(round, node)` compared as numbers; each node owns the rounds
 //! congruent to its index, so a round names one proposer and doubles as the "term" of
 //! `status` and of the `leader` event. Planted bugs (bugs.rs) are switched on with `--bug`.
-//! msg.rs holds the peer messages and the slot values.
+//! msg.rs holds the peer messages and the slot values; validate.rs drops peer messages
+//! that are malformed or hostile (ballots naming no member, slots far beyond the window)
+//! before the core acts on them.
 
 mod acceptor;
 mod ballot;
@@ -34,8 +36,10 @@ mod leader;
 mod learner;
 mod msg;
 mod record;
+mod validate;
 
 pub use ballot::Ballot;
 pub use core::Paxos;
 pub use msg::{Command, Entry, Msg};
 pub use record::Record;
+pub use validate::{MAX_ROUND, SLOT_WINDOW};

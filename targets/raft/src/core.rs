@@ -81,6 +81,8 @@ pub struct Raft {
     pub(crate) hard_dirty: bool,
     pub(crate) persist_from: Option<u64>,
     pub(crate) commit_reported: u64,
+    /// Peer messages dropped at the boundary (validate.rs).
+    pub(crate) rejected: u64,
 }
 
 impl Raft {
@@ -418,6 +420,7 @@ impl Protocol for Raft {
             hard_dirty: false,
             persist_from: None,
             commit_reported: commit,
+            rejected: 0,
         };
         raft.reset_election_timer();
         raft

@@ -7,7 +7,8 @@
 //! ```text
 //!            Input (tick / peer Msg / client Op)
 //!                         │
-//!                 core::Raft::step ── election.rs     pre-vote, vote, become leader
+//!                 core::Raft::step ── validate.rs     drop malformed / hostile peer messages
+//!                         │         ├ election.rs     pre-vote, vote, become leader
 //!                         │         ├ replication.rs  AppendEntries, backtracking, commit
 //!                         │         ├ read_index.rs   linearizable reads (+ planted shortcuts)
 //!                         │         └ snapshot.rs     compaction, InstallSnapshot
@@ -73,8 +74,10 @@ mod read_index;
 pub mod record;
 mod replication;
 mod snapshot;
+mod validate;
 
 pub use crate::config::BUGS;
 pub use crate::core::{Raft, Role};
 pub use crate::msg::{Command, Entry, Msg, Snapshot};
 pub use crate::record::Record;
+pub use crate::validate::MAX_NUMBER;

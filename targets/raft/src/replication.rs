@@ -19,6 +19,10 @@ use crate::progress::Mode;
 impl Raft {
     /// Dispatches a peer message after the term rules common to all of them.
     pub(crate) fn peer(&mut self, from: NodeId, msg: Msg, out: &mut Out) {
+        if let Err(why) = self.validate(&from, &msg) {
+            self.reject(&from, &msg, why);
+            return;
+        }
         let term = msg.term();
         // Pre-vote messages carry a prospective term and must not change anyone's term;
         // everything else with a newer term means this node is behind.

@@ -208,6 +208,15 @@ impl Sim {
                 }
             }
         }
+        // The boundary check drops only what a correct peer never sends: in a correct
+        // build a rejection is a bug the old panics would have shown.
+        let rejected = self.nodes[i].raft.as_ref().map_or(0, |r| r.rejected());
+        if rejected > 0 && self.nodes[i].config.bugs.is_empty() {
+            self.violations.push(format!(
+                "{} rejected {rejected} peer messages",
+                self.nodes[i].id
+            ));
+        }
         self.check_committed(i);
     }
 
