@@ -294,6 +294,14 @@ fn a_symlink_swapped_in_after_the_check_cannot_lead_outside() {
     std::os::unix::fs::symlink(&outside, root.join("flop")).unwrap();
     let s = Serve::start(&root);
     let stop = AtomicBool::new(false);
+    /// Stops the swapping thread however the requests end (a failed assertion included),
+    /// or the scope would wait for it forever.
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let (mut inside, mut refused) = (0, 0);
     std::thread::scope(|sc| {
         sc.spawn(|| {
@@ -301,6 +309,7 @@ fn a_symlink_swapped_in_after_the_check_cannot_lead_outside() {
                 exchange(&root.join("flip"), &root.join("flop"));
             }
         });
+        let _stop = Stop(&stop);
         for _ in 0..1500 {
             let (status, head, body) = s.get("/flip/data.txt");
             assert!(!body.contains("TOP-SECRET"), "leaked after a swap: {head}");
@@ -310,7 +319,6 @@ fn a_symlink_swapped_in_after_the_check_cannot_lead_outside() {
                 _ => panic!("{head}"),
             }
         }
-        stop.store(true, Ordering::Relaxed);
     });
     // Both states were met: the swap did race the requests.
     assert!(
@@ -323,9 +331,26 @@ fn a_symlink_swapped_in_after_the_check_cannot_lead_outside() {
 fn concurrent_requests_for_a_missing_report_write_it_once_and_get_whole_pages() {
     let tmp = tempfile::tempdir().unwrap();
     let root = results_dir(tmp.path());
-    let run = root.join("lww-register/20261128T110000Z");
+    // A run big enough that writing its report takes a while, so that the requests
+    // overlap while it is written.
+    let run = root.join("big/20261128T120000Z");
+    let mut events = Vec::new();
+    for i in 0..20_000u64 {
+        let (p, v) = (json!(i % 8), json!(i));
+        events.push(ev(
+            10 * i,
+            "invoke",
+            p.clone(),
+            "write",
+            Some("k1"),
+            v.clone(),
+        ));
+        events.push(ev(10 * i + 5, "ok", p, "write", Some("k1"), v));
+    }
+    write_run(&run, "big", "primary", "register", &events);
     assert!(!run.join("report.html").exists());
     let s = Serve::start(&root);
+    let renames = RenameWatch::new(&run);
     let n = 8;
     let barrier = std::sync::Barrier::new(n);
     let pages: Vec<(u16, String)> = std::thread::scope(|sc| {
@@ -333,13 +358,18 @@ fn concurrent_requests_for_a_missing_report_write_it_once_and_get_whole_pages() 
             .map(|_| {
                 sc.spawn(|| {
                     barrier.wait();
-                    let (status, _, body) = s.get("/lww-register/20261128T110000Z/report.html");
+                    let (status, _, body) = s.get("/big/20261128T120000Z/report.html");
                     (status, body)
                 })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    assert_eq!(
+        renames.count("report.html"),
+        1,
+        "the report was written more than once"
+    );
     let on_disk = std::fs::read_to_string(run.join("report.html")).unwrap();
     for (status, body) in &pages {
         assert_eq!(*status, 200, "{body}");
@@ -356,4 +386,67 @@ fn concurrent_requests_for_a_missing_report_write_it_once_and_get_whole_pages() 
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// Counts, through inotify, the files renamed into a directory: how many times a report
+/// was (atomically) written there.
+struct RenameWatch(std::os::fd::OwnedFd);
+
+impl RenameWatch {
+    fn new(dir: &std::path::Path) -> RenameWatch {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: plain syscalls; the fd is owned from here on.
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(
+            fd >= 0,
+            "inotify_init1: {}",
+            std::io::Error::last_os_error()
+        );
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        let wd = unsafe {
+            libc::inotify_add_watch(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                path.as_ptr(),
+                libc::IN_MOVED_TO,
+            )
+        };
+        assert!(
+            wd >= 0,
+            "inotify_add_watch: {}",
+            std::io::Error::last_os_error()
+        );
+        RenameWatch(fd)
+    }
+
+    /// Renames onto `name` seen so far.
+    fn count(&self, name: &str) -> usize {
+        let mut n = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: reads into a buffer of the length given.
+            let got = unsafe {
+                libc::read(
+                    std::os::fd::AsRawFd::as_raw_fd(&self.0),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
+            if got <= 0 {
+                return n;
+            }
+            let mut at = 0;
+            while at + 16 <= got as usize {
+                // struct inotify_event { int wd; u32 mask, cookie, len; char name[len]; }
+                let len = u32::from_ne_bytes(buf[at + 12..at + 16].try_into().unwrap()) as usize;
+                let raw = &buf[at + 16..at + 16 + len];
+                let end = raw.iter().position(|&b| b == 0).unwrap_or(len);
+                if &raw[..end] == name.as_bytes() {
+                    n += 1;
+                }
+                at += 16 + len;
+            }
+        }
+    }
 }
