@@ -118,10 +118,16 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(dir: &Path) -> Serve {
+        Serve::start_with(dir, &[])
+    }
+
+    /// `sunder serve DIR --port 0 ARGS`.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Serve {
         let mut child = sunder()
             .arg("serve")
             .arg(dir)
             .args(["--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .process_group(0)
@@ -147,15 +153,23 @@ impl Serve {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// GET `target` sent exactly as given (no client-side normalisation of `..`).
     pub fn get(&self, target: &str) -> (u16, String, String) {
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
+        self.raw(&format!(
             "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
             self.addr
-        )
-        .unwrap();
+        ))
+    }
+
+    /// Sends `request` as it is and reads the whole answer: status, head and body.
+    pub fn raw(&self, request: &str) -> (u16, String, String) {
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         let raw = String::from_utf8_lossy(&raw).to_string();

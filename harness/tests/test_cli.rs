@@ -112,6 +112,37 @@ fn a_node_that_exits_at_start_up_gives_exit_3_and_its_log() {
     assert_no_process_mentions(&results);
 }
 
+#[test]
+fn an_unknown_or_unparsable_opt_stops_the_run_before_any_node_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    for (target, opt, named) in [
+        ("raft", "batch=of", "batch"),
+        ("paxos", "no_such_key=1", "no_such_key"),
+        ("primary", "timeout-ms=soon", "timeout-ms"),
+    ] {
+        let o = sunder(&[
+            "test",
+            "--target",
+            target,
+            "--opt",
+            opt,
+            "--time-limit",
+            "5s",
+            "--results",
+            results.to_str().unwrap(),
+        ]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(3), "{target} --opt {opt}: {out}");
+        assert!(out.contains(&format!("`{named}`")), "{out}");
+        assert!(out.contains("this target accepts"), "{out}");
+        assert!(
+            !results.exists(),
+            "a run directory was made, so nodes may have started: {out}"
+        );
+    }
+}
+
 /// No process on the machine has `marker` in its command line.
 fn assert_no_process_mentions(marker: &Path) {
     let m = marker.to_str().unwrap();

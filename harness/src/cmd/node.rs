@@ -18,6 +18,19 @@ pub struct NodeArgs {
 /// Targets `sunder node` can run.
 pub const TARGETS: &[&str] = &["lww", "primary", "raft", "paxos"];
 
+/// The `--opt` keys a built-in target accepts: the list its node checks itself against,
+/// so that the controller refuses a bad setting before any node starts.
+pub fn accepted_opts(target: &str) -> Option<&'static [sunder_node::OptSpec]> {
+    use sunder_node::Protocol;
+    Some(match target {
+        "lww" => sunder_toy::Lww::accepted_opts(),
+        "primary" => sunder_toy::Primary::accepted_opts(),
+        "raft" => sunder_raft::Raft::accepted_opts(),
+        "paxos" => sunder_paxos::Paxos::accepted_opts(),
+        _ => return None,
+    })
+}
+
 pub fn run(args: NodeArgs) -> anyhow::Result<i32> {
     init_logging();
     let id = args.node.id.clone();

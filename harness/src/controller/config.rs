@@ -176,6 +176,12 @@ impl TestConfig {
                 _ => bail!("--opt {o:?}: expected KEY=VALUE"),
             }
         }
+        if spec.is_none() {
+            // Checked here, against the target's own list, so that a typo stops the run
+            // before any node starts rather than in every node's log.
+            let accepted = crate::cmd::node::accepted_opts(&a.target).unwrap_or(&[]);
+            sunder_node::opts::check(accepted, opts.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        }
         for b in &a.bugs {
             if b.is_empty() || b.starts_with('-') {
                 bail!("--bug {b:?}: expected a bug name");
@@ -394,16 +400,44 @@ mod tests {
     }
 
     #[test]
+    fn options_are_checked_against_the_targets_own_list() {
+        for (target, opt, needle) in [
+            ("raft", "batch=of", "batch"),
+            ("raft", "election_ms=soon", "election_ms"),
+            ("raft", "timeout-ms=5", "timeout-ms"),
+            ("paxos", "batch=off", "heartbeat_ms, election_ms"),
+            ("primary", "timeout-ms=x", "timeout-ms"),
+            ("lww", "a=b", "no options"),
+        ] {
+            let e = format!(
+                "{:#}",
+                parse(&["--target", target, "--opt", opt]).unwrap_err()
+            );
+            assert!(e.contains(needle), "{target} --opt {opt}: {e}");
+        }
+        let e = format!("{:#}", parse(&["--opt", "batch=of"]).unwrap_err());
+        assert!(e.contains("on or off") && e.contains("election_ms"), "{e}");
+        for (target, opt) in [
+            ("raft", "batch=off"),
+            ("raft", "election_jitter_ms=10"),
+            ("paxos", "election_ms=200"),
+            ("primary", "timeout-ms=500"),
+        ] {
+            parse(&["--target", target, "--opt", opt]).unwrap();
+        }
+    }
+
+    #[test]
     fn replay_command_parses_back_to_the_same_config() {
         let c = parse(&[
             "--target",
-            "lww",
+            "raft",
             "--seed",
             "42",
             "--bug",
             "x",
             "--opt",
-            "a=b",
+            "batch=off",
             "--rate",
             "0",
             "--net",

@@ -19,6 +19,8 @@
 //! - [`line`]: length-capped line reading for both.
 //! - [`events`]: the structured event stream the controller reads.
 //! - [`kv`]: the key-value state machine every built-in target applies commands to.
+//! - [`opts`]: the `--opt` settings a protocol accepts, checked by the node and the
+//!   controller against the same list.
 
 pub mod args;
 pub mod client;
@@ -26,6 +28,7 @@ pub mod crc32;
 pub mod events;
 pub mod kv;
 pub mod line;
+pub mod opts;
 pub mod peer;
 pub mod protocol;
 pub mod runtime;
@@ -33,6 +36,7 @@ pub mod wal;
 
 pub use args::{NodeArgs, NodeError};
 pub use kv::{KvError, KvState};
+pub use opts::{OptError, OptKind, OptSpec};
 pub use protocol::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
 pub use runtime::{monotonic_ms, run_node};
 pub use wal::{Wal, WalError};

@@ -136,4 +136,13 @@ pub trait Protocol: Send + 'static {
     {
         &[]
     }
+
+    /// The `--opt` keys this protocol accepts (anything else is a start-up error, in the
+    /// node and in the controller before any node starts).
+    fn accepted_opts() -> &'static [crate::OptSpec]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
 }

@@ -56,6 +56,11 @@ enum DriverMsg<M> {
 /// go on (a bind failure, an unusable data directory or log: `Err`).
 pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError> {
     args.validate(P::known_bugs())?;
+    crate::opts::check(
+        P::accepted_opts(),
+        args.opts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .map_err(|e| NodeError::Config(e.to_string()))?;
     std::fs::create_dir_all(&args.data).map_err(|source| NodeError::Io {
         what: "create data directory",
         path: args.data.clone(),

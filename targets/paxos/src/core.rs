@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
-use sunder_node::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
+use sunder_node::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
 use sunder_wire::{Op, Response, Status, errors};
 
 type Out = Output<Msg, Record>;
@@ -506,6 +506,18 @@ impl Paxos {
     }
 }
 
+/// The `--opt` keys Paxos accepts, in milliseconds.
+pub const OPTS: &[OptSpec] = &[
+    OptSpec {
+        key: "heartbeat_ms",
+        kind: OptKind::Number,
+    },
+    OptSpec {
+        key: "election_ms",
+        kind: OptKind::Number,
+    },
+];
+
 impl Protocol for Paxos {
     type Msg = Msg;
     type Record = Record;
@@ -516,14 +528,8 @@ impl Protocol for Paxos {
             .iter()
             .position(|m| *m == config.id)
             .expect("this node is a member") as u32;
-        // `recover` cannot return an error: a bad setting stops the node at start-up with a
-        // message naming it, rather than running with a value nobody asked for.
-        let opt = |k: &str, d: u64| match config.opt(k) {
-            None => d,
-            Some(v) => v
-                .parse()
-                .unwrap_or_else(|_| panic!("--opt {k}={v}: expected a number of milliseconds")),
-        };
+        // The runtime checked every setting against `OPTS` before building the core.
+        let opt = |k: &str, d: u64| sunder_node::opts::value(OPTS, &config, k, d);
         let timing = Timing {
             heartbeat_ms: opt("heartbeat_ms", 50),
             election_ms: opt("election_ms", 500).max(1),
@@ -576,5 +582,9 @@ impl Protocol for Paxos {
 
     fn known_bugs() -> &'static [&'static str] {
         bugs::KNOWN
+    }
+
+    fn accepted_opts() -> &'static [OptSpec] {
+        OPTS
     }
 }

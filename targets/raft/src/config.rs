@@ -2,9 +2,46 @@
 //! check-quorum and lease stay in milliseconds of its clock).
 
 use sunder_node::CoreConfig;
+use sunder_node::opts::{self, OptKind, OptSpec};
 
 /// The planted bugs (see the crate docs for what each does).
 pub const BUGS: &[&str] = &["stale-read", "early-ack", "forget-vote", "lease-read"];
+
+/// The `--opt` keys Raft accepts (times in milliseconds).
+pub const OPTS: &[OptSpec] = &[
+    OptSpec {
+        key: "batch",
+        kind: OptKind::OnOff,
+    },
+    OptSpec {
+        key: "election_ms",
+        kind: OptKind::Number,
+    },
+    OptSpec {
+        key: "election_jitter_ms",
+        kind: OptKind::Number,
+    },
+    OptSpec {
+        key: "heartbeat_ms",
+        kind: OptKind::Number,
+    },
+    OptSpec {
+        key: "max_batch",
+        kind: OptKind::Number,
+    },
+    OptSpec {
+        key: "max_inflight",
+        kind: OptKind::Number,
+    },
+    OptSpec {
+        key: "snapshot",
+        kind: OptKind::Number,
+    },
+    OptSpec {
+        key: "lease_ms",
+        kind: OptKind::Number,
+    },
+];
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -39,12 +76,8 @@ impl Settings {
 
     pub fn from_config(c: &CoreConfig) -> Settings {
         let tick = c.tick_ms.max(1);
-        let ms = |key: &str, default: u64| {
-            c.opt(key)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(default)
-        };
-        let batch = c.opt("batch") != Some("off");
+        let ms = |key: &str, default: u64| opts::value(OPTS, c, key, default);
+        let batch = ms("batch", 1) == 1;
         let election_ms = ms("election_ms", 300);
         Settings {
             election_ticks: (election_ms / tick).max(2),

@@ -438,4 +438,8 @@ impl Protocol for Raft {
     fn known_bugs() -> &'static [&'static str] {
         BUGS
     }
+
+    fn accepted_opts() -> &'static [sunder_node::OptSpec] {
+        crate::config::OPTS
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sunder_node::kv::{self, KvState};
-use sunder_node::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
+use sunder_node::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
 use sunder_wire::{DumpEntry, Op, Response, errors};
 
 /// Messages between a forwarder and the primary.
@@ -182,6 +182,12 @@ impl Primary {
     }
 }
 
+/// The `--opt` keys the primary target accepts: how long n1 waits, in milliseconds.
+pub const OPTS: &[OptSpec] = &[OptSpec {
+    key: "timeout-ms",
+    kind: OptKind::Number,
+}];
+
 impl Protocol for Primary {
     type Msg = Msg;
     type Record = Applied;
@@ -192,10 +198,7 @@ impl Protocol for Primary {
             .first()
             .cloned()
             .unwrap_or_else(|| cfg.id.clone());
-        let timeout_ms = cfg
-            .opt("timeout-ms")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1000);
+        let timeout_ms = sunder_node::opts::value(OPTS, &cfg, "timeout-ms", 1000);
         let volatile = cfg.has_bug("volatile");
         let mut kv = KvState::new();
         for r in &records {
@@ -227,6 +230,10 @@ impl Protocol for Primary {
 
     fn known_bugs() -> &'static [&'static str] {
         &["volatile"]
+    }
+
+    fn accepted_opts() -> &'static [OptSpec] {
+        OPTS
     }
 }
 
