@@ -84,6 +84,7 @@ impl Recorder {
             value,
             error,
             node: node.map(str::to_string),
+            committed: None,
         };
         match process {
             Process::Nemesis => inner.counts.nemesis += 1,

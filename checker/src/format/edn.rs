@@ -245,6 +245,7 @@ fn op_to_event(form: &Edn<'_>, position: u64) -> Result<Event, String> {
         value: get("value").map(edn_to_json).unwrap_or(Value::Null),
         error: text("error"),
         node: text("node"),
+        committed: None,
     })
 }
 

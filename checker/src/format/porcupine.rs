@@ -66,6 +66,7 @@ pub fn parse_etcd_log(src: &str, file: &Path) -> Result<History, FormatError> {
             value,
             error,
             node: None,
+            committed: None,
         });
     }
     Ok(History::new(events))
@@ -153,6 +154,7 @@ pub fn parse_kv_log(src: &str, file: &Path) -> Result<History, FormatError> {
             value,
             error: None,
             node: None,
+            committed: None,
         });
     }
     Ok(History::new(events))
