@@ -46,6 +46,7 @@ fn generate(ops: usize, seed: u64) -> History {
             value,
             error: None,
             node: None,
+            committed: None,
         });
     };
     while invoked < ops || slots.iter().any(Option::is_some) {

@@ -20,12 +20,34 @@
 //!   entries (by term and command);
 //! - **acknowledged writes present**: every `ok` write, cas or add of the history is a
 //!   committed command. Values are unique per key, so `(f, key, value)` names a command.
-//!   An acknowledged command missing from every dump is *confirmed by state* when some
-//!   dump's state still holds its value, *unverifiable* when it may sit in a compacted
-//!   prefix (every dump starts after a snapshot), and *missing* otherwise.
+//!
+//! `valid` means every check ran on complete evidence. The caller names the run's members
+//! ([`Membership`]); a member without a dump (it failed, or was never taken) makes the
+//! verdict `unknown`, naming the node and why, and so does a dump from a node that is not
+//! a member. An acknowledged update is *located* when:
+//! 1. a dump lists it among its committed entries (*found*); or
+//! 2. some dump's state still holds the value it wrote (*confirmed by state*); or
+//! 3. it lies in a compacted prefix, **verified** by this rule: its `ok` event records the
+//!    position it was committed at (`committed: {index p, term t}`, reported by the node
+//!    that acknowledged it), at least one dump's snapshot covers `p`, every dump whose
+//!    snapshot covers `p` reports term `t` at `p` (`snapshot_terms`), no dump lists a
+//!    different entry at `p`, and every two covering dumps show equal hash chains at an
+//!    index at or after `p` (`snapshot_digest`, or an entry's `digest`), so they committed
+//!    the same prefix through `p`. Term `t` at `p` names one entry: only the leader of `t`
+//!    (one per term, checked above) proposes in `t`, once per position.
+//!
+//! An acknowledged update that is not located is *missing* (`invalid`) when the evidence
+//! is complete (every member dumped, no dump starts after a snapshot that may hide it, no
+//! index beyond the dumps was announced committed) or when a covering dump shows another
+//! term at its reported position; otherwise it is *unlocated*, and the verdict `unknown`
+//! names it (history index, key, value) and why. Two dumps whose hash chains differ at an
+//! index both know committed different prefixes: `invalid` (a prefix divergence).
 //!
 //! [`check`] is pure; [`load_run_dir`] reads what a `sunder test` run left in `nodes/`
 //! (`<id>.dump.json`, `<id>.events.jsonl`).
+
+mod prefix;
+pub use prefix::PrefixDivergence;
 
 use crate::history::{EventType, History};
 use crate::verdict::Verdict;
@@ -102,6 +124,9 @@ pub struct DumpEntry {
     pub command: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The node's hash chain through this entry (see the module docs), when reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// What one node has committed (mirrors `sunder_wire::Dump`).
@@ -113,15 +138,43 @@ pub struct NodeDump {
     pub entries: Vec<DumpEntry>,
     #[serde(default)]
     pub state: Value,
+    /// The hash chain through `snapshot_index`, when the node reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_digest: Option<String>,
+    /// `[first index, term]` runs: the term each compacted position was committed in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_terms: Vec<(u64, u64)>,
+}
+
+/// Who the run's members are, so that a dump that is missing is noticed, and why some
+/// could not be taken (from whoever took them: the controller's per-node outcome).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Membership {
+    pub nodes: Vec<String>,
+    /// Node → why its dump could not be taken.
+    pub dump_errors: BTreeMap<String, String>,
+}
+
+impl Membership {
+    /// Members without anything known about failed dumps.
+    pub fn of(nodes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Membership {
+            nodes: nodes.into_iter().map(Into::into).collect(),
+            dump_errors: BTreeMap::new(),
+        }
+    }
 }
 
 impl NodeDump {
     /// Parses a dump payload (the `value` of a `dump` response).
     pub fn parse(v: &Value, source_name: &str) -> Result<NodeDump, AgreementError> {
-        serde_json::from_value(v.clone()).map_err(|e| AgreementError::BadDump {
+        let bad = |message: String| AgreementError::BadDump {
             source_name: source_name.into(),
-            message: e.to_string(),
-        })
+            message,
+        };
+        let d: NodeDump = serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?;
+        prefix::validate_terms(&d).map_err(bad)?;
+        Ok(d)
     }
 }
 
@@ -209,20 +262,51 @@ pub struct MissingWrite {
     pub value: Value,
 }
 
+/// A member whose dump the checker did not get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MissingDump {
+    pub node: String,
+    /// Why, when the caller knows (the dump request failed, the run was interrupted).
+    pub reason: String,
+}
+
+/// An acknowledged update the dumps can neither show nor rule out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnlocatedWrite {
+    pub history_index: u64,
+    pub f: String,
+    pub key: Option<String>,
+    pub value: Value,
+    /// Why it cannot be located, naming the nodes concerned.
+    pub why: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgreementReport {
     pub verdict: Verdict,
+    /// The nodes that dumped.
     pub nodes: Vec<String>,
+    /// The run's members (who should have dumped).
+    pub members: Vec<String>,
+    pub missing_dumps: Vec<MissingDump>,
+    /// Dumps from nodes that are not members (or a second dump of one member).
+    pub unexpected_dumps: Vec<String>,
     /// Highest committed index of any dump, and the node that has it.
     pub longest: Option<(String, u64)>,
     pub duplicate_leaders: Vec<DuplicateLeaders>,
     pub double_votes: Vec<DoubleVote>,
     pub divergence: Option<Divergence>,
+    /// Two nodes' hash chains differ: their compacted prefixes differ.
+    pub prefix_divergence: Option<PrefixDivergence>,
     pub missing_writes: Vec<MissingWrite>,
+    /// Acknowledged updates neither found nor shown missing: the verdict is unknown.
+    pub unlocated_writes: Vec<UnlocatedWrite>,
     /// Acknowledged updates found among the committed entries.
     pub writes_found: usize,
     /// Not among the entries, but their value is in a dump's state (compacted away).
     pub writes_confirmed_by_state: usize,
+    /// In a compacted prefix, verified by their reported position (see the module docs).
+    pub writes_in_compacted_prefix: usize,
     /// Not among the entries, possibly in a compacted prefix: neither confirmed nor missing.
     pub writes_unverifiable: usize,
     /// Not among the entries, and the dumps end before an index some node announced
@@ -266,6 +350,18 @@ impl AgreementReport {
                 d.entry_b.command
             );
         }
+        if let Some(d) = &self.prefix_divergence {
+            s += &format!(
+                "\n  committed prefixes differ: through index {} {} has chain {}, {} has {}",
+                d.index, d.node_a, d.digest_a, d.node_b, d.digest_b
+            );
+        }
+        for m in &self.missing_dumps {
+            s += &format!("\n  no dump from {}: {}", m.node, m.reason);
+        }
+        for n in &self.unexpected_dumps {
+            s += &format!("\n  unexpected dump: {n}");
+        }
         for w in &self.warnings {
             s += &format!("\n  warning: {w}");
         }
@@ -275,11 +371,25 @@ impl AgreementReport {
                 m.f, m.key, m.value, m.history_index
             );
         }
+        const SHOWN: usize = 10;
+        for u in self.unlocated_writes.iter().take(SHOWN) {
+            s += &format!(
+                "\n  acknowledged {} {:?} {} (history index {}) cannot be located: {}",
+                u.f, u.key, u.value, u.history_index, u.why
+            );
+        }
+        if self.unlocated_writes.len() > SHOWN {
+            s += &format!(
+                "\n  ... and {} more that cannot be located (see details)",
+                self.unlocated_writes.len() - SHOWN
+            );
+        }
         s += &format!(
-            "\n  acknowledged updates: {} in the log, {} confirmed by state, {} unverifiable \
-             (compacted), {} beyond the dumps, {} missing",
+            "\n  acknowledged updates: {} in the log, {} confirmed by state, {} verified in \
+             a compacted prefix, {} unverifiable (compacted), {} beyond the dumps, {} missing",
             self.writes_found,
             self.writes_confirmed_by_state,
+            self.writes_in_compacted_prefix,
             self.writes_unverifiable,
             self.writes_beyond_dumps,
             self.missing_writes.len()
@@ -340,9 +450,16 @@ fn double_votes(events: &[NodeEvent], warnings: &mut Vec<String>) -> Vec<DoubleV
 }
 
 /// Runs the four checks. `history` supplies the acknowledged updates (`ok` events with
-/// `f` of `write`, `cas` or `add`); nemesis and read events are ignored.
-pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> AgreementReport {
+/// `f` of `write`, `cas` or `add`); nemesis and read events are ignored. `members` says
+/// whose dumps there should be.
+pub fn check(
+    dumps: &[NodeDump],
+    events: &[NodeEvent],
+    history: &History,
+    members: &Membership,
+) -> AgreementReport {
     let mut warnings = Vec::new();
+    let (missing_dumps, unexpected_dumps) = membership_gaps(dumps, members);
 
     let mut leaders: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
     for e in events.iter().filter(|e| e.event == "leader") {
@@ -404,6 +521,7 @@ pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> Agr
         })
         // Ties go to the first node named, so that the report is stable.
         .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+    let (chains, prefix_divergence) = prefix::Chains::compare(dumps);
     // Below this index no dump shows entries: an update may be committed there unseen.
     let hidden_below = dumps.iter().map(|d| d.snapshot_index).min().unwrap_or(0);
     let committed: BTreeSet<(String, Option<String>, String)> = log
@@ -429,8 +547,10 @@ pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> Agr
              acknowledged updates not in the dumps cannot be called missing"
         ));
     }
-    let (mut found, mut by_state, mut unverifiable, mut beyond) = (0, 0, 0, 0);
+    let absent: Vec<&str> = missing_dumps.iter().map(|m| m.node.as_str()).collect();
+    let (mut found, mut by_state, mut compacted, mut unverifiable, mut beyond) = (0, 0, 0, 0, 0);
     let mut missing_writes = Vec::new();
+    let mut unlocated_writes = Vec::new();
     for ev in history.client_events().filter(|e| e.kind == EventType::Ok) {
         if !matches!(ev.f.as_str(), "write" | "cas" | "add") {
             continue;
@@ -442,35 +562,84 @@ pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> Agr
         };
         if present {
             found += 1;
-        } else if dumps
+            continue;
+        }
+        if dumps
             .iter()
             .any(|d| state_holds(&d.state, &ev.f, ev.key.as_deref(), &ev.value))
         {
             by_state += 1;
-        } else if hidden_below > 0 {
-            unverifiable += 1;
-        } else if behind {
-            beyond += 1;
-        } else {
-            missing_writes.push(MissingWrite {
+            continue;
+        }
+        let at = ev.committed.map(|c| locate_at(dumps, &log, &chains, c));
+        let why = match at {
+            Some(Located::Verified) => {
+                compacted += 1;
+                continue;
+            }
+            Some(Located::Elsewhere(why)) => Err(why),
+            Some(Located::Unsure(why)) => Ok(why),
+            None if hidden_below > 0 => {
+                unverifiable += 1;
+                Ok(format!(
+                    "every dump starts after a snapshot (the lowest at index {hidden_below}, \
+                     nodes {}) and the acknowledgement reported no log position",
+                    nodes_at_or_above(dumps, hidden_below)
+                ))
+            }
+            None if behind => {
+                beyond += 1;
+                Ok(format!(
+                    "the dumps end at index {dumps_end}, before index {} that was announced \
+                     committed",
+                    announced.unwrap_or_default()
+                ))
+            }
+            None if !absent.is_empty() => Ok(format!(
+                "not in the dumps taken, and there is no dump from {}",
+                absent.join(", ")
+            )),
+            None => Err(String::new()),
+        };
+        match why {
+            Ok(why) => unlocated_writes.push(UnlocatedWrite {
                 history_index: ev.index,
                 f: ev.f.clone(),
                 key: ev.key.clone(),
                 value: ev.value.clone(),
-            });
+                why,
+            }),
+            Err(why) => {
+                if !why.is_empty() {
+                    warnings.push(format!("history index {}: {why}", ev.index));
+                }
+                missing_writes.push(MissingWrite {
+                    history_index: ev.index,
+                    f: ev.f.clone(),
+                    key: ev.key.clone(),
+                    value: ev.value.clone(),
+                })
+            }
         }
     }
 
     let bad = !duplicate_leaders.is_empty()
         || !double_votes.is_empty()
         || divergence.is_some()
+        || prefix_divergence.is_some()
         || !missing_writes.is_empty();
     let verdict = if bad {
         Verdict::Invalid
     } else if dumps.is_empty() {
         warnings.push("no node dumps: nothing to compare".into());
         Verdict::Unknown
-    } else if beyond > 0 {
+    } else if members.nodes.is_empty() {
+        warnings.push("the run's members are not known: a missing dump would go unseen".into());
+        Verdict::Unknown
+    } else if !missing_dumps.is_empty()
+        || !unexpected_dumps.is_empty()
+        || !unlocated_writes.is_empty()
+    {
         Verdict::Unknown
     } else {
         Verdict::Valid
@@ -478,16 +647,129 @@ pub fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> Agr
     AgreementReport {
         verdict,
         nodes: dumps.iter().map(|d| d.node.clone()).collect(),
+        members: members.nodes.clone(),
+        missing_dumps,
+        unexpected_dumps,
         longest,
         duplicate_leaders,
         double_votes,
         divergence,
+        prefix_divergence,
         missing_writes,
+        unlocated_writes,
         writes_found: found,
         writes_confirmed_by_state: by_state,
+        writes_in_compacted_prefix: compacted,
         writes_unverifiable: unverifiable,
         writes_beyond_dumps: beyond,
         announced_commit: announced,
         warnings,
     }
+}
+
+/// Members without a dump, and dumps from non-members or repeated.
+fn membership_gaps(dumps: &[NodeDump], members: &Membership) -> (Vec<MissingDump>, Vec<String>) {
+    let mut seen = BTreeSet::new();
+    let mut unexpected = Vec::new();
+    for d in dumps {
+        if !members.nodes.contains(&d.node) {
+            unexpected.push(format!("{} is not a member of the run", d.node));
+        } else if !seen.insert(d.node.as_str()) {
+            unexpected.push(format!("{} dumped twice", d.node));
+        }
+    }
+    let missing = members
+        .nodes
+        .iter()
+        .filter(|n| !seen.contains(n.as_str()))
+        .map(|n| MissingDump {
+            node: n.clone(),
+            reason: members
+                .dump_errors
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| "its dump was not taken or could not be read".into()),
+        })
+        .collect();
+    (missing, unexpected)
+}
+
+/// The nodes whose snapshots reach `index`, for a reason a person reads.
+fn nodes_at_or_above(dumps: &[NodeDump], index: u64) -> String {
+    let n: Vec<&str> = dumps
+        .iter()
+        .filter(|d| d.snapshot_index >= index)
+        .map(|d| d.node.as_str())
+        .collect();
+    n.join(", ")
+}
+
+/// What the dumps say about an acknowledged update at its reported position.
+enum Located {
+    /// In a compacted prefix, by the rule of the module docs.
+    Verified,
+    /// Another entry was committed at that position: the update is not there.
+    Elsewhere(String),
+    /// Neither: why.
+    Unsure(String),
+}
+
+/// Applies the compacted-prefix rule to an update not found among the entries.
+fn locate_at(
+    dumps: &[NodeDump],
+    log: &BTreeMap<u64, (&str, &DumpEntry)>,
+    chains: &prefix::Chains,
+    at: crate::history::Committed,
+) -> Located {
+    let p = at.index;
+    if let Some((node, e)) = log.get(&p) {
+        // The update itself would have been found among the entries.
+        return Located::Elsewhere(format!(
+            "acknowledged as committed at index {p} (term {}), where {node} committed term {} \
+             {}",
+            at.term, e.term, e.command
+        ));
+    }
+    let covering: Vec<usize> = (0..dumps.len())
+        .filter(|&i| dumps[i].snapshot_index >= p)
+        .collect();
+    if covering.is_empty() {
+        return Located::Unsure(format!(
+            "acknowledged as committed at index {p}, which no dump shows (no snapshot reaches it, \
+             no entry is there)"
+        ));
+    }
+    for &i in &covering {
+        let d = &dumps[i];
+        match prefix::compacted_term(d, p) {
+            Some(t) if t == at.term => {}
+            Some(t) => {
+                return Located::Elsewhere(format!(
+                    "acknowledged as committed at index {p} in term {}, but {}'s snapshot \
+                     records term {t} there",
+                    at.term, d.node
+                ));
+            }
+            None => {
+                return Located::Unsure(format!(
+                    "acknowledged as committed at index {p}, inside {}'s snapshot (index {}), \
+                     which reports no terms for its compacted positions",
+                    d.node, d.snapshot_index
+                ));
+            }
+        }
+    }
+    for (n, &a) in covering.iter().enumerate() {
+        for &b in &covering[n + 1..] {
+            if !chains.agree_through(a, b, p) {
+                return Located::Unsure(format!(
+                    "acknowledged as committed at index {p}, inside the snapshots of {} and {}, \
+                     which cannot be shown to agree through it (no equal hash chains at a common \
+                     index at or after {p})",
+                    dumps[a].node, dumps[b].node
+                ));
+            }
+        }
+    }
+    Located::Verified
 }

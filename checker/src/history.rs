@@ -136,6 +136,20 @@ pub struct Event {
     /// The node a client event was sent to, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// On an `ok` update: where the node that acknowledged it says it was committed
+    /// (`{"index":..,"term":..}`). Optional: histories without it read as before. The
+    /// agreement checker uses it to locate writes whose log entries were compacted away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<Committed>,
+}
+
+/// A log position as a node reports it: the Raft index and term, or the Paxos slot and
+/// ballot round, an acknowledged update was committed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Committed {
+    pub index: u64,
+    #[serde(default)]
+    pub term: u64,
 }
 
 impl Event {

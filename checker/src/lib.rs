@@ -8,7 +8,8 @@
 //!   history.edn  ──┼─ format::read ──► History ──┬─► linear::check(model) ──► LinearizabilityReport
 //!   etcd_NNN.log ──┤   (by content)              ├─► set::check                 (verdict + evidence)
 //!   cNN-ok.txt  ───┘                             ├─► stats::compute
-//!                                                └─► agreement::check (node dumps, events)
+//!                                                └─► agreement::check (node dumps, events,
+//!                                                      the run's membership)
 //! ```
 //!
 //! - [`history`]: events (`invoke`/`ok`/`fail`/`info`), processes, the in-memory history.
@@ -28,5 +29,5 @@ pub mod set;
 pub mod stats;
 pub mod verdict;
 
-pub use history::{Event, EventType, History, Process};
+pub use history::{Committed, Event, EventType, History, Process};
 pub use verdict::Verdict;

@@ -1,8 +1,16 @@
 //! The agreement checker on hand-made dumps, event streams and histories.
 
 use serde_json::{Value, json};
-use sunder_checker::agreement::{self, NodeDump, NodeEvent, parse_events};
-use sunder_checker::{Event, EventType, History, Process, Verdict};
+use sunder_checker::agreement::{
+    self, AgreementReport, Membership, NodeDump, NodeEvent, parse_events,
+};
+use sunder_checker::{Committed, Event, EventType, History, Process, Verdict};
+
+/// The checker with exactly the dumping nodes as the run's members.
+fn check(dumps: &[NodeDump], events: &[NodeEvent], history: &History) -> AgreementReport {
+    let members = Membership::of(dumps.iter().map(|d| d.node.clone()));
+    agreement::check(dumps, events, history, &members)
+}
 
 fn entry(index: u64, term: u64, command: Value) -> Value {
     json!({"index": index, "term": term, "command": command})
@@ -63,6 +71,7 @@ fn acked(ops: &[(&str, &str, Value)]) -> History {
                 value: value.clone(),
                 error: None,
                 node: None,
+                committed: None,
             });
         }
     }
@@ -85,7 +94,7 @@ fn three_agreeing() -> Vec<NodeDump> {
 #[test]
 fn agreeing_nodes_with_their_writes_are_valid() {
     let history = acked(&[("write", "k", json!(1)), ("cas", "k", json!([1, 2]))]);
-    let r = agreement::check(
+    let r = check(
         &three_agreeing(),
         &[leader("n1", 1), leader("n3", 2), leader("n3", 2)],
         &history,
@@ -97,7 +106,7 @@ fn agreeing_nodes_with_their_writes_are_valid() {
 
 #[test]
 fn two_leaders_in_one_term_are_reported() {
-    let r = agreement::check(
+    let r = check(
         &three_agreeing(),
         &[leader("n1", 1), leader("n2", 2), leader("n3", 2)],
         &History::default(),
@@ -119,7 +128,7 @@ fn one_vote_per_node_and_term_is_valid_even_when_repeated() {
         vote("n3", 3, "n3"),
         leader("n1", 2),
     ];
-    let r = agreement::check(&three_agreeing(), &events, &History::default());
+    let r = check(&three_agreeing(), &events, &History::default());
     assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
     assert!(r.double_votes.is_empty());
 }
@@ -135,7 +144,7 @@ fn a_node_voting_for_two_candidates_in_one_term_is_reported() {
         vote("n2", 4, "n3"),
         leader("n1", 4),
     ];
-    let r = agreement::check(&three_agreeing(), &events, &History::default());
+    let r = check(&three_agreeing(), &events, &History::default());
     assert_eq!(r.verdict, Verdict::Invalid);
     assert_eq!(r.duplicate_leaders, vec![]);
     assert_eq!(r.double_votes.len(), 1);
@@ -161,7 +170,7 @@ fn first_divergence_is_reported_with_both_entries() {
     let mut dumps = three_agreeing();
     dumps[2].entries[1].command = w("k", 9);
     dumps[2].entries[2].term = 7;
-    let r = agreement::check(&dumps, &[], &History::default());
+    let r = check(&dumps, &[], &History::default());
     assert_eq!(r.verdict, Verdict::Invalid);
     let d = r.divergence.unwrap();
     assert_eq!(
@@ -175,7 +184,7 @@ fn first_divergence_is_reported_with_both_entries() {
 #[test]
 fn lost_acknowledged_write_is_missing() {
     let history = acked(&[("write", "k", json!(1)), ("write", "k", json!(5))]);
-    let r = agreement::check(&three_agreeing(), &[], &history);
+    let r = check(&three_agreeing(), &[], &history);
     assert_eq!(r.verdict, Verdict::Invalid);
     assert_eq!(r.missing_writes.len(), 1);
     assert_eq!(r.missing_writes[0].value, json!(5));
@@ -184,9 +193,10 @@ fn lost_acknowledged_write_is_missing() {
 }
 
 #[test]
-fn compacted_writes_are_confirmed_by_state_or_counted_unverifiable() {
+fn compacted_writes_are_confirmed_by_state_or_unknown_naming_the_op() {
     // Every node compacted up to 10; the write of 3 is only visible through the state,
-    // the write of 4 was overwritten inside the compacted prefix.
+    // the write of 4 was overwritten inside the compacted prefix, and its acknowledgement
+    // reported no position: it cannot be located, so the verdict cannot be valid.
     let dumps = vec![
         dump(
             "n1",
@@ -201,8 +211,8 @@ fn compacted_writes_are_confirmed_by_state_or_counted_unverifiable() {
         ("write", "k", json!(4)),
         ("write", "j", json!(8)),
     ]);
-    let r = agreement::check(&dumps, &[], &history);
-    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    let r = check(&dumps, &[], &history);
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
     assert_eq!(
         (
             r.writes_found,
@@ -210,6 +220,16 @@ fn compacted_writes_are_confirmed_by_state_or_counted_unverifiable() {
             r.writes_unverifiable
         ),
         (1, 1, 1)
+    );
+    assert_eq!(r.unlocated_writes.len(), 1);
+    let u = &r.unlocated_writes[0];
+    assert_eq!((u.history_index, u.value.clone()), (3, json!(4)));
+    assert!(u.why.contains("n1, n2"), "{}", u.why);
+    assert!(
+        r.summary()
+            .contains("acknowledged write Some(\"k\") 4 (history index 3) cannot be located"),
+        "{}",
+        r.summary()
     );
     // With one node holding the whole log, the same gap is a real loss.
     let mut dumps = dumps;
@@ -219,7 +239,7 @@ fn compacted_writes_are_confirmed_by_state_or_counted_unverifiable() {
         vec![entry(11, 3, w("j", 8))],
         json!({"j": 8}),
     ));
-    let r = agreement::check(&dumps, &[], &history);
+    let r = check(&dumps, &[], &history);
     assert_eq!(r.verdict, Verdict::Invalid);
 }
 
@@ -232,22 +252,19 @@ fn add_commands_and_keyless_histories_match() {
         json!({"s": [4]}),
     )];
     let history = acked(&[("add", "s", json!(4))]);
-    assert_eq!(
-        agreement::check(&dumps, &[], &history).verdict,
-        Verdict::Valid
-    );
+    assert_eq!(check(&dumps, &[], &history).verdict, Verdict::Valid);
     let mut keyless = history.clone();
     for e in &mut keyless.events {
         e.key = None;
     }
-    let r = agreement::check(&dumps, &[], &keyless);
+    let r = check(&dumps, &[], &keyless);
     assert_eq!(r.writes_found, 1);
 }
 
 #[test]
 fn no_dumps_is_unknown() {
     assert_eq!(
-        agreement::check(&[], &[], &History::default()).verdict,
+        check(&[], &[], &History::default()).verdict,
         Verdict::Unknown
     );
 }
@@ -275,13 +292,206 @@ fn dumps_behind_announced_commits_cannot_prove_a_write_lost() {
     // index: the write of 5 may be at index 4, which n1 announced committed.
     let history = acked(&[("write", "k", json!(1)), ("write", "k", json!(5))]);
     let events = [commit("n1", 2), commit("n1", 4)];
-    let r = agreement::check(&three_agreeing(), &events, &history);
+    let r = check(&three_agreeing(), &events, &history);
     assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
     assert_eq!((r.writes_beyond_dumps, r.announced_commit), (1, Some(4)));
     assert!(r.missing_writes.is_empty());
     // Dumps that reach the announced index make the same absence a loss.
     let events = [commit("n1", 3)];
-    let r = agreement::check(&three_agreeing(), &events, &history);
+    let r = check(&three_agreeing(), &events, &history);
     assert_eq!(r.verdict, Verdict::Invalid);
     assert_eq!(r.missing_writes.len(), 1);
+}
+
+/// Five members, dumps as given.
+fn five() -> Membership {
+    Membership::of(["n1", "n2", "n3", "n4", "n5"])
+}
+
+#[test]
+fn one_dump_of_five_is_unknown_naming_the_missing_nodes() {
+    let history = acked(&[("write", "k", json!(1)), ("cas", "k", json!([1, 2]))]);
+    let dumps = three_agreeing()[..1].to_vec();
+    let r = agreement::check(&dumps, &[], &history, &five());
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
+    let missing: Vec<&str> = r.missing_dumps.iter().map(|m| m.node.as_str()).collect();
+    assert_eq!(missing, ["n2", "n3", "n4", "n5"]);
+    for n in ["n2", "n3", "n4", "n5"] {
+        assert!(
+            r.summary().contains(&format!("no dump from {n}")),
+            "{}",
+            r.summary()
+        );
+    }
+    // A write absent from the one dump taken cannot be called lost either: unknown, named.
+    let history = acked(&[("write", "k", json!(1)), ("write", "k", json!(7))]);
+    let r = agreement::check(&dumps, &[], &history, &five());
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
+    assert!(r.missing_writes.is_empty());
+    assert_eq!(r.unlocated_writes.len(), 1);
+    assert!(r.unlocated_writes[0].why.contains("n2, n3, n4, n5"));
+}
+
+#[test]
+fn a_failed_dump_is_unknown_with_its_reason() {
+    let dumps = three_agreeing()[..2].to_vec();
+    let mut members = Membership::of(["n1", "n2", "n3"]);
+    members
+        .dump_errors
+        .insert("n3".into(), "connection refused".into());
+    let r = agreement::check(&dumps, &[], &History::default(), &members);
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
+    assert!(
+        r.summary().contains("no dump from n3: connection refused"),
+        "{}",
+        r.summary()
+    );
+    // A dump from a node that is not a member is not evidence either.
+    let r = agreement::check(
+        &three_agreeing(),
+        &[],
+        &History::default(),
+        &Membership::of(["n1", "n2"]),
+    );
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
+    assert_eq!(r.unexpected_dumps.len(), 1);
+    // No membership at all: nothing can say a dump is missing.
+    let r = agreement::check(
+        &three_agreeing(),
+        &[],
+        &History::default(),
+        &Membership::default(),
+    );
+    assert_eq!(r.verdict, Verdict::Unknown);
+    // The same dumps with the members they came from are valid.
+    let r = agreement::check(
+        &three_agreeing(),
+        &[],
+        &History::default(),
+        &Membership::of(["n1", "n2", "n3"]),
+    );
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+}
+
+/// A dump compacted through `snapshot_index` with a chain value and term runs, and entries
+/// after it with their chain values.
+fn compacted(
+    node: &str,
+    snapshot_index: u64,
+    digest: &str,
+    terms: Vec<(u64, u64)>,
+    entries: Vec<(u64, u64, Value, &str)>,
+) -> NodeDump {
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|(i, t, c, d)| json!({"index": i, "term": t, "command": c, "digest": d}))
+        .collect();
+    let v = json!({"node": node, "snapshot_index": snapshot_index, "entries": entries,
+        "state": {}, "snapshot_digest": digest, "snapshot_terms": terms});
+    NodeDump::parse(&v, node).unwrap()
+}
+
+/// `acked`, with the position each acknowledgement reported.
+fn acked_at(ops: &[(&str, &str, Value, u64, u64)]) -> History {
+    let plain: Vec<(&str, &str, Value)> = ops
+        .iter()
+        .map(|(f, k, v, ..)| (*f, *k, v.clone()))
+        .collect();
+    let mut h = acked(&plain);
+    for (i, (.., index, term)) in ops.iter().enumerate() {
+        h.events[2 * i + 1].committed = Some(Committed {
+            index: *index,
+            term: *term,
+        });
+    }
+    h
+}
+
+#[test]
+fn a_write_in_a_compacted_prefix_is_verified_by_its_position_and_agreeing_chains() {
+    // The write of 4 (overwritten since) was committed at index 5 in term 2. n1 compacted
+    // through 10, n2 through 12; both know the chain at 12 and agree there.
+    let dumps = || {
+        vec![
+            compacted(
+                "n1",
+                10,
+                "d10",
+                vec![(1, 1), (4, 2), (9, 3)],
+                vec![(11, 3, w("j", 8), "d11"), (12, 3, w("k", 5), "d12")],
+            ),
+            compacted("n2", 12, "d12", vec![(1, 1), (4, 2), (9, 3)], vec![]),
+        ]
+    };
+    let history = acked_at(&[("write", "k", json!(4), 5, 2)]);
+    let r = check(&dumps(), &[], &history);
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert_eq!(r.writes_in_compacted_prefix, 1);
+
+    // Acknowledged as term 3 at index 5, but the snapshots say term 2 committed there: lost.
+    let history = acked_at(&[("write", "k", json!(4), 5, 3)]);
+    let r = check(&dumps(), &[], &history);
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary());
+    assert_eq!(r.missing_writes[0].history_index, 1);
+
+    // Without the reported position it is only unverifiable: unknown.
+    let r = check(&dumps(), &[], &acked(&[("write", "k", json!(4))]));
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
+
+    // Chains that cannot be compared (n2 knows only index 12, n1 stops at 11): unknown.
+    let mut short = dumps();
+    short[0].entries.pop();
+    let history = acked_at(&[("write", "k", json!(4), 5, 2)]);
+    let r = check(&short, &[], &history);
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
+    assert!(
+        r.unlocated_writes[0].why.contains("n1 and n2"),
+        "{}",
+        r.summary()
+    );
+
+    // A snapshot without term runs cannot place the write: unknown.
+    let mut no_terms = dumps();
+    no_terms[1].snapshot_terms.clear();
+    let r = check(&no_terms, &[], &history);
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary());
+}
+
+#[test]
+fn disagreeing_chains_are_a_prefix_divergence() {
+    let dumps = vec![
+        compacted(
+            "n1",
+            10,
+            "d10",
+            vec![(1, 1)],
+            vec![(11, 1, w("j", 8), "d11")],
+        ),
+        compacted("n2", 11, "other", vec![(1, 1)], vec![]),
+    ];
+    let r = check(&dumps, &[], &History::default());
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary());
+    let d = r.prefix_divergence.as_ref().unwrap();
+    assert_eq!(
+        (d.index, d.node_a.as_str(), d.node_b.as_str()),
+        (11, "n1", "n2")
+    );
+    assert!(
+        r.summary().contains("committed prefixes differ"),
+        "{}",
+        r.summary()
+    );
+}
+
+#[test]
+fn malformed_term_runs_are_a_bad_dump() {
+    for terms in [
+        json!([[2, 1]]),
+        json!([[1, 1], [1, 2]]),
+        json!([[1, 1], [11, 2]]),
+    ] {
+        let v = json!({"node": "n1", "snapshot_index": 10, "entries": [], "snapshot_terms": terms});
+        let err = NodeDump::parse(&v, "n1.dump.json").unwrap_err().to_string();
+        assert!(err.contains("snapshot_terms"), "{err}");
+    }
 }

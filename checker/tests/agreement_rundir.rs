@@ -1,7 +1,7 @@
 //! Loading a run directory's dumps and event streams for the agreement checker.
 
 use serde_json::json;
-use sunder_checker::agreement::{self, load_run_dir};
+use sunder_checker::agreement::{self, Membership, load_run_dir};
 use sunder_checker::{History, Verdict};
 
 #[test]
@@ -23,7 +23,13 @@ fn loads_dumps_and_events_from_nodes_dir() {
     assert_eq!(events.len(), 4);
     assert!(warnings.is_empty());
     assert_eq!(
-        agreement::check(&dumps, &events, &History::default()).verdict,
+        agreement::check(
+            &dumps,
+            &events,
+            &History::default(),
+            &Membership::of(["n1", "n2"])
+        )
+        .verdict,
         Verdict::Valid
     );
 
@@ -40,7 +46,8 @@ fn inspect_run_dir_from_env() {
         std::path::PathBuf::from(std::env::var("AGREEMENT_RUN_DIR").expect("AGREEMENT_RUN_DIR"));
     let (dumps, events, warnings) = load_run_dir(&dir).unwrap();
     let history = sunder_checker::format::read_path(&dir.join("history.jsonl"), None).unwrap();
-    let mut r = agreement::check(&dumps, &events, &history.history);
+    let members = Membership::of(dumps.iter().map(|d| d.node.clone()));
+    let mut r = agreement::check(&dumps, &events, &history.history, &members);
     r.warnings.extend(warnings);
     println!("{}", r.summary());
 }

@@ -37,6 +37,7 @@ fn keyed(rows: &[(u64, &str, &str, Option<&str>, Value)]) -> History {
             value: v.clone(),
             error: None,
             node: None,
+            committed: None,
         })
         .collect();
     History::new(events)

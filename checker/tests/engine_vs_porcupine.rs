@@ -46,6 +46,7 @@ fn ev(h: &[Event], kind: EventType, p: &Pending, value: Value) -> Event {
         value,
         error: None,
         node: None,
+        committed: None,
     }
 }
 

@@ -179,3 +179,34 @@ fn corpus_files_are_detected() {
     let kv = read_path(&dir.join("kv/c01-ok.txt"), None).unwrap();
     assert_eq!(kv.format, Format::KvLog);
 }
+
+#[test]
+fn edn_after_comment_lines_is_detected_and_text_without_ops_is_refused() {
+    use sunder_checker::format::{Format, detect, read_str};
+    let src = ";; comment\n\n; another\n{:type :invoke, :process 0, :f :read, :value nil}\n";
+    assert_eq!(detect(src), Some(Format::Edn));
+    let r = read_str(src, std::path::Path::new("h"), None).unwrap();
+    assert_eq!(r.history.len(), 1);
+    let err = read_str("INFO  hello\n", std::path::Path::new("x.log"), None).unwrap_err();
+    assert!(
+        err.to_string().contains("no line holds an operation"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nesting_past_the_limit_is_refused_without_recursing() {
+    use sunder_checker::format::edn::{MAX_NESTING, check_nesting};
+    let p = std::path::Path::new("h.edn");
+    let ok = format!("{}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+    assert!(check_nesting(&ok, p).is_ok());
+    // Brackets in strings, comments and character literals are data.
+    let data = format!("\"{}\" ;{}\n\\[ \\[", "[".repeat(1000), "(".repeat(1000));
+    assert!(check_nesting(&data, p).is_ok());
+    let deep = format!("\n{}", "[".repeat(100_000));
+    let err = check_nesting(&deep, p).unwrap_err().to_string();
+    assert!(
+        err.starts_with("h.edn:2: collections nested more than"),
+        "{err}"
+    );
+}

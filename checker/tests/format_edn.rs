@@ -153,6 +153,7 @@ fn jsonl_to_edn_to_jsonl_is_the_same_history() {
             value,
             error: None,
             node: None,
+            committed: None,
         });
     };
     add(

@@ -17,6 +17,7 @@ fn ev(index: u64, kind: EventType, process: Process, f: &str, value: serde_json:
         value,
         error: None,
         node: None,
+        committed: None,
     }
 }
 

@@ -22,6 +22,7 @@ impl H {
             value,
             error: None,
             node: Some(node.into()),
+            committed: None,
         });
         self
     }

@@ -17,6 +17,7 @@ fn ev(time_ms: u64, process: Process, kind: EventType, f: &str) -> Event {
         value: Value::Null,
         error: None,
         node: None,
+        committed: None,
     }
 }
 

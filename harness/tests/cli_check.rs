@@ -326,3 +326,88 @@ fn porcupine_corpus_in_one_call() {
         "{out}"
     );
 }
+
+#[test]
+fn an_empty_directory_is_an_error_not_a_valid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sunder().arg("check").arg(dir.path()).assert().code(3);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("holds no history files"), "{text}");
+}
+
+#[test]
+fn a_log_file_without_operations_is_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "server.log",
+        "INFO  starting the server\nINFO  listening on 127.0.0.1:2379\n",
+    );
+    let out = sunder().arg("check").arg(&p).assert().code(3);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains("no line holds an operation of that format"),
+        "{text}"
+    );
+    // Forced, the same file is still not an empty history.
+    let out = sunder()
+        .args(["check", "--format", "etcd-log"])
+        .arg(&p)
+        .assert()
+        .code(3);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(text.contains("no line holds an operation"), "{text}");
+}
+
+#[test]
+fn edn_opening_with_comments_and_blank_lines_is_edn() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "history.txt",
+        ";; a Jepsen history\n\n; written by hand\n\n\
+         {:type :invoke, :process 0, :f :write, :value 1}\n\
+         {:type :ok, :process 0, :f :write, :value 1}\n\
+         {:type :invoke, :process 1, :f :read, :value nil}\n\
+         {:type :ok, :process 1, :f :read, :value 1}\n",
+    );
+    let out = sunder().args(["check", "--json"]).arg(&p).assert().code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["format"], "edn", "{text}");
+    assert_eq!(first["status"], "valid", "{text}");
+}
+
+#[test]
+fn deeply_nested_edn_and_json_are_clear_errors() {
+    const N: usize = 100_000;
+    let nest = format!("{}{}", "[".repeat(N), "]".repeat(N));
+    let dir = tempfile::tempdir().unwrap();
+    let edn = write(
+        dir.path(),
+        "deep.edn",
+        &format!("{{:type :invoke, :process 0, :f :write, :value {nest}}}\n"),
+    );
+    let top = write(dir.path(), "top.edn", &format!("{nest}\n"));
+    let json = write(
+        dir.path(),
+        "deep.jsonl",
+        &format!(
+            "{{\"index\":0,\"time\":0,\"type\":\"invoke\",\"process\":0,\"f\":\"write\",\"value\":{nest}}}\n"
+        ),
+    );
+    for (p, format, says) in [
+        (&edn, None, "nested more than"),
+        (&top, Some("edn"), "nested more than"),
+        (&json, None, "recursion limit"),
+    ] {
+        let mut cmd = sunder();
+        cmd.arg("check");
+        if let Some(f) = format {
+            cmd.args(["--format", f]);
+        }
+        let out = cmd.arg(p).assert().code(3);
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(text.contains(says), "{}: {text}", p.display());
+    }
+}

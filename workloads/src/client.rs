@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use sunder_checker::EventType;
-use sunder_wire::Op;
+use sunder_wire::{LogPosition, Op};
 
 /// A node a client may talk to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct Endpoint {
 pub enum Outcome {
     /// It happened; the value read (or `null` for an update).
     Ok(Value),
+    /// An update happened, and the node said at which log position it was committed
+    /// (recorded in the history's `committed` field for the agreement checker).
+    Committed(LogPosition),
     /// It certainly did not happen. `leader` is a `not-leader` answer's hint.
     Fail {
         error: String,
@@ -36,7 +39,7 @@ impl Outcome {
     /// The history event type this outcome is recorded as.
     pub fn event_type(&self) -> EventType {
         match self {
-            Outcome::Ok(_) => EventType::Ok,
+            Outcome::Ok(_) | Outcome::Committed(_) => EventType::Ok,
             Outcome::Fail { .. } => EventType::Fail,
             Outcome::Info { .. } => EventType::Info,
         }
@@ -44,7 +47,7 @@ impl Outcome {
 
     pub fn error(&self) -> Option<&str> {
         match self {
-            Outcome::Ok(_) => None,
+            Outcome::Ok(_) | Outcome::Committed(_) => None,
             Outcome::Fail { error, .. } | Outcome::Info { error } => Some(error),
         }
     }

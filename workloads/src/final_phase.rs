@@ -76,7 +76,7 @@ pub async fn final_phase_with<C: Client>(
                 )
                 .await
                 {
-                    Outcome::Ok(_) => return (node, true),
+                    Outcome::Ok(_) | Outcome::Committed(_) => return (node, true),
                     Outcome::Info { .. } => process += n as u64,
                     Outcome::Fail { .. } => {}
                 }

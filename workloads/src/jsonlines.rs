@@ -208,7 +208,10 @@ impl Client for JsonLinesClient {
 /// The outcome a node's answer stands for.
 fn classify(resp: Response) -> Outcome {
     if resp.ok {
-        return Outcome::Ok(resp.value);
+        return match resp.committed {
+            Some(at) => Outcome::Committed(at),
+            None => Outcome::Ok(resp.value),
+        };
     }
     let error = resp.error.unwrap_or_else(|| "unnamed-error".to_string());
     if resp.definite {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::Instant;
-use sunder_checker::{Event, EventType, Process};
+use sunder_checker::{Committed, Event, EventType, Process};
 
 /// How many events of each type have been recorded, for the progress line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -69,6 +69,22 @@ impl Recorder {
         error: Option<String>,
         node: Option<&str>,
     ) -> Event {
+        self.record_at(process, kind, f, key, value, error, node, None)
+    }
+
+    /// As [`Recorder::record`], with the log position an `ok` update was committed at.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_at(
+        &self,
+        process: Process,
+        kind: EventType,
+        f: &str,
+        key: Option<&str>,
+        value: Value,
+        error: Option<String>,
+        node: Option<&str>,
+        committed: Option<Committed>,
+    ) -> Event {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         // Read the clock under the lock, and never step back, so index order is time order.
         let elapsed = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -84,6 +100,7 @@ impl Recorder {
             value,
             error,
             node: node.map(str::to_string),
+            committed,
         };
         match process {
             Process::Nemesis => inner.counts.nemesis += 1,

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use sunder_checker::{EventType, Process};
+use sunder_checker::{Committed, EventType, Process};
 use sunder_wire::{Op, errors};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -160,7 +160,7 @@ impl<C: Client> Worker<C> {
         self.summary.invoked += 1;
         let n = self.client.endpoints().len();
         match &outcome {
-            Outcome::Ok(_) => {
+            Outcome::Ok(_) | Outcome::Committed(_) => {
                 self.summary.ok += 1;
                 false
             }
@@ -217,7 +217,14 @@ pub(crate) async fn call_recorded<C: Client>(
     let outcome = client.call(node, op, cfg.op_timeout).await;
     let value = completion_value(op, &outcome);
     let error = outcome.error().map(str::to_string);
-    recorder.record(
+    let committed = match &outcome {
+        Outcome::Committed(at) => Some(Committed {
+            index: at.index,
+            term: at.term,
+        }),
+        _ => None,
+    };
+    recorder.record_at(
         process,
         outcome.event_type(),
         f,
@@ -225,6 +232,7 @@ pub(crate) async fn call_recorded<C: Client>(
         value,
         error,
         Some(node_id),
+        committed,
     );
     outcome
 }

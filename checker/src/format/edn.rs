@@ -23,8 +23,67 @@ use std::path::Path;
 const EXPECTED_OP: &str = "expected an op map such as \
      {:type :invoke, :process 0, :f :read, :value nil}";
 
+/// How deep collections may nest. The EDN reader, the conversion to JSON and dropping the
+/// result all recurse once per level; a file nested 100,000 deep would overflow the stack,
+/// so it is refused before any of them runs. Jepsen's ops nest a handful of levels.
+pub const MAX_NESTING: usize = 512;
+
+/// Refuses input whose collections nest deeper than [`MAX_NESTING`], naming the line where
+/// the limit is crossed. A scan of the bytes that does not recurse: strings, `;` comments
+/// and character literals (`\[`) do not count.
+pub fn check_nesting(src: &str, file: &Path) -> Result<(), FormatError> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let (mut in_string, mut escaped, mut in_comment) = (false, false, false);
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if b == b'\n' {
+            line += 1;
+            in_comment = false;
+            continue;
+        }
+        if in_comment {
+            continue;
+        }
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b';' => in_comment = true,
+            // A character literal: the next character is data, not a delimiter.
+            b'\\' => i += usize::from(i < bytes.len() && bytes[i] != b'\n'),
+            b'[' | b'(' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(FormatError::parse(
+                        file,
+                        line,
+                        format!(
+                            "collections nested more than {MAX_NESTING} levels deep; \
+                             a history op nests a few levels"
+                        ),
+                    ));
+                }
+            }
+            b']' | b')' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Reads a whole EDN history.
 pub fn parse_edn(src: &str, file: &Path) -> Result<History, FormatError> {
+    check_nesting(src, file)?;
     let mut r = Reader {
         src,
         file,
@@ -245,6 +304,7 @@ fn op_to_event(form: &Edn<'_>, position: u64) -> Result<Event, String> {
         value: get("value").map(edn_to_json).unwrap_or(Value::Null),
         error: text("error"),
         node: text("node"),
+        committed: None,
     })
 }
 

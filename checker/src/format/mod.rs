@@ -102,6 +102,8 @@ pub fn detect(src: &str) -> Option<Format> {
     if porcupine::looks_like_kv_log(src) {
         return Some(Format::KvLog);
     }
+    // EDN may open with `;` comment lines (Jepsen's own files often do).
+    let head = skip_edn_comments(head);
     let open = head.trim_start_matches(['[', '(', ' ', '\t', '\r', '\n', ',']);
     if head.starts_with("#jepsen") || open.starts_with("{:") || open.starts_with("#jepsen") {
         return Some(Format::Edn);
@@ -110,6 +112,17 @@ pub fn detect(src: &str) -> Option<Format> {
         return Some(Format::EtcdLog);
     }
     None
+}
+
+/// `src` after any leading blank lines and `;` comment lines.
+fn skip_edn_comments(mut src: &str) -> &str {
+    loop {
+        src = src.trim_start();
+        match src.strip_prefix(';') {
+            Some(rest) => src = rest.split_once('\n').map_or("", |(_, after)| after),
+            None => return src,
+        }
+    }
 }
 
 /// The format an empty file's name suggests (nothing else can tell).
@@ -182,6 +195,26 @@ pub fn read_str(
         Format::EtcdLog => porcupine::parse_etcd_log(src, file)?,
         Format::KvLog => porcupine::parse_kv_log(src, file)?,
     };
+    // The log formats skip lines that are not operations; a file with text but not one
+    // operation was taken for the wrong format, and is not an empty (valid) history.
+    if history.is_empty() && !src.trim().is_empty() && forced.is_none() {
+        let first = src.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let first: String = first.chars().take(40).collect();
+        return Err(FormatError::UnknownFormat {
+            file: file.into(),
+            why: format!(
+                "it was taken for {format} (the first line starts {first:?}), but no line \
+                 holds an operation of that format; use --format to force one"
+            ),
+        });
+    }
+    if history.is_empty() && !src.trim().is_empty() {
+        return Err(FormatError::parse(
+            file,
+            1,
+            format!("no line holds an operation of the {format} format"),
+        ));
+    }
     Ok(finish(history, format, warnings))
 }
 

@@ -66,6 +66,7 @@ pub fn parse_etcd_log(src: &str, file: &Path) -> Result<History, FormatError> {
             value,
             error,
             node: None,
+            committed: None,
         });
     }
     Ok(History::new(events))
@@ -101,6 +102,7 @@ fn etcd_value(tokens: &[&str]) -> Result<(Value, Option<String>), String> {
 
 /// Reads a kv log: one EDN map per line with `:process`, `:type`, `:f`, `:key`, `:value`.
 pub fn parse_kv_log(src: &str, file: &Path) -> Result<History, FormatError> {
+    super::edn::check_nesting(src, file)?;
     let mut events = Vec::new();
     for (i, line) in src.lines().enumerate() {
         let lineno = i + 1;
@@ -153,6 +155,7 @@ pub fn parse_kv_log(src: &str, file: &Path) -> Result<History, FormatError> {
             value,
             error: None,
             node: None,
+            committed: None,
         });
     }
     Ok(History::new(events))

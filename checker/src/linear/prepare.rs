@@ -178,6 +178,7 @@ mod tests {
             value: v,
             error: None,
             node: None,
+            committed: None,
         }
     }
 

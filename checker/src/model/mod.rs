@@ -54,7 +54,7 @@
 //!
 //! let ev = |index, kind, process, f: &str, value: Value| Event {
 //!     index, time: index, kind, process: Process::Client(process), f: f.into(),
-//!     key: None, value, error: None, node: None,
+//!     key: None, value, error: None, node: None, committed: None,
 //! };
 //! // write 1 completes, then a read still sees 0: fine for a lossy register.
 //! let history = History::new(vec![

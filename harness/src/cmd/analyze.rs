@@ -59,8 +59,20 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     }
 
     let target = config["target"].as_str().unwrap_or_default();
-    let agreement_dir = checks::has_log(target).then_some(dir.as_path());
-    let checked = checks::run(kind, &history, args.timeout, agreement_dir);
+    let agreement = match checks::has_log(target) {
+        true => {
+            // The members from the configuration (n1..nN), what became of each dump from
+            // the old results: a dump that is missing must be noticed, not skipped.
+            let n = config["nodes"]
+                .as_u64()
+                .context("the configuration has no node count")?;
+            let members = (1..=n).map(|i| format!("n{i}")).collect();
+            let outcomes = old.as_ref().map_or(Value::Null, |r| r["nodes"].clone());
+            Some(checks::AgreementInput::new(dir, members, &outcomes))
+        }
+        false => None,
+    };
+    let checked = checks::run(kind, &history, args.timeout, agreement);
     let verdict = checked.verdict();
     let mut r = old.unwrap_or_else(|| {
         json!({

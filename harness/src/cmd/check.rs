@@ -20,7 +20,8 @@ use sunder_checker::model::ModelSpec;
 use sunder_checker::{EventType, Verdict, html};
 
 const EXIT_RULE: &str = "\
-Exit code: 0 when every file is linearizable (empty files count as valid),
+Exit code: 0 when every file is linearizable (empty files count as valid;
+an empty directory, or text with no operation of its format, is unreadable),
 1 when any file is not linearizable, otherwise 3 when any file could not be
 read, otherwise 2 when any verdict is unknown (time budget ran out).
 Precedence: invalid > unreadable > unknown > valid.";
@@ -114,8 +115,21 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let mut out = anstream::stdout();
     let mut outcomes = Vec::new();
-    for path in files {
-        let outcome = check_one(path, forced, &args, initial.as_ref());
+    for (path, empty_dir) in files {
+        let outcome = match empty_dir {
+            // Nothing was checked: not a valid run.
+            true => Outcome {
+                status: Status::Unreadable(format!(
+                    "{}: the directory holds no history files",
+                    path.display()
+                )),
+                path,
+                format: None,
+                warnings: Vec::new(),
+                elapsed: Duration::ZERO,
+            },
+            false => check_one(path, forced, &args, initial.as_ref()),
+        };
         if args.json {
             writeln!(out, "{}", outcome_json(&outcome))?;
         } else {
@@ -137,8 +151,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
 }
 
 /// Directories become their regular files, sorted; a path that is neither is kept so that
-/// reading it reports the problem.
-fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
+/// reading it reports the problem. A directory without a regular file is kept and marked
+/// (`true`): checking nothing is an error, not a valid run.
+fn expand(paths: &[PathBuf]) -> Vec<(PathBuf, bool)> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -151,9 +166,12 @@ fn expand(paths: &[PathBuf]) -> Vec<PathBuf> {
                 Err(_) => vec![p.clone()],
             };
             inside.sort();
-            files.extend(inside);
+            if inside.is_empty() {
+                files.push((p.clone(), true));
+            }
+            files.extend(inside.into_iter().map(|f| (f, false)));
         } else {
-            files.push(p.clone());
+            files.push((p.clone(), false));
         }
     }
     files

@@ -35,6 +35,7 @@ impl Admin {
         let i = self.index(id).ok_or_else(|| format!("unknown node {id}"))?;
         match self.client.call(i, &op, timeout).await {
             Outcome::Ok(v) => Ok(v),
+            Outcome::Committed(_) => Ok(Value::Null),
             Outcome::Fail { error, .. } | Outcome::Info { error } => Err(error),
         }
     }

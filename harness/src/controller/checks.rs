@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use sunder_checker::agreement;
+use sunder_checker::agreement::{self, Membership};
 use sunder_checker::linear::{self, CheckOptions};
 use sunder_checker::model::ModelSpec;
 use sunder_checker::stats::{self, Stats};
@@ -40,17 +40,38 @@ pub fn has_log(target: &str) -> bool {
     matches!(target, "raft" | "paxos")
 }
 
+/// Where the agreement checker's evidence is: the run directory (dumps and event streams
+/// in `nodes/`) and the run's members, with why any dump could not be taken.
+pub struct AgreementInput<'a> {
+    pub dir: &'a Path,
+    pub members: Membership,
+}
+
+impl<'a> AgreementInput<'a> {
+    /// The members and failed dumps as a run's `nodes` outcome map records them
+    /// (`{"n1": {"dump": null, "error": "..."}, ...}`); members without an entry are kept.
+    pub fn new(dir: &'a Path, members: Vec<String>, outcomes: &Value) -> Self {
+        let mut m = Membership::of(members);
+        for id in &m.nodes {
+            if let Some(e) = outcomes[id.as_str()]["error"].as_str() {
+                m.dump_errors.insert(id.clone(), e.to_string());
+            }
+        }
+        AgreementInput { dir, members: m }
+    }
+}
+
 /// Runs the checkers that fit the workload, and the agreement checker over the node dumps
-/// and event streams in `run_dir/nodes/` when `agreement_dir` is given. The workload's
+/// and event streams in `run_dir/nodes/` when `agreement` is given. The workload's
 /// checker and the agreement checker are independent and run in parallel. Blocking.
 pub fn run(
     kind: WorkloadKind,
     history: &History,
     budget: Duration,
-    agreement_dir: Option<&Path>,
+    agreement: Option<AgreementInput<'_>>,
 ) -> Checked {
     let (mut checked, agreement) = std::thread::scope(|s| {
-        let agreement = agreement_dir.map(|dir| s.spawn(move || check_agreement(dir, history)));
+        let agreement = agreement.map(|a| s.spawn(move || check_agreement(&a, history)));
         let checked = run_workload_checkers(kind, history, budget);
         let agreement = agreement.map(|h| {
             h.join().unwrap_or_else(|_| CheckerResult {
@@ -71,10 +92,10 @@ pub fn run(
 }
 
 /// Election safety, committed-prefix agreement and acknowledged writes present.
-fn check_agreement(dir: &Path, history: &History) -> CheckerResult {
-    match agreement::load_run_dir(dir) {
+fn check_agreement(input: &AgreementInput<'_>, history: &History) -> CheckerResult {
+    match agreement::load_run_dir(input.dir) {
         Ok((dumps, events, warnings)) => {
-            let mut r = agreement::check(&dumps, &events, history);
+            let mut r = agreement::check(&dumps, &events, history, &input.members);
             r.warnings.extend(warnings);
             CheckerResult {
                 name: "agreement".into(),

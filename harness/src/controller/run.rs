@@ -316,8 +316,13 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         CHECK_BUDGET
     };
     let agreement_dir = checks::has_log(&cfg.target).then(|| dir.path.clone());
+    // The members and what became of each one's dump, so that a missing one is noticed.
+    let outcomes = serde_json::to_value(&base.nodes).unwrap_or_default();
     let checked: Checked = tokio::task::spawn_blocking(move || {
-        checks::run(kind, &history, budget, agreement_dir.as_deref())
+        let agreement = agreement_dir
+            .as_deref()
+            .map(|d| checks::AgreementInput::new(d, members, &outcomes));
+        checks::run(kind, &history, budget, agreement)
     })
     .await
     .context("a checker panicked")?;

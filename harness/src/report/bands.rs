@@ -174,6 +174,7 @@ mod tests {
             value,
             error: error.map(str::to_string),
             node: None,
+            committed: None,
         }
     }
 

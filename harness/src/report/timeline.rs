@@ -205,6 +205,7 @@ mod tests {
             value,
             error: None,
             node: None,
+            committed: None,
         }
     }
 

@@ -92,6 +92,7 @@ impl Learner {
                     serde_json::to_value(&c.op).expect("serializable")
                 }),
                 origin: e.cmd.as_ref().map(|c| c.origin.clone()),
+                digest: None,
             })
             .collect();
         Dump {
@@ -99,6 +100,8 @@ impl Learner {
             snapshot_index: 0,
             entries,
             state: self.kv.to_json(),
+            snapshot_digest: None,
+            snapshot_terms: Vec::new(),
         }
     }
 

@@ -9,9 +9,10 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use sunder_node::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
-use sunder_wire::{Dump, DumpEntry, Op, Response, Status, errors};
+use sunder_wire::{Dump, DumpEntry, LogPosition, Op, Response, Status, errors};
 
 use crate::config::{BUGS, Settings};
+use crate::digest::Prefix;
 use crate::kv::Kv;
 use crate::log::Log;
 use crate::msg::{Command, Entry, Msg, Snapshot};
@@ -57,6 +58,8 @@ pub struct Raft {
     pub(crate) commit: u64,
     pub(crate) applied: u64,
     pub(crate) kv: Kv,
+    /// The applied prefix, summarised for the agreement checker (digest.rs).
+    pub(crate) prefix: Prefix,
     pub(crate) ticks: u64,
     pub(crate) now_ms: u64,
     pub(crate) election_elapsed: u64,
@@ -237,16 +240,26 @@ impl Raft {
                 out.reply.push((token, Response::ok(token.id, json!(st))));
             }
             Op::Dump => {
+                // Each entry with the chain through it, continued from the snapshot's.
+                let base = self.snapshot.as_ref().map(|s| s.prefix.clone());
+                let mut chain = base.clone().unwrap_or_default();
                 let entries = self
                     .committed_entries()
                     .into_iter()
-                    .map(dump_entry)
+                    .map(|e| {
+                        let mut d = dump_entry(e);
+                        chain.push(d.index, d.term, &d.command);
+                        d.digest = chain.hex();
+                        d
+                    })
                     .collect();
                 let d = Dump {
                     node: self.id.clone(),
                     snapshot_index: self.log.base_index(),
                     entries,
                     state: self.kv.to_json(),
+                    snapshot_digest: base.as_ref().and_then(Prefix::hex),
+                    snapshot_terms: base.map(|b| b.terms).unwrap_or_default(),
                 };
                 out.reply.push((token, Response::ok(token.id, json!(d))));
             }
@@ -266,7 +279,11 @@ impl Raft {
         self.append_local(Command::Op { op, origin });
         if early {
             // The bug: "it is in my log (and on my disk), so it is as good as committed".
-            out.reply.push((token, Response::ok(token.id, Value::Null)));
+            let at = LogPosition {
+                index,
+                term: self.term,
+            };
+            out.reply.push((token, Response::committed(token.id, at)));
         } else {
             self.pending.insert(index, token);
         }
@@ -295,13 +312,19 @@ impl Raft {
                 .expect("committed entry in the log")
                 .clone();
             self.applied = index;
+            self.prefix
+                .push(index, entry.term, &dump_entry(entry.clone()).command);
             let Command::Op { op, .. } = &entry.cmd else {
                 continue;
             };
             let result = self.kv.apply(op);
             if let Some(token) = self.pending.remove(&index) {
+                let at = LogPosition {
+                    index,
+                    term: entry.term,
+                };
                 let resp = match result {
-                    Ok(_) => Response::ok(token.id, Value::Null),
+                    Ok(_) => Response::committed(token.id, at),
                     Err(e) => Response::error(token.id, e, true),
                 };
                 out.reply.push((token, resp));
@@ -368,6 +391,7 @@ fn dump_entry(e: Entry) -> DumpEntry {
         term: e.term,
         command,
         origin,
+        digest: None,
     }
 }
 
@@ -384,9 +408,9 @@ impl Protocol for Raft {
             .filter(|m| **m != config.id)
             .cloned()
             .collect();
-        let (kv, base) = match &r.snapshot {
-            Some(snap) => (snap.state.clone(), snap.index),
-            None => (Kv::default(), 0),
+        let (kv, base, prefix) = match &r.snapshot {
+            Some(snap) => (snap.state.clone(), snap.index, snap.prefix.clone()),
+            None => (Kv::default(), 0, Prefix::default()),
         };
         let commit = r.commit.max(base);
         let mut raft = Raft {
@@ -403,6 +427,7 @@ impl Protocol for Raft {
             commit,
             applied: base,
             kv,
+            prefix,
             ticks: 0,
             now_ms: 0,
             election_elapsed: 0,

@@ -16,6 +16,8 @@
 //!   Output: compact/persist Records ──► fsync (runtime)       record.rs: replay on restart
 //!           send Msgs ──► peers                               msg.rs: Entry, Msg, Snapshot
 //!           replies ──► clients (after the fsync)             log.rs, progress.rs, kv.rs
+//!             (an ok update says where it committed)          digest.rs: the snapshot's
+//!                                                              chain and terms, for dumps
 //!           events ──► leader / vote / commit lines
 //! ```
 //!
@@ -65,6 +67,7 @@
 
 mod config;
 mod core;
+pub mod digest;
 mod election;
 pub mod kv;
 pub mod log;

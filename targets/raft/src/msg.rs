@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sunder_wire::Op;
 
+use crate::digest::Prefix;
 use crate::kv::Kv;
 
 /// What a log entry asks the state machine to do.
@@ -29,6 +30,10 @@ pub struct Snapshot {
     pub index: u64,
     pub term: u64,
     pub state: Kv,
+    /// The compacted entries, summarised (absent in snapshots written before it existed:
+    /// their dumps then report no chain, and the checker says it cannot verify).
+    #[serde(default)]
+    pub prefix: Prefix,
 }
 
 /// Peer messages. Every message carries the sender's term; `seq` numbers a leader's

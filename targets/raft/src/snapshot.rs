@@ -32,6 +32,7 @@ impl Raft {
             index,
             term,
             state: self.kv.clone(),
+            prefix: self.prefix.clone(),
         });
         self.log.compact_to(index);
         out.compact = Some(self.compaction());
@@ -74,6 +75,7 @@ impl Raft {
                 self.log.reset_to(index, snap.term);
             }
             self.kv = snap.state.clone();
+            self.prefix = snap.prefix.clone();
             self.commit = index;
             self.applied = index;
             self.snapshot = Some(snap);

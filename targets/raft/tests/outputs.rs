@@ -363,7 +363,14 @@ fn write_answered_only_after_a_majority_has_it() {
         out.reply,
         vec![(
             ReqToken { conn: 1, id: 10 },
-            Response::ok(10, serde_json::Value::Null)
+            // The answer says where the write was committed: index 2, this leader's term.
+            Response::committed(
+                10,
+                sunder_wire::LogPosition {
+                    index: 2,
+                    term: r.term()
+                }
+            )
         )]
     );
     assert_eq!(r.commit_index(), 2);

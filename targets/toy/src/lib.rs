@@ -41,6 +41,8 @@ pub(crate) fn dump_json(node: &str, entries: Vec<DumpEntry>, state: Value) -> Va
         snapshot_index: 0,
         entries,
         state,
+        snapshot_digest: None,
+        snapshot_terms: Vec::new(),
     })
     .expect("dump serializes")
 }

@@ -133,6 +133,7 @@ impl Lww {
                         term: 0,
                         command: u.command(),
                         origin: None,
+                        digest: None,
                     })
                     .collect();
                 Response::ok(

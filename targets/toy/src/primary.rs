@@ -108,6 +108,7 @@ impl Primary {
                 term: 0,
                 command: serde_json::to_value(&a.op).expect("ops serialize"),
                 origin: a.origin.clone(),
+                digest: None,
             })
             .collect();
         Response::ok(

@@ -110,6 +110,18 @@ pub struct Response {
     /// For `not-leader`: the node believed to lead, if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader: Option<String>,
+    /// For an `ok` update: the log position it was committed at, when the protocol has
+    /// one, so that the agreement checker can find it after compaction. Optional both ways:
+    /// older clients ignore it, older nodes leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<LogPosition>,
+}
+
+/// A log position: Raft index and term, or Paxos slot and ballot round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPosition {
+    pub index: u64,
+    pub term: u64,
 }
 
 impl Response {
@@ -121,6 +133,15 @@ impl Response {
             error: None,
             definite: false,
             leader: None,
+            committed: None,
+        }
+    }
+
+    /// An `ok` update committed at `at`.
+    pub fn committed(id: u64, at: LogPosition) -> Self {
+        Response {
+            committed: Some(at),
+            ..Response::ok(id, Value::Null)
         }
     }
 
@@ -132,6 +153,7 @@ impl Response {
             error: Some(error.into()),
             definite,
             leader: None,
+            committed: None,
         }
     }
 
@@ -174,6 +196,10 @@ pub struct DumpEntry {
     /// agreement checker can tie acknowledged writes to log entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The node's hash chain over its committed entries through this one, when it keeps
+    /// one; equal chains at one index mean equal committed prefixes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The payload of a `dump` response: what this node has committed, in order, starting
@@ -188,6 +214,12 @@ pub struct Dump {
     /// Key → value of the state machine after applying everything committed.
     #[serde(default)]
     pub state: Value,
+    /// The hash chain through `snapshot_index` (what the compacted prefix was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_digest: Option<String>,
+    /// `[first index, term]` runs: the term each compacted position was committed in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshot_terms: Vec<(u64, u64)>,
 }
 
 #[cfg(test)]
