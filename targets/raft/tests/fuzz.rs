@@ -122,6 +122,7 @@ fn random_msg(rng: &mut ChaCha8Rng) -> Msg {
                 index: number(rng, i),
                 term: number(rng, t),
                 state: Default::default(),
+                prefix: Default::default(),
             },
             seq: number(rng, 3),
         },
