@@ -1,7 +1,7 @@
 //! Settings read from the node's `--opt` and `--bug` flags, converted to ticks (the leader's
 //! check-quorum and lease stay in milliseconds of its clock).
 
-use sunder_node::CoreConfig;
+use sunder_core::CoreConfig;
 
 /// The planted bugs (see the crate docs for what each does).
 pub const BUGS: &[&str] = &["stale-read", "early-ack", "forget-vote", "lease-read"];

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sunder_node::kv::{self, KvState};
-use sunder_node::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
+use sunder_core::kv::{self, KvState};
+use sunder_core::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
 use sunder_wire::{DumpEntry, Op, Response, errors};
 
 /// Messages between a forwarder and the primary.
