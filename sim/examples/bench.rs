@@ -16,9 +16,10 @@ use sunder_sim::{SimConfig, run_seed};
 fn main() {
     let mut args = std::env::args().skip(1);
     let seeds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let threads: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    });
+    let threads: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
     // One thread: simulated time over wall time.
     let start = Instant::now();

@@ -44,7 +44,11 @@ impl Outcome {
         self.checkers
             .iter()
             .find(|c| c.verdict == self.verdict)
-            .map(|c| format!("{}: {}", c.name, c.reason.lines().next().unwrap_or("")))
+            .map(|c| {
+                // The agreement summary's first line is only its verdict: show a finding.
+                let lines: Vec<&str> = c.reason.lines().map(str::trim).take(2).collect();
+                format!("{}: {}", c.name, lines.join(": "))
+            })
             .unwrap_or_default()
     }
 
@@ -71,7 +75,13 @@ pub fn judge(seed: u64, schedule: Schedule, f: Finished) -> Outcome {
         threads: 1,
         ..CheckOptions::default()
     };
-    let r = linear::check(&history, &ModelSpec::Kv { initial: Value::Null }, &opts);
+    let r = linear::check(
+        &history,
+        &ModelSpec::Kv {
+            initial: Value::Null,
+        },
+        &opts,
+    );
     checkers.push(CheckResult {
         name: "linearizability".into(),
         verdict: r.verdict,
@@ -106,7 +116,10 @@ pub fn judge(seed: u64, schedule: Schedule, f: Finished) -> Outcome {
     });
 
     let (verdict, reason) = if f.violations.is_empty() {
-        (Verdict::Valid, "no invariant broken after any step".to_string())
+        (
+            Verdict::Valid,
+            "no invariant broken after any step".to_string(),
+        )
     } else {
         (Verdict::Invalid, f.violations.join("\n"))
     };

@@ -83,13 +83,19 @@ impl SimConfig {
             return bad(format!("nodes {}: must be between 1 and 15", self.nodes));
         }
         if !(1..=100).contains(&self.clients) {
-            return bad(format!("clients {}: must be between 1 and 100", self.clients));
+            return bad(format!(
+                "clients {}: must be between 1 and 100",
+                self.clients
+            ));
         }
         if !(1..=100).contains(&self.keys) {
             return bad(format!("keys {}: must be between 1 and 100", self.keys));
         }
         if self.time_ms == 0 || self.time_ms > 3_600_000 {
-            return bad(format!("time {} ms: must be between 1 ms and 1 h", self.time_ms));
+            return bad(format!(
+                "time {} ms: must be between 1 ms and 1 h",
+                self.time_ms
+            ));
         }
         if self.interval_ms == 0 || self.tick_ms == 0 || self.op_timeout_ms == 0 {
             return bad("interval, tick and op timeout must be more than zero".into());

@@ -127,15 +127,29 @@ pub enum Target {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum FaultSpec {
-    Partition { shape: Shape },
-    Kill { target: Target },
-    Pause { target: Target },
+    Partition {
+        shape: Shape,
+    },
+    Kill {
+        target: Target,
+    },
+    Pause {
+        target: Target,
+    },
     /// The local clock runs at `rate_pct` percent of real time and jumps by `bump_ms`
     /// (a backward jump freezes a monotonic clock until real time catches up).
-    Clock { target: Target, rate_pct: u64, bump_ms: i64 },
+    Clock {
+        target: Target,
+        rate_pct: u64,
+        bump_ms: i64,
+    },
     /// Each message is lost with `drop_pct`, sent twice with `dup_pct` (the copy up to
     /// `delay_ms` later), and delayed by up to `delay_ms` more (so overtaken).
-    Loss { drop_pct: u64, dup_pct: u64, delay_ms: u64 },
+    Loss {
+        drop_pct: u64,
+        dup_pct: u64,
+        delay_ms: u64,
+    },
 }
 
 impl FaultSpec {
@@ -194,10 +208,15 @@ impl Schedule {
             };
             // Short faults matter as much as long ones: a node killed for 20 ms comes back
             // into the election it left; one paused for 3 s wakes as a deposed leader.
-            let for_ms = match r.random_range(0..3) {
-                0 => r.random_range(5..100),
-                1 => r.random_range(100..1000),
-                _ => r.random_range(1000..3000),
+            // Kills are short half the time: a voter that restarts within one election
+            // is what shows whether its vote was durable.
+            let short_pct = if kind == FaultKind::Kill { 50 } else { 33 };
+            let for_ms = if r.random_range(0..100) < short_pct {
+                r.random_range(5..100)
+            } else if r.random_bool(0.5) {
+                r.random_range(100..1000)
+            } else {
+                r.random_range(1000..3000)
             };
             steps.push(Step {
                 at_ms: t,
@@ -344,7 +363,12 @@ pub fn grudge_value(g: &[BTreeSet<usize>], names: &[String]) -> serde_json::Valu
         .iter()
         .enumerate()
         .filter(|(_, s)| !s.is_empty())
-        .map(|(i, s)| (names[i].as_str(), s.iter().map(|j| names[*j].as_str()).collect()))
+        .map(|(i, s)| {
+            (
+                names[i].as_str(),
+                s.iter().map(|j| names[*j].as_str()).collect(),
+            )
+        })
         .collect();
     serde_json::to_value(m).expect("a grudge serialises")
 }
@@ -378,10 +402,12 @@ mod tests {
         c.seed = 8;
         assert_ne!(a, Schedule::generate(&c));
         c.faults = vec![FaultKind::Kill];
-        assert!(Schedule::generate(&c)
-            .steps
-            .iter()
-            .all(|s| s.spec.kind() == FaultKind::Kill));
+        assert!(
+            Schedule::generate(&c)
+                .steps
+                .iter()
+                .all(|s| s.spec.kind() == FaultKind::Kill)
+        );
         assert_eq!(FaultKind::parse_list("kill, pause,kill").unwrap().len(), 2);
         assert!(FaultKind::parse_list("flood").is_err());
     }

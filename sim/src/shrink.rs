@@ -17,7 +17,11 @@ pub struct Shrunk {
 }
 
 /// Shrinks `cfg`'s seed, which must fail with `schedule`; `budget` caps the runs tried.
-pub fn shrink(cfg: &SimConfig, schedule: Schedule, budget: usize) -> Result<Option<Shrunk>, SimError> {
+pub fn shrink(
+    cfg: &SimConfig,
+    schedule: Schedule,
+    budget: usize,
+) -> Result<Option<Shrunk>, SimError> {
     let fails = |o: &Outcome| o.verdict == Verdict::Invalid;
     let mut best_cfg = cfg.clone();
     let mut best = run_with_schedule(cfg, schedule)?;
@@ -35,7 +39,13 @@ pub fn shrink(cfg: &SimConfig, schedule: Schedule, budget: usize) -> Result<Opti
         let mut c = best_cfg.clone();
         c.time_ms = end.max(1);
         let s = Schedule {
-            steps: best.schedule.steps.iter().copied().filter(|s| s.at_ms < c.time_ms).collect(),
+            steps: best
+                .schedule
+                .steps
+                .iter()
+                .copied()
+                .filter(|s| s.at_ms < c.time_ms)
+                .collect(),
         };
         let o = run_with_schedule(&c, s)?;
         runs += 1;

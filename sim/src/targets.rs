@@ -23,6 +23,15 @@ pub fn known_bugs(target: &str) -> Result<&'static [&'static str], SimError> {
     })
 }
 
+/// Options a target gets unless the run sets them: Raft compacts every 200 entries, so
+/// that snapshots (and InstallSnapshot to a node that was away) happen in every run.
+pub fn default_opts(target: &str) -> &'static [(&'static str, &'static str)] {
+    match target {
+        "raft" => &[("snapshot", "200")],
+        _ => &[],
+    }
+}
+
 /// Runs one seed with the schedule its seed draws.
 pub fn run_seed(cfg: &SimConfig) -> Result<Outcome, SimError> {
     run_with_schedule(cfg, Schedule::generate(cfg))
@@ -31,6 +40,13 @@ pub fn run_seed(cfg: &SimConfig) -> Result<Outcome, SimError> {
 /// Runs one seed with a given schedule (a shrunk one, or one read back from a run).
 pub fn run_with_schedule(cfg: &SimConfig, schedule: Schedule) -> Result<Outcome, SimError> {
     cfg.validate()?;
+    let mut cfg = cfg.clone();
+    for (k, v) in default_opts(&cfg.target) {
+        cfg.opts
+            .entry(k.to_string())
+            .or_insert_with(|| v.to_string());
+    }
+    let cfg = &cfg;
     Ok(match cfg.target.as_str() {
         "raft" => go::<sunder_raft::Raft>(
             cfg,

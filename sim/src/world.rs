@@ -82,11 +82,27 @@ struct Node<P: Protocol> {
 
 enum Ev<M> {
     Tick(usize),
-    Deliver { to: usize, from: usize, msg: M },
-    Request { node: usize, client: usize, id: u64, op: Op },
-    Reply { client: usize, id: u64, resp: Response },
+    Deliver {
+        to: usize,
+        from: usize,
+        msg: M,
+    },
+    Request {
+        node: usize,
+        client: usize,
+        id: u64,
+        op: Op,
+    },
+    Reply {
+        client: usize,
+        id: u64,
+        resp: Response,
+    },
     ClientNext(usize),
-    Timeout { client: usize, id: u64 },
+    Timeout {
+        client: usize,
+        id: u64,
+    },
     FaultStart(usize),
     FaultStop(usize),
 }
@@ -357,7 +373,11 @@ where
             Ev::Reply { client, id, resp } => self.reply(client, id, resp),
             Ev::ClientNext(c) => self.client_next(c),
             Ev::Timeout { client, id } => {
-                if self.clients[client].pending.as_ref().is_some_and(|p| p.id == id) {
+                if self.clients[client]
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.id == id)
+                {
                     self.complete(client, None, Some("timeout".into()));
                     self.clients[client].hint = self.crng.random_range(0..self.nodes.len());
                 }
@@ -418,7 +438,11 @@ where
                 .filter_map(|(n, name)| n.core.as_ref().map(|c| (name.as_str(), c)))
                 .collect();
             if let Some(v) = inv(&live) {
-                let v = format!("after a step of {} at {} ms: {v}", self.names[i], self.now / 1000);
+                let v = format!(
+                    "after a step of {} at {} ms: {v}",
+                    self.names[i],
+                    self.now / 1000
+                );
                 self.violation(v);
             }
         }
@@ -531,7 +555,15 @@ where
 
     // ---- clients ----
 
-    fn record(&mut self, c: usize, kind: EventType, op: &Op, value: Value, error: Option<String>, node: usize) {
+    fn record(
+        &mut self,
+        c: usize,
+        kind: EventType,
+        op: &Op,
+        value: Value,
+        error: Option<String>,
+        node: usize,
+    ) {
         self.history.push(Event {
             index: self.history.len() as u64,
             time: self.now * 1000,
@@ -559,7 +591,14 @@ where
         self.record(c, EventType::Invoke, &op, invoke_value(&op), None, node);
         if self.nodes[node].core.is_none() {
             // Connection refused: the request never left, a definite failure.
-            self.record(c, EventType::Fail, &op, invoke_value(&op), Some("connection-refused".into()), node);
+            self.record(
+                c,
+                EventType::Fail,
+                &op,
+                invoke_value(&op),
+                Some("connection-refused".into()),
+                node,
+            );
             self.clients[c].hint = self.crng.random_range(0..n);
             let at = self.now + self.crng.random_range(1000..10_000);
             self.push(at, Ev::ClientNext(c));
@@ -600,7 +639,8 @@ where
                 .leader
                 .as_ref()
                 .and_then(|l| self.names.iter().position(|n| n == l));
-            self.clients[c].hint = hint.unwrap_or_else(|| self.crng.random_range(0..self.nodes.len()));
+            self.clients[c].hint =
+                hint.unwrap_or_else(|| self.crng.random_range(0..self.nodes.len()));
         }
         let error = resp.error.clone();
         self.complete(c, Some(resp), error);
@@ -609,7 +649,10 @@ where
     /// Ends client `c`'s operation: `ok`, `fail` (definite error) or `info` (no reply or
     /// an indefinite error, after which the client takes a fresh process number).
     fn complete(&mut self, c: usize, resp: Option<Response>, error: Option<String>) {
-        let p = self.clients[c].pending.take().expect("an operation in flight");
+        let p = self.clients[c]
+            .pending
+            .take()
+            .expect("an operation in flight");
         let (kind, value) = match &resp {
             Some(r) if r.ok => (EventType::Ok, completion_value(&p.op, r)),
             Some(r) if r.definite => (EventType::Fail, invoke_value(&p.op)),
@@ -620,11 +663,19 @@ where
         {
             self.workload.saw(k, &value);
         }
-        self.record(c, kind, &p.op, value, if kind == EventType::Ok { None } else { error }, p.node);
+        self.record(
+            c,
+            kind,
+            &p.op,
+            value,
+            if kind == EventType::Ok { None } else { error },
+            p.node,
+        );
         if kind == EventType::Info {
             self.clients[c].process += self.cfg.clients as u64;
         }
-        let at = self.now + self.crng.random_range(0..5000);
+        // Think time: keeps the history a size the checker handles in milliseconds.
+        let at = self.now + self.crng.random_range(0..20_000);
         self.push(at, Ev::ClientNext(c));
     }
 
@@ -649,7 +700,12 @@ where
     }
 
     fn names_of(&self, nodes: &[usize]) -> Value {
-        json!(nodes.iter().map(|&i| self.names[i].as_str()).collect::<Vec<_>>())
+        json!(
+            nodes
+                .iter()
+                .map(|&i| self.names[i].as_str())
+                .collect::<Vec<_>>()
+        )
     }
 
     fn fault_start(&mut self, i: usize) {
@@ -698,7 +754,10 @@ where
                 delay_ms,
             } => {
                 self.loss = Some((drop_pct, dup_pct, delay_ms));
-                (Vec::new(), json!({"drop_pct": drop_pct, "dup_pct": dup_pct, "delay_ms": delay_ms}))
+                (
+                    Vec::new(),
+                    json!({"drop_pct": drop_pct, "dup_pct": dup_pct, "delay_ms": delay_ms}),
+                )
             }
         };
         self.nemesis(step.spec.start_f(), value);
@@ -762,7 +821,11 @@ where
         self.nodes[k].paused = false;
         self.nodes[k].inbox.clear();
         for c in 0..self.clients.len() {
-            if self.clients[c].pending.as_ref().is_some_and(|p| p.node == k) {
+            if self.clients[c]
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.node == k)
+            {
                 self.complete(c, None, Some("connection-lost".into()));
             }
         }

@@ -75,8 +75,12 @@ fn sweep(target: &str, n: u64) -> Vec<(u64, Verdict, String)> {
 fn bug_found(target: &str, bug: &str) {
     let t = std::time::Instant::now();
     let found = first_failing(target, Some(bug), 1000);
-    eprintln!("{target} {bug}: first failing seed {found:?} in {:?}", t.elapsed());
-    let (seed, _) = found.unwrap_or_else(|| panic!("{target} --bug {bug}: not found in 1,000 seeds"));
+    eprintln!(
+        "{target} {bug}: first failing seed {found:?} in {:?}",
+        t.elapsed()
+    );
+    let (seed, _) =
+        found.unwrap_or_else(|| panic!("{target} --bug {bug}: not found in 1,000 seeds"));
     assert!(seed <= 1000);
 }
 

@@ -6,6 +6,7 @@ pub mod clean;
 pub mod convert;
 pub mod node;
 pub mod serve;
+pub mod sim;
 pub mod test;
 
 /// The `--format` flag of `check` and `convert`: a forced history format, or none to guess
