@@ -30,7 +30,7 @@ pub mod runtime;
 pub mod wal;
 
 pub use args::{NodeArgs, NodeError};
+pub use runtime::{monotonic_ms, run_node};
 pub use sunder_core::{CoreConfig, Input, KvError, KvState, NodeId, Output, Protocol, ReqToken};
 pub use sunder_core::{kv, protocol};
-pub use runtime::{monotonic_ms, run_node};
 pub use wal::{Wal, WalError};
