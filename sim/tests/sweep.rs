@@ -124,7 +124,7 @@ fn ci_seeds() -> u64 {
     std::env::var("SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100)
+        .unwrap_or(50)
 }
 
 #[test]
