@@ -140,7 +140,7 @@ fn correct_paxos_passes_ci_share() {
 }
 
 #[test]
-#[ignore = "nightly: 10,000 seeds each (about N minutes on 2 cores)"]
+#[ignore = "nightly: 10,000 seeds each (about 25 minutes each on a shared 2-core machine)"]
 fn nightly_correct_builds_pass_10000_seeds() {
     for target in ["raft", "paxos"] {
         let t = std::time::Instant::now();
