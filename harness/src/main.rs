@@ -6,6 +6,7 @@
 //!   sunder test   ──► controller: spawn nodes, run workload + nemesis, record, check, store
 //!   sunder check  ──► read histories (any format), check linearizability, print verdicts
 //!   sunder convert──► rewrite a history in another format (JSON lines ⇄ EDN)
+//!   sunder sim    ──► run a built-in core under deterministic simulation, many seeds at once
 //!   sunder node   ──► run one node of a built-in target (what the controller spawns)
 //!   sunder serve  ──► browse stored runs: runs table, report.html, files (127.0.0.1 only)
 //!   sunder analyze──► re-check a stored run; rewrite results.json and report.html
@@ -36,6 +37,8 @@ enum Command {
     Check(cmd::check::CheckArgs),
     /// Convert a history between formats (e.g. to EDN for Jepsen's own tools).
     Convert(cmd::convert::ConvertArgs),
+    /// Simulate a built-in target deterministically over many seeds; write failing ones as runs.
+    Sim(cmd::sim::SimArgs),
     /// Run one node of a built-in target (the controller spawns these).
     Node(cmd::node::NodeArgs),
     /// Browse stored runs in a web browser: a table of runs, their reports and files.
@@ -57,6 +60,7 @@ fn main() {
         Command::Test(a) => cmd::test::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Sim(a) => cmd::sim::run(a),
         Command::Node(a) => cmd::node::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Analyze(a) => cmd::analyze::run(a),

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod node;
 pub mod seeds;
 pub mod serve;
+pub mod sim;
 pub mod sweep;
 pub mod test;
 

@@ -11,32 +11,28 @@
 //!                                                              └─► events.rs ──► --events
 //! ```
 //!
-//! - [`protocol`]: the core ⇄ runtime contract ([`Protocol`], [`Input`], [`Output`]).
+//! - [`protocol`], [`kv`]: the core ⇄ runtime contract ([`Protocol`], [`Input`], [`Output`])
+//!   and the key-value state machine, re-exported from the runtime-free `sunder-core`.
 //! - [`args`]: [`NodeArgs`] (the `sunder node` command line) and [`NodeError`].
 //! - [`runtime`]: [`run_node`], the driver loop.
 //! - [`client`], [`peer`]: the two TCP faces of a node.
 //! - [`wal`]: the append-only, checksummed, fsynced log; [`crc32`] its checksum.
 //! - [`line`]: length-capped line reading for both.
 //! - [`events`]: the structured event stream the controller reads.
-//! - [`kv`]: the key-value state machine every built-in target applies commands to.
-//! - [`opts`]: the `--opt` settings a protocol accepts, checked by the node and the
-//!   controller against the same list.
 
 pub mod args;
 pub mod client;
 pub mod crc32;
 pub mod events;
-pub mod kv;
 pub mod line;
 pub mod opts;
 pub mod peer;
-pub mod protocol;
 pub mod runtime;
 pub mod wal;
 
 pub use args::{NodeArgs, NodeError};
-pub use kv::{KvError, KvState};
-pub use opts::{OptError, OptKind, OptSpec};
-pub use protocol::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
 pub use runtime::{monotonic_ms, run_node};
+pub use sunder_core::{CoreConfig, Input, KvError, KvState, NodeId, Output, Protocol, ReqToken};
+pub use sunder_core::{OptError, OptKind, OptSpec};
+pub use sunder_core::{kv, opts, protocol};
 pub use wal::{Wal, WalError};

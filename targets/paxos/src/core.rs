@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
-use sunder_node::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
+use sunder_core::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
 use sunder_wire::{Op, Response, Status, errors};
 
 type Out = Output<Msg, Record>;
@@ -321,7 +321,7 @@ impl Paxos {
                 .as_ref()
                 .is_some_and(|c| c.node == self.me && c.origin == origin);
             let resp = match a.result {
-                Some(result) if mine => sunder_node::kv::response(result),
+                Some(result) if mine => sunder_core::kv::response(result),
                 // Another value took the slot: this command was never chosen here, but
                 // stay conservative about whether some leader re-proposes it elsewhere.
                 _ => Response::error(0, errors::UNAVAILABLE, false),
@@ -529,7 +529,7 @@ impl Protocol for Paxos {
             .position(|m| *m == config.id)
             .expect("this node is a member") as u32;
         // The runtime checked every setting against `OPTS` before building the core.
-        let opt = |k: &str, d: u64| sunder_node::opts::value(OPTS, &config, k, d);
+        let opt = |k: &str, d: u64| sunder_core::opts::value(OPTS, &config, k, d);
         let timing = Timing {
             heartbeat_ms: opt("heartbeat_ms", 50),
             election_ms: opt("election_ms", 500).max(1),

@@ -3,7 +3,7 @@
 use crate::msg::Entry;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use sunder_node::kv::{KvError, KvState};
+use sunder_core::kv::{KvError, KvState};
 use sunder_wire::{Dump, DumpEntry};
 
 /// What applying one slot produced.

@@ -14,7 +14,7 @@
 //!   Leader (leader.rs)        phase 2 per slot: Accept ──► Acceptor          Record,
 //!                  │ quorum of Accepted                                      record.rs)
 //!                  ▼
-//!   Learner (learner.rs)  chosen slots ──► applied in slot order to sunder_node::kv
+//!   Learner (learner.rs)  chosen slots ──► applied in slot order to sunder_core::kv
 //!                  │                        (followers learn from the piggybacked commit
 //!                  ▼                         index or by CatchUp / Chosen)
 //!   client reply (the slot's result: reads go through the log too)

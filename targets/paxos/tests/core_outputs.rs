@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use std::collections::BTreeMap;
-use sunder_node::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_paxos::{Ballot, Entry, Msg, Paxos, Record};
 use sunder_wire::Op;
 

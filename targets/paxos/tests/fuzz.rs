@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sunder_node::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_paxos::{Ballot, Command, Entry, MAX_ROUND, Msg, Paxos, Record, SLOT_WINDOW};
 use sunder_wire::Op;
 

@@ -1,8 +1,8 @@
 //! Settings read from the node's `--opt` and `--bug` flags, converted to ticks (the leader's
 //! check-quorum and lease stay in milliseconds of its clock).
 
-use sunder_node::CoreConfig;
-use sunder_node::opts::{self, OptKind, OptSpec};
+use sunder_core::CoreConfig;
+use sunder_core::opts::{self, OptKind, OptSpec};
 
 /// The planted bugs (see the crate docs for what each does).
 pub const BUGS: &[&str] = &["stale-read", "early-ack", "forget-vote", "lease-read"];

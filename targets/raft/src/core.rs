@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use sunder_node::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
+use sunder_core::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
 use sunder_wire::{Dump, DumpEntry, LogPosition, Op, Response, Status, errors};
 
 use crate::config::{BUGS, Settings};
@@ -464,7 +464,7 @@ impl Protocol for Raft {
         BUGS
     }
 
-    fn accepted_opts() -> &'static [sunder_node::OptSpec] {
+    fn accepted_opts() -> &'static [sunder_core::OptSpec] {
         crate::config::OPTS
     }
 }

@@ -10,7 +10,7 @@
 //! nobody who heard from a leader within an election timeout grants it.
 
 use serde_json::json;
-use sunder_node::NodeId;
+use sunder_core::NodeId;
 
 use crate::core::{Out, Raft, Role};
 use crate::msg::{Command, Msg};

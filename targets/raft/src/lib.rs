@@ -42,8 +42,9 @@
 //! ## Testing it
 //!
 //! ```text
-//! cargo test -p sunder-raft                  # unit tests on outputs + deterministic simulation
-//! RAFT_SIM_SEEDS=300 cargo test -p sunder-raft --test sim correct_build   # longer soak
+//! cargo test -p sunder-raft                  # unit tests on emitted outputs
+//! sunder sim --target raft --seeds 1..10000   # deterministic simulation (crate sunder-sim)
+//! sunder sim --target raft --seeds 1..1000 --bug forget-vote --fail-fast
 //!
 //! # nightly-style: correct build, all process and network faults, 10 seeds
 //! for s in $(seq 1 10); do sunder test --target raft --nodes 5 --nemesis partition,kill,pause \
@@ -60,10 +61,9 @@
 //!     target/release/examples/bench target/release/sunder 10 32
 //! ```
 //!
-//! The simulation (`tests/sim.rs`) wires cores through a seeded queue with delays, drops,
-//! partitions, pauses and crashes (a crash rebuilds the core from its persisted records),
-//! checks election safety and committed-entry agreement after every step, and the client
-//! history against the committed log at the end.
+//! The simulation (`sunder sim`, crate `sunder-sim`) drives these cores through a seeded
+//! event queue with every fault kind, checks election safety after every step, and runs
+//! the linearizability and agreement checkers of a real run at the end.
 
 mod config;
 mod core;

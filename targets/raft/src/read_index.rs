@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use sunder_node::ReqToken;
+use sunder_core::ReqToken;
 use sunder_wire::{Op, Response};
 
 use crate::core::{Out, Raft};

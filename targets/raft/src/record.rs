@@ -5,7 +5,7 @@
 //! had when it last fsynced.
 
 use serde::{Deserialize, Serialize};
-use sunder_node::NodeId;
+use sunder_core::NodeId;
 
 use crate::log::Log;
 use crate::msg::{Entry, Snapshot};

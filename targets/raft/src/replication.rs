@@ -10,7 +10,7 @@
 //!      └── ack(index) ──► majority match in current term ──► commit
 //! ```
 
-use sunder_node::NodeId;
+use sunder_core::NodeId;
 
 use crate::core::{Out, Raft, Role};
 use crate::msg::Msg;

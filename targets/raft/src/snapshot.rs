@@ -3,7 +3,7 @@
 //!
 //! After a compaction the durable records are `[Snapshot, HardState, Entries(rest), Commit]`.
 
-use sunder_node::NodeId;
+use sunder_core::NodeId;
 
 use crate::core::{Out, Raft};
 use crate::msg::{Msg, Snapshot};

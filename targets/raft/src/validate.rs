@@ -7,7 +7,7 @@
 //! handlers after it may rely on the shape of what they get. In a correct cluster nothing
 //! is ever rejected; the simulation tests check that the count stays zero.
 
-use sunder_node::NodeId;
+use sunder_core::NodeId;
 
 use crate::core::{Raft, Role};
 use crate::msg::Msg;

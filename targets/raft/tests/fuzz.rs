@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sunder_node::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_raft::{Command, Entry, MAX_NUMBER, Msg, Raft, Record, Snapshot};
 use sunder_wire::Op;
 

@@ -1,7 +1,7 @@
 //! Unit tests of the pure core: feed inputs, assert on the emitted `Output`s.
 
 use serde_json::json;
-use sunder_node::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_raft::{Command, Entry, Msg, Raft, Record, Role};
 use sunder_wire::{Op, Response};
 

@@ -1,7 +1,7 @@
 //! # sunder-toy
 //!
 //! Two small targets that prove the harness on something simple, both pure
-//! [`sunder_node::Protocol`] cores driven by `sunder_node::run_node`:
+//! [`sunder_core::Protocol`] cores driven by `sunder_node::run_node`:
 //!
 //! ```text
 //!   lww      client ─► any node: apply locally, reply ─► replicate to all peers (async)

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sunder_node::kv::{self, KvState};
-use sunder_node::{CoreConfig, Input, NodeId, Output, Protocol};
+use sunder_core::kv::{self, KvState};
+use sunder_core::{CoreConfig, Input, NodeId, Output, Protocol};
 use sunder_wire::{DumpEntry, Op, Response, Val};
 
 /// One replicated change; also the durable record (every change this node applied).
@@ -182,7 +182,7 @@ impl Protocol for Lww {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sunder_node::ReqToken;
+    use sunder_core::ReqToken;
 
     fn core(id: &str) -> Lww {
         let cfg = CoreConfig {

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sunder_node::kv::{self, KvState};
-use sunder_node::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
+use sunder_core::kv::{self, KvState};
+use sunder_core::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
 use sunder_wire::{DumpEntry, Op, Response, errors};
 
 /// Messages between a forwarder and the primary.
@@ -199,7 +199,7 @@ impl Protocol for Primary {
             .first()
             .cloned()
             .unwrap_or_else(|| cfg.id.clone());
-        let timeout_ms = sunder_node::opts::value(OPTS, &cfg, "timeout-ms", 1000);
+        let timeout_ms = sunder_core::opts::value(OPTS, &cfg, "timeout-ms", 1000);
         let volatile = cfg.has_bug("volatile");
         let mut kv = KvState::new();
         for r in &records {

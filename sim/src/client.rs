@@ -1,0 +1,93 @@
+//! The register workload's simulated clients: read, write and cas on a few keys, every
+//! written value unique, one operation in flight per client, and the history values the
+//! real workers record (`sunder-workloads`' `invoke_value` / `completion_value`).
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use sunder_wire::{Op, Response};
+
+/// An operation a client has sent and not yet seen complete.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: u64,
+    pub node: usize,
+    pub op: Op,
+}
+
+/// One simulated client: a process number (fresh after an indeterminate outcome, as in
+/// Jepsen), its operation in flight, and the node it believes leads.
+#[derive(Debug, Clone)]
+pub struct SimClient {
+    pub process: u64,
+    pub pending: Option<Pending>,
+    pub hint: usize,
+}
+
+/// Draws operations: 40% reads, 40% writes, 20% cas from a value the key probably holds.
+pub struct Workload {
+    keys: Vec<String>,
+    /// The last value written or read per key, the likely `from` of a cas.
+    last: Vec<i64>,
+    next_value: i64,
+}
+
+impl Workload {
+    pub fn new(keys: usize) -> Workload {
+        Workload {
+            keys: (0..keys).map(|k| format!("k{k}")).collect(),
+            last: vec![0; keys],
+            next_value: 0,
+        }
+    }
+
+    pub fn next(&mut self, r: &mut ChaCha8Rng) -> Op {
+        let k = r.random_range(0..self.keys.len());
+        let key = self.keys[k].clone();
+        match r.random_range(0..10) {
+            0..4 => Op::Read { key },
+            4..8 => {
+                self.next_value += 1;
+                self.last[k] = self.next_value;
+                Op::Write {
+                    key,
+                    value: self.next_value,
+                }
+            }
+            _ => {
+                self.next_value += 1;
+                let from = self.last[k];
+                self.last[k] = self.next_value;
+                Op::Cas {
+                    key,
+                    from,
+                    to: self.next_value,
+                }
+            }
+        }
+    }
+
+    /// Remember what a read saw, so that later cas operations have a chance to succeed.
+    pub fn saw(&mut self, key: &str, v: &Value) {
+        if let (Some(k), Some(v)) = (self.keys.iter().position(|x| x == key), v.as_i64()) {
+            self.last[k] = v;
+        }
+    }
+}
+
+/// The history value of an invocation.
+pub fn invoke_value(op: &Op) -> Value {
+    match op {
+        Op::Read { .. } | Op::Status | Op::Dump => Value::Null,
+        Op::Write { value, .. } | Op::Add { value, .. } => json!(value),
+        Op::Cas { from, to, .. } => json!([from, to]),
+    }
+}
+
+/// The history value of a completion: a read's result when it succeeded.
+pub fn completion_value(op: &Op, resp: &Response) -> Value {
+    match op {
+        Op::Read { .. } if resp.ok => resp.value.clone(),
+        _ => invoke_value(op),
+    }
+}

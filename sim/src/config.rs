@@ -1,0 +1,121 @@
+//! What one simulated run is: target, cluster, faults, duration, seed. Validated here so
+//! that every entry point (CLI, tests, benchmark) fails the same clear way.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::fault::FaultKind;
+
+/// Why a simulation could not run (never "the system misbehaved": that is a verdict).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("unknown target {0:?} (expected one of raft, paxos, lww, primary)")]
+    UnknownTarget(String),
+    #[error("unknown bug {bug:?} for {target} (known: {known})")]
+    UnknownBug {
+        target: String,
+        bug: String,
+        known: String,
+    },
+    #[error("unknown fault kind {0:?} (expected partition, kill, pause, clock, loss, or none)")]
+    UnknownFault(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One simulated run, minus its seed's schedule.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimConfig {
+    pub target: String,
+    pub nodes: usize,
+    /// Simulated clients, each at most one operation in flight.
+    pub clients: usize,
+    pub keys: usize,
+    pub bugs: Vec<String>,
+    pub opts: BTreeMap<String, String>,
+    pub faults: Vec<FaultKind>,
+    /// Simulated milliseconds of workload and faults, before healing.
+    pub time_ms: u64,
+    /// Mean simulated milliseconds between fault starts.
+    pub interval_ms: u64,
+    /// A client gives up (records `info`) after this long.
+    pub op_timeout_ms: u64,
+    /// The tick interval the cores are told about and get ticks at.
+    pub tick_ms: u64,
+    pub seed: u64,
+}
+
+impl SimConfig {
+    /// The defaults `sunder sim` uses: 5 nodes, 5 clients, every fault kind, 10 s.
+    pub fn new(target: &str, seed: u64) -> SimConfig {
+        SimConfig {
+            target: target.to_string(),
+            nodes: 5,
+            clients: 5,
+            keys: 3,
+            bugs: Vec::new(),
+            opts: BTreeMap::new(),
+            faults: FaultKind::ALL.to_vec(),
+            time_ms: 10_000,
+            interval_ms: 400,
+            op_timeout_ms: 500,
+            tick_ms: 10,
+            seed,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), SimError> {
+        let known = crate::targets::known_bugs(&self.target)?;
+        for b in &self.bugs {
+            if !known.contains(&b.as_str()) {
+                return Err(SimError::UnknownBug {
+                    target: self.target.clone(),
+                    bug: b.clone(),
+                    known: known.join(", "),
+                });
+            }
+        }
+        let bad = |m: String| Err(SimError::Invalid(m));
+        if !(1..=15).contains(&self.nodes) {
+            return bad(format!("nodes {}: must be between 1 and 15", self.nodes));
+        }
+        if !(1..=100).contains(&self.clients) {
+            return bad(format!(
+                "clients {}: must be between 1 and 100",
+                self.clients
+            ));
+        }
+        if !(1..=100).contains(&self.keys) {
+            return bad(format!("keys {}: must be between 1 and 100", self.keys));
+        }
+        if self.time_ms == 0 || self.time_ms > 3_600_000 {
+            return bad(format!(
+                "time {} ms: must be between 1 ms and 1 h",
+                self.time_ms
+            ));
+        }
+        if self.interval_ms == 0 || self.tick_ms == 0 || self.op_timeout_ms == 0 {
+            return bad("interval, tick and op timeout must be more than zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// The one seed formula: every random stream of a run is ChaCha8 seeded with the run seed,
+/// on its own stream number, so that one stream's draws never shift another's.
+pub fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+/// Stream numbers of [`rng`].
+pub mod stream {
+    pub const SCHEDULE: u64 = 1;
+    pub const NETWORK: u64 = 2;
+    pub const CLIENTS: u64 = 3;
+    pub const CORES: u64 = 4;
+}
