@@ -255,7 +255,9 @@ where
         // A fresh cluster every 5,000 inputs, so that dumps stay cheap.
         if n % 5_000 == 0 && n > 0 {
             rejected_before += nodes.iter().map(C::rejected).sum::<u64>();
-            nodes = (0..3).map(|i| C::recover(config(i, seed + n), vec![])).collect();
+            nodes = (0..3)
+                .map(|i| C::recover(config(i, seed + n), vec![]))
+                .collect();
             disk = vec![Vec::new(); 3];
             wire.clear();
         }
