@@ -16,10 +16,14 @@
 //! request? [`HttpError::NotSent`] when certainly not (no connection, no free slot before
 //! the deadline, a connection that closed before hyper wrote the request);
 //! [`HttpError::MaybeSent`] otherwise.
+//!
+//! Bodies are read under a cap ([`MAX_BODY`]; hyper caps the head itself): a server that
+//! streams an endless body costs at most that much, then the connection is dropped and
+//! the call fails `MaybeSent` with an error that names the cap.
 
 use crate::dial::Dialer;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Method, Request, header};
 use hyper_util::rt::TokioIo;
@@ -28,6 +32,10 @@ use std::sync::Mutex;
 use tokio::sync::Semaphore;
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, timeout_at};
+
+/// Longest answer body read from a node: the biggest are set reads (a range over every
+/// element, some 100 bytes each in etcd's JSON), far below this.
+pub const MAX_BODY: usize = 256 << 20;
 
 /// A finished exchange: the status and the whole body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +53,13 @@ pub enum HttpError {
     /// The request may have reached the node (and taken effect).
     #[error("{0}")]
     MaybeSent(String),
+}
+
+/// Why reading an answer failed.
+enum BodyError {
+    Hyper(hyper::Error),
+    TooLong,
+    Other(String),
 }
 
 /// One connection: hyper's sender and the task that drives the socket, stopped with it.
@@ -65,6 +80,7 @@ pub struct HttpPool {
     dialer: Dialer,
     idle: Mutex<Vec<Conn>>,
     slots: Semaphore,
+    max_body: usize,
 }
 
 impl HttpPool {
@@ -75,7 +91,14 @@ impl HttpPool {
             dialer,
             idle: Mutex::new(Vec::new()),
             slots: Semaphore::new(max.max(1)),
+            max_body: MAX_BODY,
         }
+    }
+
+    /// The same pool with another cap on answer bodies (tests use a small one).
+    pub fn with_max_body(mut self, max_body: usize) -> HttpPool {
+        self.max_body = max_body;
+        self
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -104,13 +127,45 @@ impl HttpPool {
         };
         let mut conn = self.checkout(deadline).await?;
         let req = self.build(method, path, headers, body);
+        let max_body = self.max_body;
         let answer = timeout_at(deadline, async {
-            let resp = conn.sender.send_request(req).await?;
+            let resp = conn
+                .sender
+                .send_request(req)
+                .await
+                .map_err(BodyError::Hyper)?;
             let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>(HttpResponse { status, body })
+            let body = Limited::new(resp.into_body(), max_body)
+                .collect()
+                .await
+                .map_err(|e| match e.downcast::<hyper::Error>() {
+                    Ok(e) => BodyError::Hyper(*e),
+                    Err(e) if e.is::<LengthLimitError>() => BodyError::TooLong,
+                    Err(e) => BodyError::Other(e.to_string()),
+                })?
+                .to_bytes();
+            Ok::<_, BodyError>(HttpResponse { status, body })
         })
         .await;
+        let answer = match answer {
+            Ok(Err(BodyError::TooLong)) => {
+                // `conn` is dropped unreturned: the rest of the body is never read.
+                return Err(HttpError::MaybeSent(format!(
+                    "{}: {} answered with a body over {max_body} bytes",
+                    crate::client::errors::CONNECTION_LOST,
+                    self.addr
+                )));
+            }
+            Ok(Err(BodyError::Other(e))) => {
+                return Err(HttpError::MaybeSent(format!(
+                    "{}: {e}",
+                    crate::client::errors::CONNECTION_LOST
+                )));
+            }
+            Ok(Err(BodyError::Hyper(e))) => Ok(Err(e)),
+            Ok(Ok(r)) => Ok(Ok(r)),
+            Err(t) => Err(t),
+        };
         match answer {
             Ok(Ok(resp)) => {
                 if !conn.sender.is_closed() {
@@ -328,5 +383,47 @@ mod tests {
         assert_eq!(e, Err(HttpError::MaybeSent("client-timeout".into())));
         let e = pool.request(Method::GET, "/", &[], None, soon()).await;
         assert!(matches!(e, Err(HttpError::MaybeSent(_))), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_at_the_cap() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await.unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            let mut chunk = b"10000\r\n".to_vec();
+            chunk.extend(vec![b'x'; 1 << 16]);
+            chunk.extend(b"\r\n");
+            let mut sent = 0usize;
+            while sent < 256 << 20 {
+                match s.write(&chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sent += n,
+                }
+            }
+            sent
+        });
+        let pool = HttpPool::new(addr, Dialer::Direct, 1).with_max_body(1 << 20);
+        let e = pool
+            .request(
+                Method::GET,
+                "/",
+                &[],
+                None,
+                Instant::now() + Duration::from_secs(60),
+            )
+            .await;
+        match e {
+            Err(HttpError::MaybeSent(m)) => assert!(m.contains("over 1048576 bytes"), "{m}"),
+            other => panic!("expected a capped body, got {other:?}"),
+        }
+        drop(pool);
+        let sent = server.await.unwrap();
+        assert!(sent < 64 << 20, "the server got {sent} bytes out");
     }
 }

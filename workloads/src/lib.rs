@@ -19,8 +19,8 @@
 //! - [`recorder`]: index, time, JSON lines; shared with the nemesis.
 //! - [`client`]: the [`Client`] trait, [`Endpoint`], [`Outcome`] (ok / fail / info).
 //! - [`dial`]: [`Dialer`], direct or from inside a network namespace (`--net netns`).
-//! - [`jsonlines`]: the pipelined client of sunder's own wire protocol.
-//! - [`etcd`]: [`EtcdClient`], etcd's v3 JSON gateway; [`http`]: its HTTP/1.1 pool.
+//! - [`jsonlines`]: the pipelined client of sunder's own wire protocol (answer lines capped).
+//! - [`etcd`]: [`EtcdClient`], etcd's v3 JSON gateway; [`http`]: its HTTP/1.1 pool (bodies capped).
 //! - [`adapter`]: [`AdapterConfig`] (a target spec's `[client]` table) → [`AnyClient`].
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.

@@ -430,8 +430,9 @@ fn count_faults(history: &Path) -> u64 {
         .filter(|e| match e["error"].as_str() {
             None => true,
             // A fault that half-applied names the nodes it reached (see sunder-nemesis).
-            Some(err) => sunder_nemesis::Outcome::from_error_text(err)
-                .is_some_and(|o| !o.reached.is_empty()),
+            Some(err) => {
+                sunder_nemesis::Outcome::from_error_text(err).is_some_and(|o| !o.reached.is_empty())
+            }
         })
         .count() as u64
 }

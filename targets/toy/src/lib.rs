@@ -14,10 +14,15 @@
 //!
 //! - [`lww`]: [`Lww`], the last-writer-wins replica.
 //! - [`primary`]: [`Primary`], the single durable primary with forwarders.
+//! - [`boundary`]: [`Rejections`], the count of peer messages a core refused (from a
+//!   stranger or itself; an `lww` stamp naming another node or beyond [`MAX_NUMBER`];
+//!   a `primary` reply from a node that is not the primary).
 
+pub mod boundary;
 pub mod lww;
 pub mod primary;
 
+pub use boundary::{MAX_NUMBER, Rejections};
 pub use lww::Lww;
 pub use primary::Primary;
 

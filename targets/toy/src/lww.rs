@@ -12,6 +12,8 @@ use sunder_core::kv::{self, KvState};
 use sunder_core::{CoreConfig, Input, NodeId, Output, Protocol};
 use sunder_wire::{DumpEntry, Op, Response, Val};
 
+use crate::boundary::{MAX_NUMBER, Rejections};
+
 /// One replicated change; also the durable record (every change this node applied).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -45,9 +47,30 @@ pub struct Lww {
     stamps: BTreeMap<String, (u64, NodeId)>,
     /// Every update applied here, in order (for `dump`).
     applied: Vec<Update>,
+    rejected: Rejections,
 }
 
 impl Lww {
+    /// Why an update from `from` must be dropped, if it must. Stamps decide which write
+    /// wins everywhere, so they must be unique per write: an update is only ever sent by
+    /// the node that made it, and a stamp naming another node (or this one) would let two
+    /// different values share a stamp, and replicas keep whichever came first.
+    fn validate(&self, from: &NodeId, u: &Update) -> Result<(), &'static str> {
+        if *from == self.cfg.id || !self.cfg.members.contains(from) {
+            return Err("sender is not a peer");
+        }
+        match u {
+            Update::Set { node, .. } if node != from => Err("stamp names another node"),
+            Update::Set { ts, .. } if *ts > MAX_NUMBER => Err("timestamp beyond any run"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Peer messages dropped at the boundary since start.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.count()
+    }
+
     /// Applies an update; false when it does not fit the key's type (a set written as a
     /// register), which only a client can cause and is refused before it spreads.
     fn apply(&mut self, u: &Update) -> bool {
@@ -156,6 +179,7 @@ impl Protocol for Lww {
             kv: KvState::new(),
             stamps: BTreeMap::new(),
             applied: Vec::new(),
+            rejected: Rejections::default(),
         };
         for r in &records {
             core.apply(r);
@@ -166,8 +190,10 @@ impl Protocol for Lww {
     fn step(&mut self, input: Input<Update>, out: &mut Output<Update, Update>) {
         match input {
             Input::Tick { now_ms } => self.now_ms = now_ms,
-            Input::Peer { msg, .. } => {
-                if self.apply(&msg) {
+            Input::Peer { from, msg } => {
+                if let Err(why) = self.validate(&from, &msg) {
+                    self.rejected.reject(&self.cfg.id, &from, &msg, why);
+                } else if self.apply(&msg) {
                     out.persist.push(msg);
                 }
             }
@@ -347,5 +373,50 @@ mod tests {
         assert!(out.reply[0].1.ok);
         assert_eq!(out.send.len(), 2);
         assert_eq!(a.kv.read("k"), json!(1));
+    }
+
+    #[test]
+    fn updates_from_strangers_or_with_forged_stamps_are_dropped_and_counted() {
+        let mut a = core("n1");
+        let set = |ts, node: &str| Update::Set {
+            key: "k".into(),
+            value: 9,
+            ts,
+            node: node.into(),
+        };
+        for (from, u) in [
+            ("n9", set(5, "n9")),
+            ("n1", set(5, "n1")),
+            ("n2", set(5, "n3")),
+            ("n2", set(MAX_NUMBER + 1, "n2")),
+            (
+                "",
+                Update::Add {
+                    key: "s".into(),
+                    value: 1,
+                },
+            ),
+        ] {
+            let out = step(
+                &mut a,
+                Input::Peer {
+                    from: from.into(),
+                    msg: u,
+                },
+            );
+            assert!(out.persist.is_empty() && out.send.is_empty());
+        }
+        assert_eq!(a.rejected(), 5);
+        assert_eq!(a.kv.read("k"), serde_json::Value::Null);
+        // The same update from the node it names is applied.
+        let out = step(
+            &mut a,
+            Input::Peer {
+                from: "n2".into(),
+                msg: set(MAX_NUMBER, "n2"),
+            },
+        );
+        assert_eq!(out.persist.len(), 1);
+        assert_eq!((a.kv.read("k"), a.rejected()), (json!(9), 5));
     }
 }

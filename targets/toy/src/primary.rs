@@ -14,6 +14,8 @@ use sunder_core::kv::{self, KvState};
 use sunder_core::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
 use sunder_wire::{DumpEntry, Op, Response, errors};
 
+use crate::boundary::Rejections;
+
 /// Messages between a forwarder and the primary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -58,6 +60,7 @@ pub struct Primary {
     next_fid: u64,
     /// Forwarded requests awaiting the primary's answer: fid → (client, deadline).
     pending: BTreeMap<u64, (ReqToken, u64)>,
+    rejected: Rejections,
 }
 
 impl Primary {
@@ -128,7 +131,7 @@ impl Primary {
             let fid = self.next_fid;
             self.next_fid += 1;
             self.pending
-                .insert(fid, (token, self.now_ms + self.timeout_ms));
+                .insert(fid, (token, self.now_ms.saturating_add(self.timeout_ms)));
             out.send.push((
                 self.primary.clone(),
                 Msg::Forward {
@@ -140,7 +143,29 @@ impl Primary {
         }
     }
 
+    /// Why a message from `from` must be dropped, if it must: only members talk to each
+    /// other, and only the primary answers forwarded requests (a reply from anyone else
+    /// would answer a client with what a stranger made up).
+    fn validate(&self, from: &NodeId, msg: &Msg) -> Result<(), &'static str> {
+        if *from == self.cfg.id || !self.cfg.members.contains(from) {
+            return Err("sender is not a peer");
+        }
+        if matches!(msg, Msg::Reply { .. }) && *from != self.primary {
+            return Err("reply from a node that is not the primary");
+        }
+        Ok(())
+    }
+
+    /// Peer messages dropped at the boundary since start.
+    pub fn rejected(&self) -> u64 {
+        self.rejected.count()
+    }
+
     fn peer(&mut self, from: NodeId, msg: Msg, out: &mut Out) {
+        if let Err(why) = self.validate(&from, &msg) {
+            self.rejected.reject(&self.cfg.id, &from, &msg, why);
+            return;
+        }
         match msg {
             Msg::Forward { epoch, fid, op } => {
                 let resp = if self.is_primary() {
@@ -218,6 +243,7 @@ impl Protocol for Primary {
             epoch: 0,
             next_fid: 1,
             pending: BTreeMap::new(),
+            rejected: Rejections::default(),
         }
     }
 
@@ -446,5 +472,68 @@ mod tests {
         );
         assert_eq!(out.reply[0].1.value["role"], "forwarder");
         assert_eq!(out.reply[0].1.value["leader"], "n1");
+    }
+
+    #[test]
+    fn messages_from_strangers_and_replies_not_from_the_primary_are_dropped() {
+        let mut p = core("n1", &[]);
+        let fwd = Msg::Forward {
+            epoch: 1,
+            fid: 1,
+            op: Op::Write {
+                key: "k".into(),
+                value: 1,
+            },
+        };
+        for from in ["n9", "n1", ""] {
+            let out = step(
+                &mut p,
+                Input::Peer {
+                    from: from.into(),
+                    msg: fwd.clone(),
+                },
+            );
+            assert!(out.send.is_empty() && out.persist.is_empty(), "{from}");
+        }
+        assert_eq!(p.rejected(), 3);
+        // A forwarder with a request pending ignores a forged reply from n3.
+        let mut f = core("n2", &[]);
+        let out = step(
+            &mut f,
+            Input::Client {
+                token: tok(4),
+                op: Op::Read { key: "k".into() },
+            },
+        );
+        let Msg::Forward { epoch, fid, .. } = out.send[0].1.clone() else {
+            panic!("{out:?}")
+        };
+        let forged = Msg::Reply {
+            epoch,
+            fid,
+            resp: Response::ok(0, json!(666)),
+        };
+        let out = step(
+            &mut f,
+            Input::Peer {
+                from: "n3".into(),
+                msg: forged,
+            },
+        );
+        assert!(out.reply.is_empty());
+        assert_eq!(f.rejected(), 1);
+        let real = Msg::Reply {
+            epoch,
+            fid,
+            resp: Response::ok(0, json!(1)),
+        };
+        let out = step(
+            &mut f,
+            Input::Peer {
+                from: "n1".into(),
+                msg: real,
+            },
+        );
+        assert_eq!(out.reply[0].1.value, json!(1));
     }
 }
