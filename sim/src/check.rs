@@ -106,7 +106,17 @@ pub fn judge(seed: u64, schedule: Schedule, f: Finished) -> Outcome {
             }
         }
     }
-    let mut a = agreement::check(&dumps, &events, &history);
+    // Every node is a member; one whose dump the final phase could not take is named, so
+    // the verdict cannot be valid on partial evidence.
+    let mut membership = agreement::Membership::of(f.names.iter().cloned());
+    for n in &f.names {
+        if !f.dumps.contains_key(n) {
+            membership
+                .dump_errors
+                .insert(n.clone(), "no dump at the end of the simulation".into());
+        }
+    }
+    let mut a = agreement::check(&dumps, &events, &history, &membership);
     a.warnings.extend(warnings.iter().cloned());
     checkers.push(CheckResult {
         name: "agreement".into(),

@@ -138,6 +138,8 @@ struct InForce {
 
 /// The end state a run leaves for the checkers.
 pub struct Finished {
+    /// Every member, in order: the agreement checker must hear from each.
+    pub names: Vec<String>,
     pub history: Vec<Event>,
     /// Per node, its `dump` reply's value (absent when it could not answer).
     pub dumps: BTreeMap<String, Value>,
@@ -315,6 +317,7 @@ where
         }
         let sim_ms = self.now / 1000;
         Finished {
+            names: self.names.clone(),
             history: self.history,
             dumps,
             events: self
@@ -563,6 +566,7 @@ where
         value: Value,
         error: Option<String>,
         node: usize,
+        committed: Option<sunder_checker::history::Committed>,
     ) {
         self.history.push(Event {
             index: self.history.len() as u64,
@@ -574,6 +578,7 @@ where
             value,
             error,
             node: Some(self.names[node].clone()),
+            committed,
         });
     }
 
@@ -588,7 +593,7 @@ where
         } else {
             self.crng.random_range(0..n)
         };
-        self.record(c, EventType::Invoke, &op, invoke_value(&op), None, node);
+        self.record(c, EventType::Invoke, &op, invoke_value(&op), None, node, None);
         if self.nodes[node].core.is_none() {
             // Connection refused: the request never left, a definite failure.
             self.record(
@@ -598,6 +603,7 @@ where
                 invoke_value(&op),
                 Some("connection-refused".into()),
                 node,
+                None,
             );
             self.clients[c].hint = self.crng.random_range(0..n);
             let at = self.now + self.crng.random_range(1000..10_000);
@@ -663,6 +669,16 @@ where
         {
             self.workload.saw(k, &value);
         }
+        // Where the node says an acknowledged update was committed, for the agreement
+        // checker's compacted-prefix rule (as the real client records it).
+        let committed = resp
+            .as_ref()
+            .filter(|r| r.ok)
+            .and_then(|r| r.committed)
+            .map(|p| sunder_checker::history::Committed {
+                index: p.index,
+                term: p.term,
+            });
         self.record(
             c,
             kind,
@@ -670,6 +686,7 @@ where
             value,
             if kind == EventType::Ok { None } else { error },
             p.node,
+            committed,
         );
         if kind == EventType::Info {
             self.clients[c].process += self.cfg.clients as u64;
@@ -692,6 +709,7 @@ where
             value,
             error: None,
             node: None,
+            committed: None,
         });
     }
 

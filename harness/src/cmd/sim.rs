@@ -335,12 +335,17 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
         };
         nodes.insert(id.clone(), entry);
     }
-    let agreement_dir = checks::has_log(&cfg.target).then_some(dir.path.as_path());
+    // Every simulated node is a member (the events map has one entry per node, quiet or
+    // not); a node without a dump is named with its reason.
+    let members: Vec<String> = o.events.keys().cloned().collect();
+    let outcomes = serde_json::to_value(&nodes)?;
+    let agreement = checks::has_log(&cfg.target)
+        .then(|| checks::AgreementInput::new(dir.path.as_path(), members, &outcomes));
     let mut checked = checks::run(
         WorkloadKind::Register,
         &o.history,
         Duration::from_secs(60),
-        agreement_dir,
+        agreement,
     );
     if let Some(inv) = o.checkers.iter().find(|c| c.name == "invariants") {
         let at = checked.checkers.len().saturating_sub(1);

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! - [`protocol`], [`kv`]: the core ⇄ runtime contract ([`Protocol`], [`Input`], [`Output`])
-//!   and the key-value state machine, re-exported from the runtime-free `sunder-core`.
+//!   and the key-value state machine, and [`opts`] (the `--opt` settings a protocol
+//!   accepts), re-exported from the runtime-free `sunder-core`.
 //! - [`args`]: [`NodeArgs`] (the `sunder node` command line) and [`NodeError`].
 //! - [`runtime`]: [`run_node`], the driver loop.
 //! - [`client`], [`peer`]: the two TCP faces of a node.
@@ -25,7 +26,6 @@ pub mod client;
 pub mod crc32;
 pub mod events;
 pub mod line;
-pub mod opts;
 pub mod peer;
 pub mod runtime;
 pub mod wal;

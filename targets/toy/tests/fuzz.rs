@@ -13,7 +13,7 @@ use std::time::Instant;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use sunder_node::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_toy::lww::Update;
 use sunder_toy::primary::Msg;
 use sunder_toy::{Lww, MAX_NUMBER, Primary};

@@ -2,7 +2,7 @@
 //! faults, 10 simulated seconds per seed.
 //!
 //! ```text
-//! cargo run --release -p sunder-sim --example bench [SEEDS] [THREADS]
+//! cargo run --release -p sunder-sim --example sim_bench [SEEDS] [THREADS]
 //! ```
 //!
 //! Prints simulated seconds per wall second on one thread (the checkers included), and

@@ -124,6 +124,7 @@ fn raft_msg(rng: &mut ChaCha8Rng) -> Msg {
                 index: number(rng),
                 term: number(rng),
                 state: Default::default(),
+                prefix: Default::default(),
             },
             seq,
         },
