@@ -84,6 +84,7 @@ fn invalid_report() -> LinearizabilityReport {
         partitions_total: 1,
         elapsed_ms: 3,
         timed_out: false,
+        interrupted: false,
     }
 }
 
