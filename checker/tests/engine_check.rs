@@ -443,14 +443,11 @@ fn a_cancelled_check_is_unknown_and_says_it_was_interrupted() {
 /// thread count.
 #[test]
 fn c50_bad_is_refuted_cheaply_and_the_same_way_on_any_thread_count() {
-    let path = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/porcupine/kv/c50-bad.txt"
-    ));
-    let Ok(src) = std::fs::read_to_string(path) else {
-        eprintln!("skipping: {} not found", path.display());
+    let Some(path) = sunder_test_support::shared_data_or_skip("porcupine/kv/c50-bad.txt") else {
         return;
     };
+    let path = path.as_path();
+    let src = std::fs::read_to_string(path).unwrap();
     let h = sunder_checker::format::porcupine::parse_kv_log(&src, path).unwrap();
     let kv = ModelSpec::Kv { initial: json!("") };
     let mut keys = Vec::new();
