@@ -1,7 +1,7 @@
 //! Every file of Porcupine's corpus gives the verdict its README states.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use sunder_checker::Verdict;
 use sunder_checker::format::porcupine::{parse_etcd_log, parse_kv_log};
 use sunder_checker::linear::{CheckOptions, check};
@@ -12,16 +12,7 @@ const LINEARIZABLE_ETCD: [u32; 23] = [
 ];
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/porcupine"
-    ));
-    if dir.is_dir() {
-        Some(dir.to_path_buf())
-    } else {
-        eprintln!("skipping: Porcupine corpus not found at {}", dir.display());
-        None
-    }
+    sunder_test_support::shared_data_or_skip("porcupine")
 }
 
 #[test]

@@ -391,19 +391,64 @@ fn memory_budget_gives_unknown_never_a_guess() {
     assert_eq!(r.verdict, Verdict::Invalid);
 }
 
+/// Twenty concurrent writes and a read nobody wrote: a search of tens of seconds.
+fn very_hard_history() -> History {
+    let mut rows = Vec::new();
+    for p in 0..20u64 {
+        rows.push((p, "invoke", "write", json!(p)));
+    }
+    for p in 0..20u64 {
+        rows.push((p, "ok", "write", json!(p)));
+    }
+    rows.push((99, "invoke", "read", Value::Null));
+    rows.push((99, "ok", "read", json!(1000)));
+    history(&rows)
+}
+
+#[test]
+fn a_cancelled_check_is_unknown_and_says_it_was_interrupted() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Cancelled before it starts: nothing is decided, and the report says why.
+    let cancel = Arc::new(AtomicBool::new(true));
+    let opts = CheckOptions {
+        cancel: Some(cancel.clone()),
+        ..CheckOptions::default()
+    };
+    let r = check(&hard_history(), &cas_register(), &opts);
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+    assert!(r.interrupted);
+    assert!(!r.timed_out);
+    assert!(r.summary.contains("interrupted"), "{}", r.summary);
+
+    // Cancelled from another thread in the middle of a search that would take tens of
+    // seconds: the search polls the flag and stops (no deadline is set, so only the flag
+    // can end it early).
+    cancel.store(false, Ordering::Relaxed);
+    let setter = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            cancel.store(true, Ordering::Relaxed);
+        })
+    };
+    let r = check(&very_hard_history(), &cas_register(), &opts);
+    setter.join().unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.summary);
+    assert!(r.interrupted, "{}", r.summary);
+    assert!(r.summary.contains("interrupted"), "{}", r.summary);
+}
+
 /// Porcupine's c50-bad: some keys are refuted in microseconds, others take gigabytes to
 /// search in full. Budgeted rounds find a cheap refutation first, and the same one, on any
 /// thread count.
 #[test]
 fn c50_bad_is_refuted_cheaply_and_the_same_way_on_any_thread_count() {
-    let path = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/porcupine/kv/c50-bad.txt"
-    ));
-    let Ok(src) = std::fs::read_to_string(path) else {
-        eprintln!("skipping: {} not found", path.display());
+    let Some(path) = sunder_test_support::shared_data_or_skip("porcupine/kv/c50-bad.txt") else {
         return;
     };
+    let path = path.as_path();
+    let src = std::fs::read_to_string(path).unwrap();
     let h = sunder_checker::format::porcupine::parse_kv_log(&src, path).unwrap();
     let kv = ModelSpec::Kv { initial: json!("") };
     let mut keys = Vec::new();

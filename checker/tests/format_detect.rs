@@ -14,16 +14,7 @@ const KV: &str = "{:process 9, :type :invoke, :f :append, :key \"0\", :value \"x
 {:process 9, :type :ok, :f :append, :key \"0\", :value \"x 9 0 y\"}\n";
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/porcupine"
-    ));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: no Porcupine corpus at {}", dir.display());
-        None
-    }
+    sunder_test_support::shared_data_or_skip("porcupine")
 }
 
 #[test]

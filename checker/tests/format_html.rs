@@ -84,6 +84,7 @@ fn invalid_report() -> LinearizabilityReport {
         partitions_total: 1,
         elapsed_ms: 3,
         timed_out: false,
+        interrupted: false,
     }
 }
 
@@ -184,7 +185,7 @@ fn script_builds_the_timeline_in_a_browser() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     let Some(chromium) = browser() else {
-        println!("skipped: no chromium on PATH");
+        sunder_test_support::skip_or_fail("no chromium on PATH (apt-get install chromium)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -125,10 +125,10 @@ const HUNTS: &[Hunt] = &[
 fn hunt(name: &str) -> Option<&'static Hunt> {
     let h = HUNTS.iter().find(|h| h.bug == name).expect("a known hunt");
     if h.clock && find_libfaketime().is_none() {
-        eprintln!(
-            "{} {}: skipped: clock faults need libfaketime (apt-get install faketime)",
+        sunder_test_support::skip_or_fail(&format!(
+            "{} {}: clock faults need libfaketime (apt-get install faketime)",
             h.target, h.bug
-        );
+        ));
         return None;
     }
     Some(h)

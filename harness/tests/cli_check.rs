@@ -293,14 +293,9 @@ fn model_and_initial_flags() {
 
 #[test]
 fn porcupine_corpus_in_one_call() {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/porcupine"
-    ));
-    if !dir.is_dir() {
-        println!("skipped: no Porcupine corpus at {}", dir.display());
+    let Some(dir) = sunder_test_support::shared_data_or_skip("porcupine") else {
         return;
-    }
+    };
     let out = stdout_of(sunder().args(["check", "--json"]).arg(dir.join("etcd")), 1);
     let total: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let t = &total["total"];

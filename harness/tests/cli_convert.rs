@@ -2,7 +2,6 @@
 //! and unreadable input.
 
 use assert_cmd::Command;
-use std::path::PathBuf;
 
 const JSONL: &str = "{\"index\":0,\"time\":100,\"type\":\"invoke\",\"process\":3,\"f\":\"cas\",\"key\":\"k1\",\"value\":[1,2]}\n\
 {\"index\":1,\"time\":250,\"type\":\"info\",\"process\":\"nemesis\",\"f\":\"partition\",\"value\":{\"n1\":[\"n3\"]}}\n\
@@ -45,14 +44,9 @@ fn jsonl_to_edn_and_back_is_identical() {
 
 #[test]
 fn porcupine_log_to_jsonl() {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/porcupine/etcd"
-    ));
-    if !dir.is_dir() {
-        println!("skipped: no Porcupine corpus at {}", dir.display());
+    let Some(dir) = sunder_test_support::shared_data_or_skip("porcupine/etcd") else {
         return;
-    }
+    };
     let out = sunder()
         .args(["convert", "--to", "jsonl"])
         .arg(dir.join("etcd_000.log"))

@@ -198,7 +198,9 @@ fn is_mismatch(o: &Outcome) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_member_etcd_from_the_spec() {
     if !Path::new(ETCD).exists() {
-        eprintln!("skipping: {ETCD} is missing (apt-get install etcd-server)");
+        sunder_test_support::skip_or_fail(&format!(
+            "{ETCD} is missing (apt-get install etcd-server)"
+        ));
         return;
     }
     let spec = TargetSpec::load(spec_path()).unwrap_or_else(|e| panic!("{e}"));
@@ -374,7 +376,9 @@ async fn workers_through_a_kill_are_linearizable() {
     use sunder_workloads::{Recorder, WorkloadConfig, WorkloadKind, run_workers_with};
 
     if !Path::new(ETCD).exists() {
-        eprintln!("skipping: {ETCD} is missing (apt-get install etcd-server)");
+        sunder_test_support::skip_or_fail(&format!(
+            "{ETCD} is missing (apt-get install etcd-server)"
+        ));
         return;
     }
     let spec = TargetSpec::load(spec_path()).unwrap_or_else(|e| panic!("{e}"));

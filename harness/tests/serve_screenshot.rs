@@ -77,7 +77,9 @@ fn screenshot(url: &str, png: &Path, height: u32) {
 #[test]
 fn index_and_report_in_headless_chromium() {
     if !Path::new(CHROMIUM).exists() {
-        println!("skipped: {CHROMIUM} is not installed (Debian package `chromium`)");
+        sunder_test_support::skip_or_fail(&format!(
+            "{CHROMIUM} is not installed (apt-get install chromium)"
+        ));
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

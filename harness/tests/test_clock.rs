@@ -21,7 +21,9 @@ const SUNDER: &str = env!("CARGO_BIN_EXE_sunder");
 fn libfaketime(test: &str) -> Option<PathBuf> {
     let lib = find_libfaketime();
     if lib.is_none() {
-        eprintln!("{test}: skipped: libfaketime not found (apt-get install faketime)");
+        sunder_test_support::skip_or_fail(&format!(
+            "{test}: libfaketime not found (apt-get install faketime)"
+        ));
     }
     lib
 }
@@ -200,7 +202,7 @@ fn a_preload_that_does_not_reach_the_nodes_is_reported_not_pretended() {
     ]
     .into_iter()
     .find(|p| Path::new(p).is_file()) else {
-        eprintln!("a_preload_that_does_not_reach: skipped: no libm.so.6 to stand in");
+        sunder_test_support::skip_or_fail("no libm.so.6 to stand in for a foreign preload");
         return;
     };
     let (code, text, r, nem) = run_test(&["--nemesis", "clock"], &[("SUNDER_LIBFAKETIME", other)]);

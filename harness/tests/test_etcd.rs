@@ -9,7 +9,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use support::sunder_test;
 
@@ -18,27 +17,17 @@ use support::sunder_test;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn usable() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let why = if unsafe { libc::geteuid() } != 0 {
+    let why = if !sunder_test_support::is_root() {
         Some("not root (--net netns makes network namespaces)".to_string())
     } else if !Path::new("/usr/bin/etcd").exists() {
         Some("/usr/bin/etcd is missing (apt-get install etcd-server)".to_string())
     } else {
         ["ip", "nft"].iter().find_map(|p| {
-            let ok = Command::new(p)
-                .arg(if *p == "ip" { "-V" } else { "--version" })
-                .output()
-                .is_ok_and(|o| o.status.success());
-            (!ok).then(|| format!("`{p}` is missing (apt-get install iproute2 nftables)"))
+            (!sunder_test_support::have_command(p))
+                .then(|| format!("`{p}` is missing (apt-get install iproute2 nftables)"))
         })
     };
-    match why {
-        None => true,
-        Some(w) => {
-            eprintln!("skipping: etcd under --net netns: {w}");
-            false
-        }
-    }
+    sunder_test_support::met(why.map(|w| format!("etcd under --net netns: {w}")))
 }
 
 fn spec() -> PathBuf {
@@ -150,7 +139,7 @@ fn etcd_with_serializable_reads_is_found_not_linearizable_in_four_of_five_runs()
 #[test]
 fn etcd_on_loopback_is_valid_under_kills_and_pauses() {
     if !Path::new("/usr/bin/etcd").exists() {
-        eprintln!("skipping: /usr/bin/etcd is missing (apt-get install etcd-server)");
+        sunder_test_support::skip_or_fail("/usr/bin/etcd is missing (apt-get install etcd-server)");
         return;
     }
     let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());

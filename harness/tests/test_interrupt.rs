@@ -160,3 +160,115 @@ fn sigterm_does_the_same_for_a_set_run() {
     let (_tmp, _results, events) = interrupted_run(nix::sys::signal::Signal::SIGTERM, "set");
     assert!(events.iter().any(|e| e["f"] == "add"));
 }
+
+/// A stored run whose history takes minutes to check: 22 concurrent writes on one key and a
+/// read of a value nobody wrote, so every order of the writes must be tried.
+fn slow_to_check_run(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = serde_json::json!({"config": {
+        "name": "slow-check", "workload": "register", "target": "primary", "seed": 1,
+    }});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let mut lines = Vec::new();
+    let mut event = |process: u64, kind: &str, f: &str, value: Value| {
+        let index = lines.len();
+        lines.push(
+            serde_json::json!({"index": index, "time": index * 1000, "process": process,
+                "type": kind, "f": f, "key": "k", "value": value})
+            .to_string(),
+        );
+    };
+    for p in 0..22 {
+        event(p, "invoke", "write", p.into());
+    }
+    for p in 0..22 {
+        event(p, "ok", "write", p.into());
+    }
+    event(99, "invoke", "read", Value::Null);
+    event(99, "ok", "read", 1000.into());
+    std::fs::write(dir.join("history.jsonl"), lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn ctrl_c_while_checking_stops_the_checkers_and_writes_partial_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    slow_to_check_run(&run);
+    let child = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .args(["analyze", "--timeout", "1h"])
+        .arg(&run)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut guard = Guard {
+        child: Some(child),
+        children: Vec::new(),
+        marker: run.clone(),
+    };
+    // Wait for the checkers to start (the line comes once Ctrl-C is handled), reading
+    // stderr on a thread that keeps the rest of it for the failure message.
+    let stderr = guard.child.as_mut().unwrap().stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("checking the history") {
+                let _ = tx.send(());
+            }
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("sunder analyze never started checking");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+
+    // Unstopped, this search runs for minutes (the budget is an hour): exiting at all
+    // within two minutes means the signal stopped it.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(st) = guard.child.as_mut().unwrap().try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the checkers did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}: {stderr}");
+
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["exit_code"], 130);
+    assert_eq!(r["verdict"], "unknown");
+    let lin = r["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "linearizability")
+        .expect("a linearizability verdict");
+    assert_eq!(lin["verdict"], "unknown");
+    assert!(
+        lin["reason"].as_str().unwrap().contains("interrupted"),
+        "{lin}"
+    );
+    assert_eq!(lin["details"]["interrupted"], true);
+    assert!(
+        run.join("report.html").exists(),
+        "the report is still written"
+    );
+}

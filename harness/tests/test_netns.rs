@@ -40,21 +40,14 @@ fn sh(program: &str, args: &[&str]) -> Result<String, String> {
 }
 
 fn usable() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let why = if unsafe { libc::geteuid() } != 0 {
+    let why = if !sunder_test_support::is_root() {
         Some("not root".to_string())
     } else {
         sh("ip", &["-V"])
             .and_then(|_| sh("nft", &["--version"]))
             .err()
     };
-    match why {
-        None => true,
-        Some(w) => {
-            eprintln!("skipping: --net netns needs root, `ip` and `nft`: {w}");
-            false
-        }
-    }
+    sunder_test_support::met(why.map(|w| format!("--net netns needs root, `ip` and `nft`: {w}")))
 }
 
 /// The root namespace as `ip` and `nft` show it. Namespaces named `sunder-*` are left out
@@ -483,7 +476,7 @@ fn clock_faults_work_inside_namespaces() {
         return;
     }
     if sunder_nemesis::clock::find_libfaketime().is_none() {
-        eprintln!("skipping: libfaketime is missing (apt-get install faketime)");
+        sunder_test_support::skip_or_fail("libfaketime is missing (apt-get install faketime)");
         return;
     }
     let _s = serial();

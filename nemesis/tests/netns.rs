@@ -9,15 +9,8 @@ use sunder_nemesis::{Fault, Grudge, Loss, Nemesis, NemesisError, NetnsNet, Netwo
 use sunder_nemesis::{Outcome, Processes};
 
 fn usable() -> bool {
-    match netns::unavailable() {
-        None => true,
-        // CI has root, `ip` and `nft`: there a missing one is a failure, not a skip.
-        Some(why) if std::env::var_os("CI").is_some() => panic!("CI is set but {why}"),
-        Some(why) => {
-            eprintln!("skipping: {why}");
-            false
-        }
-    }
+    // CI has root, `ip` and `nft`: there a missing one is a failure, not a skip.
+    sunder_test_support::met(netns::unavailable())
 }
 
 /// Runs `f` on a thread that has entered the namespace: sockets it makes live there.

@@ -108,6 +108,10 @@ pub(crate) fn summarize(
             )
         }
         Verdict::Unknown => match timeout {
+            _ if r.interrupted => format!(
+                "unknown: interrupted with {undecided} of {} partitions undecided",
+                r.partitions_total
+            ),
             Some(t) if r.timed_out => format!(
                 "unknown: the time budget of {t:?} ran out with {undecided} of {} partitions undecided",
                 r.partitions_total

@@ -15,7 +15,7 @@
 //!                   + search (dancing-links entry list, Zobrist-hashed memo;
 //!                     memo + model bytes capped at the thread's share of `memory_limit`)
 //!                        │ the invalid partition with the lowest key cancels higher ones;
-//!                        │ deadline or memory share → unknown
+//!                        │ deadline, memory share or the caller's cancel flag → unknown
 //!                        ▼
 //!          evidence (longest prefix, states, stuck candidates) ─► LinearizabilityReport
 //! ```
@@ -36,8 +36,8 @@ use compiled::Compiled;
 use prepare::Partition;
 use rustc_hash::FxHashMap;
 use search::{Outcome, SearchOp, Stop};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How to run a check.
@@ -56,6 +56,10 @@ pub struct CheckOptions {
     /// estimated) the whole check may hold, shared evenly by the worker threads; a
     /// partition that needs more than its share is `unknown`. `None` = no limit.
     pub memory_limit: Option<usize>,
+    /// Set by another thread (a Ctrl-C handler) to stop the search: the verdict is then
+    /// `unknown` and the report says it was interrupted. The search polls it as often as
+    /// the deadline.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for CheckOptions {
@@ -66,6 +70,7 @@ impl Default for CheckOptions {
             keep_valid_partitions: false,
             nil_read_unconstrained: false,
             memory_limit: Some(default_memory_limit()),
+            cancel: None,
         }
     }
 }
@@ -164,6 +169,7 @@ pub fn check_model<M: Model>(
         partitions_total: 0,
         elapsed_ms: 0,
         timed_out: false,
+        interrupted: false,
     };
     let prepared = match prepare_all(history, model) {
         Ok(p) => p,
@@ -192,6 +198,8 @@ pub fn check_model<M: Model>(
     let memory = opts.memory_limit.map(|m| m / threads);
     let first_invalid = AtomicUsize::new(usize::MAX);
     let out_of_time = AtomicBool::new(false);
+    let cancel = opts.cancel.as_deref();
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
     let mut states = vec![State::Open; prepared.len()];
     // Rounds let a cheap refutation in one partition come before a costly search in
     // another; a single partition has no other, and would only pay for the restarts.
@@ -214,7 +222,7 @@ pub fn check_model<M: Model>(
             Mutex::new(vec![None; prepared.len()]);
         let work = || loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
-            if k >= order.len() || out_of_time.load(Ordering::Relaxed) {
+            if k >= order.len() || out_of_time.load(Ordering::Relaxed) || cancelled() {
                 break;
             }
             let i = order[k];
@@ -226,6 +234,7 @@ pub fn check_model<M: Model>(
                 rank: rank[i],
                 out_of_time: &out_of_time,
                 deadline,
+                cancel,
                 nodes: budget,
                 memory,
             };
@@ -267,6 +276,7 @@ pub fn check_model<M: Model>(
         }
         if first_invalid.load(Ordering::Relaxed) != usize::MAX
             || out_of_time.load(Ordering::Relaxed)
+            || cancelled()
         {
             break;
         }
@@ -317,6 +327,7 @@ pub fn check_model<M: Model>(
         Verdict::Valid
     };
     report.timed_out = !any_invalid && undecided > 0 && out_of_time;
+    report.interrupted = !any_invalid && undecided > 0 && cancelled();
     report.summary = evidence::summarize(&report, undecided, skipped, opts.timeout);
     if report.verdict == Verdict::Unknown && out_of_memory > 0 {
         report.summary = format!(

@@ -95,4 +95,7 @@ pub struct LinearizabilityReport {
     pub elapsed_ms: u64,
     /// True when the time budget ran out before a verdict.
     pub timed_out: bool,
+    /// True when the caller cancelled the check (Ctrl-C) before a verdict.
+    #[serde(default)]
+    pub interrupted: bool,
 }

@@ -49,6 +49,8 @@ pub(crate) struct Stop<'a> {
     /// Set once the deadline has passed.
     pub out_of_time: &'a AtomicBool,
     pub deadline: Option<Instant>,
+    /// The caller's cancel flag (see `CheckOptions::cancel`).
+    pub cancel: Option<&'a AtomicBool>,
     /// Give up (as [`Outcome::OverBudget`]) past this many memo entries.
     pub nodes: Option<usize>,
     /// Give up (as [`Outcome::OutOfMemory`]) when the memo and the compiled model need
@@ -241,6 +243,7 @@ pub(crate) fn search<M: Model>(
 fn stopped(stop: &Stop<'_>) -> bool {
     if stop.first_invalid.load(Ordering::Relaxed) < stop.rank
         || stop.out_of_time.load(Ordering::Relaxed)
+        || stop.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
     {
         return true;
     }

@@ -6,6 +6,8 @@ use crate::report;
 use anyhow::Context;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use sunder_checker::format::jsonl::read_jsonl_path;
 use sunder_workloads::WorkloadKind;
@@ -28,6 +30,30 @@ fn read_json(p: &Path) -> anyhow::Result<Option<Value>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
     }
+}
+
+/// SIGINT or SIGTERM from now on sets the returned flag (the checkers' cancel flag)
+/// instead of killing the process, so an interrupted re-check still writes its results.
+fn cancel_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    // Blocked in this thread and so in every thread it starts later (the checker's
+    // workers); only the waiting thread takes them.
+    set.thread_block().context("block SIGINT and SIGTERM")?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if set.wait().is_ok() {
+                eprintln!("sunder: interrupted: stopping the checkers");
+                flag.store(true, Ordering::Relaxed);
+            }
+        })
+        .context("start the signal thread")?;
+    Ok(cancel)
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
@@ -72,8 +98,16 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
         }
         false => None,
     };
-    let checked = checks::run(kind, &history, args.timeout, agreement);
+    let cancel = cancel_on_signal()?;
+    eprintln!("sunder: checking the history (Ctrl-C stops the checkers)");
+    let checked = checks::run(kind, &history, args.timeout, agreement, Some(cancel.clone()));
+    let interrupted = cancel.load(Ordering::Relaxed);
     let verdict = checked.verdict();
+    let exit_code = if interrupted {
+        crate::controller::run::EXIT_INTERRUPTED
+    } else {
+        verdict.exit_code()
+    };
     let mut r = old.unwrap_or_else(|| {
         json!({
             "name": config["name"],
@@ -87,7 +121,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
         })
     });
     r["verdict"] = json!(verdict);
-    r["exit_code"] = json!(verdict.exit_code());
+    r["exit_code"] = json!(exit_code);
+    // A run cut short stays marked so: its history is partial whatever this check found.
+    r["interrupted"] = json!(interrupted || r["interrupted"] == true);
     r["checkers"] = json!(checked.checkers);
     r["stats"] = json!(checked.stats);
     match checked.counterexample {
@@ -109,7 +145,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     std::fs::write(&rpath, text).with_context(|| format!("write {}", rpath.display()))?;
     let report = report::write_report(dir)?;
     print!("{}", summary(&r, &report));
-    Ok(verdict.exit_code())
+    Ok(exit_code)
 }
 
 fn summary(r: &Value, report: &Path) -> String {

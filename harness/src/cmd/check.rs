@@ -208,6 +208,7 @@ fn check_one(
             memory_limit: args
                 .memory_limit
                 .or_else(|| CheckOptions::default().memory_limit),
+            cancel: None,
         };
         Status::Checked(Box::new(linear::check(&read.history, &model, &opts)))
     };

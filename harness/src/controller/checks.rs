@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use sunder_checker::agreement::{self, Membership};
 use sunder_checker::linear::{self, CheckOptions};
@@ -64,15 +66,18 @@ impl<'a> AgreementInput<'a> {
 /// Runs the checkers that fit the workload, and the agreement checker over the node dumps
 /// and event streams in `run_dir/nodes/` when `agreement` is given. The workload's
 /// checker and the agreement checker are independent and run in parallel. Blocking.
+/// Setting `cancel` (a second Ctrl-C) stops the linearizability search: its verdict is then
+/// `unknown`, "interrupted".
 pub fn run(
     kind: WorkloadKind,
     history: &History,
     budget: Duration,
     agreement: Option<AgreementInput<'_>>,
+    cancel: Option<Arc<AtomicBool>>,
 ) -> Checked {
     let (mut checked, agreement) = std::thread::scope(|s| {
         let agreement = agreement.map(|a| s.spawn(move || check_agreement(&a, history)));
-        let checked = run_workload_checkers(kind, history, budget);
+        let checked = run_workload_checkers(kind, history, budget, cancel);
         let agreement = agreement.map(|h| {
             h.join().unwrap_or_else(|_| CheckerResult {
                 name: "agreement".into(),
@@ -113,13 +118,19 @@ fn check_agreement(input: &AgreementInput<'_>, history: &History) -> CheckerResu
     }
 }
 
-fn run_workload_checkers(kind: WorkloadKind, history: &History, budget: Duration) -> Checked {
+fn run_workload_checkers(
+    kind: WorkloadKind,
+    history: &History,
+    budget: Duration,
+    cancel: Option<Arc<AtomicBool>>,
+) -> Checked {
     let mut checkers = Vec::new();
     let mut counterexample = None;
     match kind {
         WorkloadKind::Register => {
             let opts = CheckOptions {
                 timeout: Some(budget),
+                cancel,
                 ..CheckOptions::default()
             };
             let r = linear::check(

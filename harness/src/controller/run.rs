@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sunder_checker::History;
@@ -44,23 +45,48 @@ pub fn run(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
 
 /// Fires (holds `true`) on the first SIGINT or SIGTERM. Installed before any node starts,
 /// so that from then on a signal means "clean up", never "die with children running".
-fn interrupt_channel() -> anyhow::Result<watch::Receiver<bool>> {
+/// The second receiver counts every signal, so one that comes later (while the checkers
+/// run) can stop the checkers too.
+fn interrupt_channel() -> anyhow::Result<(watch::Receiver<bool>, watch::Receiver<u64>)> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let (tx, rx) = watch::channel(false);
+    let (count_tx, count_rx) = watch::channel(0u64);
     tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+        let mut n = 0u64;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            n += 1;
+            if n == 1 {
+                eprintln!("sunder: interrupted: stopping clients, healing faults, stopping nodes");
+            }
+            tx.send_replace(true);
+            count_tx.send_replace(n);
         }
-        eprintln!("sunder: interrupted: stopping clients, healing faults, stopping nodes");
-        tx.send_replace(true);
-        // Keep the sender: a closed channel would read as "fired" forever after anyway,
-        // but an explicit pending keeps that intent plain.
-        std::future::pending::<()>().await;
     });
-    Ok(rx)
+    Ok((rx, count_rx))
+}
+
+/// A flag set by the next signal after this call: the checkers' cancel flag, so a Ctrl-C
+/// while they run (the first or the second of the run) stops them. Abort the returned task
+/// once the checkers are done.
+fn cancel_on_next_signal(
+    mut signals: watch::Receiver<u64>,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+    signals.mark_unchanged();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let task = tokio::spawn(async move {
+        if signals.changed().await.is_ok() {
+            eprintln!("sunder: interrupted: stopping the checkers");
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    (cancel, task)
 }
 
 async fn fired(rx: &mut watch::Receiver<bool>) {
@@ -106,7 +132,7 @@ async fn wait_converged(admin: &Admin, n: usize, intr: &mut watch::Receiver<bool
 }
 
 async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
-    let mut intr = interrupt_channel()?;
+    let (mut intr, signals) = interrupt_channel()?;
     let dir = RunDir::create(&cfg.results, &cfg.name)?;
     let replay = cfg.replay_command();
     dir.write_json("config.json", &json!({ "config": &cfg, "replay": replay }))?;
@@ -310,6 +336,8 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
 
     let history = History::new(recorder.events());
     let kind = cfg.workload;
+    // A first signal during the teardown counts too: the checkers get the short budget.
+    let interrupted = interrupted || *intr.borrow();
     let budget = if interrupted {
         Duration::from_secs(10)
     } else {
@@ -318,14 +346,19 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let agreement_dir = checks::has_log(&cfg.target).then(|| dir.path.clone());
     // The members and what became of each one's dump, so that a missing one is noticed.
     let outcomes = serde_json::to_value(&base.nodes).unwrap_or_default();
+    let (cancel, on_signal) = cancel_on_next_signal(signals);
+    eprintln!("sunder: checking the history (Ctrl-C stops the checkers)");
+    let flag = cancel.clone();
     let checked: Checked = tokio::task::spawn_blocking(move || {
         let agreement = agreement_dir
             .as_deref()
             .map(|d| checks::AgreementInput::new(d, members, &outcomes));
-        checks::run(kind, &history, budget, agreement)
+        checks::run(kind, &history, budget, agreement, Some(flag))
     })
     .await
     .context("a checker panicked")?;
+    on_signal.abort();
+    let interrupted = interrupted || cancel.load(Ordering::Relaxed);
     let verdict = checked.verdict();
     base.verdict = Some(verdict);
     base.exit_code = if interrupted {
@@ -397,4 +430,23 @@ pub fn dry_run(cfg: &TestConfig, ops: usize) -> anyhow::Result<i32> {
     // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
     let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc)?);
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first Ctrl-C of a run (before the checkers) must not cancel them; the next one
+    /// must, whichever number it is.
+    #[tokio::test]
+    async fn only_a_signal_after_the_checkers_start_cancels_them() {
+        let (count, signals) = watch::channel(0u64);
+        count.send_replace(1); // the run's first Ctrl-C, during the workload
+        let (cancel, task) = cancel_on_next_signal(signals);
+        tokio::task::yield_now().await;
+        assert!(!cancel.load(Ordering::Relaxed));
+        count.send_replace(2); // Ctrl-C while checking
+        task.await.unwrap();
+        assert!(cancel.load(Ordering::Relaxed));
+    }
 }
