@@ -593,7 +593,15 @@ where
         } else {
             self.crng.random_range(0..n)
         };
-        self.record(c, EventType::Invoke, &op, invoke_value(&op), None, node, None);
+        self.record(
+            c,
+            EventType::Invoke,
+            &op,
+            invoke_value(&op),
+            None,
+            node,
+            None,
+        );
         if self.nodes[node].core.is_none() {
             // Connection refused: the request never left, a definite failure.
             self.record(

@@ -100,7 +100,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     };
     let cancel = cancel_on_signal()?;
     eprintln!("sunder: checking the history (Ctrl-C stops the checkers)");
-    let checked = checks::run(kind, &history, args.timeout, agreement, Some(cancel.clone()));
+    let checked = checks::run(
+        kind,
+        &history,
+        args.timeout,
+        agreement,
+        Some(cancel.clone()),
+    );
     let interrupted = cancel.load(Ordering::Relaxed);
     let verdict = checked.verdict();
     let exit_code = if interrupted {

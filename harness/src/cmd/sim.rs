@@ -346,6 +346,7 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
         &o.history,
         Duration::from_secs(60),
         agreement,
+        None,
     );
     if let Some(inv) = o.checkers.iter().find(|c| c.name == "invariants") {
         let at = checked.checkers.len().saturating_sub(1);

@@ -13,7 +13,7 @@
 //! answered. Both accepted and rejected counts must be large, so the inputs did reach the
 //! parsers.
 //!
-//! `cargo test -p sunder-raft --test endpoints_fuzz` runs 100,000 lines per face; the
+//! `cargo test -p sunder-node --test endpoints_fuzz` runs 100,000 lines per face; the
 //! nightly tier runs 1,000,000 (`-- --ignored`), or any count with `SUNDER_FUZZ_INPUTS=N`.
 
 use std::cell::{Cell, RefCell};
