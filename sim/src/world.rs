@@ -566,7 +566,6 @@ where
         value: Value,
         error: Option<String>,
         node: usize,
-        committed: Option<sunder_checker::history::Committed>,
     ) {
         self.history.push(Event {
             index: self.history.len() as u64,
@@ -578,7 +577,7 @@ where
             value,
             error,
             node: Some(self.names[node].clone()),
-            committed,
+            committed: None,
         });
     }
 
@@ -593,15 +592,7 @@ where
         } else {
             self.crng.random_range(0..n)
         };
-        self.record(
-            c,
-            EventType::Invoke,
-            &op,
-            invoke_value(&op),
-            None,
-            node,
-            None,
-        );
+        self.record(c, EventType::Invoke, &op, invoke_value(&op), None, node);
         if self.nodes[node].core.is_none() {
             // Connection refused: the request never left, a definite failure.
             self.record(
@@ -611,7 +602,6 @@ where
                 invoke_value(&op),
                 Some("connection-refused".into()),
                 node,
-                None,
             );
             self.clients[c].hint = self.crng.random_range(0..n);
             let at = self.now + self.crng.random_range(1000..10_000);
@@ -694,8 +684,10 @@ where
             value,
             if kind == EventType::Ok { None } else { error },
             p.node,
-            committed,
         );
+        if let Some(e) = self.history.last_mut() {
+            e.committed = committed;
+        }
         if kind == EventType::Info {
             self.clients[c].process += self.cfg.clients as u64;
         }
