@@ -199,3 +199,45 @@ fn liveness(history: &History) -> CheckerResult {
         details: json!({ "ok": ok }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_dump_in_the_run_makes_agreement_unknown_naming_the_node() {
+        // n1 dumped, n2's dump call failed: the evidence is partial, whatever n1 says.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("nodes")).unwrap();
+        std::fs::write(
+            dir.path().join("nodes/n1.dump.json"),
+            serde_json::json!({"node": "n1", "commit_index": 0, "entries": []}).to_string(),
+        )
+        .unwrap();
+        let outcomes = serde_json::json!({
+            "n1": {"dump": "nodes/n1.dump.json"},
+            "n2": {"dump": null, "error": "connection refused"},
+        });
+        let input = AgreementInput::new(dir.path(), vec!["n1".into(), "n2".into()], &outcomes);
+        assert_eq!(
+            input.members.dump_errors.get("n2").map(String::as_str),
+            Some("connection refused")
+        );
+        assert!(!input.members.dump_errors.contains_key("n1"));
+        let history = History::new(Vec::new());
+        let checked = run(
+            WorkloadKind::Register,
+            &history,
+            Duration::from_secs(5),
+            Some(input),
+            None,
+        );
+        let a = checked
+            .checkers
+            .iter()
+            .find(|c| c.name == "agreement")
+            .expect("the agreement checker ran");
+        assert_eq!(a.verdict, Verdict::Unknown, "{}", a.reason);
+        assert!(a.reason.contains("n2"), "{}", a.reason);
+    }
+}
