@@ -48,14 +48,26 @@ pub fn run_with_schedule(cfg: &SimConfig, schedule: Schedule) -> Result<Outcome,
     }
     let cfg = &cfg;
     Ok(match cfg.target.as_str() {
+        // Every simulated peer is honest: in a correct build, a message refused at a core's
+        // boundary means the validation refuses what the protocol really sends.
         "raft" => go::<sunder_raft::Raft>(
             cfg,
             schedule,
             Hooks {
-                invariant: Some(raft_election_safety),
+                invariant: Some(if cfg.bugs.is_empty() {
+                    raft_honest
+                } else {
+                    raft_election_safety
+                }),
             },
         ),
-        "paxos" => go::<sunder_paxos::Paxos>(cfg, schedule, Hooks::default()),
+        "paxos" => go::<sunder_paxos::Paxos>(
+            cfg,
+            schedule,
+            Hooks {
+                invariant: cfg.bugs.is_empty().then_some(paxos_honest as _),
+            },
+        ),
         "lww" => go::<sunder_toy::Lww>(cfg, schedule, Hooks::default()),
         "primary" => go::<sunder_toy::Primary>(cfg, schedule, Hooks::default()),
         other => return Err(SimError::UnknownTarget(other.to_string())),
@@ -69,6 +81,24 @@ where
 {
     let f = World::<P>::new(cfg, schedule.clone(), hooks).run();
     judge(cfg.seed, schedule, f)
+}
+
+/// Election safety, and no message from an honest peer refused at the boundary.
+fn raft_honest(nodes: &[(&str, &sunder_raft::Raft)]) -> Option<String> {
+    raft_election_safety(nodes).or_else(|| {
+        nodes
+            .iter()
+            .find(|(_, r)| r.rejected() > 0)
+            .map(|(n, r)| format!("{n} refused {} message(s) from honest peers", r.rejected()))
+    })
+}
+
+/// No message from an honest peer refused at the boundary.
+fn paxos_honest(nodes: &[(&str, &sunder_paxos::Paxos)]) -> Option<String> {
+    nodes
+        .iter()
+        .find(|(_, p)| p.rejected() > 0)
+        .map(|(n, p)| format!("{n} refused {} message(s) from honest peers", p.rejected()))
 }
 
 /// Raft's election safety (§5.2): at no moment do two live nodes lead the same term.

@@ -40,7 +40,7 @@ impl Prefix {
     /// Folds in the next committed entry (`command` as the dump shows it, `null` for a
     /// no-op). An entry out of order means the summary missed some: it is then lost.
     pub fn push(&mut self, index: u64, term: u64, command: &Value) {
-        if index != self.index + 1 {
+        if Some(index) != self.index.checked_add(1) {
             self.lost = true;
         }
         self.index = index;

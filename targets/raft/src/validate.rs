@@ -90,6 +90,18 @@ impl Raft {
                 if snapshot.term > *term {
                     return Err("snapshot term above the message's term");
                 }
+                // The compacted prefix's summary must describe exactly the snapshot's
+                // prefix: it is folded into (index + 1 ...) and reported in dumps.
+                let p = &snapshot.prefix;
+                if !p.lost
+                    && (p.index != snapshot.index
+                        || p.terms.windows(2).any(|w| w[0].0 >= w[1].0)
+                        || p.terms
+                            .iter()
+                            .any(|&(i, t)| i > p.index || t > snapshot.term))
+                {
+                    return Err("snapshot's prefix summary does not match the snapshot");
+                }
                 if *term == self.term && self.role == Role::Leader && !self.s.any_bug() {
                     return Err("a second leader in this node's term");
                 }
