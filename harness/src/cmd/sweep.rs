@@ -389,10 +389,9 @@ fn run_seed(
     outcome.ok = r["stats"]["overall"]["ok"].as_u64().unwrap_or(0);
     outcome.reason = r["harness_error"].as_str().map(str::to_string).or_else(|| {
         r["checkers"].as_array().and_then(|cs| {
-            cs.iter()
-                .find(|c| c["verdict"].as_str() != Some("valid"))
-                .and_then(|c| c["reason"].as_str())
-                .map(|s| format!("{}: {s}", c_name(cs, s)))
+            let c = cs.iter().find(|c| c["verdict"].as_str() != Some("valid"))?;
+            let name = c["name"].as_str().unwrap_or("checker");
+            c["reason"].as_str().map(|s| format!("{name}: {s}"))
         })
     });
     if let Some(run_dir) = r["run_dir"].as_str().map(PathBuf::from) {
@@ -406,15 +405,6 @@ fn run_seed(
         );
     }
     outcome
-}
-
-/// The name of the checker whose reason is `reason`.
-fn c_name<'a>(checkers: &'a [Value], reason: &str) -> &'a str {
-    checkers
-        .iter()
-        .find(|c| c["reason"].as_str() == Some(reason))
-        .and_then(|c| c["name"].as_str())
-        .unwrap_or("checker")
 }
 
 /// Nemesis start events that took effect on at least one node, from a run's history.
