@@ -163,12 +163,32 @@ pub fn describe(f: &Fault) -> String {
     }
 }
 
+/// An admin whose every node address refuses connections: nobody answers `status`, so
+/// the leader is unknown. Returns the dead address too, for relays that lead nowhere.
+#[cfg(test)]
+fn unanswering_admin(members: &[String]) -> (Admin, std::net::SocketAddr) {
+    let dead: std::net::SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+        l.local_addr().expect("its address")
+    };
+    let endpoints = members
+        .iter()
+        .map(|m| sunder_workloads::Endpoint {
+            id: m.clone(),
+            addr: dead,
+        })
+        .collect();
+    (
+        Admin::with_dialer(endpoints, sunder_workloads::Dialer::Direct),
+        dead,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::controller::cluster::{Cluster, NodeSpec};
     use sunder_nemesis::{FaultSpec, LossSpec, PartitionShape, ProxyNet, TargetSpec};
-    use sunder_workloads::Endpoint;
 
     fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
         NodeSpec {
@@ -189,20 +209,7 @@ mod tests {
         ));
         cluster.lock().start_all().unwrap();
         // Nobody answers `status` here, so the leader is unknown.
-        let dead: std::net::SocketAddr = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
-        let admin = Admin::with_dialer(
-            members
-                .iter()
-                .map(|m| Endpoint {
-                    id: m.clone(),
-                    addr: dead,
-                })
-                .collect(),
-            sunder_workloads::Dialer::Direct,
-        );
+        let (admin, dead) = unanswering_admin(&members);
         let net = ProxyNet::start([
             ("n1".to_string(), "n2".to_string(), dead),
             ("n2".to_string(), "n1".to_string(), dead),
@@ -275,7 +282,6 @@ mod half_applied {
     use super::*;
     use crate::controller::cluster::{Cluster, NodeSpec};
     use sunder_nemesis::{FaultSpec, ProxyNet, TargetSpec};
-    use sunder_workloads::Endpoint;
 
     fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
         NodeSpec {
@@ -321,20 +327,7 @@ mod half_applied {
             .iter()
             .map(|n| cluster.lock().pid(n).unwrap())
             .collect();
-        let dead: std::net::SocketAddr = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap()
-        };
-        let admin = Admin::with_dialer(
-            members
-                .iter()
-                .map(|m| Endpoint {
-                    id: m.clone(),
-                    addr: dead,
-                })
-                .collect(),
-            sunder_workloads::Dialer::Direct,
-        );
+        let (admin, _) = unanswering_admin(&members);
         let net = ProxyNet::start([]).await.unwrap();
         let start = Instant::now();
         let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
