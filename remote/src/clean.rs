@@ -7,9 +7,18 @@ use crate::layout::{TABLE_PREFIX, check_base};
 use crate::{Host, RemoteError, RunId};
 use std::sync::Arc;
 
-/// Kills the marked groups of the runs under `$1` (only run `$2` unless empty) and prints
-/// `killed <pgid>` and `dir <path>` lines.
-const KILL_SCRIPT: &str = r#"base=$1; want=$2
+/// Kills the marked groups of the runs under `$1` (only run `$2` unless empty), waits (up
+/// to `$3` rounds of 20 ms) until none of them has a live member, and prints `killed
+/// <pgid>`, `dir <path>` and, for a group that would not die, `alive <pgid>` lines.
+const KILL_SCRIPT: &str = r#"base=$1; want=$2; rounds=$3; killed=
+live() {
+  for f in /proc/[0-9]*/stat; do
+    read -r l < "$f" 2>/dev/null || continue
+    set -- ${l##*) }
+    if [ "$3" = "$pg" ] && [ "$1" != Z ] && [ "$1" != X ]; then return 0; fi
+  done
+  return 1
+}
 [ -d "$base" ] || exit 0
 for d in "$base"/*; do
   [ -d "$d" ] || continue
@@ -20,10 +29,18 @@ for d in "$base"/*; do
     pid=$(cat -- "$f")
     case $pid in ''|*[!0-9]*) continue;; esac
     if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qxF "SUNDER_RUN_ID=$id"; then
-      kill -s KILL -- "-$pid" 2>/dev/null && echo "killed $pid"
+      kill -s KILL -- "-$pid" 2>/dev/null && echo "killed $pid" && killed="$killed $pid"
     fi
   done
   echo "dir $d"
+done
+for pg in $killed; do
+  i=0
+  while live; do
+    i=$((i+1))
+    if [ "$i" -gt "$rounds" ]; then echo "alive $pg"; break; fi
+    sleep 0.02
+  done
 done"#;
 
 /// Which runs to clean.
@@ -72,7 +89,23 @@ pub fn clean(
     scope: &Scope,
 ) -> Result<Vec<HostCleaned>, RemoteError> {
     check_base(base)?;
-    Ok(hosts.iter().map(|h| clean_host(h, base, scope)).collect())
+    Ok(std::thread::scope(|s| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| s.spawn(move || clean_host(h, base, scope)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(hosts)
+            .map(|(t, h)| {
+                t.join().unwrap_or_else(|_| HostCleaned {
+                    host: h.name().to_string(),
+                    errors: vec!["cleaning panicked".into()],
+                    ..HostCleaned::default()
+                })
+            })
+            .collect()
+    }))
 }
 
 fn clean_host(host: &Host, base: &str, scope: &Scope) -> HostCleaned {
@@ -84,33 +117,32 @@ fn clean_host(host: &Host, base: &str, scope: &Scope) -> HostCleaned {
         Scope::Run(id) => id.as_str().to_string(),
         Scope::All => String::new(),
     };
-    match host.run(&["sh", "-c", KILL_SCRIPT, "sh", base, &want]) {
+    let rounds = (crate::procs::KILL_WAIT.as_millis() / 20).to_string();
+    match host.run(&["sh", "-c", KILL_SCRIPT, "sh", base, &want, &rounds]) {
         Ok(out) => {
             for line in out.stdout_text().lines() {
                 if let Some(p) = line.strip_prefix("killed ").and_then(|p| p.parse().ok()) {
                     r.killed.push(p);
                 } else if let Some(d) = line.strip_prefix("dir ") {
                     r.dirs.push(d.to_string());
+                } else if let Some(p) = line.strip_prefix("alive ") {
+                    r.errors
+                        .push(format!("process group {p} still lives after SIGKILL"));
                 }
             }
         }
         Err(e) => r.errors.push(e.to_string()),
     }
-    for &pgid in &r.killed {
-        match host.wait_group_gone(pgid, crate::procs::KILL_WAIT) {
-            Ok(true) => {}
-            Ok(false) => r
-                .errors
-                .push(format!("process group {pgid} still lives after SIGKILL")),
-            Err(e) => r.errors.push(e.to_string()),
-        }
-    }
     match host.run(&["nft", "list", "tables"]) {
         Ok(out) => {
-            for t in our_tables(&out.stdout_text(), scope) {
-                let text = format!("table inet {t}\ndelete table inet {t}\n");
+            let tables = our_tables(&out.stdout_text(), scope);
+            let text: String = tables
+                .iter()
+                .map(|t| format!("table inet {t}\ndelete table inet {t}\n"))
+                .collect();
+            if !tables.is_empty() {
                 match host.nft(&text) {
-                    Ok(()) => r.tables.push(t),
+                    Ok(()) => r.tables = tables,
                     Err(e) => r.errors.push(e.to_string()),
                 }
             }
@@ -118,8 +150,10 @@ fn clean_host(host: &Host, base: &str, scope: &Scope) -> HostCleaned {
         Err(e) => r.errors.push(e.to_string()),
     }
     // Directories last: their pid files were needed until every group was killed.
-    for d in &r.dirs {
-        if let Err(e) = host.run(&["rm", "-rf", "--", d]) {
+    if !r.dirs.is_empty() {
+        let mut argv = vec!["rm", "-rf", "--"];
+        argv.extend(r.dirs.iter().map(String::as_str));
+        if let Err(e) = host.run(&argv) {
             r.errors.push(e.to_string());
         }
     }

@@ -77,23 +77,19 @@ impl RemoteClocks {
 
     fn write(&self, id: &str, ms: i64) -> Result<(), RemoteError> {
         let n = &self.nodes[id];
-        let args = vec![
-            "sh".to_string(),
-            "-c".into(),
-            OFFSET_SCRIPT.into(),
-            "sh".into(),
-            n.file.clone(),
-            offset_text(ms),
-        ];
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        n.host.run(&refs).map(|_| ())
+        let offset = offset_text(ms);
+        n.host
+            .run(&["sh", "-c", OFFSET_SCRIPT, "sh", &n.file, &offset])
+            .map(|_| ())
     }
 
     fn stop_strobe(&mut self, id: &str) -> Result<(), RemoteError> {
         let n = self.nodes.get_mut(id).expect("checked");
         if let Some(pid) = n.strobe {
-            let _ = n.host.signal_group(pid, Signal::Kill);
-            if !n.host.wait_group_gone(pid, crate::procs::KILL_WAIT)? {
+            if !n
+                .host
+                .signal_and_wait_gone(pid, Some(Signal::Kill), crate::procs::KILL_WAIT)?
+            {
                 return Err(RemoteError::Invalid(format!(
                     "{id}: the clock strobe (pid {pid}) on {} would not stop",
                     n.host.name()

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Signals the nemesis and cleanup send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +60,31 @@ while [ ! -s "$pidf" ]; do
 done
 cat -- "$pidf""#;
 
+/// Sends signal `$2` (none if empty) to process group `$1`, then waits (up to `$3` rounds of
+/// 20 ms) until the group has no live member, reading `/proc/*/stat` with shell builtins
+/// only (no fork per process); prints `gone` or `alive`. A zombie counts as gone: a
+/// detached process's new parent may never reap it. Waiting on the host costs one round
+/// trip instead of one per poll.
+const KILL_WAIT_SCRIPT: &str = r#"pg=$1; sig=$2; rounds=$3
+live() {
+  for f in /proc/[0-9]*/stat; do
+    read -r l < "$f" 2>/dev/null || continue
+    set -- ${l##*) }
+    if [ "$3" = "$pg" ] && [ "$1" != Z ] && [ "$1" != X ]; then return 0; fi
+  done
+  return 1
+}
+if [ -n "$sig" ]; then kill -s "$sig" -- "-$pg" 2>/dev/null || true; fi
+i=0
+while live; do
+  i=$((i+1))
+  if [ "$i" -gt "$rounds" ]; then echo alive; exit 0; fi
+  sleep 0.02
+done
+echo gone"#;
+
 /// Every process's stat line (a process that ends meanwhile is skipped).
-const STATS_SCRIPT: &str = r#"for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null || true; done"#;
+const STATS_SCRIPT: &str = r#"cat /proc/[0-9]*/stat 2>/dev/null; true"#;
 
 /// One remote host.
 #[derive(Debug)]
@@ -185,19 +208,38 @@ impl Host {
             .collect())
     }
 
-    /// Polls until group `pgid` has no live member; false if some remain after `bound`
-    /// (a bound on waiting, not a claim about timing).
-    pub fn wait_group_gone(&self, pgid: u32, bound: Duration) -> Result<bool, RemoteError> {
-        let end = Instant::now() + bound;
-        loop {
-            if self.group(pgid)?.is_empty() {
-                return Ok(true);
-            }
-            if Instant::now() >= end {
-                return Ok(false);
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    /// Sends `sig` (if any) to group `pgid`, then waits on the host until the group has
+    /// no live member: true when it is gone, false if some member still lives after
+    /// `bound` (a bound on waiting, not a claim about timing). A group already gone is gone.
+    pub fn signal_and_wait_gone(
+        &self,
+        pgid: u32,
+        sig: Option<Signal>,
+        bound: Duration,
+    ) -> Result<bool, RemoteError> {
+        if pgid <= 1 {
+            return Err(RemoteError::Invalid(format!("process group {pgid}")));
         }
+        let rounds = (bound.as_millis() / 20).max(1).to_string();
+        let out = self.script(
+            KILL_WAIT_SCRIPT,
+            &[&pgid.to_string(), sig.map_or("", Signal::name), &rounds],
+            Input::None,
+        )?;
+        match out.stdout_text().trim() {
+            "gone" => Ok(true),
+            "alive" => Ok(false),
+            other => Err(RemoteError::Answer {
+                host: self.name().into(),
+                what: format!("waiting for process group {pgid}"),
+                detail: format!("{other:?}"),
+            }),
+        }
+    }
+
+    /// [`Host::signal_and_wait_gone`] without a signal.
+    pub fn wait_group_gone(&self, pgid: u32, bound: Duration) -> Result<bool, RemoteError> {
+        self.signal_and_wait_gone(pgid, None, bound)
     }
 
     /// Downloads `remote` (a file or a directory) into `local_dir` as `local_dir/<name>`,

@@ -138,6 +138,23 @@ impl RunLayout {
     }
 }
 
+/// A remote path given to a command: absolute, no `.` or `..` component, no NUL or
+/// newline (quoting would carry them, but no path of ours needs them and a log line
+/// should stay one line).
+pub fn check_remote_path(p: &str) -> Result<(), RemoteError> {
+    let ok = p.starts_with('/')
+        && p.len() > 1
+        && p.split('/').skip(1).all(|c| c != ".." && c != ".")
+        && !p.contains(['\0', '\n', '\r']);
+    if ok {
+        Ok(())
+    } else {
+        Err(RemoteError::Invalid(format!(
+            "bad remote path {p:?} (absolute, no '.' or '..' component, one line)"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,22 +180,5 @@ mod tests {
         for bad in ["", "..", "a/b", "-n", ".x"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
-    }
-}
-
-/// A remote path given to a command: absolute, no `.` or `..` component, no NUL or
-/// newline (quoting would carry them, but no path of ours needs them and a log line
-/// should stay one line).
-pub fn check_remote_path(p: &str) -> Result<(), RemoteError> {
-    let ok = p.starts_with('/')
-        && p.len() > 1
-        && p.split('/').skip(1).all(|c| c != ".." && c != ".")
-        && !p.contains(['\0', '\n', '\r']);
-    if ok {
-        Ok(())
-    } else {
-        Err(RemoteError::Invalid(format!(
-            "bad remote path {p:?} (absolute, no '.' or '..' component, one line)"
-        )))
     }
 }

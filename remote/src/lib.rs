@@ -27,8 +27,9 @@
 //! - [`launch`]: [`Launch`], a detached process to start.
 //! - [`procstate`]: [`ProcStat`], a remote `/proc/<pid>/stat`.
 //! - [`net`], [`procs`], [`clocks`]: the nemesis backends.
-//! - [`clean`](mod@clean): what a killed controller left.
-//! - [`error`]: [`RemoteError`].
+//! - [`parallel`]: one operation on many hosts at once, answered node by node.
+//! - [`mod@clean`]: [`clean()`], what a killed controller left.
+//! - [`error`]: the one error type, [`RemoteError`].
 //!
 //! ## Why the system `ssh`, driven with `std::process::Command`
 //!
@@ -66,6 +67,7 @@ pub mod launch;
 pub mod layout;
 pub mod log;
 pub mod net;
+pub mod parallel;
 pub mod procs;
 pub mod procstate;
 pub mod quote;

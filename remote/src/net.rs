@@ -109,7 +109,7 @@ impl RemoteNet {
             silenced.insert(to.clone(), self.addrs(&grudge.0[&to])?);
         }
         let receivers: Vec<NodeId> = silenced.keys().cloned().collect();
-        Ok(Outcome::each(&receivers, |id| {
+        Ok(crate::parallel::each_parallel(&receivers, |id| {
             self.inner.nodes[id]
                 .host
                 .nft(&rules::partition(&self.inner.table, &silenced[id]))
@@ -119,7 +119,7 @@ impl RemoteNet {
     /// Empties these nodes' partition chains.
     pub fn heal_nodes(&self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.addrs(nodes)?;
-        Ok(Outcome::each(nodes, |id| {
+        Ok(crate::parallel::each_parallel(nodes, |id| {
             self.inner.nodes[id]
                 .host
                 .nft(&rules::partition(&self.inner.table, &[]))
@@ -129,7 +129,7 @@ impl RemoteNet {
     /// Random loss of what their peers send, on each of `loss.nodes`.
     pub fn apply_loss(&self, loss: &Loss) -> Result<Outcome, NemesisError> {
         self.addrs(&loss.nodes)?;
-        Ok(Outcome::each(&loss.nodes, |id| {
+        Ok(crate::parallel::each_parallel(&loss.nodes, |id| {
             let peers: Vec<Ipv4Addr> = self
                 .inner
                 .nodes
@@ -146,7 +146,7 @@ impl RemoteNet {
     /// Empties these nodes' loss chains.
     pub fn stop_loss(&self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.addrs(nodes)?;
-        Ok(Outcome::each(nodes, |id| {
+        Ok(crate::parallel::each_parallel(nodes, |id| {
             self.inner.nodes[id]
                 .host
                 .nft(&rules::loss(&self.inner.table, &[], 0))

@@ -3,9 +3,10 @@
 //! member lives), restart (the same [`Launch`] again, same directory and ports), pause
 //! (SIGSTOP), resume (SIGCONT).
 
+use crate::parallel::each_parallel;
 use crate::{Host, Launch, RemoteError, RunLayout, Signal};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sunder_nemesis::{NemesisError, NodeId, Outcome, Processes};
 
@@ -75,24 +76,32 @@ impl RemoteProcesses {
             .ok_or_else(|| RemoteError::Invalid(format!("{id} is not running (killed)")))
     }
 
-    fn kill_one(&mut self, id: &str) -> Result<(), RemoteError> {
+    fn kill_one(&self, id: &str) -> Result<(), RemoteError> {
         let (host, pid) = self.running(id)?;
-        let host = host.clone();
         // A group already gone is killed all the same: only a live remainder is a failure.
-        let sent = host.signal_group(pid, Signal::Kill);
-        if !host.wait_group_gone(pid, KILL_WAIT)? {
-            return Err(sent.err().unwrap_or_else(|| {
-                RemoteError::Invalid(format!(
-                    "{id}: process group {pid} on {} still has live members after SIGKILL",
-                    host.name()
-                ))
-            }));
+        if !host.signal_and_wait_gone(pid, Some(Signal::Kill), KILL_WAIT)? {
+            return Err(RemoteError::Invalid(format!(
+                "{id}: process group {pid} on {} still has live members after SIGKILL",
+                host.name()
+            )));
         }
-        self.nodes.get_mut(id).expect("checked").pid = None;
         Ok(())
     }
 
-    fn restart_one(&mut self, id: &str) -> Result<(), RemoteError> {
+    /// Kills in parallel; the nodes reached are recorded as killed.
+    fn kill_all(&mut self, nodes: &[NodeId]) -> Outcome {
+        let o = each_parallel(nodes, |id| self.kill_one(id));
+        for id in &o.reached {
+            self.nodes.get_mut(id).expect("checked").pid = None;
+        }
+        o
+    }
+
+    fn restart_one(
+        &self,
+        id: &str,
+        started: &Mutex<Vec<(NodeId, u32)>>,
+    ) -> Result<(), RemoteError> {
         let n = &self.nodes[id];
         if let Some(pid) = n.pid {
             return Err(RemoteError::Invalid(format!(
@@ -100,7 +109,10 @@ impl RemoteProcesses {
             )));
         }
         let pid = n.host.start(&self.layout, &n.launch)?;
-        self.nodes.get_mut(id).expect("checked").pid = Some(pid);
+        started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id.to_string(), pid));
         Ok(())
     }
 
@@ -117,28 +129,31 @@ impl RemoteProcesses {
             .filter(|(_, n)| n.pid.is_some())
             .map(|(id, _)| id.clone())
             .collect();
-        Outcome::each(&ids, |id| {
-            // A paused group dies of SIGKILL as well; CONT first would only let it run.
-            self.kill_one(id)
-        })
+        // A paused group dies of SIGKILL as well; CONT first would only let it run.
+        self.kill_all(&ids)
     }
 }
 
 impl Processes for RemoteProcesses {
     fn kill(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.check(nodes)?;
-        Ok(Outcome::each(nodes, |id| self.kill_one(id)))
+        Ok(self.kill_all(nodes))
     }
     fn restart(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.check(nodes)?;
-        Ok(Outcome::each(nodes, |id| self.restart_one(id)))
+        let started = Mutex::new(Vec::new());
+        let o = each_parallel(nodes, |id| self.restart_one(id, &started));
+        for (id, pid) in started.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            self.nodes.get_mut(&id).expect("checked").pid = Some(pid);
+        }
+        Ok(o)
     }
     fn pause(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.check(nodes)?;
-        Ok(Outcome::each(nodes, |id| self.signal_one(id, Signal::Stop)))
+        Ok(each_parallel(nodes, |id| self.signal_one(id, Signal::Stop)))
     }
     fn resume(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.check(nodes)?;
-        Ok(Outcome::each(nodes, |id| self.signal_one(id, Signal::Cont)))
+        Ok(each_parallel(nodes, |id| self.signal_one(id, Signal::Cont)))
     }
 }
