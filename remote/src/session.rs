@@ -21,8 +21,8 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Bytes of a command's stderr kept for errors and the log; the rest is read and dropped.
 pub const STDERR_KEPT: usize = 64 * 1024;
@@ -75,6 +75,10 @@ pub struct Session {
     own_dir: Option<PathBuf>,
     master_err: PathBuf,
     log: Arc<CommandLog>,
+    /// Held while checking for and starting the master: two commands finding it gone at
+    /// once must start one master, not two (the second could not bind the socket and would
+    /// stay in the background as a plain connection).
+    starting: Mutex<()>,
 }
 
 impl Session {
@@ -103,6 +107,7 @@ impl Session {
             socket,
             own_dir,
             log,
+            starting: Mutex::new(()),
         };
         s.start_master()?;
         Ok(s)
@@ -211,8 +216,11 @@ impl Session {
         for a in argv {
             check_arg(a)?;
         }
-        if !self.socket.exists() {
-            self.start_master()?;
+        {
+            let _one = self.starting.lock().unwrap_or_else(|p| p.into_inner());
+            if !self.socket.exists() {
+                self.start_master()?;
+            }
         }
         let mut c = self.ssh();
         c.args(["-o", "ControlMaster=no", "--", &self.spec.address])

@@ -211,13 +211,23 @@ impl TestHosts {
         Arc::new(Host::connect(self.spec(id), self.dir.path(), self.log.clone()).expect("connect"))
     }
 
-    /// Can `from` open a TCP connection to `to`'s sshd, from inside its namespace? A
-    /// dropped SYN never connects however long one waits, so the short bound cannot make
-    /// a cut link look open; an open link answers at once, well within it.
+    /// Can `from` open a TCP connection to `to`'s sshd, from inside its namespace? For a
+    /// link expected open: an open link answers at once, the bound only keeps a broken
+    /// one from hanging the test.
     pub fn connects(&self, from: &str, to: &str) -> bool {
+        self.try_connect(from, to, Duration::from_secs(5))
+    }
+
+    /// Is the link from `from` to `to` cut? A dropped SYN never connects however long one
+    /// waits; an open link answers a SYN in the kernel, far within the short bound.
+    pub fn cut(&self, from: &str, to: &str) -> bool {
+        !self.try_connect(from, to, Duration::from_millis(500))
+    }
+
+    fn try_connect(&self, from: &str, to: &str, bound: Duration) -> bool {
         let addr = SocketAddr::from((self.addr(to), 22));
         inside(self.handle(from), move || {
-            TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
+            TcpStream::connect_timeout(&addr, bound).is_ok()
         })
     }
 
