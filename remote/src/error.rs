@@ -33,6 +33,14 @@ pub enum RemoteError {
         #[source]
         source: std::io::Error,
     },
+    /// A remote command did not finish within the host's command timeout; its local ssh
+    /// was killed (what it started on the host may still run: `clean` finds it).
+    #[error("{host}: `{command}` did not finish within {secs} s")]
+    Timeout {
+        host: String,
+        command: String,
+        secs: u64,
+    },
     /// What the host sent back was larger than this crate accepts.
     #[error("{host}: {what} is larger than {limit} bytes")]
     TooLarge {

@@ -224,7 +224,7 @@ impl Session {
         }
         let mut c = self.ssh();
         c.args(["-o", "ControlMaster=no", "--", &self.spec.address])
-            .arg(command_line(argv))
+            .arg(command_line(&self.bounded(argv)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut bytes = None;
@@ -272,11 +272,30 @@ impl Session {
             program: self.spec.ssh_program[0].clone(),
             source,
         })?;
-        let shown = match &copied {
-            Ok(_) => status_text(&status),
-            Err(_) => format!("{} (cut: output over {limit} bytes)", status_text(&status)),
+        // coreutils' timeout exits 124 when it stopped the command with TERM, 137 when the
+        // command outlived TERM and was killed; `--verbose` tells those from the
+        // command's own 124 or 137.
+        let timed_out = matches!(status.code(), Some(124) | Some(137))
+            && stderr.contains("timeout: sending signal");
+        let shown = match (&copied, timed_out) {
+            (_, true) => format!(
+                "{} (killed: over {} s)",
+                status_text(&status),
+                self.spec.command_timeout_secs
+            ),
+            (Ok(_), false) => status_text(&status),
+            (Err(_), false) => {
+                format!("{} (cut: output over {limit} bytes)", status_text(&status))
+            }
         };
         self.log.record(&self.spec.name, argv, &shown, &stderr);
+        if timed_out {
+            return Err(RemoteError::Timeout {
+                host: self.spec.name.clone(),
+                command: argv.join(" "),
+                secs: self.spec.command_timeout_secs,
+            });
+        }
         match copied {
             Err(CopyError::TooLarge) => {
                 return Err(RemoteError::TooLarge {
@@ -297,6 +316,22 @@ impl Session {
             return Err(self.classify(stderr));
         }
         Ok((status, stderr))
+    }
+
+    /// The command as sent: under coreutils' `timeout` on the host, so that a command that
+    /// hangs there ends there. Killing the local ssh would not do: with a master
+    /// connection, the master holds the command's stdout and stderr, not the client.
+    /// (A host that stops answering is found by the master's keep-alives instead.)
+    fn bounded(&self, argv: &[String]) -> Vec<String> {
+        let mut v = vec![
+            "timeout".to_string(),
+            "--verbose".into(),
+            "-k".into(),
+            "5".into(),
+            self.spec.command_timeout_secs.to_string(),
+        ];
+        v.extend(argv.iter().cloned());
+        v
     }
 
     /// [`Session::exec`], a non-zero exit as an error naming the command.

@@ -42,6 +42,10 @@ pub struct HostSpec {
     /// (it is closed explicitly at the end; this bounds what a killed controller leaves).
     pub persist_secs: u32,
     pub connect_timeout_secs: u32,
+    /// How long one remote command may take (an upload of a large binary included) before
+    /// its ssh is killed and the command counts as failed: a hung host must not hang the
+    /// controller's heal or cleanup.
+    pub command_timeout_secs: u64,
 }
 
 impl HostSpec {
@@ -60,6 +64,7 @@ impl HostSpec {
             ssh_program: vec!["ssh".into()],
             persist_secs: 600,
             connect_timeout_secs: 10,
+            command_timeout_secs: 300,
         }
     }
 
@@ -96,6 +101,12 @@ impl HostSpec {
         }
         if self.port == 0 {
             return Err(RemoteError::Invalid(format!("host {}: port 0", self.name)));
+        }
+        if self.command_timeout_secs == 0 {
+            return Err(RemoteError::Invalid(format!(
+                "host {}: a command timeout of 0 s",
+                self.name
+            )));
         }
         if self.ssh_program.is_empty() {
             return Err(RemoteError::Invalid(format!(

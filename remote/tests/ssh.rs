@@ -70,6 +70,15 @@ fn a_command_runs_unquoted_words_intact_and_is_logged_with_status_and_stderr() {
     );
     assert_eq!(h.exec(&["false"]).unwrap().status.code(), Some(1));
 
+    // A command that hangs is cut off at the host's command timeout, and says so.
+    let mut quick = t.spec("n1");
+    quick.command_timeout_secs = 1;
+    let impatient = Host::connect(quick, t.dir.path(), t.log.clone()).unwrap();
+    let err = impatient.run(&["sleep", "600"]).unwrap_err();
+    assert!(matches!(err, RemoteError::Timeout { secs: 1, .. }), "{err}");
+    assert!(err.to_string().contains("n1"), "{err}");
+    drop(impatient);
+
     // A master that ended (idle past ControlPersist, or closed) is started again.
     h.session().close();
     assert_eq!(h.run(&["echo", "again"]).unwrap().stdout_text(), "again\n");
