@@ -31,6 +31,11 @@
 //! - [`mod@clean`]: [`clean()`], what a killed controller left.
 //! - [`error`]: the one error type, [`RemoteError`].
 //!
+//! Every call blocks (the nemesis traits are synchronous); an async controller calls
+//! through `spawn_blocking`. Every remote command runs under coreutils' `timeout` on the
+//! host ([`HostSpec::command_timeout_secs`]) and the master connection sends keep-alives,
+//! so neither a hung command nor a vanished host hangs a heal or a cleanup.
+//!
 //! ## Why the system `ssh`, driven with `std::process::Command`
 //!
 //! The `openssh` crate drives the same binary the same way (a ControlMaster socket, one

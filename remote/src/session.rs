@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   open():  ssh -M -N -f -o ControlPath=S -o ControlPersist=600s  ── master, stderr → file
-//!   exec():  ssh -o ControlMaster=no -o ControlPath=S -- HOST 'quoted' 'argv'
+//!   exec():  ssh -o ControlMaster=no -o ControlPath=S -- HOST 'timeout' .. 'quoted' 'argv'
 //!              stdin ◄── bytes | file,  stdout ──► bounded sink,  stderr ──► kept, logged
 //!   close(): ssh -O exit (and on drop)
 //! ```
