@@ -157,7 +157,7 @@ fn an_uploaded_program_starts_detached_pauses_resumes_dies_and_restarts_by_pid()
     // A group of two (the shell and its sleep), so that the whole group has to go.
     std::fs::write(
         &local,
-        "#!/bin/sh\necho \"started in $(pwd) as $SUNDER_RUN_ID\"\nsleep 1000 &\nwait\n",
+        "#!/bin/sh\necho \"started in $(pwd) as $SUNDER_RUN_ID with $GREETING\"\nsleep 1000 &\nwait\n",
     )
     .unwrap();
     let remote = format!("{}/bin/node.sh", l.dir());
@@ -170,7 +170,7 @@ fn an_uploaded_program_starts_detached_pauses_resumes_dies_and_restarts_by_pid()
         .start(
             "n1",
             h.clone(),
-            Launch::in_run(&l, "n1", vec![remote.clone()]),
+            Launch::in_run(&l, "n1", vec![remote.clone()]).env("GREETING", "a b'c $HOME"),
         )
         .unwrap();
     let stat = h.process(pid).unwrap().expect("started");
@@ -215,7 +215,7 @@ fn an_uploaded_program_starts_detached_pauses_resumes_dies_and_restarts_by_pid()
     let local_dir = t.dir.path().join("downloaded");
     h.download(&l.dir(), &local_dir, 1 << 20).unwrap();
     let log = std::fs::read_to_string(local_dir.join("procs/n1.log")).unwrap();
-    let want = format!("started in {} as procs", l.work_dir("n1"));
+    let want = format!("started in {} as procs with a b'c $HOME", l.work_dir("n1"));
     assert_eq!(log.lines().filter(|x| *x == want).count(), 2, "{log}");
     assert_eq!(
         std::fs::read(local_dir.join("procs/bin/node.sh")).unwrap(),
@@ -293,7 +293,18 @@ fn a_partition_cuts_real_packets_between_hosts_and_heal_restores_them() {
     bad.cut("n9", "n1");
     assert!(net.partition(&bad).is_err());
 
+    // A host where the rule cannot go in fails alone; the other is reached.
+    hosts["n2"]
+        .run(&["nft", "delete", "table", "inet", &l.table()])
+        .unwrap();
+    let o = net.partition(&g).unwrap();
+    assert_eq!(o.reached, ids(&["n1"]));
+    assert!(o.failed["n2"].contains("n2"), "{o:?}");
+    assert!(t.cut("n2", "n1"));
+    assert!(net.heal(&ids(&["n1"])).unwrap().is_complete());
+
     assert!(t.tables("n1").contains(l.table().as_str()));
+    // Idempotent: the table already gone on n2 is no error.
     net.teardown().unwrap();
     for id in &t.names {
         assert!(
