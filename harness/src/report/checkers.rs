@@ -6,30 +6,29 @@
 use super::escape::{html, url_path};
 use super::page::verdict_badge;
 use super::rundata::RunData;
+use serde::Deserialize;
 use serde_json::Value;
 use std::fmt::Write;
+use sunder_checker::agreement::{AgreementReport, DumpEntry};
 
 pub fn checkers(s: &mut String, run: &RunData, cex_page: Option<&str>) {
     s.push_str("<h2 id=\"checkers\">Checkers</h2>\n");
-    let list = run.results["checkers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let list = run.checkers();
     if list.is_empty() {
         s.push_str("<p class=\"muted\">No checker ran.</p>");
     }
-    for c in &list {
-        let name = c["name"].as_str().unwrap_or("?");
-        let verdict = c["verdict"].as_str().unwrap_or("none");
+    for c in list {
+        let name = c.name.as_str();
+        let verdict = c.verdict.as_str();
         let _ = write!(
             s,
             "<div class=\"checker {}\"><h3>{} {}</h3><div class=\"reason\">{}</div>",
             html(verdict),
             html(name),
             verdict_badge(Some(verdict)),
-            html(c["reason"].as_str().unwrap_or(""))
+            html(&c.reason)
         );
-        let d = &c["details"];
+        let d = &c.details;
         if name == "linearizability" {
             linearizability(s, d, cex_page);
         } else if name == "set" {
@@ -158,61 +157,89 @@ fn set(s: &mut String, d: &Value) {
     }
 }
 
-/// The first divergence between nodes (`sunder_checker::agreement`'s `divergence`: an
-/// index and the two nodes' entries there), duplicate leaders and missing writes; any
-/// other shape of details is shown as JSON.
+/// The first divergence between nodes (an index and the two nodes' entries there),
+/// duplicate leaders, double votes and missing writes, read as the checker's own
+/// [`AgreementReport`]; details of another shape (null when the dumps could not be read)
+/// are shown as JSON, with why they could not be read.
 fn agreement(s: &mut String, d: &Value) {
-    let dv = &d["divergence"];
-    if dv.is_object() {
+    if d.is_null() {
+        return;
+    }
+    match AgreementReport::deserialize(d) {
+        Ok(r) => agreement_findings(s, &r),
+        Err(e) => {
+            let _ = write!(
+                s,
+                "<div class=\"warn\">these details are not an agreement report this version reads: {}</div>",
+                html(&e.to_string())
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "<details><summary>details</summary><pre>{}</pre></details>",
+        html(&pretty(d, 8000))
+    );
+}
+
+fn agreement_findings(s: &mut String, r: &AgreementReport) {
+    if let Some(dv) = &r.divergence {
+        let entry = |e: &DumpEntry| serde_json::to_string(e).unwrap_or_default();
         let _ = write!(
             s,
             "<p><b>First divergence</b> at index {}:</p><table><tr><th>node</th><th>entry</th></tr><tr><td>{}</td><td><code>{}</code></td></tr><tr><td>{}</td><td><code>{}</code></td></tr></table>",
-            html(&dv["index"].to_string()),
-            html(dv["node_a"].as_str().unwrap_or("?")),
-            html(&dv["entry_a"].to_string()),
-            html(dv["node_b"].as_str().unwrap_or("?")),
-            html(&dv["entry_b"].to_string()),
+            dv.index,
+            html(&dv.node_a),
+            html(&entry(&dv.entry_a)),
+            html(&dv.node_b),
+            html(&entry(&dv.entry_b)),
         );
     }
-    for dl in d["duplicate_leaders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .take(8)
-    {
+    if let Some(p) = &r.prefix_divergence {
+        let _ = write!(
+            s,
+            "<div>committed prefixes differ through index {}: {} has chain <code>{}</code>, {} has <code>{}</code></div>",
+            p.index,
+            html(&p.node_a),
+            html(&p.digest_a),
+            html(&p.node_b),
+            html(&p.digest_b)
+        );
+    }
+    for dl in r.duplicate_leaders.iter().take(8) {
         let _ = write!(
             s,
             "<div>two leaders in term {}: <code>{}</code></div>",
-            html(&dl["term"].to_string()),
-            html(&dl["nodes"].to_string())
+            dl.term,
+            html(&dl.nodes.join(", "))
         );
     }
-    for dv in d["double_votes"].as_array().into_iter().flatten().take(8) {
+    for dv in r.double_votes.iter().take(8) {
         let _ = write!(
             s,
             "<div>{} voted twice in term {}: for <code>{}</code></div>",
-            html(dv["node"].as_str().unwrap_or("?")),
-            html(&dv["term"].to_string()),
-            html(&dv["candidates"].to_string())
+            html(&dv.node),
+            dv.term,
+            html(&dv.candidates.join(", "))
         );
     }
-    if let Some(m) = d["missing_writes"].as_array().filter(|m| !m.is_empty()) {
+    if !r.missing_writes.is_empty() {
         let _ = write!(
             s,
             "<div>{} acknowledged writes missing from every log, e.g.:</div><ul>",
-            m.len()
+            r.missing_writes.len()
         );
-        for w in m.iter().take(8) {
-            let _ = write!(s, "<li><code>{}</code></li>", html(&w.to_string()));
+        for w in r.missing_writes.iter().take(8) {
+            let _ = write!(
+                s,
+                "<li><code>{} {} {}</code> (history index {})</li>",
+                html(&w.f),
+                html(w.key.as_deref().unwrap_or("")),
+                html(&w.value.to_string()),
+                w.history_index
+            );
         }
         s.push_str("</ul>");
-    }
-    if !d.is_null() {
-        let _ = write!(
-            s,
-            "<details><summary>details</summary><pre>{}</pre></details>",
-            html(&pretty(d, 8000))
-        );
     }
 }
 
