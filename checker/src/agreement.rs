@@ -1,9 +1,9 @@
 //! Agreement between replicas, from node dumps and event streams.
 //!
 //! ```text
-//!  events/<node>.jsonl ─► NodeEvent ─┬► "leader" events by term ──► duplicate leaders
-//!                                    └► "vote" events by node and term ──► double votes
-//!  dump of each node ───► NodeDump ──┬► entries by index, compared ──► first divergence
+//!  events/<node>.jsonl ─► EventLine ─┬► leader events by term ──► duplicate leaders
+//!                                    └► vote events by node and term ──► double votes
+//!  dump of each node ───► Dump ──────┬► entries by index, compared ──► first divergence
 //!                                    └► union = the committed log ─┐
 //!  history.jsonl ─► ok write / cas / add ──────────────────────────┴► missing writes
 //! ```
@@ -45,6 +45,12 @@
 //!
 //! [`check`] is pure; [`load_run_dir`] reads what a `sunder test` run left in `nodes/`
 //! (`<id>.dump.json`, `<id>.events.jsonl`).
+//!
+//! Dumps and events are read as the very types the nodes write them with
+//! ([`sunder_wire::Dump`], [`sunder_wire::EventLine`]), so the two sides cannot drift: a
+//! renamed field fails to compile. An event this version does not know
+//! ([`NodeEvent::Other`]) is skipped; a known event without the fields it is judged by is
+//! a bad line, never a silent gap in the evidence.
 
 mod prefix;
 pub use prefix::PrefixDivergence;
@@ -54,6 +60,7 @@ use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+pub use sunder_wire::{Dump, DumpEntry, EventLine, NodeEvent};
 
 /// Bad input, with the source and line it came from.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +84,7 @@ pub enum AgreementError {
 }
 
 /// Dumps and events of every node of a run directory, plus warnings (torn event lines).
-pub type RunInputs = (Vec<NodeDump>, Vec<NodeEvent>, Vec<String>);
+pub type RunInputs = (Vec<Dump>, Vec<EventLine>, Vec<String>);
 
 /// Reads `DIR/nodes/*.dump.json` and `DIR/nodes/*.events.jsonl`, in file-name order.
 pub fn load_run_dir(dir: &std::path::Path) -> Result<RunInputs, AgreementError> {
@@ -102,7 +109,7 @@ pub fn load_run_dir(dir: &std::path::Path) -> Result<RunInputs, AgreementError> 
                 line: e.line(),
                 message: e.to_string(),
             })?;
-            dumps.push(NodeDump::parse(&v, &name)?);
+            dumps.push(parse_dump(&v, &name)?);
         } else if file_name.ends_with(".events.jsonl") {
             let text = std::fs::read_to_string(&f).map_err(io(&f))?;
             let (e, w) = parse_events(&text, &name)?;
@@ -111,39 +118,6 @@ pub fn load_run_dir(dir: &std::path::Path) -> Result<RunInputs, AgreementError> 
         }
     }
     Ok((dumps, events, warnings))
-}
-
-/// One committed entry as a node dumps it (mirrors `sunder_wire::DumpEntry`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DumpEntry {
-    pub index: u64,
-    #[serde(default)]
-    pub term: u64,
-    /// The command as JSON (`{"op":"write","key":..,"value":..}`), `null` for a no-op.
-    #[serde(default)]
-    pub command: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub origin: Option<String>,
-    /// The node's hash chain through this entry (see the module docs), when reported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-}
-
-/// What one node has committed (mirrors `sunder_wire::Dump`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeDump {
-    pub node: String,
-    #[serde(default)]
-    pub snapshot_index: u64,
-    pub entries: Vec<DumpEntry>,
-    #[serde(default)]
-    pub state: Value,
-    /// The hash chain through `snapshot_index`, when the node reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot_digest: Option<String>,
-    /// `[first index, term]` runs: the term each compacted position was committed in.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub snapshot_terms: Vec<(u64, u64)>,
 }
 
 /// Who the run's members are, so that a dump that is missing is noticed, and why some
@@ -165,32 +139,16 @@ impl Membership {
     }
 }
 
-impl NodeDump {
-    /// Parses a dump payload (the `value` of a `dump` response).
-    pub fn parse(v: &Value, source_name: &str) -> Result<NodeDump, AgreementError> {
-        let bad = |message: String| AgreementError::BadDump {
-            source_name: source_name.into(),
-            message,
-        };
-        let d: NodeDump = serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?;
-        prefix::validate_terms(&d).map_err(bad)?;
-        Ok(d)
-    }
-}
-
-/// One line of a node's event stream; only `node`, `event` and `term` matter here.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NodeEvent {
-    pub node: String,
-    pub event: String,
-    #[serde(default)]
-    pub term: Option<u64>,
-    /// For `commit` events: the index announced committed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index: Option<u64>,
-    /// For `vote` events: the candidate the vote was granted to (`for` on the wire).
-    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
-    pub candidate: Option<String>,
+/// Parses a dump payload (the `value` of a `dump` response) and checks what serde cannot
+/// (the shape of `snapshot_terms`).
+pub fn parse_dump(v: &Value, source_name: &str) -> Result<Dump, AgreementError> {
+    let bad = |message: String| AgreementError::BadDump {
+        source_name: source_name.into(),
+        message,
+    };
+    let d: Dump = Dump::deserialize(v).map_err(|e| bad(e.to_string()))?;
+    prefix::validate_terms(&d).map_err(bad)?;
+    Ok(d)
 }
 
 /// Parses an event stream (JSON lines). A truncated last line (the node was killed while
@@ -198,7 +156,7 @@ pub struct NodeEvent {
 pub fn parse_events(
     text: &str,
     source_name: &str,
-) -> Result<(Vec<NodeEvent>, Vec<String>), AgreementError> {
+) -> Result<(Vec<EventLine>, Vec<String>), AgreementError> {
     let mut events = Vec::new();
     let mut warnings = Vec::new();
     let lines: Vec<&str> = text.lines().collect();
@@ -206,7 +164,7 @@ pub fn parse_events(
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<NodeEvent>(line) {
+        match serde_json::from_str::<EventLine>(line) {
             Ok(e) => events.push(e),
             Err(e) if e.is_eof() && i + 1 == lines.len() && !text.ends_with('\n') => {
                 warnings.push(format!(
@@ -227,14 +185,14 @@ pub fn parse_events(
 }
 
 /// Two nodes that announced leadership of the same term.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DuplicateLeaders {
     pub term: u64,
     pub nodes: Vec<String>,
 }
 
 /// A node that granted its vote to more than one candidate in one term.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DoubleVote {
     pub node: String,
     pub term: u64,
@@ -243,7 +201,7 @@ pub struct DoubleVote {
 }
 
 /// The first index at which two nodes' committed entries differ.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
     pub index: u64,
     pub node_a: String,
@@ -253,7 +211,7 @@ pub struct Divergence {
 }
 
 /// An acknowledged update not found among the committed commands.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MissingWrite {
     /// The `ok` event's position in the history.
     pub history_index: u64,
@@ -263,7 +221,7 @@ pub struct MissingWrite {
 }
 
 /// A member whose dump the checker did not get.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MissingDump {
     pub node: String,
     /// Why, when the caller knows (the dump request failed, the run was interrupted).
@@ -271,7 +229,7 @@ pub struct MissingDump {
 }
 
 /// An acknowledged update the dumps can neither show nor rule out.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnlocatedWrite {
     pub history_index: u64,
     pub f: String,
@@ -281,7 +239,9 @@ pub struct UnlocatedWrite {
     pub why: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The agreement checker's finding, as `results.json` holds it (a checker's `details`)
+/// and the report reads it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgreementReport {
     pub verdict: Verdict,
     /// The nodes that dumped.
@@ -425,17 +385,14 @@ fn state_holds(state: &Value, f: &str, key: Option<&str>, value: &Value) -> bool
 
 /// Every node that voted for two different candidates in one term. Events keep their
 /// stream order (one file per node), so the candidates are listed as they were granted.
-fn double_votes(events: &[NodeEvent], warnings: &mut Vec<String>) -> Vec<DoubleVote> {
+fn double_votes(events: &[EventLine]) -> Vec<DoubleVote> {
     let mut votes: BTreeMap<(&str, u64), Vec<&str>> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.event == "vote") {
-        match (e.term, e.candidate.as_deref()) {
-            (Some(t), Some(c)) => {
-                let v = votes.entry((&e.node, t)).or_default();
-                if !v.contains(&c) {
-                    v.push(c);
-                }
+    for e in events {
+        if let NodeEvent::Vote { term, candidate } = &e.event {
+            let v = votes.entry((&e.node, *term)).or_default();
+            if !v.contains(&candidate.as_str()) {
+                v.push(candidate);
             }
-            _ => warnings.push(format!("vote event of {} lacks a term or a `for`", e.node)),
         }
     }
     votes
@@ -453,8 +410,8 @@ fn double_votes(events: &[NodeEvent], warnings: &mut Vec<String>) -> Vec<DoubleV
 /// `f` of `write`, `cas` or `add`); nemesis and read events are ignored. `members` says
 /// whose dumps there should be.
 pub fn check(
-    dumps: &[NodeDump],
-    events: &[NodeEvent],
+    dumps: &[Dump],
+    events: &[EventLine],
     history: &History,
     members: &Membership,
 ) -> AgreementReport {
@@ -462,12 +419,9 @@ pub fn check(
     let (missing_dumps, unexpected_dumps) = membership_gaps(dumps, members);
 
     let mut leaders: BTreeMap<u64, BTreeSet<&str>> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.event == "leader") {
-        match e.term {
-            Some(t) => {
-                leaders.entry(t).or_default().insert(&e.node);
-            }
-            None => warnings.push(format!("leader event of {} has no term", e.node)),
+    for e in events {
+        if let NodeEvent::Leader { term } = e.event {
+            leaders.entry(term).or_default().insert(&e.node);
         }
     }
     let duplicate_leaders: Vec<DuplicateLeaders> = leaders
@@ -478,7 +432,7 @@ pub fn check(
             nodes: n.into_iter().map(String::from).collect(),
         })
         .collect();
-    let double_votes = double_votes(events, &mut warnings);
+    let double_votes = double_votes(events);
 
     // index → the first node seen with an entry there, and that entry.
     let mut log: BTreeMap<u64, (&str, &DumpEntry)> = BTreeMap::new();
@@ -536,8 +490,10 @@ pub fn check(
 
     let announced = events
         .iter()
-        .filter(|e| e.event == "commit")
-        .filter_map(|e| e.index)
+        .filter_map(|e| match e.event {
+            NodeEvent::Commit { index, .. } => Some(index),
+            _ => None,
+        })
         .max();
     let dumps_end = longest.as_ref().map_or(0, |(_, i)| *i);
     let behind = announced.is_some_and(|a| a > dumps_end);
@@ -668,7 +624,7 @@ pub fn check(
 }
 
 /// Members without a dump, and dumps from non-members or repeated.
-fn membership_gaps(dumps: &[NodeDump], members: &Membership) -> (Vec<MissingDump>, Vec<String>) {
+fn membership_gaps(dumps: &[Dump], members: &Membership) -> (Vec<MissingDump>, Vec<String>) {
     let mut seen = BTreeSet::new();
     let mut unexpected = Vec::new();
     for d in dumps {
@@ -695,7 +651,7 @@ fn membership_gaps(dumps: &[NodeDump], members: &Membership) -> (Vec<MissingDump
 }
 
 /// The nodes whose snapshots reach `index`, for a reason a person reads.
-fn nodes_at_or_above(dumps: &[NodeDump], index: u64) -> String {
+fn nodes_at_or_above(dumps: &[Dump], index: u64) -> String {
     let n: Vec<&str> = dumps
         .iter()
         .filter(|d| d.snapshot_index >= index)
@@ -716,7 +672,7 @@ enum Located {
 
 /// Applies the compacted-prefix rule to an update not found among the entries.
 fn locate_at(
-    dumps: &[NodeDump],
+    dumps: &[Dump],
     log: &BTreeMap<u64, (&str, &DumpEntry)>,
     chains: &prefix::Chains,
     at: crate::history::Committed,

@@ -2,6 +2,8 @@
 //!
 //! Histories, their formats, models, and the checkers that judge a history. Pure and
 //! synchronous: no async runtime, no I/O beyond reading and writing history files.
+//! Its one dependency of ours is `sunder-wire` (serde types only): the agreement checker
+//! reads node dumps and event streams as the types the nodes write them with.
 //!
 //! ```text
 //!   history.jsonl ─┐

@@ -24,7 +24,7 @@
 
 use crate::history::{EventType, History, Process};
 use crate::verdict::Verdict;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -35,7 +35,7 @@ pub const DISPLAY_CAP: usize = 32;
 pub const UNKNOWN_NODE: &str = "(no node)";
 
 /// A set of elements as reported: the exact count and the smallest few, sorted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Elements {
     pub count: usize,
     pub elements: Vec<i64>,
@@ -60,7 +60,7 @@ impl Elements {
 }
 
 /// One node's final read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeRead {
     /// Index of the `ok` event of the node's last successful read; `None` when it has none.
     pub event: Option<u64>,
@@ -71,7 +71,7 @@ pub struct NodeRead {
 }
 
 /// Two nodes whose final reads differ.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Disagreement {
     pub a: String,
     pub b: String,
@@ -80,7 +80,7 @@ pub struct Disagreement {
 }
 
 /// What the set checker found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetReport {
     pub verdict: Verdict,
     /// Distinct elements whose add was invoked.

@@ -11,13 +11,13 @@
 //! fits in memory anyway, and exact numbers compare cleanly between runs.
 
 use crate::history::{EventType, History, Process};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// Latency percentiles of a group of operations, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
     pub count: usize,
     pub mean_ms: f64,
@@ -57,7 +57,7 @@ fn percentile(sorted: &[u64], q: f64) -> u64 {
 }
 
 /// Counts and latency of one kind of operation (or of all).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpStats {
     pub invoked: u64,
     pub ok: u64,
@@ -70,7 +70,7 @@ pub struct OpStats {
 }
 
 /// One second of the run, by completion time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
     /// Seconds since the start of the test.
     pub second: u64,
@@ -82,7 +82,7 @@ pub struct Bucket {
 }
 
 /// Statistics of a history.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// From the first client event to the last, in seconds.
     pub duration_s: f64,

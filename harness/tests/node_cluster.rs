@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sunder_wire::{EventLine, NodeEvent};
 
 const SUNDER: &str = env!("CARGO_BIN_EXE_sunder");
 
@@ -137,7 +138,8 @@ impl Cluster {
         child.wait().unwrap()
     }
 
-    fn events(&self, i: usize) -> Vec<Value> {
+    /// The node's event stream, read as the type the checker reads it with.
+    fn events(&self, i: usize) -> Vec<EventLine> {
         let text = std::fs::read_to_string(self.data(i).join("events.jsonl")).unwrap();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -236,21 +238,19 @@ fn primary_serves_through_any_node_and_survives_kill_9() {
         dump["state"]["t"],
         if late { json!(9) } else { Value::Null }
     );
-    let starts: Vec<Value> = c
+    let starts: Vec<(String, u64)> = c
         .events(0)
         .into_iter()
-        .filter(|e| e["event"] == "start")
+        .filter_map(|e| match e.event {
+            NodeEvent::Start { records, .. } => Some((e.node, records)),
+            _ => None,
+        })
         .collect();
-    assert_eq!(starts.len(), 2);
-    assert_eq!(
-        (starts[0]["records"].clone(), starts[1]["records"].clone()),
-        (json!(0), json!(4))
-    );
-    assert_eq!(starts[1]["node"], "n1");
+    assert_eq!(starts, [("n1".to_string(), 0), ("n1".to_string(), 4)]);
 
     // A clean stop exits 0 and says so in the event stream.
     assert!(c.signal(2, libc::SIGTERM).success());
-    assert_eq!(c.events(2).last().unwrap()["event"], "stop");
+    assert_eq!(c.events(2).last().unwrap().event, NodeEvent::Stop);
 }
 
 #[test]
@@ -530,10 +530,20 @@ fn torn_log_tail_is_dropped_and_middle_corruption_refused() {
     let ev = c.events(0);
     let cut = ev
         .iter()
-        .find(|e| e["event"] == "wal-torn-tail")
+        .find_map(|e| match e.event {
+            NodeEvent::WalTornTail { offset, .. } => Some(offset),
+            _ => None,
+        })
         .expect("torn tail reported");
-    assert_eq!(cut["offset"], whole.len() as u64);
-    assert_eq!(ev.last().unwrap()["records"], 3);
+    assert_eq!(cut, whole.len() as u64);
+    assert!(
+        matches!(
+            ev.last().unwrap().event,
+            NodeEvent::Start { records: 3, .. }
+        ),
+        "{:?}",
+        ev.last()
+    );
     c.signal(0, libc::SIGKILL);
 
     // A flipped byte inside the first record, with whole records after it.

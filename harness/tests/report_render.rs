@@ -143,14 +143,42 @@ fn an_agreement_checker_shows_the_first_divergence() {
         "register",
         &register_history(true),
     );
+    // The details are the agreement checker's own report on dumps and events that
+    // disagree, so a field the report reads under another name fails here.
+    use sunder_checker::agreement::{self, Dump, DumpEntry, EventLine, Membership, NodeEvent};
+    let dump = |node: &str, term: u64, command: &str| Dump {
+        node: node.into(),
+        snapshot_index: 3,
+        entries: vec![DumpEntry {
+            index: 4,
+            term,
+            command: json!(command),
+            origin: None,
+            digest: None,
+        }],
+        state: json!({}),
+        snapshot_digest: None,
+        snapshot_terms: vec![],
+    };
+    let vote = |candidate: &str| EventLine {
+        node: "n2".into(),
+        time_ms: None,
+        event: NodeEvent::Vote {
+            term: 7,
+            candidate: candidate.into(),
+        },
+    };
+    let report = agreement::check(
+        &[dump("n1", 2, "w 3"), dump("n3", 3, "w <9>")],
+        &[vote("n1"), vote("n<4>")],
+        &sunder_checker::History::default(),
+        &Membership::of(["n1", "n3"]),
+    );
     let results = json!({
         "name": "raft-register", "seed": 42, "verdict": "invalid", "exit_code": 1,
         "config": {"name": "raft-register", "target": "raft", "workload": "register", "seed": 42},
         "checkers": [{"name": "agreement", "verdict": "invalid", "reason": "n1 and n3 differ at index 4",
-            "details": {"divergence": {"index": 4, "node_a": "n1", "entry_a": {"index": 4, "term": 2, "command": "w 3"},
-                "node_b": "n3", "entry_b": {"index": 4, "term": 3, "command": "w <9>"}},
-                "duplicate_leaders": [], "missing_writes": [],
-                "double_votes": [{"node": "n2", "term": 7, "candidates": ["n1", "n<4>"]}]}}],
+            "details": report}],
         "nodes": {}, "warnings": []
     });
     std::fs::write(dir.join("results.json"), results.to_string()).unwrap();

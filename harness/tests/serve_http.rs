@@ -37,7 +37,8 @@ fn results_dir(tmp: &std::path::Path) -> std::path::PathBuf {
             "name": cfg["config"]["name"], "seed": 42, "replay": cfg["replay"], "verdict": verdict,
             "exit_code": if verdict == "valid" { 0 } else { 1 }, "interrupted": false,
             "config": cfg["config"], "checkers": [{"name": "availability", "verdict": verdict, "reason": "made up", "details": null}],
-            "stats": {"duration_s": 9.5}, "nodes": {}, "warnings": []
+            "stats": sunder_checker::stats::Stats { duration_s: 9.5, ..Default::default() },
+            "nodes": {}, "warnings": []
         });
         std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
         let t = SystemTime::now() - Duration::from_secs(age);

@@ -65,6 +65,23 @@ fn a_planted_bug_fails_and_its_run_dir_analyzes_the_same() {
         again["checkers"][0]["verdict"],
         results["checkers"][0]["verdict"]
     );
+    // analyze reads the simulator's results.json as the controller's type and keeps
+    // what only the simulator writes.
+    assert!(results["simulation"].is_object(), "{results}");
+    assert_eq!(again["simulation"], results["simulation"]);
+    assert!(again["analyzed"].is_object(), "{again}");
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        !page.contains("not a results file"),
+        "the report reads it too"
+    );
+    // The simulated nodes' event streams are the lines a real node writes.
+    let events = std::fs::read_to_string(run.join("nodes/n1.events.jsonl")).unwrap();
+    for l in events.lines() {
+        let e: sunder_wire::EventLine = serde_json::from_str(l).unwrap();
+        assert_eq!(e.node, "n1");
+        assert!(e.time_ms.is_some(), "{l}");
+    }
 }
 
 #[test]

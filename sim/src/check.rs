@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use sunder_checker::agreement::{self, NodeDump, NodeEvent};
+use sunder_checker::agreement::{self, EventLine};
 use sunder_checker::linear::{self, CheckOptions};
 use sunder_checker::model::ModelSpec;
 use sunder_checker::{EventType, History, Verdict};
@@ -31,7 +31,7 @@ pub struct Outcome {
     pub checkers: Vec<CheckResult>,
     pub history: History,
     pub dumps: std::collections::BTreeMap<String, Value>,
-    pub events: std::collections::BTreeMap<String, Vec<Value>>,
+    pub events: std::collections::BTreeMap<String, Vec<EventLine>>,
     pub schedule: Schedule,
     pub warnings: Vec<String>,
     pub sim_ms: u64,
@@ -92,20 +92,13 @@ pub fn judge(seed: u64, schedule: Schedule, f: Finished) -> Outcome {
     let mut warnings = f.warnings;
     let mut dumps = Vec::new();
     for (node, v) in &f.dumps {
-        match NodeDump::parse(v, node) {
+        match agreement::parse_dump(v, node) {
             Ok(d) => dumps.push(d),
             Err(e) => warnings.push(e.to_string()),
         }
     }
-    let mut events = Vec::new();
-    for (node, evs) in &f.events {
-        for v in evs {
-            match serde_json::from_value::<NodeEvent>(v.clone()) {
-                Ok(e) => events.push(e),
-                Err(e) => warnings.push(format!("{node}: event {v}: {e}")),
-            }
-        }
-    }
+    // The cores' own typed events: nothing to parse, nothing to lose.
+    let events: Vec<EventLine> = f.events.values().flatten().cloned().collect();
     // Every node is a member; one whose dump the final phase could not take is named, so
     // the verdict cannot be valid on partial evidence.
     let mut membership = agreement::Membership::of(f.names.iter().cloned());

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use sunder_checker::{Event, EventType, Process};
 use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
-use sunder_wire::{Op, Response};
+use sunder_wire::{EventLine, NodeEvent, Op, Response};
 
 use crate::client::{Pending, SimClient, Workload, completion_value, invoke_value};
 use crate::config::{SimConfig, rng, stream};
@@ -77,7 +77,7 @@ struct Node<P: Protocol> {
     config: CoreConfig,
     clock: Clock,
     /// The event stream, with `node` and `time` added as the runtime adds them.
-    events: Vec<Value>,
+    events: Vec<EventLine>,
 }
 
 enum Ev<M> {
@@ -143,7 +143,7 @@ pub struct Finished {
     pub history: Vec<Event>,
     /// Per node, its `dump` reply's value (absent when it could not answer).
     pub dumps: BTreeMap<String, Value>,
-    pub events: BTreeMap<String, Vec<Value>>,
+    pub events: BTreeMap<String, Vec<EventLine>>,
     pub violations: Vec<String>,
     pub warnings: Vec<String>,
     /// Simulated milliseconds, settling included.
@@ -486,18 +486,18 @@ where
                 );
             }
         }
-        for mut ev in out.events {
-            if ev["event"] == "leader"
-                && let Some(term) = ev["term"].as_u64()
+        for event in out.events {
+            if let NodeEvent::Leader { term } = event
                 && self.leader.is_none_or(|(t, _)| term >= t)
             {
                 self.leader = Some((term, i));
             }
-            if let Some(m) = ev.as_object_mut() {
-                m.insert("node".into(), json!(self.names[i]));
-                m.insert("time".into(), json!(self.now * 1000));
-            }
-            self.nodes[i].events.push(ev);
+            // Stamped as the runtime stamps a real node's, in simulated milliseconds.
+            self.nodes[i].events.push(EventLine {
+                node: self.names[i].clone(),
+                time_ms: Some(self.now / 1000),
+                event,
+            });
         }
     }
 

@@ -7,13 +7,13 @@
 //! chains hold the same value at one index committed the same entries up to it, so
 //! comparing chains at the highest index both know says whether their prefixes agree.
 
-use super::NodeDump;
-use serde::Serialize;
+use super::Dump;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Two nodes whose hash chains differ at an index both know: their committed prefixes
 /// up to it differ somewhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrefixDivergence {
     pub index: u64,
     pub node_a: String,
@@ -29,7 +29,7 @@ pub(super) struct Chains {
 }
 
 /// The chain values a dump reports, by index.
-fn known(d: &NodeDump) -> BTreeMap<u64, &str> {
+fn known(d: &Dump) -> BTreeMap<u64, &str> {
     let mut m = BTreeMap::new();
     if let (true, Some(s)) = (d.snapshot_index > 0, d.snapshot_digest.as_deref()) {
         m.insert(d.snapshot_index, s);
@@ -44,7 +44,7 @@ fn known(d: &NodeDump) -> BTreeMap<u64, &str> {
 
 impl Chains {
     /// Compares every pair of dumps; returns the lowest-index disagreement, if any.
-    pub(super) fn compare(dumps: &[NodeDump]) -> (Chains, Option<PrefixDivergence>) {
+    pub(super) fn compare(dumps: &[Dump]) -> (Chains, Option<PrefixDivergence>) {
         let known: Vec<BTreeMap<u64, &str>> = dumps.iter().map(known).collect();
         let mut common = BTreeMap::new();
         let mut divergence: Option<PrefixDivergence> = None;
@@ -85,7 +85,7 @@ impl Chains {
 
 /// Checks the shape of `snapshot_terms`: runs in increasing order of first index, the
 /// first at index 1, none past the snapshot. An empty list is allowed (an old node).
-pub(super) fn validate_terms(d: &NodeDump) -> Result<(), String> {
+pub(super) fn validate_terms(d: &Dump) -> Result<(), String> {
     let mut prev = 0;
     for (n, &(first, _)) in d.snapshot_terms.iter().enumerate() {
         if (n == 0 && first != 1) || (n > 0 && first <= prev) || first > d.snapshot_index {
@@ -101,7 +101,7 @@ pub(super) fn validate_terms(d: &NodeDump) -> Result<(), String> {
 }
 
 /// The term a compacted position was committed in, when the dump reports it.
-pub(super) fn compacted_term(d: &NodeDump, index: u64) -> Option<u64> {
+pub(super) fn compacted_term(d: &Dump, index: u64) -> Option<u64> {
     if index == 0 || index > d.snapshot_index {
         return None;
     }

@@ -2,6 +2,7 @@
 //! then rewrite its `results.json` (configuration kept) and `report.html`.
 
 use crate::controller::checks;
+use crate::controller::results::StoredResults;
 use crate::report;
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -58,11 +59,11 @@ fn cancel_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     let dir = &args.run_dir;
-    let old = read_json(&dir.join("results.json"))?;
+    let old = StoredResults::read(&dir.join("results.json"))?;
     let cfg_file = read_json(&dir.join("config.json"))?;
     let config = old
         .as_ref()
-        .map(|r| r["config"].clone())
+        .map(|r| r.config.clone())
         .filter(|c| !c.is_null())
         .or_else(|| cfg_file.as_ref().map(|c| c["config"].clone()))
         .filter(|c| !c.is_null())
@@ -93,7 +94,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
                 .as_u64()
                 .context("the configuration has no node count")?;
             let members = (1..=n).map(|i| format!("n{i}")).collect();
-            let outcomes = old.as_ref().map_or(Value::Null, |r| r["nodes"].clone());
+            let outcomes = old.as_ref().map_or(Value::Null, |r| json!(r.nodes));
             Some(checks::AgreementInput::new(dir, members, &outcomes))
         }
         false => None,
@@ -114,37 +115,47 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     } else {
         verdict.exit_code()
     };
-    let mut r = old.unwrap_or_else(|| {
-        json!({
-            "name": config["name"],
-            "run_dir": dir,
-            "seed": config["seed"],
-            "replay": cfg_file.as_ref().map(|c| c["replay"].clone()).unwrap_or(Value::Null),
-            "interrupted": false,
-            "config": config,
-            "nodes": {},
-            "warnings": [],
-        })
-    });
-    r["verdict"] = json!(verdict);
-    r["exit_code"] = json!(exit_code);
+    let mut r = match old {
+        Some(r) => r,
+        None => StoredResults {
+            name: config["name"].as_str().unwrap_or("run").to_string(),
+            run_dir: dir.clone(),
+            seed: config["seed"]
+                .as_u64()
+                .with_context(|| format!("{}: the configuration has no seed", dir.display()))?,
+            replay: cfg_file
+                .as_ref()
+                .and_then(|c| c["replay"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            verdict: None,
+            exit_code,
+            interrupted: false,
+            harness_error: None,
+            config,
+            checkers: Vec::new(),
+            counterexample: None,
+            stats: None,
+            nodes: Default::default(),
+            warnings: Vec::new(),
+            extra: Default::default(),
+        },
+    };
+    r.verdict = Some(verdict);
+    r.exit_code = exit_code;
     // A run cut short stays marked so: its history is partial whatever this check found.
-    r["interrupted"] = json!(interrupted || r["interrupted"] == true);
-    r["checkers"] = json!(checked.checkers);
-    r["stats"] = json!(checked.stats);
-    match checked.counterexample {
-        Some(c) => r["counterexample"] = c,
-        None => {
-            if let Some(m) = r.as_object_mut() {
-                m.remove("counterexample");
-            }
-        }
-    }
-    r["analyzed"] = json!({
-        "by": "sunder analyze",
-        "timeout": humantime::format_duration(args.timeout).to_string(),
-        "history_warnings": warnings,
-    });
+    r.interrupted |= interrupted;
+    r.checkers = checked.checkers;
+    r.stats = Some(checked.stats);
+    r.counterexample = checked.counterexample;
+    r.extra.insert(
+        "analyzed".into(),
+        json!({
+            "by": "sunder analyze",
+            "timeout": humantime::format_duration(args.timeout).to_string(),
+            "history_warnings": warnings,
+        }),
+    );
     let rpath = dir.join("results.json");
     let mut text = serde_json::to_string_pretty(&r).context("serialise results")?;
     text.push('\n');
@@ -154,27 +165,27 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     Ok(exit_code)
 }
 
-fn summary(r: &Value, report: &Path) -> String {
+fn summary(r: &StoredResults, report: &Path) -> String {
     let t = crate::controller::results::checker_table(
-        r["checkers"].as_array().into_iter().flatten().map(|c| {
-            (
-                c["name"].as_str().unwrap_or("?"),
-                c["verdict"].as_str().unwrap_or("?"),
-                c["reason"].as_str().unwrap_or(""),
-            )
-        }),
+        r.checkers
+            .iter()
+            .map(|c| (c.name.as_str(), c.verdict.as_str(), c.reason.as_str())),
     );
-    let o = &r["stats"]["overall"];
+    let o = r
+        .stats
+        .as_ref()
+        .map(|s| s.overall.clone())
+        .unwrap_or_default();
     format!(
         "\n{} (seed {}), re-checked\n{} ops: ok {}  fail {}  info {}\n{t}\nverdict: {}   exit {}\nreport:  {}\n",
-        r["name"].as_str().unwrap_or("run"),
-        r["seed"],
-        o["invoked"],
-        o["ok"],
-        o["fail"],
-        o["info"],
-        r["verdict"].as_str().unwrap_or("?").to_uppercase(),
-        r["exit_code"],
+        r.name,
+        r.seed,
+        o.invoked,
+        o.ok,
+        o.fail,
+        o.info,
+        r.verdict.map_or("?", |v| v.as_str()).to_uppercase(),
+        r.exit_code,
         report.display()
     )
 }

@@ -17,6 +17,7 @@
 //! else any unknown 2, else 0; an interrupt 130.
 
 use crate::controller::TestConfig;
+use crate::controller::results::StoredResults;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
@@ -366,7 +367,8 @@ fn run_seed(
         }
     };
     outcome.exit_code = code;
-    let results: Option<Value> = match read {
+    // The child's stdout is its results.json: read as the type it was written with.
+    let results: Option<StoredResults> = match read {
         Some(Ok(_)) => serde_json::from_str(&stdout).ok(),
         _ => None,
     };
@@ -378,23 +380,21 @@ fn run_seed(
         ));
         return outcome;
     };
-    outcome.verdict = if r["interrupted"].as_bool() == Some(true) {
-        "interrupted".to_string()
-    } else if let Some(v) = r["verdict"].as_str() {
-        v.to_string()
-    } else {
-        "error".to_string()
+    outcome.verdict = match (r.interrupted, r.verdict) {
+        (true, _) => "interrupted".to_string(),
+        (false, Some(v)) => v.as_str().to_string(),
+        (false, None) => "error".to_string(),
     };
-    outcome.ops = r["stats"]["overall"]["invoked"].as_u64().unwrap_or(0);
-    outcome.ok = r["stats"]["overall"]["ok"].as_u64().unwrap_or(0);
-    outcome.reason = r["harness_error"].as_str().map(str::to_string).or_else(|| {
-        r["checkers"].as_array().and_then(|cs| {
-            let c = cs.iter().find(|c| c["verdict"].as_str() != Some("valid"))?;
-            let name = c["name"].as_str().unwrap_or("checker");
-            c["reason"].as_str().map(|s| format!("{name}: {s}"))
-        })
+    if let Some(st) = &r.stats {
+        outcome.ops = st.overall.invoked;
+        outcome.ok = st.overall.ok;
+    }
+    outcome.reason = r.harness_error.clone().or_else(|| {
+        r.first_failing()
+            .map(|c| format!("{}: {}", c.name, c.reason))
     });
-    if let Some(run_dir) = r["run_dir"].as_str().map(PathBuf::from) {
+    if !r.run_dir.as_os_str().is_empty() {
+        let run_dir = r.run_dir;
         outcome.faults = count_faults(&run_dir.join("history.jsonl"));
         outcome.run_dir = Some(
             run_dir

@@ -1,6 +1,6 @@
 //! The checkers a run's history goes through, and their verdicts with reasons.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use sunder_checker::{EventType, History, Verdict, set};
 use sunder_workloads::WorkloadKind;
 
 /// One checker's verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckerResult {
     pub name: String,
     pub verdict: Verdict,

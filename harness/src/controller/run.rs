@@ -149,7 +149,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     }
 
     let mut base = Results {
-        name: &cfg.name,
+        name: cfg.name.clone(),
         run_dir: dir.path.clone(),
         seed: cfg.seed,
         replay: replay.clone(),
@@ -163,6 +163,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         stats: None,
         nodes: BTreeMap::new(),
         warnings: Vec::new(),
+        extra: BTreeMap::new(),
     };
 
     let Launched {
@@ -374,7 +375,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
 }
 
 /// Writes results.json and the JUnit file, prints the summary; returns the exit code.
-fn finish(dir: &RunDir, r: Results<'_>, json: bool) -> anyhow::Result<i32> {
+fn finish(dir: &RunDir, r: Results<&TestConfig>, json: bool) -> anyhow::Result<i32> {
     dir.write_json("results.json", &r)?;
     // The report is for people; failing to draw it must not change the verdict or exit code.
     let report = match crate::report::write_report(&dir.path) {

@@ -2,34 +2,36 @@
 //! details say in a form a person reads: the linearizability counterexample (and the
 //! `linearizability.html` view in an iframe), the set checker's lost and unexpected
 //! elements, an agreement checker's first divergence. Everything embedded is escaped.
+//! Each checker's details are read as that checker's own report type (the one it wrote
+//! them from), so a renamed field fails to compile instead of drawing an empty section.
 
 use super::escape::{html, url_path};
 use super::page::verdict_badge;
 use super::rundata::RunData;
 use serde_json::Value;
 use std::fmt::Write;
+use sunder_checker::agreement::{AgreementReport, DumpEntry};
+use sunder_checker::linear::LinearizabilityReport;
+use sunder_checker::set::{Elements, SetReport};
 
 pub fn checkers(s: &mut String, run: &RunData, cex_page: Option<&str>) {
     s.push_str("<h2 id=\"checkers\">Checkers</h2>\n");
-    let list = run.results["checkers"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let list = run.checkers();
     if list.is_empty() {
         s.push_str("<p class=\"muted\">No checker ran.</p>");
     }
-    for c in &list {
-        let name = c["name"].as_str().unwrap_or("?");
-        let verdict = c["verdict"].as_str().unwrap_or("none");
+    for c in list {
+        let name = c.name.as_str();
+        let verdict = c.verdict.as_str();
         let _ = write!(
             s,
             "<div class=\"checker {}\"><h3>{} {}</h3><div class=\"reason\">{}</div>",
             html(verdict),
             html(name),
             verdict_badge(Some(verdict)),
-            html(c["reason"].as_str().unwrap_or(""))
+            html(&c.reason)
         );
-        let d = &c["details"];
+        let d = &c.details;
         if name == "linearizability" {
             linearizability(s, d, cex_page);
         } else if name == "set" {
@@ -47,47 +49,63 @@ pub fn checkers(s: &mut String, run: &RunData, cex_page: Option<&str>) {
     }
 }
 
+/// Reads a checker's details as that checker's own report type; details of another shape
+/// get a warning naming why, and the JSON below it.
+fn typed<T: serde::de::DeserializeOwned>(s: &mut String, d: &Value, what: &str) -> Option<T> {
+    match T::deserialize(d) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let _ = write!(
+                s,
+                "<div class=\"warn\">these details are not a {what} report this version reads: {}</div><details><summary>details</summary><pre>{}</pre></details>",
+                html(&e.to_string()),
+                html(&pretty(d, 8000))
+            );
+            None
+        }
+    }
+}
+
 fn linearizability(s: &mut String, d: &Value, cex_page: Option<&str>) {
-    for p in d["partitions"].as_array().into_iter().flatten() {
-        let Some(cex) = p.get("counterexample").filter(|c| !c.is_null()) else {
+    let report: Option<LinearizabilityReport> = match d.is_null() {
+        true => None,
+        false => typed(s, d, "linearizability"),
+    };
+    for p in report.iter().flat_map(|r| &r.partitions) {
+        let Some(cex) = &p.counterexample else {
             continue;
         };
-        let key = p["key"]
-            .as_str()
+        let key = p
+            .key
+            .as_ref()
             .map(|k| format!("key {k}"))
             .unwrap_or("the register".into());
         let _ = write!(
             s,
             "<p>{}: {} operations; longest linearizable prefix {} operations, ending in state <code>{}</code>. None of these could go next:</p><ul>",
             html(&key),
-            p["ops"].as_array().map_or(0, Vec::len),
-            cex["longest_prefix"].as_array().map_or(0, Vec::len),
-            html(cex["state"].as_str().unwrap_or(""))
+            p.ops.len(),
+            cex.longest_prefix.len(),
+            html(&cex.state)
         );
-        for a in cex["stuck"].as_array().into_iter().flatten().take(12) {
-            let op = p["ops"]
-                .as_array()
-                .and_then(|ops| ops.iter().find(|o| o["id"] == a["op"]));
-            let what = op
-                .map(|o| {
-                    let input = if o["input"].is_null() {
+        for a in cex.stuck.iter().take(12) {
+            let what = match p.ops.iter().find(|o| o.id == a.op) {
+                Some(o) => {
+                    let input = if o.input.is_null() {
                         String::new()
                     } else {
-                        format!(" {}", o["input"])
+                        format!(" {}", o.input)
                     };
-                    format!(
-                        "process {} {}{input} → {}",
-                        o["process"],
-                        o["f"].as_str().unwrap_or(""),
-                        o["output"]
-                    )
-                })
-                .unwrap_or_else(|| format!("op {}", a["op"]));
+                    let process = serde_json::to_string(&o.process).unwrap_or_default();
+                    format!("process {process} {}{input} → {}", o.f, o.output)
+                }
+                None => format!("op {}", a.op),
+            };
             let _ = write!(
                 s,
                 "<li><code>{}</code>: {}</li>",
                 html(&what),
-                html(a["reason"].as_str().unwrap_or(""))
+                html(&a.reason)
             );
         }
         s.push_str("</ul>");
@@ -101,118 +119,144 @@ fn linearizability(s: &mut String, d: &Value, cex_page: Option<&str>) {
     }
 }
 
-fn elements(e: &Value) -> String {
-    let list: Vec<String> = e["elements"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(Value::to_string)
-        .collect();
-    let more = if e["truncated"].as_bool() == Some(true) {
-        " …"
-    } else {
-        ""
-    };
+fn elements(e: &Elements) -> String {
+    let list: Vec<String> = e.elements.iter().map(i64::to_string).collect();
+    let more = if e.truncated { " …" } else { "" };
     format!("{}{more}", list.join(" "))
 }
 
 fn set(s: &mut String, d: &Value) {
+    let Some(d) = typed::<SetReport>(s, d, "set") else {
+        return;
+    };
     let _ = write!(
         s,
         "<p class=\"muted\">attempted {} · acknowledged {} · failed {} · indeterminate {}</p><table>",
-        d["attempted"], d["acknowledged"], d["failed"], d["indeterminate"]
+        d.attempted, d.acknowledged, d.failed, d.indeterminate
     );
-    for (k, what) in [
-        ("lost", "acknowledged, missing from the final reads"),
-        ("unexpected", "read but never added"),
-        ("failed_present", "add failed, yet present"),
-        ("stale", "present in some reads, missing later"),
-        ("never_read", "no final read saw them"),
-        ("recovered", "indeterminate adds that took effect"),
+    for (k, e, what) in [
+        (
+            "lost",
+            &d.lost,
+            "acknowledged, missing from the final reads",
+        ),
+        ("unexpected", &d.unexpected, "read but never added"),
+        (
+            "failed_present",
+            &d.failed_present,
+            "add failed, yet present",
+        ),
+        ("stale", &d.stale, "present in some reads, missing later"),
+        ("never_read", &d.never_read, "no final read saw them"),
+        (
+            "recovered",
+            &d.recovered,
+            "indeterminate adds that took effect",
+        ),
     ] {
-        let e = &d[k];
-        let count = e["count"].as_u64().unwrap_or(0);
-        if count == 0 && k != "lost" && k != "unexpected" {
+        if e.count == 0 && k != "lost" && k != "unexpected" {
             continue;
         }
         let _ = write!(
             s,
-            "<tr><th>{k}</th><td class=\"num\">{count}</td><td class=\"muted\">{what}</td><td class=\"elements\">{}</td></tr>",
+            "<tr><th>{k}</th><td class=\"num\">{}</td><td class=\"muted\">{what}</td><td class=\"elements\">{}</td></tr>",
+            e.count,
             html(&elements(e))
         );
     }
     s.push_str("</table>");
-    for dis in d["disagreements"].as_array().into_iter().flatten().take(8) {
+    for dis in d.disagreements.iter().take(8) {
         let _ = write!(
             s,
             "<div>final reads of {} and {} differ: only in {}: {} <span class=\"elements\">{}</span>; only in {}: {} <span class=\"elements\">{}</span></div>",
-            html(dis["a"].as_str().unwrap_or("?")),
-            html(dis["b"].as_str().unwrap_or("?")),
-            html(dis["a"].as_str().unwrap_or("?")),
-            dis["only_in_a"]["count"],
-            html(&elements(&dis["only_in_a"])),
-            html(dis["b"].as_str().unwrap_or("?")),
-            dis["only_in_b"]["count"],
-            html(&elements(&dis["only_in_b"]))
+            html(&dis.a),
+            html(&dis.b),
+            html(&dis.a),
+            dis.only_in_a.count,
+            html(&elements(&dis.only_in_a)),
+            html(&dis.b),
+            dis.only_in_b.count,
+            html(&elements(&dis.only_in_b))
         );
     }
 }
 
-/// The first divergence between nodes (`sunder_checker::agreement`'s `divergence`: an
-/// index and the two nodes' entries there), duplicate leaders and missing writes; any
-/// other shape of details is shown as JSON.
+/// The first divergence between nodes (an index and the two nodes' entries there),
+/// duplicate leaders, double votes and missing writes, read as the checker's own
+/// [`AgreementReport`]; details of another shape (null when the dumps could not be read)
+/// are shown as JSON, with why they could not be read.
 fn agreement(s: &mut String, d: &Value) {
-    let dv = &d["divergence"];
-    if dv.is_object() {
-        let _ = write!(
-            s,
-            "<p><b>First divergence</b> at index {}:</p><table><tr><th>node</th><th>entry</th></tr><tr><td>{}</td><td><code>{}</code></td></tr><tr><td>{}</td><td><code>{}</code></td></tr></table>",
-            html(&dv["index"].to_string()),
-            html(dv["node_a"].as_str().unwrap_or("?")),
-            html(&dv["entry_a"].to_string()),
-            html(dv["node_b"].as_str().unwrap_or("?")),
-            html(&dv["entry_b"].to_string()),
-        );
+    if d.is_null() {
+        return;
     }
-    for dl in d["duplicate_leaders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .take(8)
-    {
-        let _ = write!(
-            s,
-            "<div>two leaders in term {}: <code>{}</code></div>",
-            html(&dl["term"].to_string()),
-            html(&dl["nodes"].to_string())
-        );
-    }
-    for dv in d["double_votes"].as_array().into_iter().flatten().take(8) {
-        let _ = write!(
-            s,
-            "<div>{} voted twice in term {}: for <code>{}</code></div>",
-            html(dv["node"].as_str().unwrap_or("?")),
-            html(&dv["term"].to_string()),
-            html(&dv["candidates"].to_string())
-        );
-    }
-    if let Some(m) = d["missing_writes"].as_array().filter(|m| !m.is_empty()) {
-        let _ = write!(
-            s,
-            "<div>{} acknowledged writes missing from every log, e.g.:</div><ul>",
-            m.len()
-        );
-        for w in m.iter().take(8) {
-            let _ = write!(s, "<li><code>{}</code></li>", html(&w.to_string()));
-        }
-        s.push_str("</ul>");
-    }
-    if !d.is_null() {
+    if let Some(r) = typed::<AgreementReport>(s, d, "agreement") {
+        agreement_findings(s, &r);
         let _ = write!(
             s,
             "<details><summary>details</summary><pre>{}</pre></details>",
             html(&pretty(d, 8000))
         );
+    }
+}
+
+fn agreement_findings(s: &mut String, r: &AgreementReport) {
+    if let Some(dv) = &r.divergence {
+        let entry = |e: &DumpEntry| serde_json::to_string(e).unwrap_or_default();
+        let _ = write!(
+            s,
+            "<p><b>First divergence</b> at index {}:</p><table><tr><th>node</th><th>entry</th></tr><tr><td>{}</td><td><code>{}</code></td></tr><tr><td>{}</td><td><code>{}</code></td></tr></table>",
+            dv.index,
+            html(&dv.node_a),
+            html(&entry(&dv.entry_a)),
+            html(&dv.node_b),
+            html(&entry(&dv.entry_b)),
+        );
+    }
+    if let Some(p) = &r.prefix_divergence {
+        let _ = write!(
+            s,
+            "<div>committed prefixes differ through index {}: {} has chain <code>{}</code>, {} has <code>{}</code></div>",
+            p.index,
+            html(&p.node_a),
+            html(&p.digest_a),
+            html(&p.node_b),
+            html(&p.digest_b)
+        );
+    }
+    for dl in r.duplicate_leaders.iter().take(8) {
+        let _ = write!(
+            s,
+            "<div>two leaders in term {}: <code>{}</code></div>",
+            dl.term,
+            html(&dl.nodes.join(", "))
+        );
+    }
+    for dv in r.double_votes.iter().take(8) {
+        let _ = write!(
+            s,
+            "<div>{} voted twice in term {}: for <code>{}</code></div>",
+            html(&dv.node),
+            dv.term,
+            html(&dv.candidates.join(", "))
+        );
+    }
+    if !r.missing_writes.is_empty() {
+        let _ = write!(
+            s,
+            "<div>{} acknowledged writes missing from every log, e.g.:</div><ul>",
+            r.missing_writes.len()
+        );
+        for w in r.missing_writes.iter().take(8) {
+            let _ = write!(
+                s,
+                "<li><code>{} {} {}</code> (history index {})</li>",
+                html(&w.f),
+                html(w.key.as_deref().unwrap_or("")),
+                html(&w.value.to_string()),
+                w.history_index
+            );
+        }
+        s.push_str("</ul>");
     }
 }
 
@@ -230,5 +274,97 @@ fn pretty(v: &Value, cap: usize) -> String {
         )
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::checks::CheckerResult;
+    use crate::controller::results::StoredResults;
+    use sunder_checker::{Event, EventType, History, Process, Verdict};
+
+    fn run_with(checkers: Vec<CheckerResult>) -> RunData {
+        RunData {
+            dir: "/nonexistent".into(),
+            results: Some(StoredResults {
+                name: "t".into(),
+                run_dir: "/nonexistent".into(),
+                seed: 1,
+                replay: String::new(),
+                verdict: Some(Verdict::Invalid),
+                exit_code: 1,
+                interrupted: false,
+                harness_error: None,
+                config: Value::Null,
+                checkers,
+                counterexample: None,
+                stats: None,
+                nodes: Default::default(),
+                warnings: vec![],
+                extra: Default::default(),
+            }),
+            config: Value::Null,
+            replay: None,
+            history: None,
+            warnings: vec![],
+            nodes: vec![],
+        }
+    }
+
+    fn ev(index: u64, kind: EventType, f: &str, value: Value) -> Event {
+        Event {
+            index,
+            time: index,
+            kind,
+            process: Process::Client(0),
+            f: f.into(),
+            key: Some("s".into()),
+            value,
+            error: None,
+            node: None,
+            committed: None,
+        }
+    }
+
+    /// The set section draws the set checker's own report, and names details of any
+    /// other shape instead of drawing their fields as null.
+    #[test]
+    fn set_details_are_read_as_the_set_report() {
+        let history = History::new(vec![
+            ev(0, EventType::Invoke, "add", 7.into()),
+            ev(1, EventType::Ok, "add", 7.into()),
+            ev(2, EventType::Invoke, "read", Value::Null),
+            ev(3, EventType::Ok, "read", serde_json::json!([])),
+        ]);
+        let report = sunder_checker::set::check(&history);
+        assert_eq!(report.lost.count, 1, "{report:?}");
+        let set = |details: Value| CheckerResult {
+            name: "set".into(),
+            verdict: Verdict::Invalid,
+            reason: "lost".into(),
+            details,
+        };
+        let mut s = String::new();
+        checkers(
+            &mut s,
+            &run_with(vec![set(serde_json::to_value(&report).unwrap())]),
+            None,
+        );
+        assert!(s.contains("attempted 1 · acknowledged 1"), "{s}");
+        assert!(s.contains("<th>lost</th><td class=\"num\">1</td>"), "{s}");
+        assert!(!s.contains("null"), "{s}");
+
+        let mut s = String::new();
+        checkers(
+            &mut s,
+            &run_with(vec![set(serde_json::json!({"attempted": 1}))]),
+            None,
+        );
+        assert!(
+            s.contains("not a set report this version reads: missing field"),
+            "{s}"
+        );
+        assert!(!s.contains("attempted null"), "{s}");
     }
 }

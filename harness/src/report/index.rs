@@ -2,6 +2,7 @@
 //! plain listing of any directory under it.
 
 use super::escape::{html, url_path};
+use crate::controller::results::StoredResults;
 use serde_json::Value;
 use std::fmt::Write;
 use std::path::Path;
@@ -77,7 +78,11 @@ fn read_json(p: &Path) -> Option<Value> {
 }
 
 fn run_row(dir: &Path, rel: &str) -> Option<RunRow> {
-    let results = read_json(&dir.join("results.json"));
+    // Unreadable (not JSON, or not this version's shape) counts as absent here; the run's
+    // own page says why.
+    let results = StoredResults::read(&dir.join("results.json"))
+        .ok()
+        .flatten();
     let config_file = read_json(&dir.join("config.json"));
     let marker = if results.is_some() {
         "results.json"
@@ -90,12 +95,12 @@ fn run_row(dir: &Path, rel: &str) -> Option<RunRow> {
             return None;
         }
     }
-    let r = results.unwrap_or(Value::Null);
-    let config = match &r["config"] {
-        Value::Null => config_file
+    let r = results.as_ref();
+    let config = match r.map(|r| &r.config) {
+        Some(c) if !c.is_null() => c.clone(),
+        _ => config_file
             .map(|c| c["config"].clone())
             .unwrap_or(Value::Null),
-        c => c.clone(),
     };
     // The config is written first, at the start of the run: its time is the run's.
     let started = std::fs::metadata(dir.join("config.json"))
@@ -116,24 +121,22 @@ fn run_row(dir: &Path, rel: &str) -> Option<RunRow> {
         Value::Null => String::new(),
         v => v.to_string(),
     };
-    let duration = match r["stats"]["duration_s"].as_f64() {
+    let duration = match r.and_then(|r| r.stats.as_ref()).map(|s| s.duration_s) {
         Some(d) => format!("{d:.1} s"),
         None => config["time_limit"]
             .as_str()
             .map(|t| format!("{t} (limit)"))
             .unwrap_or_default(),
     };
-    let verdict = if r.is_null() {
-        None
-    } else if r["harness_error"].is_string() {
-        Some("error".into())
-    } else {
-        r["verdict"].as_str().map(str::to_string)
+    let verdict = match r {
+        None => None,
+        Some(r) if r.harness_error.is_some() => Some("error".into()),
+        Some(r) => r.verdict.map(|v| v.as_str().to_string()),
     };
     Some(RunRow {
         rel: rel.to_string(),
-        name: r["name"]
-            .as_str()
+        name: r
+            .map(|r| r.name.as_str())
             .or(config["name"].as_str())
             .unwrap_or(rel)
             .to_string(),
@@ -322,14 +325,29 @@ pub fn listing_page(url: &str, dir: &Path) -> std::io::Result<String> {
 mod tests {
     use super::*;
 
+    /// A results file as the controller writes one (its own type), read by the index.
     fn run(dir: &Path, verdict: &str) {
         std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(
-            dir.join("results.json"),
-            serde_json::json!({"name": "t", "verdict": verdict, "config": {"target": "raft"}})
-                .to_string(),
-        )
-        .unwrap();
+        let verdict: sunder_checker::Verdict =
+            serde_json::from_value(Value::String(verdict.into())).unwrap();
+        let r = StoredResults {
+            name: "t".into(),
+            run_dir: dir.to_path_buf(),
+            seed: 1,
+            replay: "sunder test --seed 1".into(),
+            verdict: Some(verdict),
+            exit_code: verdict.exit_code(),
+            interrupted: false,
+            harness_error: None,
+            config: serde_json::json!({"target": "raft"}),
+            checkers: vec![],
+            counterexample: None,
+            stats: None,
+            nodes: Default::default(),
+            warnings: vec![],
+            extra: Default::default(),
+        };
+        std::fs::write(dir.join("results.json"), serde_json::to_string(&r).unwrap()).unwrap();
     }
 
     #[test]

@@ -73,16 +73,15 @@ pub fn write_report(run_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// The counterexample page, when the linearizability checker found the history invalid.
 fn counterexample_page(run: &RunData) -> anyhow::Result<Option<String>> {
-    let Some(c) = run.results["checkers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["name"] == "linearizability" && c["verdict"] == "invalid")
+    let Some(c) = run
+        .checkers()
+        .iter()
+        .find(|c| c.name == "linearizability" && c.verdict == sunder_checker::Verdict::Invalid)
     else {
         return Ok(None);
     };
     let report: LinearizabilityReport =
-        serde_json::from_value(c["details"].clone()).with_context(|| {
+        serde_json::from_value(c.details.clone()).with_context(|| {
             format!(
                 "read the linearizability report in {}",
                 run.dir.join("results.json").display()
@@ -139,6 +138,35 @@ mod tests {
         assert!(
             page.contains("No results.json"),
             "an unfinished run says so"
+        );
+    }
+
+    /// A results file of another shape (hand-edited, or from a version that wrote fields
+    /// differently) is named with what is wrong, never drawn as a run without results.
+    #[test]
+    fn a_results_file_this_version_cannot_read_is_named_on_the_page() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"config":{"name":"odd","target":"raft","seed":3},"replay":"sunder test --seed 3"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("results.json"),
+            r#"{"name":"odd","seed":3,"exit_code":0,"verdict":"fine","config":{}}"#,
+        )
+        .unwrap();
+        let page = std::fs::read_to_string(write_report(dir).unwrap()).unwrap();
+        assert!(
+            page.contains("is not a results file this version reads"),
+            "the page says why the results are not shown"
+        );
+        assert!(page.contains("unknown variant"), "and names the bad field");
+        assert!(!page.contains("No results.json"));
+        assert!(
+            page.contains("sunder test --seed 3"),
+            "config.json still serves"
         );
     }
 }

@@ -14,6 +14,7 @@ use super::rundata::RunData;
 use super::timeline;
 use serde_json::Value;
 use std::fmt::Write;
+use sunder_checker::stats::{Latency, OpStats, Stats};
 
 const CSS: &str = include_str!("report.css");
 const TIMELINE_JS: &str = include_str!("timeline.js");
@@ -35,7 +36,7 @@ pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
     config(&mut s, run);
     s.push_str("<h2 id=\"plots\">Throughput and latency</h2>\n");
     match &stats {
-        Some(st) => s.push_str(&plot::charts(&st["series"], &bands)),
+        Some(st) => s.push_str(&plot::charts(&st.series, &bands)),
         None => s.push_str("<p class=\"muted\">No statistics: the run recorded no history.</p>"),
     }
     faults(&mut s, &bands);
@@ -56,78 +57,72 @@ pub fn verdict_badge(v: Option<&str>) -> String {
     }
 }
 
-fn header(s: &mut String, run: &RunData, name: &str, stats: Option<&Value>) {
-    let r = &run.results;
+fn header(s: &mut String, run: &RunData, name: &str, stats: Option<&Stats>) {
+    let r = run.results.as_ref();
     let _ = write!(
         s,
         "<h1>{} {}</h1><div class=\"muted\">{} · seed {} · exit {}</div>",
         html(name),
-        verdict_badge(r["verdict"].as_str()),
+        verdict_badge(r.and_then(|r| r.verdict).map(|v| v.as_str())),
         html(&run.dir.display().to_string()),
         html(&run.config["seed"].to_string()),
-        html(&r["exit_code"].to_string()),
+        html(&r.map_or("none".into(), |r| r.exit_code.to_string())),
     );
-    if let Some(e) = r["harness_error"].as_str() {
+    if let Some(e) = r.and_then(|r| r.harness_error.as_deref()) {
         let _ = write!(
             s,
             "<div class=\"warn\"><b>The harness could not run this test:</b> {}</div>",
             html(e)
         );
     }
-    if r["interrupted"].as_bool() == Some(true) {
+    if r.is_some_and(|r| r.interrupted) {
         s.push_str("<div class=\"warn\">Interrupted: the verdicts cover a partial history.</div>");
     }
-    if r.is_null() {
+    if r.is_none() && !run.dir.join("results.json").is_file() {
         s.push_str("<div class=\"warn\">No results.json: the run did not finish.</div>");
     }
-    let warnings: Vec<String> = r["warnings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w.as_str().map(str::to_string))
-        .chain(run.warnings.iter().cloned())
-        .collect();
+    let warnings = r
+        .map(|r| r.warnings.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .chain(&run.warnings);
     for w in warnings {
-        let _ = write!(s, "<div class=\"warn\">{}</div>", html(&w));
+        let _ = write!(s, "<div class=\"warn\">{}</div>", html(w));
     }
     let Some(st) = stats else { return };
-    let o = &st["overall"];
     let _ = write!(
         s,
         "<h2 id=\"stats\">Operations</h2><table><tr><th>f</th><th class=\"num\">invoked</th><th class=\"num\">ok</th><th class=\"num\">fail</th><th class=\"num\">info</th><th class=\"num\">pending</th><th class=\"num\">p50 ms</th><th class=\"num\">p99 ms</th><th class=\"num\">max ms</th></tr>"
     );
-    let row = |s: &mut String, f: &str, o: &Value| {
-        let lat = |k: &str| {
-            o["latency"][k]
-                .as_f64()
-                .map(|v| format!("{v:.2}"))
+    let row = |s: &mut String, f: &str, o: &OpStats| {
+        let lat = |pick: fn(&Latency) -> f64| {
+            o.latency
+                .as_ref()
+                .map(|l| format!("{:.2}", pick(l)))
                 .unwrap_or_default()
         };
         let _ = write!(
             s,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             html(f),
-            o["invoked"],
-            o["ok"],
-            o["fail"],
-            o["info"],
-            o["pending"],
-            lat("p50_ms"),
-            lat("p99_ms"),
-            lat("max_ms")
+            o.invoked,
+            o.ok,
+            o.fail,
+            o.info,
+            o.pending,
+            lat(|l| l.p50_ms),
+            lat(|l| l.p99_ms),
+            lat(|l| l.max_ms)
         );
     };
-    if let Some(by_f) = st["by_f"].as_object() {
-        for (f, o) in by_f {
-            row(s, f, o);
-        }
+    for (f, o) in &st.by_f {
+        row(s, f, o);
     }
-    row(s, "all", o);
+    row(s, "all", &st.overall);
     let _ = write!(
         s,
         "</table><div class=\"muted\">{:.1} s of operations, {:.0} ok/s</div>",
-        st["duration_s"].as_f64().unwrap_or(0.0),
-        st["throughput"].as_f64().unwrap_or(0.0)
+        st.duration_s, st.throughput
     );
 }
 
@@ -218,8 +213,8 @@ fn nodes(s: &mut String, run: &RunData) {
                 )
             })
             .collect();
-        let outcome = &run.results["nodes"][&n.id];
-        let text = match outcome.as_object() {
+        let outcome = run.results.as_ref().and_then(|r| r.nodes.get(&n.id));
+        let text = match outcome.and_then(Value::as_object) {
             Some(m) => m
                 .iter()
                 .map(|(k, v)| {

@@ -8,8 +8,8 @@
 
 use super::bands::Band;
 use super::escape::html;
-use serde_json::Value;
 use std::fmt::Write;
+use sunder_checker::stats::Bucket;
 
 const W: f64 = 1000.0;
 const H: f64 = 230.0;
@@ -25,14 +25,14 @@ pub struct Series {
 }
 
 /// Both charts; empty when there is no series to draw.
-pub fn charts(series: &Value, bands: &[Band]) -> String {
-    let Some(buckets) = series.as_array().filter(|a| !a.is_empty()) else {
+pub fn charts(buckets: &[Bucket], bands: &[Band]) -> String {
+    if buckets.is_empty() {
         return "<p class=\"muted\">No operations completed: nothing to plot.</p>".into();
-    };
-    let col = |field: &str| -> Vec<(f64, Option<f64>)> {
+    }
+    let col = |field: fn(&Bucket) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
         buckets
             .iter()
-            .map(|b| (b["second"].as_f64().unwrap_or(0.0) + 0.5, b[field].as_f64()))
+            .map(|b| (b.second as f64 + 0.5, field(b)))
             .collect()
     };
     let span = buckets.len() as f64;
@@ -45,29 +45,29 @@ pub fn charts(series: &Value, bands: &[Band]) -> String {
         Series {
             name: "ok",
             class: "ok",
-            points: col("ok"),
+            points: col(|b| Some(b.ok as f64)),
         },
         Series {
             name: "fail",
             class: "fail",
-            points: col("fail"),
+            points: col(|b| Some(b.fail as f64)),
         },
         Series {
             name: "info",
             class: "info",
-            points: col("info"),
+            points: col(|b| Some(b.info as f64)),
         },
     ];
     let lat = vec![
         Series {
             name: "p50",
             class: "p50",
-            points: col("p50_ms"),
+            points: col(|b| b.p50_ms),
         },
         Series {
             name: "p99",
             class: "p99",
-            points: col("p99_ms"),
+            points: col(|b| b.p99_ms),
         },
     ];
     let mut out = String::new();
@@ -268,11 +268,12 @@ mod tests {
 
     #[test]
     fn bands_and_lines_are_drawn() {
-        let series = json!([
+        let series: Vec<Bucket> = serde_json::from_value(json!([
             {"second": 0, "ok": 10, "fail": 1, "info": 0, "p50_ms": 0.5, "p99_ms": 3.0},
             {"second": 1, "ok": 0, "fail": 0, "info": 2, "p50_ms": null, "p99_ms": null},
             {"second": 2, "ok": 12, "fail": 0, "info": 0, "p50_ms": 0.4, "p99_ms": 40.0}
-        ]);
+        ]))
+        .unwrap();
         let b = Band {
             kind: "partition".into(),
             from: 500_000_000,

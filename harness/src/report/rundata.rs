@@ -1,15 +1,20 @@
 //! Everything a report reads from a run directory, loaded once.
 //!
-//! `results.json` and `config.json` are read as plain JSON rather than as the controller's
-//! types: a report must still render for a run the harness could not finish (no results,
-//! no history) and for runs written by older versions.
+//! `results.json` is read as the type the controller writes it with ([`StoredResults`]), so
+//! a renamed field fails to compile instead of showing "none". A report must still render
+//! for a run the harness could not finish (no results, no history) and for a results file
+//! this version cannot read (its error becomes a warning on the page); the configuration
+//! stays plain JSON, since simulated runs and older versions write other shapes.
 
+use crate::controller::results::StoredResults;
 use anyhow::Context;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use sunder_checker::History;
 use sunder_checker::format::jsonl::read_jsonl_path;
 use sunder_checker::stats::{self, Stats};
+
+use crate::controller::checks::CheckerResult;
 
 /// One node's files, as paths relative to the run directory (what the page links to).
 #[derive(Debug, Clone)]
@@ -20,8 +25,9 @@ pub struct NodeFiles {
 
 pub struct RunData {
     pub dir: PathBuf,
-    /// `results.json`, or `Null` when the run never wrote one.
-    pub results: Value,
+    /// `results.json`; `None` when the run never wrote one or it could not be read (then
+    /// a warning says why).
+    pub results: Option<StoredResults>,
     /// The run's configuration: `results.json`'s, else `config.json`'s.
     pub config: Value,
     pub replay: Option<String>,
@@ -34,23 +40,28 @@ pub struct RunData {
 
 impl RunData {
     pub fn load(dir: &Path) -> anyhow::Result<RunData> {
-        let results = read_json_opt(&dir.join("results.json"))?.unwrap_or(Value::Null);
+        let rpath = dir.join("results.json");
         let config_file = read_json_opt(&dir.join("config.json"))?.unwrap_or(Value::Null);
-        if results.is_null() && config_file.is_null() {
+        if !rpath.is_file() && config_file.is_null() {
             anyhow::bail!(
                 "{} holds neither results.json nor config.json: not a run directory",
                 dir.display()
             );
         }
-        let config = match &results["config"] {
-            Value::Null => config_file["config"].clone(),
-            c => c.clone(),
-        };
-        let replay = results["replay"]
-            .as_str()
-            .or(config_file["replay"].as_str())
-            .map(str::to_string);
         let mut warnings = Vec::new();
+        let results = StoredResults::read(&rpath).unwrap_or_else(|e| {
+            warnings.push(format!("{e:#}"));
+            None
+        });
+        let config = match results.as_ref().map(|r| &r.config) {
+            Some(c) if !c.is_null() => c.clone(),
+            _ => config_file["config"].clone(),
+        };
+        let replay = results
+            .as_ref()
+            .map(|r| r.replay.clone())
+            .filter(|r| !r.is_empty())
+            .or(config_file["replay"].as_str().map(str::to_string));
         let hpath = dir.join("history.jsonl");
         let history = if hpath.is_file() {
             let (h, w) =
@@ -63,7 +74,7 @@ impl RunData {
         };
         Ok(RunData {
             dir: dir.to_path_buf(),
-            nodes: node_files(dir, &results),
+            nodes: node_files(dir, results.as_ref()),
             results,
             config,
             replay,
@@ -73,8 +84,9 @@ impl RunData {
     }
 
     pub fn name(&self) -> String {
-        self.results["name"]
-            .as_str()
+        self.results
+            .as_ref()
+            .map(|r| r.name.as_str())
             .or(self.config["name"].as_str())
             .unwrap_or("run")
             .to_string()
@@ -82,16 +94,17 @@ impl RunData {
 
     /// The run's statistics: recomputed from the history when there is one (so that an
     /// `analyze` or an old run agree with what is drawn), else `results.json`'s.
-    pub fn stats(&self) -> Option<Value> {
+    pub fn stats(&self) -> Option<Stats> {
         match &self.history {
-            Some(h) => Some(stats_value(&stats::compute(h))),
-            None => Some(self.results["stats"].clone()).filter(|s| !s.is_null()),
+            Some(h) => Some(stats::compute(h)),
+            None => self.results.as_ref().and_then(|r| r.stats.clone()),
         }
     }
-}
 
-fn stats_value(s: &Stats) -> Value {
-    serde_json::to_value(s).expect("stats serialise")
+    /// The checkers' verdicts, empty when there are no results.
+    pub fn checkers(&self) -> &[CheckerResult] {
+        self.results.as_ref().map_or(&[], |r| &r.checkers)
+    }
 }
 
 fn read_json_opt(p: &Path) -> anyhow::Result<Option<Value>> {
@@ -106,10 +119,9 @@ fn read_json_opt(p: &Path) -> anyhow::Result<Option<Value>> {
 
 /// The nodes named in `results.json` plus any with files under `nodes/`, each with the
 /// log, event stream and dump that exist.
-fn node_files(dir: &Path, results: &Value) -> Vec<NodeFiles> {
-    let mut ids: std::collections::BTreeSet<String> = results["nodes"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
+fn node_files(dir: &Path, results: Option<&StoredResults>) -> Vec<NodeFiles> {
+    let mut ids: std::collections::BTreeSet<String> = results
+        .map(|r| r.nodes.keys().cloned().collect())
         .unwrap_or_default();
     if let Ok(rd) = std::fs::read_dir(dir.join("nodes")) {
         for e in rd.flatten() {

@@ -20,8 +20,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
-use sunder_wire::{Op, Response};
+use sunder_wire::{NodeEvent, Op, Response};
 
 /// A node's name, e.g. `n1`.
 pub type NodeId = String;
@@ -61,8 +60,9 @@ pub struct Output<M, R> {
     /// Replies to client requests. The runtime sets each response's `id` from the token.
     pub reply: Vec<(ReqToken, Response)>,
     /// Structured events for the controller (leader elected, entry committed, ...).
-    /// Each is written as one JSON line with the node id and a timestamp added.
-    pub events: Vec<Value>,
+    /// Each is written as one JSON line with the node id and a timestamp added
+    /// ([`sunder_wire::EventLine`]); the agreement checker reads the same type back.
+    pub events: Vec<NodeEvent>,
 }
 
 impl<M, R> Default for Output<M, R> {

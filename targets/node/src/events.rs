@@ -1,12 +1,13 @@
 //! The event stream the controller reads: one JSON object per line, appended across
-//! restarts, each stamped with the node id and the wall clock.
+//! restarts, each stamped with the node id and the wall clock. A line is a
+//! [`sunder_wire::EventLine`], the type the agreement checker reads back.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use sunder_wire::{EventLine, NodeEvent};
 
 use crate::args::NodeError;
 
@@ -45,18 +46,13 @@ impl EventLog {
 
     /// Writes one event as one line (a single `write`, so a reader never sees half of
     /// one). Losing an event is not worth killing the node for: a failure is logged.
-    pub fn emit(&mut self, event: Value) {
-        let mut obj = match event {
-            Value::Object(m) => m,
-            other => {
-                let mut m = Map::new();
-                m.insert("event".into(), other);
-                m
-            }
+    pub fn emit(&mut self, event: NodeEvent) {
+        let stamped = EventLine {
+            node: self.node.clone(),
+            time_ms: Some(wall_ms()),
+            event,
         };
-        obj.insert("node".into(), Value::String(self.node.clone()));
-        obj.insert("time_ms".into(), Value::from(wall_ms()));
-        let mut line = Value::Object(obj).to_string();
+        let mut line = serde_json::to_string(&stamped).expect("an event line serialises");
         line.push('\n');
         if let Err(e) = self.file.write_all(line.as_bytes()) {
             tracing::warn!(path = %self.path.display(), "cannot write event: {e}");
@@ -76,24 +72,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stamps_and_appends() {
+    fn stamps_and_appends_lines_the_checker_reads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/events.jsonl");
+        EventLog::open(&path, "n1").unwrap().emit(NodeEvent::Stop);
         EventLog::open(&path, "n1")
             .unwrap()
-            .emit(serde_json::json!({"event": "start"}));
-        EventLog::open(&path, "n1")
-            .unwrap()
-            .emit(serde_json::json!("odd"));
+            .emit(NodeEvent::Leader { term: 4 });
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<Value> = text
+        let lines: Vec<EventLine> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["event"], "start");
-        assert_eq!(lines[0]["node"], "n1");
-        assert!(lines[0]["time_ms"].as_u64().unwrap() > 0);
-        assert_eq!(lines[1]["event"], "odd");
+        assert_eq!(lines[0].event, NodeEvent::Stop);
+        assert_eq!(lines[0].node, "n1");
+        assert!(lines[0].time_ms.unwrap() > 0);
+        assert_eq!(lines[1].event, NodeEvent::Leader { term: 4 });
     }
 }

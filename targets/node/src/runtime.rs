@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::json;
+use sunder_wire::NodeEvent;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{self, error::TryRecvError, error::TrySendError};
@@ -76,7 +76,11 @@ pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError> {
             t.offset,
             t.reason
         );
-        events.emit(json!({"event": "wal-torn-tail", "offset": t.offset, "dropped": t.dropped, "reason": t.reason}));
+        events.emit(NodeEvent::WalTornTail {
+            offset: t.offset,
+            dropped: t.dropped,
+            reason: t.reason.to_string(),
+        });
     }
     let records: Vec<P::Record> = opened.wal.decode_all(&opened.payloads)?;
     let recovered = records.len();
@@ -172,13 +176,12 @@ async fn serve<P: Protocol>(
         ));
     }
 
-    events.emit(json!({
-        "event": "start",
-        "records": recovered,
-        "members": args.members(),
-        "client": client_addr.to_string(),
-        "peer_listen": peer_addr.map(|a| a.to_string()),
-    }));
+    events.emit(NodeEvent::Start {
+        records: recovered as u64,
+        members: args.members(),
+        client: client_addr.to_string(),
+        peer_listen: peer_addr.map(|a| a.to_string()),
+    });
     let id = args.id.clone();
     spawn_ticker(tx.clone(), Duration::from_millis(args.tick_ms.max(1)))?;
     let mut driver =
@@ -271,7 +274,9 @@ fn drive<P: Protocol>(
             }
         }
         if let Err(e) = persist(&mut wal, &mut outputs) {
-            events.emit(json!({"event": "fatal", "error": e.to_string()}));
+            events.emit(NodeEvent::Fatal {
+                error: e.to_string(),
+            });
             return Err(e);
         }
         for out in outputs {
@@ -299,7 +304,7 @@ fn drive<P: Protocol>(
             }
         }
         if stop {
-            events.emit(json!({"event": "stop"}));
+            events.emit(NodeEvent::Stop);
             return Ok(());
         }
     }

@@ -10,10 +10,9 @@ use crate::msg::{Command, Entry, Msg};
 use crate::record::Record;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::json;
 use std::collections::BTreeMap;
 use sunder_core::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
-use sunder_wire::{Op, Response, Status, errors};
+use sunder_wire::{NodeEvent, Op, Response, Status, errors};
 
 type Out = Output<Msg, Record>;
 
@@ -252,8 +251,7 @@ impl Paxos {
         let next_slot = recovered.last().map_or(c.from_slot, |(s, _)| s + 1);
         self.role = Role::Leader(Leader::new(ballot, next_slot, self.now_ms));
         self.leader_hint = Some(self.me);
-        out.events
-            .push(json!({"event": "leader", "term": ballot.round}));
+        out.events.push(NodeEvent::Leader { term: ballot.round });
         tracing::info!(%ballot, next_slot, recovered = recovered.len(), "leading");
         self.propose(recovered, out);
         // Announce the new leader at once, so nobody else bids.
@@ -311,7 +309,7 @@ impl Paxos {
         }
         self.persist(records, out);
         for a in self.learner.apply_ready() {
-            out.events.push(json!({"event": "chosen", "slot": a.slot}));
+            out.events.push(NodeEvent::Chosen { slot: a.slot });
             let Some((token, origin)) = self.pending.remove(&a.slot) else {
                 continue;
             };

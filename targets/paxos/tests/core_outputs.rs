@@ -43,7 +43,10 @@ fn lone_leader(bugs: &[&str]) -> Paxos {
     let mut leader = false;
     for t in 0..200 {
         let out = step(&mut p, Input::Tick { now_ms: t * 10 });
-        leader |= out.events.iter().any(|e| e["event"] == "leader");
+        leader |= out
+            .events
+            .iter()
+            .any(|e| matches!(e, sunder_wire::NodeEvent::Leader { .. }));
     }
     assert!(leader && p.is_leader());
     p
@@ -66,7 +69,7 @@ fn a_lone_node_persists_before_it_replies() {
     );
     assert_eq!(out.reply.len(), 1);
     assert!(out.reply[0].1.ok);
-    assert_eq!(out.events, vec![json!({"event": "chosen", "slot": 1})]);
+    assert_eq!(out.events, vec![sunder_wire::NodeEvent::Chosen { slot: 1 }]);
     let read = step(
         &mut p,
         Input::Client {

@@ -9,7 +9,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use sunder_core::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
-use sunder_wire::{Dump, DumpEntry, LogPosition, Op, Response, Status, errors};
+use sunder_wire::{Dump, DumpEntry, LogPosition, NodeEvent, Op, Response, Status, errors};
 
 use crate::config::{BUGS, Settings};
 use crate::digest::Prefix;
@@ -361,8 +361,10 @@ impl Raft {
             self.commit_reported = self.commit;
             out.persist.push(Record::Commit(self.commit));
             let term = self.log.term_at(self.commit).unwrap_or(0);
-            out.events
-                .push(json!({"event": "commit", "index": self.commit, "term": term}));
+            out.events.push(NodeEvent::Commit {
+                index: self.commit,
+                term,
+            });
         }
     }
 

@@ -9,8 +9,8 @@
 //! Pre-vote keeps a node that was cut off from bumping everyone's term when it returns:
 //! nobody who heard from a leader within an election timeout grants it.
 
-use serde_json::json;
 use sunder_core::NodeId;
+use sunder_wire::NodeEvent;
 
 use crate::core::{Out, Raft, Role};
 use crate::msg::{Command, Msg};
@@ -51,8 +51,10 @@ impl Raft {
         self.role = Role::Candidate;
         self.votes = [self.id.clone()].into();
         self.reset_election_timer();
-        out.events
-            .push(json!({"event": "vote", "term": self.term, "for": self.id}));
+        out.events.push(NodeEvent::Vote {
+            term: self.term,
+            candidate: self.id.clone(),
+        });
         if self.votes.len() >= self.quorum() {
             self.become_leader(out);
             return;
@@ -92,8 +94,7 @@ impl Raft {
         self.append_local(Command::Noop);
         self.term_start = self.log.last_index();
         self.broadcast_needed = true;
-        out.events
-            .push(json!({"event": "leader", "term": self.term}));
+        out.events.push(NodeEvent::Leader { term: self.term });
     }
 
     pub(crate) fn on_pre_vote(
@@ -147,8 +148,10 @@ impl Raft {
             self.vote = Some(from.clone());
             self.hard_dirty = true;
             self.reset_election_timer();
-            out.events
-                .push(json!({"event": "vote", "term": self.term, "for": from}));
+            out.events.push(NodeEvent::Vote {
+                term: self.term,
+                candidate: from.clone(),
+            });
         }
         out.send.push((
             from,

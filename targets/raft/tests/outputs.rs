@@ -146,7 +146,10 @@ fn election_pre_vote_then_vote_persisted_before_sending() {
             .all(|(_, m)| matches!(m, Msg::Vote { term: 1, .. }))
     );
     // Leader: a no-op of its term persisted and replicated, and an event.
-    assert_eq!(outs[2].events[0], json!({"event": "leader", "term": 1}));
+    assert_eq!(
+        outs[2].events[0],
+        sunder_wire::NodeEvent::Leader { term: 1 }
+    );
     let noop = Entry {
         index: 1,
         term: 1,

@@ -17,6 +17,21 @@
 //!
 //! This crate is shared by `targets/node` (the server side) and `workloads` (the client),
 //! so the two cannot drift. It depends on serde alone.
+//!
+//! It also holds the two other things a node hands to the harness, so that the cores that
+//! write them and the agreement checker that reads them share one type each:
+//!
+//! ```text
+//!   core / runtime ──► NodeEvent ──► nodes/<id>.events.jsonl (EventLine) ──┐
+//!   core ── dump ────► Dump ───────► nodes/<id>.dump.json ──────────────────┴► sunder-checker agreement
+//! ```
+//!
+//! - [`Op`], [`Request`], [`Response`], [`Status`]: the client protocol (this file).
+//! - [`Dump`], [`DumpEntry`]: the payload of the `dump` admin reply (this file).
+//! - [`event`]: [`NodeEvent`] and the stamped [`EventLine`] of a node's event stream.
+
+pub mod event;
+pub use event::{EventLine, NodeEvent};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -190,7 +205,8 @@ pub struct DumpEntry {
     pub index: u64,
     #[serde(default)]
     pub term: u64,
-    /// The client command (an `Op` as JSON), or `null` for a no-op.
+    /// The client command (an `Op` as JSON), or `null` (or absent) for a no-op.
+    #[serde(default)]
     pub command: Value,
     /// The client request that proposed it, `<client-conn>:<id>`, when known, so that the
     /// agreement checker can tie acknowledged writes to log entries.
