@@ -221,8 +221,11 @@ fn a_flood_of_idle_connections_keeps_the_threads_bounded_and_a_request_is_still_
             std::thread::sleep(Duration::from_millis(5));
         }
         most = most.max(threads(s.pid()));
+        // A connection's slot frees as its closure ends, a moment before its thread is
+        // gone from /proc: each slot may briefly show an exiting thread beside the new one.
+        // A thread per connection would show the whole flood (3 * cap) and the request.
         assert!(
-            most <= idle_threads + cap,
+            most <= idle_threads + 2 * cap,
             "{most} threads with a cap of {cap} connections ({idle_threads} when idle)"
         );
         req.join().unwrap()
