@@ -1,15 +1,14 @@
 //! `sunder test` without a cluster, or with one that cannot start: configuration errors,
 //! start-up failures, and the determinism of what a seed generates.
 
+mod support;
+
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn sunder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sunder"))
-        .args(args)
-        .output()
-        .expect("run sunder")
+    support::sunder().args(args).output().expect("run sunder")
 }
 
 fn text(o: &Output) -> String {
