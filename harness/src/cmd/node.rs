@@ -9,7 +9,10 @@ use anyhow::Context;
 // after the struct: skip this one's group so the two do not clash.
 #[group(skip)]
 pub struct NodeArgs {
-    #[arg(help = "The built-in target", long_help = crate::targets::help("The built-in target:", false))]
+    #[arg(
+        help = "The built-in target (--help lists them)",
+        long_help = crate::targets::help("The built-in target:", false)
+    )]
     pub target: String,
     #[command(flatten)]
     pub node: sunder_node::NodeArgs,
