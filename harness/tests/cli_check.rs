@@ -1,12 +1,14 @@
 //! `sunder check` on the real binary: verdict lines, exit codes, `--json`, `--html`,
 //! directories, and the Porcupine corpus.
 
+mod support;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn sunder() -> Command {
-    let mut cmd = Command::cargo_bin("sunder").unwrap();
+    let mut cmd = Command::from_std(support::sunder());
     cmd.env("NO_COLOR", "1");
     cmd
 }

@@ -1,6 +1,8 @@
 //! `sunder convert` on the real binary: JSON lines ⇄ EDN, Porcupine logs to JSON lines,
 //! and unreadable input.
 
+mod support;
+
 use assert_cmd::Command;
 
 const JSONL: &str = "{\"index\":0,\"time\":100,\"type\":\"invoke\",\"process\":3,\"f\":\"cas\",\"key\":\"k1\",\"value\":[1,2]}\n\
@@ -8,7 +10,7 @@ const JSONL: &str = "{\"index\":0,\"time\":100,\"type\":\"invoke\",\"process\":3
 {\"index\":2,\"time\":300,\"type\":\"fail\",\"process\":3,\"f\":\"cas\",\"key\":\"k1\",\"value\":[1,2],\"error\":\"cas-mismatch\"}\n";
 
 fn sunder() -> Command {
-    Command::cargo_bin("sunder").unwrap()
+    Command::from_std(support::sunder())
 }
 
 #[test]

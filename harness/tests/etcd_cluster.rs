@@ -5,16 +5,9 @@
 //! runs in its own process group, killed by a drop guard however the test ends; data and
 //! logs live in a temporary directory, and the logs are printed when the test fails.
 
-// The spec module lives in the `sunder` binary crate, which has no library to link:
-// compile its source into this test.
-#[allow(dead_code)]
-#[path = "../src/controller/spec.rs"]
-mod spec;
-
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde_json::{Value, json};
-use spec::{Member, NodeContext, TargetSpec};
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -22,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use sunder::controller::spec::{Member, NodeContext, TargetSpec};
 use sunder_wire::Op;
 use sunder_workloads::{AdapterConfig, AnyClient, Client, Dialer, Endpoint, Outcome};
 

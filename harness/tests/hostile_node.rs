@@ -5,16 +5,17 @@
 //! and mutated lines on both sockets, after which every client line has had its answer
 //! and the node still answers `status`.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const SUNDER: &str = env!("CARGO_BIN_EXE_sunder");
 /// Growth allowed over the node's own peak before the attack.
 const BOUND_KIB: u64 = 64 << 10;
 
@@ -38,7 +39,7 @@ impl Node {
     fn start() -> Node {
         let dir = tempfile::tempdir().unwrap();
         let (client, peer) = (free_port(), free_port());
-        let child = Command::new(SUNDER)
+        let child = support::sunder()
             .args(["node", "raft", "--id", "n1", "--tick-ms", "10"])
             .arg("--client")
             .arg(format!("127.0.0.1:{client}"))

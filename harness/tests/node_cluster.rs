@@ -1,17 +1,17 @@
 //! Real `sunder node` processes on loopback: the client protocol, the peer transport,
 //! durability across kill -9, and start-up errors, for the `primary` and `lww` targets.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sunder_wire::{EventLine, NodeEvent};
-
-const SUNDER: &str = env!("CARGO_BIN_EXE_sunder");
 
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -68,7 +68,7 @@ impl Cluster {
 
     fn spawn(&mut self, i: usize) {
         let node = &self.nodes[i];
-        let mut cmd = Command::new(SUNDER);
+        let mut cmd = support::sunder();
         cmd.args(["node", self.target, "--id", &node.id, "--tick-ms", "10"])
             .arg("--client")
             .arg(format!("127.0.0.1:{}", node.client))
@@ -345,7 +345,7 @@ fn lww_replicates_to_every_node_and_recovers() {
 fn fails(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let err_path = dir.path().join("stderr");
-    let mut cmd = Command::new(SUNDER);
+    let mut cmd = support::sunder();
     cmd.arg("node").args(args);
     if !args.contains(&"--data") {
         cmd.arg("--data").arg(dir.path().join("data"));

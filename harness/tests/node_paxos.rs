@@ -2,15 +2,15 @@
 //! and reads go through the log, a killed leader is replaced, and a restarted node recovers
 //! its acceptor state from disk and catches up to the same log.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-
-const SUNDER: &str = env!("CARGO_BIN_EXE_sunder");
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -51,7 +51,7 @@ impl Paxos3 {
     }
 
     fn spawn(&mut self, i: usize) {
-        let mut cmd = Command::new(SUNDER);
+        let mut cmd = support::sunder();
         cmd.args(["node", "paxos", "--id", &format!("n{}", i + 1)])
             .arg("--client")
             .arg(format!("127.0.0.1:{}", self.client[i]))
@@ -235,7 +235,7 @@ fn three_paxos_nodes_survive_losing_the_leader() {
 #[test]
 fn unknown_paxos_bug_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(SUNDER)
+    let out = support::sunder()
         .args(["node", "paxos", "--id", "n1", "--bug", "no-such-bug"])
         .arg("--client")
         .arg(format!("127.0.0.1:{}", free_port()))

@@ -1,11 +1,10 @@
 //! `report.html` for a valid and an invalid run (through `sunder analyze`, which re-checks
 //! a stored history and rewrites the results and the report), asserted on content.
 
-#[path = "report_fixture.rs"]
-mod fixture;
+mod support;
 
-use fixture::*;
 use serde_json::Value;
+use support::report::*;
 
 fn read(p: &std::path::Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))

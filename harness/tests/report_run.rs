@@ -1,5 +1,7 @@
 //! A real `sunder test` writes `report.html` and names it in the terminal summary.
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -31,7 +33,7 @@ fn sunder_test_writes_the_report_and_names_it() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     let _reaper = Reaper(results.clone());
-    let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let out = support::sunder()
         .args([
             "test",
             "--target",

@@ -2,12 +2,11 @@
 //! path-traversal attempts refused; the limits a hostile client meets (slow heads, floods,
 //! foreign Host names, symbolic links swapped mid-request, concurrent report writes).
 
-#[path = "report_fixture.rs"]
-mod fixture;
+mod support;
 
-use fixture::*;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
+use support::report::*;
 
 /// Two runs, the invalid one newer; a secret file next to the results directory and a
 /// symbolic link inside it that points at the secret.

@@ -2,14 +2,13 @@
 //! screenshots under `target/test-output/` for a person to look at. Skips (with a printed
 //! reason) where Debian's `chromium` is not installed.
 
-#[path = "report_fixture.rs"]
-mod fixture;
+mod support;
 
-use fixture::*;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::report::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

@@ -1,11 +1,13 @@
 //! `sunder sim` end to end: exit codes, the failing seed's run directory, and `sunder
 //! analyze` reaching the same verdict on it.
 
+mod support;
+
 use assert_cmd::Command;
 use serde_json::Value;
 
 fn sunder() -> Command {
-    Command::cargo_bin("sunder").unwrap()
+    Command::from_std(support::sunder())
 }
 
 #[test]

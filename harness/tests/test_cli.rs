@@ -1,15 +1,14 @@
 //! `sunder test` without a cluster, or with one that cannot start: configuration errors,
 //! start-up failures, and the determinism of what a seed generates.
 
+mod support;
+
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn sunder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sunder"))
-        .args(args)
-        .output()
-        .expect("run sunder")
+    support::sunder().args(args).output().expect("run sunder")
 }
 
 fn text(o: &Output) -> String {
@@ -156,4 +155,41 @@ fn assert_no_process_mentions(marker: &Path) {
             );
         }
     }
+}
+
+/// Help texts and errors that list targets come from the one table: every built-in target
+/// is named with its line of help, and an unknown one is refused naming them all.
+#[test]
+fn targets_in_help_and_errors_come_from_the_table() {
+    use sunder::targets::{TARGETS, names, sim_names};
+    for sub in ["test", "sim", "node"] {
+        let help = text(&sunder(&[sub, "--help"]));
+        for t in TARGETS {
+            let line = format!("{}: {}", t.name, t.about);
+            assert!(
+                help.contains(&line),
+                "`sunder {sub} --help` lacks {line:?}:\n{help}"
+            );
+        }
+    }
+    let out = sunder(&["test", "--target", "pbft", "--time-limit", "1s"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out).contains(&names()), "{}", text(&out));
+    let out = sunder(&["sim", "--target", "pbft", "--seed", "1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out).contains(&sim_names()), "{}", text(&out));
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    let out = sunder(&[
+        "node",
+        "pbft",
+        "--id",
+        "n1",
+        "--client",
+        "127.0.0.1:0",
+        "--data",
+        data,
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out).contains(&names()), "{}", text(&out));
 }

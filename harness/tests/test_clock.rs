@@ -12,11 +12,9 @@ use support::Guard;
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sunder_nemesis::clock::{faketime_env, find_libfaketime};
-
-const SUNDER: &str = env!("CARGO_BIN_EXE_sunder");
 
 fn libfaketime(test: &str) -> Option<PathBuf> {
     let lib = find_libfaketime();
@@ -68,7 +66,7 @@ fn a_node_under_the_preload_reads_its_offset_and_follows_rewrites() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let mut cmd = Command::new(SUNDER);
+    let mut cmd = support::sunder();
     cmd.args(["node", "primary", "--id", "n1", "--client", &port(0)])
         .args(["--peer-listen", &port(1)])
         .arg("--data")
@@ -113,7 +111,7 @@ fn a_node_under_the_preload_reads_its_offset_and_follows_rewrites() {
 fn run_test(extra: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, Value, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
-    let mut cmd = Command::new(SUNDER);
+    let mut cmd = support::sunder();
     cmd.args([
         "test",
         "--target",
@@ -261,7 +259,7 @@ fn an_idle_node_under_the_preload_still_ticks() {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().to_string()
         };
-        let mut cmd = Command::new(SUNDER);
+        let mut cmd = support::sunder();
         cmd.args([
             "node",
             "raft",

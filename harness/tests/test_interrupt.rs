@@ -6,7 +6,7 @@ use support::{Guard, pids_mentioning};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn history_lines(path: &Path) -> usize {
@@ -24,7 +24,7 @@ fn interrupted_run(
 ) -> (tempfile::TempDir, PathBuf, Vec<Value>) {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
-    let child = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let child = support::sunder()
         .args([
             "test",
             "--target",
@@ -113,7 +113,7 @@ fn sigint_half_way_exits_130_keeps_the_history_and_leaves_nothing_behind() {
     let (_tmp, results, events) = interrupted_run(nix::sys::signal::Signal::SIGINT, "register");
     // The run did what the dry run of the same seed says: the same schedule, and each
     // worker's first operation is the generator's first.
-    let dry = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let dry = support::sunder()
         .args([
             "test",
             "--dry-run",
@@ -194,7 +194,7 @@ fn ctrl_c_while_checking_stops_the_checkers_and_writes_partial_results() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     slow_to_check_run(&run);
-    let child = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let child = support::sunder()
         .args(["analyze", "--timeout", "1h"])
         .arg(&run)
         .stdout(Stdio::piped())

@@ -120,7 +120,7 @@ fn history_lines(results: &Path) -> usize {
 
 /// Spawns `sunder test --net netns ...` with 3 raft nodes.
 fn spawn(results: &Path, time_limit: &str, seed: u64) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_sunder"))
+    support::sunder()
         .args([
             "test",
             "--net",
@@ -365,11 +365,7 @@ fn sunder_clean_removes_what_a_killed_controller_left() {
     );
 
     let clean = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
-            .arg("clean")
-            .args(args)
-            .output()
-            .unwrap();
+        let out = support::sunder().arg("clean").args(args).output().unwrap();
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -402,7 +398,7 @@ fn a_node_that_never_starts_leaves_no_namespace() {
     let results = tmp.path().join("results");
     let mut guard = Guard::new(&results);
     // an unknown planted bug: every node refuses to start
-    let child = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let child = support::sunder()
         .args([
             "test",
             "--net",

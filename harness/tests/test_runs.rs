@@ -9,7 +9,7 @@ use support::Guard;
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 /// The machine is small: one batch of clusters at a time.
 static ONE_BATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -38,7 +38,7 @@ fn run_seeds(
     };
     for seed in seeds {
         let dir = root.join(format!("{target}-{seed}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        let child = support::sunder()
             .args([
                 "test",
                 "--target",

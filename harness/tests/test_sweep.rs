@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::{Guard, pids_mentioning};
 
@@ -38,7 +38,7 @@ fn a_sweep_runs_every_seed_and_exits_with_the_worst_verdict() {
         marker: results.clone(),
     };
     // lww serves local reads: some seeds are invalid, and the sweep must say so.
-    let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let out = support::sunder()
         .args([
             "test",
             "--target",
@@ -103,7 +103,7 @@ fn a_correct_target_sweeps_valid_and_seeds_follow_test_count() {
         children: Vec::new(),
         marker: results.clone(),
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let out = support::sunder()
         .args([
             "test",
             "--target",
@@ -139,7 +139,7 @@ fn bad_sweep_flags_exit_3() {
         &["--parallel", "2"],
         &["--seeds", "1..2", "--parallel", "0"],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        let out = support::sunder()
             .arg("test")
             .args(args)
             .args(["--results", "/nonexistent/never-created"])
@@ -159,7 +159,7 @@ fn bad_sweep_flags_exit_3() {
 fn an_interrupted_sweep_stops_every_run_and_keeps_what_finished() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
-    let child = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let child = support::sunder()
         .args([
             "test",
             "--target",

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use sunder_raft::Raft;
 use sunder_sim::{SimConfig, run_seed};
 
 fn main() {
@@ -28,7 +29,7 @@ fn main() {
     let mut sim_ms = 0;
     let mut ops = 0;
     for seed in 1..=seeds {
-        let o = run_seed(&SimConfig::new("raft", seed)).expect("valid config");
+        let o = run_seed::<Raft>(&SimConfig::new("raft", seed)).expect("valid config");
         sim_ms += o.sim_ms;
         ops += o.history.client_events().count() / 2;
     }
@@ -60,7 +61,7 @@ fn main() {
                     if seed > total {
                         break;
                     }
-                    run_seed(&SimConfig::new("raft", seed)).expect("valid config");
+                    run_seed::<Raft>(&SimConfig::new("raft", seed)).expect("valid config");
                 }
             });
         }

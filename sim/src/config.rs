@@ -12,8 +12,6 @@ use crate::fault::FaultKind;
 /// Why a simulation could not run (never "the system misbehaved": that is a verdict).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
-    #[error("unknown target {0:?} (expected one of raft, paxos, lww, primary)")]
-    UnknownTarget(String),
     #[error("unknown bug {bug:?} for {target} (known: {known})")]
     UnknownBug {
         target: String,
@@ -67,8 +65,9 @@ impl SimConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), SimError> {
-        let known = crate::targets::known_bugs(&self.target)?;
+    /// Checks the settings, and the bugs against the ones the core knows (`known`, its
+    /// `Protocol::known_bugs`).
+    pub fn validate(&self, known: &[&str]) -> Result<(), SimError> {
         for b in &self.bugs {
             if !known.contains(&b.as_str()) {
                 return Err(SimError::UnknownBug {

@@ -25,8 +25,11 @@
 //! - [`world`]: [`World`], the event queue and the simulated nodes.
 //! - [`client`]: the register workload's simulated clients and their history values.
 //! - [`check`]: [`Outcome`], the checkers' verdicts for one seed.
-//! - [`targets`]: the built-in cores by name (`raft`, `paxos`, `lww`, `primary`) and their
-//!   per-step invariants; [`run_seed`] is the one entry point.
+//! - [`targets`]: [`SimTarget`], what a core needs to be simulated (default options,
+//!   per-step invariants such as Raft's election safety), implemented for the built-in
+//!   cores; [`run_seed::<P>`](run_seed) is the one entry point, and [`RunFn`] its
+//!   monomorphised shape for a table of targets. This crate keeps no list of target names:
+//!   the harness's table (`sunder::targets`) does.
 //! - [`shrink`]: reduce a failing schedule while the violation still shows.
 
 pub mod check;
@@ -40,5 +43,5 @@ pub mod world;
 pub use check::{CheckResult, Outcome};
 pub use config::{SimConfig, SimError};
 pub use fault::{FaultKind, Schedule};
-pub use targets::{TARGETS, known_bugs, run_seed, run_with_schedule};
+pub use targets::{RunFn, SimTarget, run_seed, run_with_schedule};
 pub use world::{Hooks, World};

@@ -7,7 +7,7 @@ use sunder_checker::Verdict;
 use crate::check::Outcome;
 use crate::config::{SimConfig, SimError};
 use crate::fault::Schedule;
-use crate::targets::run_with_schedule;
+use crate::targets::RunFn;
 
 /// What shrinking found: the smallest failing run, and how many runs it took.
 pub struct Shrunk {
@@ -16,15 +16,17 @@ pub struct Shrunk {
     pub runs: usize,
 }
 
-/// Shrinks `cfg`'s seed, which must fail with `schedule`; `budget` caps the runs tried.
+/// Shrinks `cfg`'s seed, which must fail with `schedule` when simulated by `run` (a
+/// core's [`run_with_schedule`](crate::run_with_schedule)); `budget` caps the runs tried.
 pub fn shrink(
+    run: RunFn,
     cfg: &SimConfig,
     schedule: Schedule,
     budget: usize,
 ) -> Result<Option<Shrunk>, SimError> {
     let fails = |o: &Outcome| o.verdict == Verdict::Invalid;
     let mut best_cfg = cfg.clone();
-    let mut best = run_with_schedule(cfg, schedule)?;
+    let mut best = run(cfg, schedule)?;
     let mut runs = 1;
     if !fails(&best) {
         return Ok(None);
@@ -47,7 +49,7 @@ pub fn shrink(
                 .filter(|s| s.at_ms < c.time_ms)
                 .collect(),
         };
-        let o = run_with_schedule(&c, s)?;
+        let o = run(&c, s)?;
         runs += 1;
         if fails(&o) {
             best_cfg = c;
@@ -63,7 +65,7 @@ pub fn shrink(
         while i < best.schedule.len() && runs < budget {
             let mut steps = best.schedule.steps.clone();
             steps.drain(i..(i + chunk).min(steps.len()));
-            let o = run_with_schedule(&best_cfg, Schedule { steps })?;
+            let o = run(&best_cfg, Schedule { steps })?;
             runs += 1;
             if fails(&o) {
                 best = o;

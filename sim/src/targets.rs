@@ -1,4 +1,7 @@
-//! The built-in cores by name, each with the per-step invariant its protocol promises.
+//! What makes a core simulable ([`SimTarget`]), the generic entry points, and the built-in
+//! cores' per-step invariants. Which cores exist, by name, is the harness's table
+//! (`sunder::targets`), which holds [`run_with_schedule::<P>`](run_with_schedule) as a
+//! [`RunFn`]: this crate keeps no list of names.
 
 use std::collections::BTreeMap;
 
@@ -9,79 +12,76 @@ use crate::config::{SimConfig, SimError};
 use crate::fault::Schedule;
 use crate::world::{Hooks, World};
 
-/// Targets `sunder sim` knows.
-pub const TARGETS: &[&str] = &["raft", "paxos", "lww", "primary"];
+/// A core the simulator can run: messages and records are cloned (duplicated deliveries,
+/// rebuilding a crashed node from its persisted records).
+pub trait SimTarget: Protocol<Msg: Clone, Record: Clone> + Sized {
+    /// Options the core gets unless the run sets them.
+    fn default_opts() -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
 
-/// The planted bugs a target understands.
-pub fn known_bugs(target: &str) -> Result<&'static [&'static str], SimError> {
-    Ok(match target {
-        "raft" => sunder_raft::Raft::known_bugs(),
-        "paxos" => sunder_paxos::Paxos::known_bugs(),
-        "lww" => sunder_toy::Lww::known_bugs(),
-        "primary" => sunder_toy::Primary::known_bugs(),
-        other => return Err(SimError::UnknownTarget(other.to_string())),
-    })
-}
-
-/// Options a target gets unless the run sets them: Raft compacts every 200 entries, so
-/// that snapshots (and InstallSnapshot to a node that was away) happen in every run.
-pub fn default_opts(target: &str) -> &'static [(&'static str, &'static str)] {
-    match target {
-        "raft" => &[("snapshot", "200")],
-        _ => &[],
+    /// What the simulator checks after every step (none by default).
+    fn hooks(_cfg: &SimConfig) -> Hooks<Self> {
+        Hooks::default()
     }
 }
 
+/// One simulated run of a given core: [`run_with_schedule`] monomorphised, the shape a
+/// table of targets stores.
+pub type RunFn = fn(&SimConfig, Schedule) -> Result<Outcome, SimError>;
+
 /// Runs one seed with the schedule its seed draws.
-pub fn run_seed(cfg: &SimConfig) -> Result<Outcome, SimError> {
-    run_with_schedule(cfg, Schedule::generate(cfg))
+pub fn run_seed<P: SimTarget>(cfg: &SimConfig) -> Result<Outcome, SimError> {
+    run_with_schedule::<P>(cfg, Schedule::generate(cfg))
 }
 
 /// Runs one seed with a given schedule (a shrunk one, or one read back from a run).
-pub fn run_with_schedule(cfg: &SimConfig, schedule: Schedule) -> Result<Outcome, SimError> {
-    cfg.validate()?;
+pub fn run_with_schedule<P: SimTarget>(
+    cfg: &SimConfig,
+    schedule: Schedule,
+) -> Result<Outcome, SimError> {
+    cfg.validate(P::known_bugs())?;
     let mut cfg = cfg.clone();
-    for (k, v) in default_opts(&cfg.target) {
+    for (k, v) in P::default_opts() {
         cfg.opts
             .entry(k.to_string())
             .or_insert_with(|| v.to_string());
     }
-    let cfg = &cfg;
-    Ok(match cfg.target.as_str() {
-        // Every simulated peer is honest: in a correct build, a message refused at a core's
-        // boundary means the validation refuses what the protocol really sends.
-        "raft" => go::<sunder_raft::Raft>(
-            cfg,
-            schedule,
-            Hooks {
-                invariant: Some(if cfg.bugs.is_empty() {
-                    raft_honest
-                } else {
-                    raft_election_safety
-                }),
-            },
-        ),
-        "paxos" => go::<sunder_paxos::Paxos>(
-            cfg,
-            schedule,
-            Hooks {
-                invariant: cfg.bugs.is_empty().then_some(paxos_honest as _),
-            },
-        ),
-        "lww" => go::<sunder_toy::Lww>(cfg, schedule, Hooks::default()),
-        "primary" => go::<sunder_toy::Primary>(cfg, schedule, Hooks::default()),
-        other => return Err(SimError::UnknownTarget(other.to_string())),
-    })
+    let f = World::<P>::new(&cfg, schedule.clone(), P::hooks(&cfg)).run();
+    Ok(judge(cfg.seed, schedule, f))
 }
 
-fn go<P: Protocol>(cfg: &SimConfig, schedule: Schedule, hooks: Hooks<P>) -> Outcome
-where
-    P::Msg: Clone,
-    P::Record: Clone,
-{
-    let f = World::<P>::new(cfg, schedule.clone(), hooks).run();
-    judge(cfg.seed, schedule, f)
+/// Raft compacts every 200 entries, so that snapshots (and InstallSnapshot to a node that
+/// was away) happen in every run; with no bug planted, every simulated peer is honest, so
+/// a message refused at a core's boundary means the validation refuses what the protocol
+/// really sends.
+impl SimTarget for sunder_raft::Raft {
+    fn default_opts() -> &'static [(&'static str, &'static str)] {
+        &[("snapshot", "200")]
+    }
+
+    fn hooks(cfg: &SimConfig) -> Hooks<Self> {
+        Hooks {
+            invariant: Some(if cfg.bugs.is_empty() {
+                raft_honest
+            } else {
+                raft_election_safety
+            }),
+        }
+    }
 }
+
+impl SimTarget for sunder_paxos::Paxos {
+    fn hooks(cfg: &SimConfig) -> Hooks<Self> {
+        Hooks {
+            invariant: cfg.bugs.is_empty().then_some(paxos_honest as _),
+        }
+    }
+}
+
+impl SimTarget for sunder_toy::Lww {}
+
+impl SimTarget for sunder_toy::Primary {}
 
 /// Election safety, and no message from an honest peer refused at the boundary.
 fn raft_honest(nodes: &[(&str, &sunder_raft::Raft)]) -> Option<String> {

@@ -12,6 +12,7 @@
 
 use crate::controller::checks::{self, CheckerResult};
 use crate::controller::rundir::RunDir;
+use crate::targets::TargetInfo;
 use anyhow::{Context, bail};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -20,14 +21,18 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use sunder_checker::Verdict;
-use sunder_sim::{FaultKind, Outcome, SimConfig};
+use sunder_sim::{FaultKind, Outcome, RunFn, Schedule, SimConfig};
 use sunder_workloads::WorkloadKind;
 
 /// Run a built-in target under deterministic simulation, many seeds at once.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimArgs {
-    /// The core to simulate: raft, paxos, lww or primary.
-    #[arg(long, default_value = "raft")]
+    #[arg(
+        long,
+        default_value = "raft",
+        help = "The core to simulate (--help lists them)",
+        long_help = crate::targets::help("The core to simulate:", true)
+    )]
     pub target: String,
     /// Seeds to run, `A..B` (both included).
     #[arg(long, conflicts_with = "seed")]
@@ -94,7 +99,24 @@ fn parse_seeds(s: &str) -> anyhow::Result<(u64, u64)> {
     Ok((a, b))
 }
 
+/// `--target` in the table of targets, with the simulator's entry for it.
+fn target(a: &SimArgs) -> anyhow::Result<(&'static TargetInfo, RunFn)> {
+    crate::targets::find_sim(&a.target).with_context(|| {
+        format!(
+            "--target {:?}: unknown target (the simulator runs {})",
+            a.target,
+            crate::targets::sim_names()
+        )
+    })
+}
+
+/// One seed with the schedule it draws.
+fn simulate(run: RunFn, cfg: &SimConfig) -> anyhow::Result<Outcome> {
+    run(cfg, Schedule::generate(cfg)).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 fn config(a: &SimArgs, seed: u64) -> anyhow::Result<SimConfig> {
+    let (target, _) = target(a)?;
     let mut c = SimConfig::new(&a.target, seed);
     c.nodes = a.nodes;
     c.clients = a.clients;
@@ -110,7 +132,8 @@ fn config(a: &SimArgs, seed: u64) -> anyhow::Result<SimConfig> {
             _ => bail!("--opt {o:?}: expected KEY=VALUE"),
         }
     }
-    c.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    c.validate((target.bugs)())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(c)
 }
 
@@ -147,10 +170,11 @@ pub fn run(a: SimArgs) -> anyhow::Result<i32> {
         (None, None) => bail!("give --seeds A..B or --seed N"),
         (Some(_), Some(_)) => unreachable!("clap rejects both"),
     };
+    let (_, run) = target(&a)?;
     config(&a, first)?; // bad flags fail before any thread starts
     if a.replay {
         let cfg = config(&a, first)?;
-        let o = sunder_sim::run_seed(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let o = simulate(run, &cfg)?;
         eprintln!("sunder sim: seed {first}: {}", verdict_line(&o));
         let dir = write_run(&a, &cfg, &o, &a.results)?;
         println!("run: {}", dir.display());
@@ -184,9 +208,7 @@ pub fn run(a: SimArgs) -> anyhow::Result<i32> {
                     if seed > last {
                         break;
                     }
-                    let o = match config(&a, seed)
-                        .and_then(|c| sunder_sim::run_seed(&c).map_err(|e| anyhow::anyhow!("{e}")))
-                    {
+                    let o = match config(&a, seed).and_then(|c| simulate(run, &c)) {
                         Ok(o) => o,
                         Err(e) => {
                             *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -239,11 +261,11 @@ pub fn run(a: SimArgs) -> anyhow::Result<i32> {
         println!("first failing seed: {seed}");
         println!("replay:  {}", replay_command(&a, seed));
         let cfg = config(&a, seed)?;
-        let o = sunder_sim::run_seed(&cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let o = simulate(run, &cfg)?;
         let dir = write_run(&a, &cfg, &o, &a.results)?;
         println!("run:     {}", dir.display());
         if a.shrink {
-            match sunder_sim::shrink::shrink(&cfg, o.schedule.clone(), 200)
+            match sunder_sim::shrink::shrink(run, &cfg, o.schedule.clone(), 200)
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
                 Some(s) => {

@@ -9,8 +9,12 @@ use std::time::Duration;
 /// Run a test: spawn a cluster, drive clients, inject faults, check the history.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TestArgs {
-    /// The system under test: lww, primary, raft or paxos.
-    #[arg(long, default_value = "raft")]
+    #[arg(
+        long,
+        default_value = "raft",
+        help = "The built-in system under test (--help lists them)",
+        long_help = crate::targets::help("The built-in system under test:", false)
+    )]
     pub target: String,
     /// A third-party system described by a TOML spec file (e.g. targets/specs/etcd.toml),
     /// instead of a built-in --target.

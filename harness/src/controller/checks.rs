@@ -37,9 +37,10 @@ impl Checked {
     }
 }
 
-/// Targets whose nodes keep a replicated log, and so get the agreement checker.
+/// Targets whose nodes keep a replicated log, and so get the agreement checker (the
+/// table's `agreement` column; a spec target has none).
 pub fn has_log(target: &str) -> bool {
-    matches!(target, "raft" | "paxos")
+    crate::targets::find(target).is_some_and(|t| t.agreement)
 }
 
 /// Where the agreement checker's evidence is: the run directory (dumps and event streams

@@ -10,9 +10,6 @@ use std::time::Duration;
 use sunder_nemesis::{FaultKind, ScheduleConfig};
 use sunder_workloads::{WorkloadConfig, WorkloadKind};
 
-/// Targets `sunder node` knows.
-pub const TARGETS: &[&str] = &["lww", "primary", "raft", "paxos"];
-
 /// How node-to-node traffic flows, and where network faults are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,11 +95,12 @@ impl TestConfig {
         if spec.is_some() && !(a.bugs.is_empty() && a.opts.is_empty()) {
             bail!("--bug and --opt are for the built-in targets; a spec target takes --client-opt");
         }
-        if spec.is_none() && !TARGETS.contains(&a.target.as_str()) {
+        let builtin = crate::targets::find(&a.target);
+        if spec.is_none() && builtin.is_none() {
             bail!(
                 "--target {:?}: unknown target (expected one of {})",
                 a.target,
-                TARGETS.join(", ")
+                crate::targets::names()
             );
         }
         if !(1..=15).contains(&a.nodes) {
@@ -176,11 +174,13 @@ impl TestConfig {
                 _ => bail!("--opt {o:?}: expected KEY=VALUE"),
             }
         }
-        if spec.is_none() {
+        if let (None, Some(t)) = (&spec, builtin) {
             // Checked here, against the target's own list, so that a typo stops the run
             // before any node starts rather than in every node's log.
-            let accepted = crate::cmd::node::accepted_opts(&a.target).unwrap_or(&[]);
-            sunder_node::opts::check(accepted, opts.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+            sunder_node::opts::check(
+                (t.opts)(),
+                opts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            )?;
         }
         for b in &a.bugs {
             if b.is_empty() || b.starts_with('-') {

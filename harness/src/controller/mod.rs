@@ -11,16 +11,20 @@
 //!  run_workers ──► Recorder ──► history.jsonl ◄── FaultRunner (schedule → Nemesis → ProxyNet /
 //!      │  (until the time limit or Ctrl-C)         Cluster kill/restart/pause/resume)
 //!      ▼
-//!  heal all ─► wait for every node ─► final_phase ─► dumps ─► stop nodes
+//!  heal all ─► settle (every node up) ─► final_reads ─► converge ─► collect_dumps ─► audit
+//!      ▼                                                                               │
+//!  teardown (nodes, relays, namespaces, history flushed) ◄──────────────────────────────┘
 //!      ▼
-//!  checks (linearizability | set, availability, stats) ─► results.json, table, JUnit, exit code
+//!  judge: checks (linearizability | set, agreement, availability, stats)
+//!      ─► results.json, table, JUnit, exit code
 //! ```
 //!
 //! - [`config`]: flags → [`TestConfig`], the replay command.
 //! - [`rundir`]: the run directory. [`launch`], [`ports`]: bringing the cluster up.
 //! - [`cluster`]: node processes. [`admin`]: status, dump.
 //! - [`faults`]: the schedule runner. [`progress`]: the progress line.
-//! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow.
+//! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow, one
+//!   function per phase. [`interrupt`]: what Ctrl-C and SIGTERM do during a run.
 //! - [`spec`]: target specs, third-party systems described in TOML.
 
 pub mod admin;
@@ -28,6 +32,7 @@ pub mod checks;
 pub mod cluster;
 pub mod config;
 pub mod faults;
+pub mod interrupt;
 pub mod launch;
 pub mod ports;
 pub mod probe;

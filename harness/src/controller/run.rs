@@ -1,28 +1,47 @@
-//! One test run from start to end (see the map in `mod.rs`), and `--dry-run`.
+//! One test run from start to end, as phases that each take what they need and return
+//! what the next one consumes; and `--dry-run`.
+//!
+//! ```text
+//!  prepare ──► launch ──► main_phase ──► settle ──► final_reads ──► converge
+//!  (RunDir,    (Launched:   (MainPhase:     (warning)  (interrupted?)   (warning; logs only)
+//!   schedule)   cluster,     recorder,
+//!               relays...)   fault runner)
+//!      ──► collect_dumps ──► audit ──► teardown ──► judge ──► finish
+//!          (each member's   (nodes that (nodes stopped, (Judged:   (results.json, report,
+//!           dump or why not) died alone) relays, netns,  verdict)   JUnit, exit code)
+//!                                        history flushed)
+//! ```
+//!
+//! An interrupt skips only what needs a healthy cluster (settling, final reads, dumps):
+//! the teardown and the checkers run on every path that returns normally, and on an error
+//! (`?`) the drop guards of the cluster, relays and namespaces clean up instead.
 
 use super::admin::Admin;
 use super::checks::{self, Checked};
-use super::cluster::NodeState;
+use super::cluster::{NodeState, SharedCluster};
 use super::config::TestConfig;
-use super::faults::{FaultRunner, InForce};
+use super::faults::{FaultRunner, InForce, Net};
+use super::interrupt::{cancel_on_next_signal, fired, interrupt_channel};
 use super::launch::{Launched, Startup, launch};
 use super::probe::Probe;
 use super::progress::Progress;
 use super::results::{self, Results};
 use super::rundir::RunDir;
 use anyhow::Context;
+use nix::sys::signal::Signal;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sunder_checker::History;
-use sunder_nemesis::{Nemesis, NemesisOp, Step, schedule};
+use sunder_nemesis::{FaketimeClocks, Nemesis, NemesisOp, NetnsNet, Step, schedule};
 use sunder_wire::Op;
-use sunder_workloads::{Generator, Recorder, final_phase_with, run_workers_with};
+use sunder_workloads::{AnyClient, Generator, Recorder, final_phase_with, run_workers_with};
 use tokio::sync::watch;
 
 pub const EXIT_HARNESS: i32 = 3;
@@ -32,6 +51,8 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The linearizability checker's budget; past it the verdict is unknown.
 const CHECK_BUDGET: Duration = Duration::from_secs(60);
+/// The checkers' budget after an interrupt: the user wants to stop, not to wait a minute.
+const INTERRUPTED_CHECK_BUDGET: Duration = Duration::from_secs(10);
 
 /// Runs the test; returns the exit code (0 valid, 1 invalid, 2 unknown, 3 harness, 130).
 pub fn run(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
@@ -43,128 +64,10 @@ pub fn run(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     rt.block_on(run_async(cfg, json))
 }
 
-/// Fires (holds `true`) on the first SIGINT or SIGTERM. Installed before any node starts,
-/// so that from then on a signal means "clean up", never "die with children running".
-/// The second receiver counts every signal, so one that comes later (while the checkers
-/// run) can stop the checkers too.
-fn interrupt_channel() -> anyhow::Result<(watch::Receiver<bool>, watch::Receiver<u64>)> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
-    let (tx, rx) = watch::channel(false);
-    let (count_tx, count_rx) = watch::channel(0u64);
-    tokio::spawn(async move {
-        let mut n = 0u64;
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            n += 1;
-            if n == 1 {
-                eprintln!("sunder: interrupted: stopping clients, healing faults, stopping nodes");
-            }
-            tx.send_replace(true);
-            count_tx.send_replace(n);
-        }
-    });
-    Ok((rx, count_rx))
-}
-
-/// A flag set by the next signal after this call: the checkers' cancel flag, so a Ctrl-C
-/// while they run (the first or the second of the run) stops them. Abort the returned task
-/// once the checkers are done.
-fn cancel_on_next_signal(
-    mut signals: watch::Receiver<u64>,
-) -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
-    signals.mark_unchanged();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let task = tokio::spawn(async move {
-        if signals.changed().await.is_ok() {
-            eprintln!("sunder: interrupted: stopping the checkers");
-            flag.store(true, Ordering::Relaxed);
-        }
-    });
-    (cancel, task)
-}
-
-async fn fired(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|v| *v).await;
-}
-
-/// Waits until every node is up again (restarted nodes need a moment), up to the
-/// recovery timeout; returns how many were up last. Stops early on an interrupt.
-async fn wait_recovered(probe: &Probe, ids: &[String], intr: &mut watch::Receiver<bool>) -> usize {
-    let deadline = Instant::now() + RECOVERY_TIMEOUT;
-    loop {
-        let up = probe.count_up(ids).await;
-        if up == ids.len() || Instant::now() >= deadline {
-            return up;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = fired(intr) => return up,
-        }
-    }
-}
-
-/// For replicated logs: waits until every node answers and all report the same commit index
-/// (the followers caught up with what was committed before the heal), so that the dumps the
-/// agreement checker compares are complete. Returns false if that did not happen in time.
-async fn wait_converged(admin: &Admin, n: usize, intr: &mut watch::Receiver<bool>) -> bool {
-    let deadline = Instant::now() + RECOVERY_TIMEOUT;
-    loop {
-        let statuses = admin.statuses(Duration::from_millis(300)).await;
-        let mut commits = statuses.values().map(|s| s.commit);
-        let first = commits.next();
-        if statuses.len() == n && first.is_some() && commits.all(|c| Some(c) == first) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = fired(intr) => return false,
-        }
-    }
-}
-
 async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let (mut intr, signals) = interrupt_channel()?;
-    let dir = RunDir::create(&cfg.results, &cfg.name)?;
-    let replay = cfg.replay_command();
-    dir.write_json("config.json", &json!({ "config": &cfg, "replay": replay }))?;
-    let steps = schedule(&cfg.schedule_config());
-    dir.write_json("schedule.json", &steps)?;
-    eprintln!(
-        "sunder: {} with seed {} in {}",
-        cfg.name,
-        cfg.seed,
-        dir.path.display()
-    );
-    if let Some(d) = cfg.spec.as_ref().and_then(|s| s.description.as_ref()) {
-        eprintln!("sunder: target {}: {d}", cfg.target);
-    }
-
-    let mut base = Results {
-        name: cfg.name.clone(),
-        run_dir: dir.path.clone(),
-        seed: cfg.seed,
-        replay: replay.clone(),
-        verdict: None,
-        exit_code: EXIT_HARNESS,
-        interrupted: false,
-        harness_error: None,
-        config: &cfg,
-        checkers: Vec::new(),
-        counterexample: None,
-        stats: None,
-        nodes: BTreeMap::new(),
-        warnings: Vec::new(),
-        extra: BTreeMap::new(),
-    };
+    let (dir, steps) = prepare(&cfg)?;
+    let mut base = new_results(&cfg, &dir);
 
     let Launched {
         cluster,
@@ -173,7 +76,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         client,
         admin,
         probe,
-        stop: (stop_signal, stop_grace),
+        stop,
         clocks,
         warnings,
     } = match launch(&cfg, &dir, &mut intr).await? {
@@ -192,19 +95,129 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     };
     base.warnings.extend(warnings);
     let members = cfg.members();
-    let n = members.len();
 
-    // The run proper: workers and nemesis until the time limit or an interrupt.
+    let main = main_phase(
+        &cfg, &dir, steps, &cluster, net, clocks, &client, &admin, &mut intr,
+    )
+    .await?;
+    base.warnings.extend(main.warnings);
+    let mut interrupted = main.interrupted || *intr.borrow();
+
+    if !interrupted {
+        base.warnings
+            .extend(settle(&probe, &members, &mut intr).await);
+        interrupted = final_reads(&cfg, &client, &main.recorder, &mut intr).await;
+        if !interrupted && checks::has_log(&cfg.target) {
+            base.warnings
+                .extend(converge(&admin, members.len(), &mut intr).await);
+        }
+        interrupted = *intr.borrow();
+    }
+
+    base.nodes = collect_dumps(&cfg, &dir, &admin, &members, interrupted).await;
+    let died = audit(&cluster, &members, &mut base.nodes);
+    base.warnings.extend(died);
+    let torn = teardown(
+        &cluster,
+        stop,
+        main.runner,
+        netns,
+        &main.recorder,
+        &main.history_path,
+    );
+    base.warnings.extend(torn);
+
+    // A first signal during the teardown counts too: the checkers get the short budget.
+    let interrupted = interrupted || *intr.borrow();
+    let history = History::new(main.recorder.events());
+    let judged = judge(
+        &cfg,
+        &dir,
+        members,
+        &base.nodes,
+        history,
+        interrupted,
+        signals,
+    )
+    .await?;
+    record_verdict(&mut base, judged);
+    finish(&dir, base, json)
+}
+
+/// The run directory with `config.json` and `schedule.json` written before anything
+/// starts (a run that dies early still says what it was), and the fault schedule.
+fn prepare(cfg: &TestConfig) -> anyhow::Result<(RunDir, Vec<Step>)> {
+    let dir = RunDir::create(&cfg.results, &cfg.name)?;
+    let replay = cfg.replay_command();
+    dir.write_json("config.json", &json!({ "config": cfg, "replay": replay }))?;
+    let steps = schedule(&cfg.schedule_config());
+    dir.write_json("schedule.json", &steps)?;
+    eprintln!(
+        "sunder: {} with seed {} in {}",
+        cfg.name,
+        cfg.seed,
+        dir.path.display()
+    );
+    if let Some(d) = cfg.spec.as_ref().and_then(|s| s.description.as_ref()) {
+        eprintln!("sunder: target {}: {d}", cfg.target);
+    }
+    Ok((dir, steps))
+}
+
+/// The results as they stand before anything ran: a harness failure until a verdict
+/// replaces it.
+fn new_results<'a>(cfg: &'a TestConfig, dir: &RunDir) -> Results<&'a TestConfig> {
+    Results {
+        name: cfg.name.clone(),
+        run_dir: dir.path.clone(),
+        seed: cfg.seed,
+        replay: cfg.replay_command(),
+        verdict: None,
+        exit_code: EXIT_HARNESS,
+        interrupted: false,
+        harness_error: None,
+        config: cfg,
+        checkers: Vec::new(),
+        counterexample: None,
+        stats: None,
+        nodes: BTreeMap::new(),
+        warnings: Vec::new(),
+        extra: BTreeMap::new(),
+    }
+}
+
+/// What the main phase leaves behind: the history so far, the fault runner (which owns
+/// the relays: they must outlive the nodes), and whether it was cut short.
+struct MainPhase {
+    recorder: Arc<Recorder>,
+    history_path: PathBuf,
+    runner: FaultRunner,
+    interrupted: bool,
+    warnings: Vec<String>,
+}
+
+/// Workers and the nemesis until the time limit or an interrupt; then every fault healed.
+#[allow(clippy::too_many_arguments)] // each is a distinct part of the launched cluster
+async fn main_phase(
+    cfg: &TestConfig,
+    dir: &RunDir,
+    steps: Vec<Step>,
+    cluster: &SharedCluster,
+    net: Net,
+    clocks: Option<FaketimeClocks>,
+    client: &Arc<AnyClient>,
+    admin: &Admin,
+    intr: &mut watch::Receiver<bool>,
+) -> anyhow::Result<MainPhase> {
     let history_path = dir.file("history.jsonl");
     let sink = std::fs::File::create(&history_path)
         .with_context(|| format!("create {}", history_path.display()))?;
     let start = Instant::now();
     let recorder = Arc::new(Recorder::new(start, Box::new(sink)));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let wcfg = cfg.workload_config();
     let workers = {
         let (wcfg, client, rec, stop) = (
-            wcfg.clone(),
+            cfg.workload_config(),
             client.clone(),
             recorder.clone(),
             stop_rx.clone(),
@@ -217,7 +230,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
             Some(c) => Nemesis::new(net, cluster.clone()).with_clocks(Box::new(c)),
             None => Nemesis::new(net, cluster.clone()),
         },
-        members: members.clone(),
+        members: cfg.members(),
         admin: admin.clone(),
         recorder: recorder.clone(),
         in_force: in_force.clone(),
@@ -232,50 +245,113 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let progress = Progress::start(recorder.clone(), in_force, cfg.time_limit, start);
     let interrupted = tokio::select! {
         _ = tokio::time::sleep(cfg.time_limit) => false,
-        _ = fired(&mut intr) => true,
+        _ = fired(intr) => true,
     };
     stop_tx.send_replace(true);
     let summary = workers.await;
     let mut runner = nemesis_task.await.context("the nemesis task panicked")?;
     runner.heal_all();
     progress.finish();
-    let mut interrupted = interrupted || *intr.borrow();
+    let mut warnings = Vec::new();
     if let Err(e) = summary {
-        base.warnings.push(format!("a worker panicked: {e}"));
+        warnings.push(format!("a worker panicked: {e}"));
     }
+    Ok(MainPhase {
+        recorder,
+        history_path,
+        runner,
+        interrupted,
+        warnings,
+    })
+}
 
-    // After the faults: recovery, final reads, dumps.
-    if !interrupted {
-        let up = wait_recovered(&probe, &members, &mut intr).await;
-        if up < n && !*intr.borrow() {
-            base.warnings.push(format!(
-                "only {up} of {n} nodes {} within {}s of healing",
-                probe
-                    .what()
-                    .replace("answer", "answered")
-                    .replace("pass", "passed"),
-                RECOVERY_TIMEOUT.as_secs()
-            ));
+/// Waits until every node is up again (restarted nodes need a moment), up to the
+/// recovery timeout; a warning if some were not. Stops early on an interrupt.
+async fn settle(
+    probe: &Probe,
+    members: &[String],
+    intr: &mut watch::Receiver<bool>,
+) -> Option<String> {
+    let n = members.len();
+    let deadline = Instant::now() + RECOVERY_TIMEOUT;
+    let up = loop {
+        let up = probe.count_up(members).await;
+        if up == n || Instant::now() >= deadline {
+            break up;
         }
         tokio::select! {
-            _ = final_phase_with(&wcfg, client.clone(), recorder.clone()) => {}
-            _ = fired(&mut intr) => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = fired(intr) => break up,
         }
-        interrupted = *intr.borrow();
-        if !interrupted
-            && checks::has_log(&cfg.target)
-            && !wait_converged(&admin, n, &mut intr).await
-            && !*intr.borrow()
-        {
-            base.warnings.push(format!(
-                "the nodes' commit indices did not converge within {}s of healing: \
-                 the dumps may miss entries the agreement checker then cannot confirm",
-                RECOVERY_TIMEOUT.as_secs()
-            ));
-        }
-        interrupted = *intr.borrow();
+    };
+    (up < n && !*intr.borrow()).then(|| {
+        format!(
+            "only {up} of {n} nodes {} within {}s of healing",
+            probe
+                .what()
+                .replace("answer", "answered")
+                .replace("pass", "passed"),
+            RECOVERY_TIMEOUT.as_secs()
+        )
+    })
+}
+
+/// The workload's final phase (the set workload's final reads) on the healed cluster;
+/// returns whether an interrupt came by its end.
+async fn final_reads(
+    cfg: &TestConfig,
+    client: &Arc<AnyClient>,
+    recorder: &Arc<Recorder>,
+    intr: &mut watch::Receiver<bool>,
+) -> bool {
+    let wcfg = cfg.workload_config();
+    tokio::select! {
+        _ = final_phase_with(&wcfg, client.clone(), recorder.clone()) => {}
+        _ = fired(intr) => {}
     }
-    for id in &members {
+    *intr.borrow()
+}
+
+/// For replicated logs: waits until every node answers and all report the same commit
+/// index (the followers caught up with what was committed before the heal), so that the
+/// dumps the agreement checker compares are complete; a warning if that did not happen.
+async fn converge(admin: &Admin, n: usize, intr: &mut watch::Receiver<bool>) -> Option<String> {
+    let deadline = Instant::now() + RECOVERY_TIMEOUT;
+    let converged = loop {
+        let statuses = admin.statuses(Duration::from_millis(300)).await;
+        let mut commits = statuses.values().map(|s| s.commit);
+        let first = commits.next();
+        if statuses.len() == n && first.is_some() && commits.all(|c| Some(c) == first) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = fired(intr) => break false,
+        }
+    };
+    (!converged && !*intr.borrow()).then(|| {
+        format!(
+            "the nodes' commit indices did not converge within {}s of healing: \
+             the dumps may miss entries the agreement checker then cannot confirm",
+            RECOVERY_TIMEOUT.as_secs()
+        )
+    })
+}
+
+/// Each member's dump written to `nodes/<id>.dump.json`, or why there is none: the
+/// agreement checker must tell a missing dump from an empty log.
+async fn collect_dumps(
+    cfg: &TestConfig,
+    dir: &RunDir,
+    admin: &Admin,
+    members: &[String],
+    interrupted: bool,
+) -> BTreeMap<String, Value> {
+    let mut nodes = BTreeMap::new();
+    for id in members {
         let outcome = if interrupted {
             json!({ "dump": null, "error": "interrupted" })
         } else if cfg.spec.is_some() {
@@ -297,56 +373,95 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
                 Err(e) => json!({ "dump": null, "error": e }),
             }
         };
-        base.nodes.insert(id.clone(), outcome);
+        nodes.insert(id.clone(), outcome);
     }
-    {
-        // A node that died on its own (not by the nemesis) is worth a line in the results.
-        let mut c = cluster.lock();
-        for id in &members {
-            let was = c.state(id);
-            let died = if was == Some(NodeState::Killed) {
-                None
-            } else {
-                c.exited(id)
-            };
-            let entry = base.nodes.entry(id.clone()).or_insert_with(|| json!({}));
-            entry["starts"] = json!(c.starts(id));
-            if let Some(status) = died {
-                entry["exited_by_itself"] = json!(status.to_string());
-                base.warnings.push(format!(
-                    "node {id} exited by itself before the end ({status}); see nodes/{id}.log"
-                ));
-            }
+    nodes
+}
+
+/// Records how often each node started, and names the nodes that died on their own (not
+/// by the nemesis): each is worth a warning.
+fn audit(
+    cluster: &SharedCluster,
+    members: &[String],
+    nodes: &mut BTreeMap<String, Value>,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let mut c = cluster.lock();
+    for id in members {
+        let was = c.state(id);
+        let died = if was == Some(NodeState::Killed) {
+            None
+        } else {
+            c.exited(id)
+        };
+        let entry = nodes.entry(id.clone()).or_insert_with(|| json!({}));
+        entry["starts"] = json!(c.starts(id));
+        if let Some(status) = died {
+            entry["exited_by_itself"] = json!(status.to_string());
+            warnings.push(format!(
+                "node {id} exited by itself before the end ({status}); see nodes/{id}.log"
+            ));
         }
     }
+    warnings
+}
+
+/// Stops the nodes, then the relays (nodes talked through them until they stopped), then
+/// removes the namespaces, then makes the history durable before anything reads it.
+/// Returns what went wrong, for the results.
+fn teardown(
+    cluster: &SharedCluster,
+    (stop_signal, stop_grace): (Signal, Duration),
+    runner: FaultRunner,
+    netns: Option<Arc<NetnsNet>>,
+    recorder: &Recorder,
+    history_path: &std::path::Path,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
     tokio::task::block_in_place(|| cluster.lock().stop_all_with(stop_signal, stop_grace));
-    drop(runner); // the relays go last: nodes talked through them until they stopped
+    drop(runner);
     if let Some(ns) = netns {
         // Explicitly, to report a failure; the drop guard would only log it.
         if let Err(e) = tokio::task::block_in_place(|| ns.teardown()) {
             eprintln!("sunder: error: removing the network namespaces: {e}");
-            base.warnings.push(format!(
+            warnings.push(format!(
                 "removing the network namespaces failed (run `sunder clean`): {e}"
             ));
         }
     }
     if let Err(e) = recorder.flush() {
-        base.warnings
-            .push(format!("writing {}: {e}", history_path.display()));
+        warnings.push(format!("writing {}: {e}", history_path.display()));
     }
+    warnings
+}
 
-    let history = History::new(recorder.events());
+/// The checkers' verdicts, and whether the run counts as interrupted (a signal while they
+/// ran stops them and makes it so).
+struct Judged {
+    checked: Checked,
+    interrupted: bool,
+}
+
+/// Runs the checkers on the history (and, for replicated logs, the dumps) off the async
+/// threads; the next signal cancels them.
+async fn judge(
+    cfg: &TestConfig,
+    dir: &RunDir,
+    members: Vec<String>,
+    nodes: &BTreeMap<String, Value>,
+    history: History,
+    interrupted: bool,
+    signals: watch::Receiver<u64>,
+) -> anyhow::Result<Judged> {
     let kind = cfg.workload;
-    // A first signal during the teardown counts too: the checkers get the short budget.
-    let interrupted = interrupted || *intr.borrow();
     let budget = if interrupted {
-        Duration::from_secs(10)
+        INTERRUPTED_CHECK_BUDGET
     } else {
         CHECK_BUDGET
     };
     let agreement_dir = checks::has_log(&cfg.target).then(|| dir.path.clone());
     // The members and what became of each one's dump, so that a missing one is noticed.
-    let outcomes = serde_json::to_value(&base.nodes).unwrap_or_default();
+    let outcomes = serde_json::to_value(nodes).unwrap_or_default();
     let (cancel, on_signal) = cancel_on_next_signal(signals);
     eprintln!("sunder: checking the history (Ctrl-C stops the checkers)");
     let flag = cancel.clone();
@@ -359,7 +474,19 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     .await
     .context("a checker panicked")?;
     on_signal.abort();
-    let interrupted = interrupted || cancel.load(Ordering::Relaxed);
+    Ok(Judged {
+        checked,
+        interrupted: interrupted || cancel.load(Ordering::Relaxed),
+    })
+}
+
+/// The verdict and its exit code into the results (an interrupted run exits 130 whatever
+/// the checkers found).
+fn record_verdict(base: &mut Results<&TestConfig>, judged: Judged) {
+    let Judged {
+        checked,
+        interrupted,
+    } = judged;
     let verdict = checked.verdict();
     base.verdict = Some(verdict);
     base.exit_code = if interrupted {
@@ -371,7 +498,6 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     base.counterexample = checked.counterexample;
     base.checkers = checked.checkers;
     base.stats = Some(checked.stats);
-    finish(&dir, base, json)
 }
 
 /// Writes results.json and the JUnit file, prints the summary; returns the exit code.
@@ -431,23 +557,4 @@ pub fn dry_run(cfg: &TestConfig, ops: usize) -> anyhow::Result<i32> {
     // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
     let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc)?);
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The first Ctrl-C of a run (before the checkers) must not cancel them; the next one
-    /// must, whichever number it is.
-    #[tokio::test]
-    async fn only_a_signal_after_the_checkers_start_cancels_them() {
-        let (count, signals) = watch::channel(0u64);
-        count.send_replace(1); // the run's first Ctrl-C, during the workload
-        let (cancel, task) = cancel_on_next_signal(signals);
-        tokio::task::yield_now().await;
-        assert!(!cancel.load(Ordering::Relaxed));
-        count.send_replace(2); // Ctrl-C while checking
-        task.await.unwrap();
-        assert!(cancel.load(Ordering::Relaxed));
-    }
 }

@@ -1,10 +1,24 @@
-//! Shared by the integration tests that run whole clusters: a drop guard that leaves no
-//! process behind, and a way to run `sunder test` and read what it stored.
+//! Shared by the integration tests: the one way to find the `sunder` binary, a drop guard
+//! that leaves no process behind, a way to run `sunder test` and read what it stored, and
+//! (in [`report`]) the report and serve tests' fake run directories and HTTP client.
 #![allow(dead_code)] // each test binary uses a different part
+
+pub mod report;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
+
+/// The `sunder` binary Cargo built for these tests.
+pub fn sunder_path() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sunder"))
+}
+
+/// A command that runs the `sunder` binary (wrap it with `assert_cmd::Command::from_std`
+/// for assertions).
+pub fn sunder() -> Command {
+    Command::new(sunder_path())
+}
 
 /// Every live process (other than this one) whose command line mentions `marker`.
 pub fn pids_mentioning(marker: &Path) -> Vec<u32> {
@@ -91,7 +105,7 @@ impl Run {
 /// Runs `sunder test ARGS --results ROOT/<name>` to the end and reads its results.
 pub fn sunder_test(root: &Path, name: &str, args: &[&str]) -> Run {
     let results_dir = root.join(name);
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_sunder"))
+    let out: Output = sunder()
         .arg("test")
         .args(args)
         .arg("--results")

@@ -1,7 +1,5 @@
-//! Shared by the report and serve tests (included with `#[path]`): fake run directories,
-//! the `sunder` binary, a `sunder serve` that is killed with its process group on drop,
-//! and a plain HTTP GET over a TcpStream.
-#![allow(dead_code)]
+//! Shared by the report and serve tests: fake run directories, a `sunder serve` that is
+//! killed with its process group on drop, and a plain HTTP GET over a TcpStream.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -9,9 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-pub fn sunder() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sunder"))
-}
+pub use super::sunder;
 
 /// One history event.
 pub fn ev(

@@ -1,0 +1,154 @@
+//! The built-in targets, in one table: every place that needs to know which targets exist
+//! (`sunder node`, `sunder test`'s flag checks, the checkers a run gets, `sunder sim`,
+//! help texts and errors) reads [`TARGETS`]. Adding a target is one entry here plus its
+//! crate (a `Protocol` core with a `sunder_sim::SimTarget` impl). Third-party systems
+//! described by a spec file (`--target-spec`) are not in this table.
+
+use sunder_node::{NodeArgs, NodeError, OptSpec};
+use sunder_sim::{RunFn, SimTarget};
+
+/// What the harness knows about one built-in target.
+pub struct TargetInfo {
+    /// The `--target` / `sunder node` name.
+    pub name: &'static str,
+    /// One line for help texts.
+    pub about: &'static str,
+    /// The planted bugs `--bug` may switch on.
+    pub bugs: fn() -> &'static [&'static str],
+    /// The `--opt` keys the core accepts (the controller checks them before any node starts).
+    pub opts: fn() -> &'static [OptSpec],
+    /// The nodes keep a replicated log: the run takes their dumps and event streams and the
+    /// agreement checker judges them.
+    pub agreement: bool,
+    /// Runs one node until SIGTERM or SIGINT (`sunder node NAME ...`).
+    pub run_node: fn(NodeArgs) -> Result<(), NodeError>,
+    /// The deterministic simulator's entry for this core (`sunder sim --target NAME`).
+    pub sim: Option<RunFn>,
+}
+
+/// A target whose core runs both as a node process and under the simulator.
+const fn builtin<P: SimTarget>(
+    name: &'static str,
+    about: &'static str,
+    agreement: bool,
+) -> TargetInfo {
+    TargetInfo {
+        name,
+        about,
+        bugs: P::known_bugs,
+        opts: P::accepted_opts,
+        agreement,
+        run_node: sunder_node::run_node::<P>,
+        sim: Some(sunder_sim::run_with_schedule::<P>),
+    }
+}
+
+/// Every built-in target, in the order help texts list them.
+pub static TARGETS: &[TargetInfo] = &[
+    builtin::<sunder_toy::Lww>(
+        "lww",
+        "last-writer-wins replicas (not linearizable under partitions)",
+        false,
+    ),
+    builtin::<sunder_toy::Primary>(
+        "primary",
+        "a fixed primary that serves every operation",
+        false,
+    ),
+    builtin::<sunder_raft::Raft>("raft", "Raft: leader election and a replicated log", true),
+    builtin::<sunder_paxos::Paxos>("paxos", "Multi-Paxos: a replicated log", true),
+];
+
+/// The built-in target with this name.
+pub fn find(name: &str) -> Option<&'static TargetInfo> {
+    TARGETS.iter().find(|t| t.name == name)
+}
+
+/// The built-in target with this name that the simulator can run, and its entry.
+pub fn find_sim(name: &str) -> Option<(&'static TargetInfo, RunFn)> {
+    find(name).and_then(|t| Some((t, t.sim?)))
+}
+
+/// The names, comma-separated, for errors.
+pub fn names() -> String {
+    join(TARGETS.iter().map(|t| t.name))
+}
+
+/// The names of the targets the simulator can run, comma-separated.
+pub fn sim_names() -> String {
+    join(TARGETS.iter().filter(|t| t.sim.is_some()).map(|t| t.name))
+}
+
+/// One help line per target (`name: about`), for a flag's long help.
+pub fn help(lead: &str, simulated_only: bool) -> String {
+    let mut s = lead.to_string();
+    for t in TARGETS
+        .iter()
+        .filter(|t| !simulated_only || t.sim.is_some())
+    {
+        s += &format!("\n  {}: {}", t.name, t.about);
+    }
+    s
+}
+
+fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sunder_sim::{FaultKind, Schedule, SimConfig, SimError};
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for (i, t) in TARGETS.iter().enumerate() {
+            assert!(
+                TARGETS[..i].iter().all(|u| u.name != t.name),
+                "{} twice",
+                t.name
+            );
+            assert!(std::ptr::eq(find(t.name).unwrap(), t));
+        }
+        assert!(find("etcd").is_none());
+        assert!(find_sim("etcd").is_none());
+    }
+
+    /// Each entry's simulator runs the core its bug list belongs to: every bug the entry
+    /// names is accepted by its simulator, and a bug no target has is refused. A row wired
+    /// to another core's functions fails here.
+    #[test]
+    fn each_entry_simulates_the_core_it_names() {
+        for t in TARGETS {
+            let sim = t.sim.expect("every built-in target is simulated");
+            let mut c = SimConfig::new(t.name, 1);
+            c.nodes = 3;
+            c.time_ms = 300;
+            c.faults = vec![FaultKind::Kill];
+            for bug in (t.bugs)() {
+                c.bugs = vec![bug.to_string()];
+                if let Err(e) = sim(&c, Schedule::generate(&c)) {
+                    panic!("{}: bug {bug} refused by its own simulator: {e}", t.name);
+                }
+            }
+            c.bugs = vec!["no-such-bug".into()];
+            assert!(
+                matches!(
+                    sim(&c, Schedule::generate(&c)),
+                    Err(SimError::UnknownBug { .. })
+                ),
+                "{}",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn help_lists_every_target_with_its_line() {
+        let h = help("The target:", false);
+        for t in TARGETS {
+            assert!(h.contains(&format!("{}: {}", t.name, t.about)), "{h}");
+        }
+        assert_eq!(names().split(", ").count(), TARGETS.len());
+    }
+}
