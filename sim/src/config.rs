@@ -12,7 +12,7 @@ use crate::fault::FaultKind;
 /// Why a simulation could not run (never "the system misbehaved": that is a verdict).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
-    #[error("unknown target {0:?} (expected one of raft, paxos, lww, primary)")]
+    #[error("unknown target {0:?} (expected one of raft, paxos, pbft, lww, primary)")]
     UnknownTarget(String),
     #[error("unknown bug {bug:?} for {target} (known: {known})")]
     UnknownBug {

@@ -25,14 +25,17 @@
 //! - [`world`]: [`World`], the event queue and the simulated nodes.
 //! - [`client`]: the register workload's simulated clients and their history values.
 //! - [`check`]: [`Outcome`], the checkers' verdicts for one seed.
-//! - [`targets`]: the built-in cores by name (`raft`, `paxos`, `lww`, `primary`) and their
+//! - [`targets`]: the built-in cores by name (`raft`, `paxos`, `pbft`, `lww`, `primary`) and their
 //!   per-step invariants; [`run_seed`] is the one entry point.
+//! - `pbft` (private): PBFT's per-step invariant and the in-transit tampering that a
+//!   signature check must stop (the `tamper` hook of [`Hooks`]).
 //! - [`shrink`]: reduce a failing schedule while the violation still shows.
 
 pub mod check;
 pub mod client;
 pub mod config;
 pub mod fault;
+mod pbft;
 pub mod shrink;
 pub mod targets;
 pub mod world;

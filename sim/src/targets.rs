@@ -10,13 +10,14 @@ use crate::fault::Schedule;
 use crate::world::{Hooks, World};
 
 /// Targets `sunder sim` knows.
-pub const TARGETS: &[&str] = &["raft", "paxos", "lww", "primary"];
+pub const TARGETS: &[&str] = &["raft", "paxos", "pbft", "lww", "primary"];
 
 /// The planted bugs a target understands.
 pub fn known_bugs(target: &str) -> Result<&'static [&'static str], SimError> {
     Ok(match target {
         "raft" => sunder_raft::Raft::known_bugs(),
         "paxos" => sunder_paxos::Paxos::known_bugs(),
+        "pbft" => sunder_pbft::Pbft::known_bugs(),
         "lww" => sunder_toy::Lww::known_bugs(),
         "primary" => sunder_toy::Primary::known_bugs(),
         other => return Err(SimError::UnknownTarget(other.to_string())),
@@ -28,6 +29,8 @@ pub fn known_bugs(target: &str) -> Result<&'static [&'static str], SimError> {
 pub fn default_opts(target: &str) -> &'static [(&'static str, &'static str)] {
     match target {
         "raft" => &[("snapshot", "200")],
+        // Checkpoints (and state transfer to a replica that was away) in every run.
+        "pbft" => &[("checkpoint", "16")],
         _ => &[],
     }
 }
@@ -59,6 +62,7 @@ pub fn run_with_schedule(cfg: &SimConfig, schedule: Schedule) -> Result<Outcome,
                 } else {
                     raft_election_safety
                 }),
+                ..Hooks::default()
             },
         ),
         "paxos" => go::<sunder_paxos::Paxos>(
@@ -66,6 +70,20 @@ pub fn run_with_schedule(cfg: &SimConfig, schedule: Schedule) -> Result<Outcome,
             schedule,
             Hooks {
                 invariant: cfg.bugs.is_empty().then_some(paxos_honest as _),
+                ..Hooks::default()
+            },
+        ),
+        "pbft" => go::<sunder_pbft::Pbft>(
+            cfg,
+            schedule,
+            Hooks {
+                invariant: Some(if cfg.bugs.is_empty() {
+                    crate::pbft::honest
+                } else {
+                    crate::pbft::same_executions
+                }),
+                replies_needed: Some((cfg.nodes - 1) / 3 + 1),
+                tamper: Some(crate::pbft::tamper),
             },
         ),
         "lww" => go::<sunder_toy::Lww>(cfg, schedule, Hooks::default()),
