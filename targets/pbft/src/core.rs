@@ -1100,13 +1100,20 @@ impl Pbft {
         let pending: Vec<Req> = self.pending.values().cloned().collect();
         for req in pending {
             if self.is_primary() {
-                self.enqueue(req, out);
+                // Queued for the next tick: this runs before the new-view message itself
+                // leaves, and a pre-prepare must not overtake it.
+                let done = self
+                    .replies
+                    .get(&req.client)
+                    .is_some_and(|(ts, _)| *ts >= req.ts);
+                if !done && self.queued.insert((req.client, req.ts)) {
+                    self.queue.push_back(req);
+                }
             } else {
                 let s = self.keys.sign(Body::Forward { req });
                 self.send_to(self.primary_of(view), s, out);
             }
         }
-        self.flush(out);
         true
     }
 
