@@ -65,6 +65,18 @@ pub fn tamper(s: &mut Signed, r: &mut ChaCha8Rng) -> bool {
             }
             true
         }),
+        // A transferred state with other contents, its proof's digests made to match.
+        Body::State { snapshot, proof } => {
+            snapshot.kv["k0"] = serde_json::json!(-forged);
+            snapshot.chain[0] ^= 1;
+            let d = digest_of(&*snapshot);
+            for p in proof {
+                if let Body::Checkpoint { digest, .. } = &mut p.body {
+                    *digest = d;
+                }
+            }
+            true
+        }
         Body::Prepare { digest, .. } | Body::Commit { digest, .. } => {
             digest[0] ^= 1;
             true

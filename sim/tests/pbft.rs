@@ -1,6 +1,11 @@
-//! PBFT under the simulator: the correct build valid over CI-sized sweeps (4 replicas,
-//! f = 1, every fault kind, messages altered in transit during loss faults), and each
-//! planted bug found at a fixed seed that the correct build passes.
+//! PBFT under the simulator (4 replicas, f = 1, the default mix of every fault kind, and
+//! messages altered in transit while a loss fault is in force): the correct build valid
+//! over the CI share of seeds, and each planted bug found at the first seed that shows it,
+//! a seed the correct build passes. Seeds are deterministic: a change to the simulator or
+//! the core may move them (the sweep in `first_failing_seeds` says where they went).
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sunder_checker::Verdict;
 use sunder_sim::{SimConfig, run_seed};
@@ -16,31 +21,104 @@ fn run(bug: Option<&str>, seed: u64) -> sunder_sim::Outcome {
     run_seed(&config(bug, seed)).expect("valid config")
 }
 
+/// Seeds `from..=to` on two threads; the ones not valid, with reasons. With `first`, stops
+/// once a failing seed is found and every lower seed has run.
+fn sweep(bug: Option<&str>, from: u64, to: u64, first: bool) -> Vec<(u64, Verdict, String)> {
+    let next = AtomicU64::new(from);
+    let bad = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    let lowest = bad.lock().unwrap().iter().map(|b: &(u64, _, _)| b.0).min();
+                    if seed > to || (first && lowest.is_some_and(|l| seed > l)) {
+                        break;
+                    }
+                    let o = run(bug, seed);
+                    if o.verdict != Verdict::Valid {
+                        bad.lock().unwrap().push((seed, o.verdict, o.reason()));
+                    }
+                }
+            });
+        }
+    });
+    let mut bad = bad.into_inner().unwrap();
+    bad.sort_by_key(|b| b.0);
+    bad
+}
+
+/// The bug shows as invalid at `seed`; the correct build is valid there.
+fn found_at(bug: &str, seed: u64) {
+    let o = run(Some(bug), seed);
+    assert_eq!(
+        o.verdict,
+        Verdict::Invalid,
+        "--bug {bug} seed {seed}: {}",
+        o.reason()
+    );
+    eprintln!("--bug {bug} seed {seed}: {}", o.reason());
+    let c = run(None, seed);
+    assert_eq!(
+        c.verdict,
+        Verdict::Valid,
+        "correct build, seed {seed}: {}",
+        c.reason()
+    );
+}
+
 #[test]
-fn probe() {
-    let from: u64 = std::env::var("FROM")
+fn quorum_2f_is_found() {
+    found_at("quorum-2f", 1);
+}
+
+#[test]
+fn no_view_change_proof_is_found() {
+    found_at("no-view-change-proof", 1);
+}
+
+#[test]
+fn early_reply_is_found() {
+    found_at("early-reply", 1);
+}
+
+#[test]
+fn skip_sig_check_is_found() {
+    // Shows when an altered catch-up certificate or transferred state is believed.
+    found_at("skip-sig-check", 7);
+}
+
+/// The CI share of the correct build's sweep (PBFT_SIM_SEEDS to change it): each seed
+/// costs a few seconds of a debug build, mostly ed25519.
+fn ci_seeds() -> u64 {
+    std::env::var("PBFT_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    let to: u64 = std::env::var("TO")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let bug = std::env::var("BUG").ok();
-    for seed in from..=to {
-        let o = run(bug.as_deref(), seed);
-        let ok = o
-            .history
-            .events
-            .iter()
-            .filter(|e| e.kind == sunder_checker::EventType::Ok)
-            .count();
-        println!(
-            "seed {seed}: {:?} ok={ok} steps={} {} {:?}",
-            o.verdict,
-            o.steps,
-            o.reason(),
-            o.warnings
-        );
+        .unwrap_or(40)
+}
+
+#[test]
+fn correct_pbft_passes_ci_share() {
+    let bad = sweep(None, 1, ci_seeds(), false);
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn the_run_is_deterministic() {
+    let a = run(None, 3);
+    let b = run(None, 3);
+    assert_eq!(a.history_jsonl(), b.history_jsonl());
+    assert_eq!(a.dumps, b.dumps);
+}
+
+#[test]
+#[ignore = "nightly: each bug's first failing seed within 1,000, and 1,000 correct seeds"]
+fn first_failing_seeds() {
+    for bug in sunder_pbft::bugs::KNOWN {
+        let bad = sweep(Some(bug), 1, 1000, true);
+        eprintln!("--bug {bug}: first failing {:?}", bad.first());
+        assert!(!bad.is_empty(), "--bug {bug}: not found in 1,000 seeds");
     }
+    let bad = sweep(None, 1, 1000, false);
+    assert!(bad.is_empty(), "{bad:#?}");
 }
