@@ -7,6 +7,8 @@ use crate::msg::{CommitCert, PreparedCert, Signed, Snapshot};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Records are made once per step and written out; their size on the stack does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     /// A verified message taken into the state (replayed without re-verification).
     Msg(Signed),

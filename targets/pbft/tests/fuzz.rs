@@ -31,7 +31,7 @@ fn traffic() -> Vec<(usize, Signed)> {
         .collect();
     let mut queue: Vec<(usize, usize, Signed)> = Vec::new();
     let mut seen = Vec::new();
-    let mut step = |nodes: &mut Vec<Pbft>, q: &mut Vec<(usize, usize, Signed)>, i: usize, input| {
+    let step = |nodes: &mut Vec<Pbft>, q: &mut Vec<(usize, usize, Signed)>, i: usize, input| {
         let mut out = Output::default();
         nodes[i].step(input, &mut out);
         for (to, m) in out.send {
