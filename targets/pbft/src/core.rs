@@ -97,6 +97,8 @@ pub struct Pbft {
     now_ms: u64,
     next_status_ms: u64,
     last_fetch_ms: Option<u64>,
+    /// When this replica last executed a batch.
+    last_exec_ms: u64,
     replaying: bool,
     rejected: u64,
     bad_signatures: u64,
@@ -460,7 +462,7 @@ impl Pbft {
                 let mut resp = kv::response(self.kv.apply(&r.op));
                 if resp.ok && r.op.is_update() {
                     resp.committed = Some(LogPosition {
-                        index: dump_index(seq, pos),
+                        index: dump_index(seq, pos, batch.len()),
                         term: 0,
                     });
                 }
@@ -479,6 +481,7 @@ impl Pbft {
         }
         self.chain = chain(&self.chain, &digest);
         self.executed = seq;
+        self.last_exec_ms = self.now_ms;
         self.history.insert(
             seq,
             Executed {
@@ -831,7 +834,10 @@ impl Pbft {
         let due = self
             .last_fetch_ms
             .is_none_or(|t| self.now_ms >= t + self.timing.status_ms);
-        if executed > self.executed && due {
+        // Only a replica that stopped executing asks: one a batch or two behind because
+        // commits are in flight would fetch (and verify) certificates it is about to earn.
+        let stalled = self.now_ms >= self.last_exec_ms + self.timing.status_ms;
+        if executed > self.executed && due && stalled {
             self.last_fetch_ms = Some(self.now_ms);
             let body = if stable > self.executed {
                 Body::FetchState { seq: stable }
@@ -1156,7 +1162,7 @@ impl Pbft {
             .iter()
             .flat_map(|(seq, e)| {
                 e.batch.iter().enumerate().map(move |(i, r)| DumpEntry {
-                    index: dump_index(*seq, i),
+                    index: dump_index(*seq, i, e.batch.len()),
                     term: 0,
                     command: serde_json::to_value(&r.op).expect("serializable"),
                     origin: Some(format!("{}:{}", r.client, r.ts)),
@@ -1175,11 +1181,7 @@ impl Pbft {
         let covered = first - 1;
         let dump = Dump {
             node: self.id.clone(),
-            snapshot_index: if covered > 0 {
-                dump_index(covered, 999)
-            } else {
-                0
-            },
+            snapshot_index: if covered > 0 { covered * 1000 + 999 } else { 0 },
             entries,
             state: self.kv.to_json(),
             snapshot_digest: (covered > 0).then(|| hex(&self.base_chain)),
@@ -1282,6 +1284,7 @@ impl Pbft {
             now_ms: 0,
             next_status_ms: 0,
             last_fetch_ms: None,
+            last_exec_ms: 0,
             replaying: true,
             rejected: 0,
             bad_signatures: 0,
@@ -1298,10 +1301,13 @@ impl Pbft {
     }
 }
 
-/// A request's position in `dump` and in an acknowledgement: sequence number · 1000 +
-/// its place in the batch, so that the agreement checker compares requests.
-fn dump_index(seq: u64, pos: usize) -> u64 {
-    seq * 1000 + pos as u64
+/// A request's position in `dump` and in an acknowledgement, so that the agreement checker
+/// compares requests: sequence number · 1000 + 999 for the last request of the batch,
+/// counting down before it. The last one of each batch shares its index with a snapshot
+/// taken through that sequence number (`seq·1000 + 999`), so that two replicas' hash
+/// chains meet at a common index.
+fn dump_index(seq: u64, pos: usize, len: usize) -> u64 {
+    seq * 1000 + 999 - (len - 1 - pos) as u64
 }
 
 fn hex(d: &Digest) -> String {
