@@ -14,6 +14,8 @@ struct Cluster {
     /// Nodes whose messages (in and out) are lost.
     cut: Vec<usize>,
     configs: Vec<CoreConfig>,
+    /// Batch sizes of the pre-prepares n1 sent to n2.
+    batches: Vec<usize>,
 }
 
 fn config(i: usize, bugs: &[&str]) -> CoreConfig {
@@ -40,6 +42,7 @@ impl Cluster {
             replies: Vec::new(),
             cut: Vec::new(),
             configs,
+            batches: Vec::new(),
         }
     }
 
@@ -52,6 +55,9 @@ impl Cluster {
         self.disks[i].extend(out.persist);
         for (to, m) in out.send {
             let j: usize = to[1..].parse::<usize>().unwrap() - 1;
+            if let (0, 1, Body::PrePrepare { batch, .. }) = (i, j, &m.body) {
+                self.batches.push(batch.len());
+            }
             self.queue.push((i, j, m));
         }
         for (t, r) in out.reply {
@@ -279,4 +285,66 @@ fn a_replica_that_was_away_catches_up_by_state_transfer() {
     assert_eq!(c.nodes[3].executed(), 9);
     assert_eq!(c.nodes[3].chain(), c.nodes[0].chain());
     assert_eq!(c.nodes[3].state().read("s"), serde_json::json!(9));
+}
+
+/// Requests that arrive while a batch is in flight wait for the next tick and go out in one
+/// pre-prepare; with `batch=off` each gets its own sequence number at once.
+#[test]
+fn batching_on_by_default_and_off_on_request() {
+    let pre_prepares = |batch: Option<&str>| {
+        let mut c = Cluster::new(&[]);
+        if let Some(v) = batch {
+            for (i, n) in c.nodes.iter_mut().enumerate() {
+                let mut cfg = config(i, &[]);
+                cfg.opts.insert("batch".into(), v.into());
+                *n = Pbft::recover(cfg, Vec::new());
+            }
+        }
+        c.tick(0);
+        // Five requests reach the primary before any message is delivered.
+        for client in 1..=5 {
+            let token = ReqToken {
+                conn: client,
+                id: 1,
+            };
+            c.step(
+                0,
+                Input::Client {
+                    token,
+                    op: write("b", client as i64),
+                },
+            );
+        }
+        c.pump();
+        c.tick(10);
+        c.tick(20);
+        for n in &c.nodes {
+            assert_eq!(n.state().read("b"), serde_json::json!(5));
+        }
+        c.batches
+    };
+    assert_eq!(pre_prepares(None), vec![1, 4]);
+    assert_eq!(pre_prepares(Some("off")), vec![1, 1, 1, 1, 1]);
+}
+
+/// Without a quorum no view starts, and each failed view waits twice as long as the last.
+#[test]
+fn view_change_timers_double_per_failed_view() {
+    let mut c = Cluster::new(&[]);
+    c.tick(0);
+    c.cut = vec![0, 1];
+    for i in 2..4 {
+        c.request(i, 5, 1, write("x", 1));
+    }
+    let views = |c: &Cluster| (c.nodes[2].view(), c.nodes[2].is_active());
+    c.tick(400); // base timeout 300: view 1; the next deadline is 2 x 300 later
+    assert_eq!(views(&c), (1, false));
+    c.tick(999);
+    assert_eq!(views(&c), (1, false));
+    c.tick(1000);
+    assert_eq!(views(&c), (2, false));
+    c.tick(2199);
+    assert_eq!(views(&c), (2, false));
+    c.tick(2200);
+    assert_eq!(views(&c), (3, false));
 }
