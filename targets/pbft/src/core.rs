@@ -17,6 +17,8 @@ pub(crate) type Out = Output<Signed, Record>;
 pub const MAX_BATCH: usize = 64;
 /// Most commit certificates in one `Certs` answer.
 const MAX_CERTS: usize = 16;
+/// Prepares and commits are kept for views at most this far ahead of this replica's.
+const VIEW_AHEAD: u64 = 64;
 /// Longest a view-change timer grows to, as a multiple of its base.
 const MAX_BACKOFF: u64 = 64;
 
@@ -344,7 +346,7 @@ impl Pbft {
                 true
             }
             Body::Prepare { view, seq, .. } | Body::Commit { view, seq, .. } => {
-                if view < self.view || !self.in_window(seq) {
+                if view < self.view || view > self.view + VIEW_AHEAD || !self.in_window(seq) {
                     return false;
                 }
                 let slot = self.slots.entry(seq).or_default();
@@ -361,7 +363,8 @@ impl Pbft {
                 true
             }
             Body::Checkpoint { seq, .. } => {
-                if seq <= self.low {
+                // Beyond the window a replica learns it is behind from status messages.
+                if !self.in_window(seq) {
                     return false;
                 }
                 let by = self.checkpoints.entry(seq).or_default();
@@ -990,11 +993,26 @@ impl Pbft {
         if view < self.view || (view == self.view && self.active) {
             return false;
         }
-        let by = self.view_changes.entry(view).or_default();
-        if by.contains_key(&s.from) {
+        // One view change per sender above the current view (its highest): what a
+        // replica can make this one hold stays bounded.
+        let from = s.from;
+        let newer = self
+            .view_changes
+            .range(self.view + 1..)
+            .any(|(v, by)| *v >= view && by.contains_key(&from));
+        if newer && !(view == self.view && !self.active) {
             return false;
         }
-        by.insert(s.from, s);
+        for (v, by) in self.view_changes.range_mut(self.view + 1..) {
+            if *v < view {
+                by.remove(&from);
+            }
+        }
+        let by = self.view_changes.entry(view).or_default();
+        if by.contains_key(&from) {
+            return false;
+        }
+        by.insert(from, s);
         // f+1 replicas want a higher view: at least one honest one does, so join the
         // lowest such view rather than wait for a timer.
         let mut ahead: BTreeMap<u32, u64> = BTreeMap::new();
