@@ -1000,7 +1000,7 @@ impl Pbft {
             .view_changes
             .range(self.view + 1..)
             .any(|(v, by)| *v >= view && by.contains_key(&from));
-        if newer && !(view == self.view && !self.active) {
+        if newer && view > self.view {
             return false;
         }
         for (v, by) in self.view_changes.range_mut(self.view + 1..) {
