@@ -20,8 +20,9 @@ pub struct TargetInfo {
     /// The nodes keep a replicated log: the run takes their dumps and event streams and the
     /// agreement checker judges them.
     pub agreement: bool,
-    /// Runs one node until SIGTERM or SIGINT (`sunder node NAME ...`).
-    pub run_node: fn(NodeArgs) -> Result<(), NodeError>,
+    /// Runs one node until SIGTERM or SIGINT (`sunder node NAME ...`); `None` for a core
+    /// that so far runs only under the simulator (`sunder test` and `sunder node` refuse it).
+    pub run_node: Option<fn(NodeArgs) -> Result<(), NodeError>>,
     /// The deterministic simulator's entry for this core (`sunder sim --target NAME`).
     pub sim: Option<RunFn>,
 }
@@ -38,8 +39,20 @@ const fn builtin<P: SimTarget>(
         bugs: P::known_bugs,
         opts: P::accepted_opts,
         agreement,
-        run_node: sunder_node::run_node::<P>,
+        run_node: Some(sunder_node::run_node::<P>),
         sim: Some(sunder_sim::run_with_schedule::<P>),
+    }
+}
+
+/// A core that runs only under the simulator for now.
+const fn simulated<P: SimTarget>(
+    name: &'static str,
+    about: &'static str,
+    agreement: bool,
+) -> TargetInfo {
+    TargetInfo {
+        run_node: None,
+        ..builtin::<P>(name, about, agreement)
     }
 }
 
@@ -57,6 +70,12 @@ pub static TARGETS: &[TargetInfo] = &[
     ),
     builtin::<sunder_raft::Raft>("raft", "Raft: leader election and a replicated log", true),
     builtin::<sunder_paxos::Paxos>("paxos", "Multi-Paxos: a replicated log", true),
+    // Not yet a node: real runs need signed client requests and real keys (issue 13).
+    simulated::<sunder_pbft::Pbft>(
+        "pbft",
+        "PBFT: Byzantine fault tolerant, signed messages (sunder sim only, for now)",
+        true,
+    ),
 ];
 
 /// The built-in target with this name.
@@ -64,14 +83,24 @@ pub fn find(name: &str) -> Option<&'static TargetInfo> {
     TARGETS.iter().find(|t| t.name == name)
 }
 
+/// The built-in target with this name that runs as real node processes.
+pub fn find_node(name: &str) -> Option<&'static TargetInfo> {
+    find(name).filter(|t| t.run_node.is_some())
+}
+
 /// The built-in target with this name that the simulator can run, and its entry.
 pub fn find_sim(name: &str) -> Option<(&'static TargetInfo, RunFn)> {
     find(name).and_then(|t| Some((t, t.sim?)))
 }
 
-/// The names, comma-separated, for errors.
+/// The names of the targets that run as real nodes, comma-separated, for errors.
 pub fn names() -> String {
-    join(TARGETS.iter().map(|t| t.name))
+    join(
+        TARGETS
+            .iter()
+            .filter(|t| t.run_node.is_some())
+            .map(|t| t.name),
+    )
 }
 
 /// The names of the targets the simulator can run, comma-separated.
@@ -82,10 +111,13 @@ pub fn sim_names() -> String {
 /// One help line per target (`name: about`), for a flag's long help.
 pub fn help(lead: &str, simulated_only: bool) -> String {
     let mut s = lead.to_string();
-    for t in TARGETS
-        .iter()
-        .filter(|t| !simulated_only || t.sim.is_some())
-    {
+    for t in TARGETS.iter().filter(|t| {
+        if simulated_only {
+            t.sim.is_some()
+        } else {
+            t.run_node.is_some()
+        }
+    }) {
         s += &format!("\n  {}: {}", t.name, t.about);
     }
     s
@@ -111,6 +143,7 @@ mod tests {
             assert!(std::ptr::eq(find(t.name).unwrap(), t));
         }
         assert!(find("etcd").is_none());
+        assert!(find_node("pbft").is_none() && find_sim("pbft").is_some());
         assert!(find_sim("etcd").is_none());
     }
 
@@ -145,10 +178,14 @@ mod tests {
 
     #[test]
     fn help_lists_every_target_with_its_line() {
-        let h = help("The target:", false);
+        let nodes = help("The target:", false);
+        let sims = help("The target:", true);
         for t in TARGETS {
-            assert!(h.contains(&format!("{}: {}", t.name, t.about)), "{h}");
+            let line = format!("{}: {}", t.name, t.about);
+            assert_eq!(nodes.contains(&line), t.run_node.is_some(), "{nodes}");
+            assert!(sims.contains(&line), "{sims}");
         }
-        assert_eq!(names().split(", ").count(), TARGETS.len());
+        let real = TARGETS.iter().filter(|t| t.run_node.is_some()).count();
+        assert_eq!(names().split(", ").count(), real);
     }
 }

@@ -13,6 +13,8 @@ pub struct Pending {
     pub id: u64,
     pub node: usize,
     pub op: Op,
+    /// A BFT client's replies so far, by node.
+    pub replies: std::collections::BTreeMap<usize, Response>,
 }
 
 /// One simulated client: a process number (fresh after an indeterminate outcome, as in

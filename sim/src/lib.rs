@@ -30,12 +30,15 @@
 //!   cores; [`run_seed::<P>`](run_seed) is the one entry point, and [`RunFn`] its
 //!   monomorphised shape for a table of targets. This crate keeps no list of target names:
 //!   the harness's table (`sunder::targets`) does.
+//! - `pbft` (private): PBFT's per-step invariant and the in-transit tampering that a
+//!   signature check must stop (the `tamper` hook of [`Hooks`]).
 //! - [`shrink`]: reduce a failing schedule while the violation still shows.
 
 pub mod check;
 pub mod client;
 pub mod config;
 pub mod fault;
+mod pbft;
 pub mod shrink;
 pub mod targets;
 pub mod world;

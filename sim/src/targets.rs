@@ -67,6 +67,7 @@ impl SimTarget for sunder_raft::Raft {
             } else {
                 raft_election_safety
             }),
+            ..Hooks::default()
         }
     }
 }
@@ -75,6 +76,28 @@ impl SimTarget for sunder_paxos::Paxos {
     fn hooks(cfg: &SimConfig) -> Hooks<Self> {
         Hooks {
             invariant: cfg.bugs.is_empty().then_some(paxos_honest as _),
+            ..Hooks::default()
+        }
+    }
+}
+
+/// Checkpoints (and state transfer to a replica that was away) in every run; the client
+/// needs f+1 matching replies; messages are tampered with in transit while a loss fault is
+/// in force, which a replica that checks signatures must refuse.
+impl SimTarget for sunder_pbft::Pbft {
+    fn default_opts() -> &'static [(&'static str, &'static str)] {
+        &[("checkpoint", "16")]
+    }
+
+    fn hooks(cfg: &SimConfig) -> Hooks<Self> {
+        Hooks {
+            invariant: Some(if cfg.bugs.is_empty() {
+                crate::pbft::honest
+            } else {
+                crate::pbft::same_executions
+            }),
+            replies_needed: Some((cfg.nodes - 1) / 3 + 1),
+            tamper: Some(crate::pbft::tamper),
         }
     }
 }

@@ -21,14 +21,29 @@ use crate::fault::{self, FaultKind, FaultSpec, Schedule};
 
 /// What a protocol adds to the common checks: an invariant over every live core, checked
 /// after every step (`Some(reason)` when broken).
-pub struct Hooks<P> {
+pub struct Hooks<P: Protocol> {
     #[allow(clippy::type_complexity)]
     pub invariant: Option<fn(&[(&str, &P)]) -> Option<String>>,
+    /// A BFT client: it sends to the node it believes leads, resends to every node after
+    /// `op_timeout / 5` without an answer, and takes a result only when this many nodes
+    /// gave the same one (f+1). `None`: the first reply decides.
+    pub replies_needed: Option<usize>,
+    /// While a loss fault is in force, the network also alters messages in transit
+    /// (`tamper_pct` of them): a stand-in for a forger that signatures must stop. The
+    /// function changes the message and says whether it could.
+    pub tamper: Option<fn(&mut P::Msg, &mut ChaCha8Rng) -> bool>,
 }
 
-impl<P> Default for Hooks<P> {
+/// Percent of messages altered while a loss fault is in force (targets with a tamper hook).
+pub const TAMPER_PCT: u64 = 5;
+
+impl<P: Protocol> Default for Hooks<P> {
     fn default() -> Self {
-        Hooks { invariant: None }
+        Hooks {
+            invariant: None,
+            replies_needed: None,
+            tamper: None,
+        }
     }
 }
 
@@ -95,8 +110,13 @@ enum Ev<M> {
     },
     Reply {
         client: usize,
+        from: usize,
         id: u64,
         resp: Response,
+    },
+    Resend {
+        client: usize,
+        id: u64,
     },
     ClientNext(usize),
     Timeout {
@@ -373,7 +393,13 @@ where
                 };
                 self.input(node, Input::Client { token, op });
             }
-            Ev::Reply { client, id, resp } => self.reply(client, id, resp),
+            Ev::Reply {
+                client,
+                from,
+                id,
+                resp,
+            } => self.reply(client, from, id, resp),
+            Ev::Resend { client, id } => self.resend(client, id),
             Ev::ClientNext(c) => self.client_next(c),
             Ev::Timeout { client, id } => {
                 if self.clients[client]
@@ -480,6 +506,7 @@ where
                     at,
                     Ev::Reply {
                         client: token.conn as usize,
+                        from: i,
                         id: token.id,
                         resp,
                     },
@@ -504,6 +531,12 @@ where
     fn send(&mut self, from: usize, to: usize, msg: P::Msg) {
         if self.grudge[to].contains(&from) {
             return;
+        }
+        let mut msg = msg;
+        if let (Some(tamper), Some(_)) = (self.hooks.tamper, self.loss)
+            && self.net.random_range(0..100) < TAMPER_PCT
+        {
+            tamper(&mut msg, &mut self.net);
         }
         let mut delay = self.net.random_range(100..3000);
         if let Some((drop, dup, extra)) = self.loss {
@@ -593,7 +626,9 @@ where
             self.crng.random_range(0..n)
         };
         self.record(c, EventType::Invoke, &op, invoke_value(&op), None, node);
-        if self.nodes[node].core.is_none() {
+        // A BFT client holds a connection to every node: one node down does not end the
+        // operation (its resend goes to the others).
+        if self.nodes[node].core.is_none() && self.hooks.replies_needed.is_none() {
             // Connection refused: the request never left, a definite failure.
             self.record(
                 c,
@@ -614,7 +649,12 @@ where
             id,
             node,
             op: op.clone(),
+            replies: BTreeMap::new(),
         });
+        if self.hooks.replies_needed.is_some() {
+            let at = self.now + self.cfg.op_timeout_ms * 1000 / 5;
+            self.push(at, Ev::Resend { client: c, id });
+        }
         let at = self.now + self.net.random_range(50..1000);
         self.push(
             at,
@@ -631,12 +671,54 @@ where
         );
     }
 
-    fn reply(&mut self, c: usize, id: u64, resp: Response) {
+    /// A BFT client's resend: the request goes to every node.
+    fn resend(&mut self, c: usize, id: u64) {
         let Some(p) = &self.clients[c].pending else {
             return;
         };
         if p.id != id {
+            return;
+        }
+        let op = p.op.clone();
+        for node in 0..self.nodes.len() {
+            let at = self.now + self.net.random_range(50..1000);
+            self.push(
+                at,
+                Ev::Request {
+                    node,
+                    client: c,
+                    id,
+                    op: op.clone(),
+                },
+            );
+        }
+    }
+
+    fn reply(&mut self, c: usize, from: usize, id: u64, resp: Response) {
+        let Some(p) = &mut self.clients[c].pending else {
+            return;
+        };
+        if p.id != id {
             return; // the client gave up on it already
+        }
+        if let Some(needed) = self.hooks.replies_needed {
+            // Same outcome from `needed` distinct nodes, or keep waiting (the node's view of
+            // who leads is not part of the outcome).
+            let key = |r: &Response| (r.ok, r.value.clone(), r.error.clone(), r.definite);
+            p.replies.insert(from, resp.clone());
+            let same = p.replies.values().filter(|r| key(r) == key(&resp)).count();
+            if same < needed {
+                return;
+            }
+            if let Some(l) = resp
+                .leader
+                .as_ref()
+                .and_then(|l| self.names.iter().position(|n| n == l))
+            {
+                self.clients[c].hint = l;
+            }
+            let error = resp.error.clone();
+            return self.complete(c, Some(resp), error);
         }
         if resp.error.as_deref() == Some(sunder_wire::errors::NOT_LEADER) {
             let hint = resp
@@ -839,10 +921,11 @@ where
         self.nodes[k].paused = false;
         self.nodes[k].inbox.clear();
         for c in 0..self.clients.len() {
-            if self.clients[c]
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.node == k)
+            if self.hooks.replies_needed.is_none()
+                && self.clients[c]
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| p.node == k)
             {
                 self.complete(c, None, Some("connection-lost".into()));
             }

@@ -21,14 +21,14 @@ pub struct NodeArgs {
 pub fn run(args: NodeArgs) -> anyhow::Result<i32> {
     init_logging();
     let id = args.node.id.clone();
-    let Some(target) = crate::targets::find(&args.target) else {
+    let Some(run_node) = crate::targets::find_node(&args.target).and_then(|t| t.run_node) else {
         anyhow::bail!(
             "unknown target `{}`; known targets: {}",
             args.target,
             crate::targets::names()
         );
     };
-    (target.run_node)(args.node).with_context(|| format!("node {id} ({})", args.target))?;
+    run_node(args.node).with_context(|| format!("node {id} ({})", args.target))?;
     Ok(0)
 }
 

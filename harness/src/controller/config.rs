@@ -95,7 +95,7 @@ impl TestConfig {
         if spec.is_some() && !(a.bugs.is_empty() && a.opts.is_empty()) {
             bail!("--bug and --opt are for the built-in targets; a spec target takes --client-opt");
         }
-        let builtin = crate::targets::find(&a.target);
+        let builtin = crate::targets::find_node(&a.target);
         if spec.is_none() && builtin.is_none() {
             bail!(
                 "--target {:?}: unknown target (expected one of {})",

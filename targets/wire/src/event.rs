@@ -42,6 +42,16 @@ pub enum NodeEvent {
     Commit { index: u64, term: u64 },
     /// A Paxos slot was chosen and applied.
     Chosen { slot: u64 },
+    /// A PBFT replica executed the batch at sequence number `seq`, ordered in `view`.
+    Execute { seq: u64, view: u64 },
+    /// A PBFT checkpoint at `seq` became stable (2f+1 matching); the log below is gone.
+    Stable { seq: u64 },
+    /// A PBFT replica took a peer's state at checkpoint `seq` instead of replaying the log.
+    StateTransfer { seq: u64 },
+    /// A PBFT replica asked to move to `view` (its primary looked faulty or slow).
+    ViewChange { view: u64 },
+    /// A PBFT replica entered `view` on a verified new-view message.
+    NewView { view: u64 },
     /// The write-ahead log ended in a torn record, dropped at start.
     WalTornTail {
         offset: u64,
@@ -97,6 +107,11 @@ mod tests {
             },
             NodeEvent::Commit { index: 9, term: 2 },
             NodeEvent::Chosen { slot: 4 },
+            NodeEvent::Execute { seq: 3, view: 1 },
+            NodeEvent::Stable { seq: 64 },
+            NodeEvent::StateTransfer { seq: 64 },
+            NodeEvent::ViewChange { view: 2 },
+            NodeEvent::NewView { view: 2 },
             NodeEvent::WalTornTail {
                 offset: 10,
                 dropped: 3,

@@ -1,0 +1,49 @@
+//! # sunder-pbft
+//!
+//! Castro and Liskov's Practical Byzantine Fault Tolerance, a replicated key-value store
+//! of n = 3f+1 replicas (any n ≥ 1: f = ⌊(n-1)/3⌋, quorums of ⌈(n+f+1)/2⌉). The core is
+//! pure: the runtime or the simulator (`sunder-sim`) feeds it ticks, peer messages and
+//! client requests, and persists, sends and replies what it returns, in that order.
+//!
+//! ```text
+//!  client op ─► Pbft (core.rs) ── backup? ─► Forward to the primary, start the view timer
+//!                 │ primary (view mod n)
+//!                 ▼ batch (on by default; --opt batch=off)
+//!   PRE-PREPARE(v, n, digest, batch) ─► backups ─► PREPARE ─► all
+//!                 │ pre-prepare + 2f prepares: prepared ─► COMMIT ─► all
+//!                 ▼ 2f+1 commits: committed ─► execute in seq order on sunder_core::kv,
+//!                 │                            reply on the token the request came on
+//!                 ▼ every K (--opt checkpoint=K): CHECKPOINT(n, state digest)
+//!   2f+1 matching: stable ─► discard the log below, compact the disk (record.rs)
+//!
+//!   timer expires ─► VIEW-CHANGE(v+1, stable proof, prepared certificates)
+//!   2f+1 of them at the new primary ─► NEW-VIEW(proof, re-issued pre-prepares, nulls)
+//!   (viewchange.rs: the same set O computed by the primary and checked by backups)
+//!
+//!   STATUS every status_ms ─► a peer behind asks: FETCH (commit certificates),
+//!   FETCH-STATE (snapshot + 2f+1 checkpoint proof), FETCH-NEW-VIEW (the current view)
+//! ```
+//!
+//! Every message is signed with ed25519 (crypto.rs); one whose signature fails or whose
+//! signer is not the peer it came from is dropped and counted (`bad_signatures` in
+//! `status`). validate.rs bounds every message before the core acts on it (`rejected`).
+//! msg.rs holds the messages; bugs.rs the planted bugs (`--bug`).
+//!
+//! This slice runs under the simulator: a client is identified by its connection number
+//! and a request's timestamp is its id (the simulator keeps both stable across replicas).
+//! Signed client requests and replies, and keys handed out by the controller
+//! ([`Keys::new`], [`Pbft::with_keys`]), come with the node runtime.
+
+pub mod bugs;
+mod core;
+pub mod crypto;
+mod msg;
+mod record;
+mod validate;
+mod viewchange;
+
+pub use crate::core::{Executed, MAX_BATCH, OPTS, Pbft};
+pub use crypto::Keys;
+pub use msg::{Body, CommitCert, Digest, PreparedCert, Req, Signed, Snapshot};
+pub use record::Record;
+pub use validate::MAX_NUMBER;
