@@ -375,7 +375,18 @@ impl Paxos {
             }
             Msg::Nack { ballot, promised } => {
                 self.observe(promised);
-                if ballot == self.ballot() {
+                if ballot != self.ballot() {
+                } else if promised.node == from && self.leads_a_quorum() {
+                    // A lone bidder (it promised only its own ballot: typically a node back
+                    // from a partition, whose bids rose while it was cut off) refuses this
+                    // leader's Accepts. Its bid cannot win while the followers hear this
+                    // leader (they ignore other bidders), so following it would leave the
+                    // cluster leaderless until their timeouts run out (seed 9843). Bid
+                    // above it instead: the followers promise to their own leader, and so
+                    // does the lone bidder.
+                    tracing::info!(%promised, "a lone bidder refused our Accept: bidding above it");
+                    self.bid(out);
+                } else {
                     self.step_down(promised, out);
                 }
             }
@@ -387,6 +398,13 @@ impl Paxos {
             }
             Msg::Chosen { entries } => self.learn_all(entries, out),
         }
+    }
+
+    /// Leading, and answered by a majority (this node included) within an election
+    /// timeout: the followers still hear this leader.
+    fn leads_a_quorum(&self) -> bool {
+        let since = self.now_ms.saturating_sub(self.timing.election_ms);
+        matches!(&self.role, Role::Leader(l) if l.heard_since(since) >= self.quorum())
     }
 
     fn leader_alive(&self) -> bool {

@@ -22,7 +22,10 @@
 //!
 //! Ballots (ballot.rs) are `(round, node)` compared as numbers; each node owns the rounds
 //! congruent to its index, so a round names one proposer and doubles as the "term" of
-//! `status` and of the `leader` event. Planted bugs (bugs.rs) are switched on with `--bug`.
+//! `status` and of the `leader` event. A leader gives way to a higher ballot that a rival
+//! gathered, or when it stops hearing a majority; a refusal from a lone bidder (a node
+//! back from a partition with bids raised while cut off) makes it bid higher instead, so
+//! that such a node cannot leave the cluster leaderless. Planted bugs (bugs.rs) are switched on with `--bug`.
 //! msg.rs holds the peer messages and the slot values; validate.rs drops peer messages
 //! that are malformed or hostile (ballots naming no member, slots far beyond the window)
 //! before the core acts on them.

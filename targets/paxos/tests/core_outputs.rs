@@ -283,3 +283,129 @@ fn a_follower_learns_from_the_commit_index_and_catches_up() {
             .all(|r| matches!(r, Record::Chosen { .. }))
     );
 }
+
+/// n1 leads n1..n3, just acknowledged by n2; returns its ballot and the local time.
+fn leader_of_three() -> (Paxos, Ballot, u64) {
+    let mut p = core("n1", &["n1", "n2", "n3"], &[]);
+    for t in 0..200 {
+        let now_ms = t * 10;
+        let out = step(&mut p, Input::Tick { now_ms });
+        let bid = out.send.iter().find_map(|(_, m)| match m {
+            Msg::Prepare { ballot, .. } => Some(*ballot),
+            _ => None,
+        });
+        let Some(ballot) = bid else { continue };
+        let promise = Msg::Promise {
+            ballot,
+            accepted: vec![],
+        };
+        step(
+            &mut p,
+            Input::Peer {
+                from: "n2".into(),
+                msg: promise,
+            },
+        );
+        assert!(p.is_leader());
+        let ack = Msg::Accepted {
+            ballot,
+            slots: vec![],
+        };
+        step(
+            &mut p,
+            Input::Peer {
+                from: "n2".into(),
+                msg: ack,
+            },
+        );
+        return (p, ballot, now_ms);
+    }
+    panic!("n1 never bid");
+}
+
+/// Seed 9843 of the simulation: n3 comes back from a partition with a ballot its own
+/// bids raised while it was cut off, and refuses the working leader's Accept. The leader,
+/// which still hears a majority, bids above it instead of following a node that cannot
+/// win (the followers ignore it while they hear their leader).
+#[test]
+fn a_leader_bids_above_a_lone_bidder_that_refuses_it() {
+    let (mut p, ballot, _) = leader_of_three();
+    let lone = Ballot {
+        round: ballot.round + 10,
+        node: 2,
+    };
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n3".into(),
+            msg: Msg::Nack {
+                ballot,
+                promised: lone,
+            },
+        },
+    );
+    let bids: Vec<Ballot> = out
+        .send
+        .iter()
+        .filter_map(|(_, m)| match m {
+            Msg::Prepare { ballot, .. } => Some(*ballot),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bids.len(), 2, "a Prepare to each peer: {:?}", out.send);
+    assert!(bids.iter().all(|b| *b > lone && b.node == 0), "{bids:?}");
+    assert_eq!(p.ballot(), bids[0]);
+}
+
+/// A refusal in favour of a third node (which gathered that promise) is a rival that may
+/// hold a majority: the leader steps down as before. So does a leader that no longer
+/// hears a majority.
+#[test]
+fn a_leader_steps_down_for_a_rival_or_when_cut_off() {
+    let (mut p, ballot, _) = leader_of_three();
+    let rival = Ballot {
+        round: ballot.round + 10,
+        node: 2,
+    };
+    let nack = Msg::Nack {
+        ballot,
+        promised: rival,
+    };
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n2".into(),
+            msg: nack.clone(),
+        },
+    );
+    assert!(!p.is_leader());
+    assert!(
+        !out.send
+            .iter()
+            .any(|(_, m)| matches!(m, Msg::Prepare { .. }))
+    );
+
+    let (mut p, _, now_ms) = leader_of_three();
+    // Nothing heard from n2 or n3 for more than an election timeout (500 ms by default),
+    // not yet long enough for the leader's own check to depose it.
+    step(
+        &mut p,
+        Input::Tick {
+            now_ms: now_ms + 600,
+        },
+    );
+    assert!(p.is_leader());
+    let out = step(
+        &mut p,
+        Input::Peer {
+            from: "n3".into(),
+            msg: nack,
+        },
+    );
+    assert!(!p.is_leader());
+    assert!(
+        !out.send
+            .iter()
+            .any(|(_, m)| matches!(m, Msg::Prepare { .. }))
+    );
+}

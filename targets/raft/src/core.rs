@@ -1,9 +1,8 @@
 //! The `Raft` state machine: one `step` per input, everything it wants done in the
 //! `Output`. Election, replication, reads and snapshots live in their own files as
 //! further `impl Raft` blocks; this one holds the state, the dispatch and the end-of-step
-//! bookkeeping (apply, persist, compact).
-
-use std::collections::{BTreeMap, BTreeSet};
+//! bookkeeping (apply, persist, compact). State that belongs to one role lives in that
+//! role's variant (role.rs, leader.rs).
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -14,32 +13,13 @@ use sunder_wire::{Dump, DumpEntry, LogPosition, NodeEvent, Op, Response, Status,
 use crate::config::{BUGS, Settings};
 use crate::digest::Prefix;
 use crate::kv::Kv;
+use crate::leader::Leader;
 use crate::log::Log;
 use crate::msg::{Command, Entry, Msg, Snapshot};
-use crate::progress::Progress;
-use crate::read_index::ReadQueue;
 use crate::record::{Record, Recovered};
+use crate::role::{Role, RoleState};
 
 pub type Out = Output<Msg, Record>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Follower,
-    PreCandidate,
-    Candidate,
-    Leader,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Follower => "follower",
-            Role::PreCandidate => "pre-candidate",
-            Role::Candidate => "candidate",
-            Role::Leader => "leader",
-        }
-    }
-}
 
 /// One Raft node's whole state.
 pub struct Raft {
@@ -53,7 +33,8 @@ pub struct Raft {
     pub(crate) log: Log,
     pub(crate) snapshot: Option<Snapshot>,
     // Volatile.
-    pub(crate) role: Role,
+    pub(crate) role: RoleState,
+    /// Who leads this term, as far as this node knows (itself when leading).
     pub(crate) leader: Option<NodeId>,
     pub(crate) commit: u64,
     pub(crate) applied: u64,
@@ -64,22 +45,6 @@ pub struct Raft {
     pub(crate) now_ms: u64,
     pub(crate) election_elapsed: u64,
     pub(crate) election_timeout: u64,
-    pub(crate) heartbeat_elapsed: u64,
-    /// Local clock (ms) of the last check-quorum.
-    pub(crate) quorum_checked_ms: u64,
-    pub(crate) votes: BTreeSet<NodeId>,
-    // Leader only.
-    pub(crate) progress: BTreeMap<NodeId, Progress>,
-    /// Index of this leader's no-op: reads wait until it is applied.
-    pub(crate) term_start: u64,
-    /// Client updates this leader proposed, by log index, answered when applied.
-    pub(crate) pending: BTreeMap<u64, ReqToken>,
-    pub(crate) reads: ReadQueue,
-    /// Heartbeat round number; every AppendEntries carries the current one.
-    pub(crate) seq: u64,
-    pub(crate) broadcast_needed: bool,
-    /// Local clock (ms) until which the `lease-read` bug trusts its lease.
-    pub(crate) lease_until: u64,
     // End-of-step bookkeeping.
     pub(crate) hard_dirty: bool,
     pub(crate) persist_from: Option<u64>,
@@ -90,7 +55,27 @@ pub struct Raft {
 
 impl Raft {
     pub fn role(&self) -> Role {
-        self.role
+        self.role.kind()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role.is_leader()
+    }
+
+    /// The leader's own state, on a path only a leader takes (a broken invariant of this
+    /// core otherwise, not something a peer can cause).
+    pub(crate) fn lead(&self) -> &Leader {
+        match &self.role {
+            RoleState::Leader(l) => l,
+            other => panic!("{}: leader-only path taken as {:?}", self.id, other.kind()),
+        }
+    }
+
+    pub(crate) fn lead_mut(&mut self) -> &mut Leader {
+        match &mut self.role {
+            RoleState::Leader(l) => l,
+            other => panic!("{}: leader-only path taken as {:?}", self.id, other.kind()),
+        }
     }
 
     pub fn term(&self) -> u64 {
@@ -158,20 +143,18 @@ impl Raft {
             self.hard_dirty = true;
         }
         self.leader = leader;
-        if self.role == Role::Leader {
-            self.abandon_requests(out);
-            self.progress.clear();
+        if let RoleState::Leader(l) = std::mem::replace(&mut self.role, RoleState::Follower) {
+            self.abandon_requests(*l, out);
         }
-        self.role = Role::Follower;
         self.reset_election_timer();
     }
 
-    pub(crate) fn abandon_requests(&mut self, out: &mut Out) {
-        for (_, token) in std::mem::take(&mut self.pending) {
+    fn abandon_requests(&self, l: Leader, out: &mut Out) {
+        for (_, token) in l.pending {
             out.reply
                 .push((token, Response::error(token.id, errors::UNAVAILABLE, false)));
         }
-        for r in self.reads.drain() {
+        for r in l.reads.into_reads() {
             out.reply.push((
                 r.token,
                 Response::not_leader(r.token.id, self.leader.clone()),
@@ -182,18 +165,18 @@ impl Raft {
     fn tick(&mut self, now_ms: u64, out: &mut Out) {
         self.ticks += 1;
         self.now_ms = now_ms;
-        if self.role == Role::Leader {
-            self.heartbeat_elapsed += 1;
-            if self.heartbeat_elapsed >= self.s.heartbeat_ticks {
-                self.heartbeat_elapsed = 0;
-                self.broadcast_needed = true;
+        if let RoleState::Leader(l) = &mut self.role {
+            l.heartbeat_elapsed += 1;
+            if l.heartbeat_elapsed >= self.s.heartbeat_ticks {
+                l.heartbeat_elapsed = 0;
+                l.broadcast_needed = true;
             }
             // Measured on the local clock, like the lease it backs (etcd pairs lease reads
             // with check-quorum): a leader whose clock is stepped back or slowed keeps
             // leading, unaware, for that much longer. Only liveness rests on it in a
             // correct build. `stale-read` is the leader of the paper: sure of itself until
             // it hears of a newer term, so nothing tells it that it was cut off.
-            let since = now_ms.saturating_sub(self.quorum_checked_ms);
+            let since = now_ms.saturating_sub(l.quorum_checked_ms);
             if since >= self.s.election_ms && !self.s.bug_stale_read {
                 self.check_quorum(out);
             }
@@ -201,7 +184,7 @@ impl Raft {
             self.election_elapsed += 1;
             if self.election_elapsed >= self.election_timeout {
                 self.start_pre_vote(out);
-            } else if self.role == Role::Candidate
+            } else if matches!(self.role, RoleState::Candidate { .. })
                 && self.election_elapsed % self.s.heartbeat_ticks == 0
             {
                 // Servers retry RPCs that go unanswered (§5.1): a voter may have been down.
@@ -213,12 +196,11 @@ impl Raft {
     /// A leader that has not heard from a majority for an election timeout steps down, so
     /// that clients on its side of a partition are told to look elsewhere.
     fn check_quorum(&mut self, out: &mut Out) {
-        self.quorum_checked_ms = self.now_ms;
-        let active = 1 + self.progress.values().filter(|p| p.active).count();
-        for p in self.progress.values_mut() {
-            p.active = false;
-        }
-        if active < self.quorum() {
+        let quorum = self.quorum();
+        let now_ms = self.now_ms;
+        let l = self.lead_mut();
+        l.quorum_checked_ms = now_ms;
+        if !l.heard_quorum(quorum) {
             tracing::info!(
                 term = self.term,
                 "lost contact with a majority; stepping down"
@@ -232,7 +214,7 @@ impl Raft {
             Op::Status => {
                 let st = Status {
                     node: self.id.clone(),
-                    role: self.role.as_str().into(),
+                    role: self.role().as_str().into(),
                     term: self.term,
                     leader: self.leader.clone(),
                     commit: self.commit,
@@ -263,7 +245,7 @@ impl Raft {
                 };
                 out.reply.push((token, Response::ok(token.id, json!(d))));
             }
-            _ if self.role != Role::Leader => {
+            _ if !self.is_leader() => {
                 out.reply
                     .push((token, Response::not_leader(token.id, self.leader.clone())));
             }
@@ -285,7 +267,7 @@ impl Raft {
             };
             out.reply.push((token, Response::committed(token.id, at)));
         } else {
-            self.pending.insert(index, token);
+            self.lead_mut().pending.insert(index, token);
         }
     }
 
@@ -318,7 +300,11 @@ impl Raft {
                 continue;
             };
             let result = self.kv.apply(op);
-            if let Some(token) = self.pending.remove(&index) {
+            let waiting = match &mut self.role {
+                RoleState::Leader(l) => l.pending.remove(&index),
+                _ => None,
+            };
+            if let Some(token) = waiting {
                 let at = LogPosition {
                     index,
                     term: entry.term,
@@ -335,12 +321,12 @@ impl Raft {
     /// Everything that follows from the step's changes, in one place so that no handler
     /// can forget it: replicate, apply, answer reads, persist, compact, report.
     fn finish(&mut self, out: &mut Out) {
-        if self.role == Role::Leader {
+        if self.is_leader() {
             self.advance_commit();
             self.replicate(out);
         }
         self.apply(out);
-        if self.role == Role::Leader {
+        if self.is_leader() {
             self.serve_reads(out);
         }
         if self.hard_dirty {
@@ -424,7 +410,7 @@ impl Protocol for Raft {
             vote: r.vote,
             log: r.log,
             snapshot: r.snapshot,
-            role: Role::Follower,
+            role: RoleState::Follower,
             leader: None,
             commit,
             applied: base,
@@ -434,16 +420,6 @@ impl Protocol for Raft {
             now_ms: 0,
             election_elapsed: 0,
             election_timeout: 0,
-            heartbeat_elapsed: 0,
-            quorum_checked_ms: 0,
-            votes: BTreeSet::new(),
-            progress: BTreeMap::new(),
-            term_start: 0,
-            pending: BTreeMap::new(),
-            reads: ReadQueue::default(),
-            seq: 0,
-            broadcast_needed: false,
-            lease_until: 0,
             hard_dirty: false,
             persist_from: None,
             commit_reported: commit,

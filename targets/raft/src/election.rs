@@ -12,9 +12,10 @@
 use sunder_core::NodeId;
 use sunder_wire::NodeEvent;
 
-use crate::core::{Out, Raft, Role};
+use crate::core::{Out, Raft};
+use crate::leader::Leader;
 use crate::msg::{Command, Msg};
-use crate::progress::Progress;
+use crate::role::RoleState;
 
 impl Raft {
     fn log_ok(&self, last_index: u64, last_term: u64) -> bool {
@@ -34,8 +35,9 @@ impl Raft {
             self.start_election(out);
             return;
         }
-        self.role = Role::PreCandidate;
-        self.votes = [self.id.clone()].into();
+        self.role = RoleState::PreCandidate {
+            votes: [self.id.clone()].into(),
+        };
         let msg = Msg::PreVote {
             term: self.term + 1,
             last_index: self.log.last_index(),
@@ -48,14 +50,16 @@ impl Raft {
         self.term += 1;
         self.vote = Some(self.id.clone());
         self.hard_dirty = true;
-        self.role = Role::Candidate;
-        self.votes = [self.id.clone()].into();
+        self.role = RoleState::Candidate {
+            votes: [self.id.clone()].into(),
+        };
         self.reset_election_timer();
         out.events.push(NodeEvent::Vote {
             term: self.term,
             candidate: self.id.clone(),
         });
-        if self.votes.len() >= self.quorum() {
+        // Its own vote is a majority only in a cluster of one.
+        if self.peers.is_empty() {
             self.become_leader(out);
             return;
         }
@@ -73,27 +77,21 @@ impl Raft {
             last_index: self.log.last_index(),
             last_term: self.log.last_term(),
         };
-        for p in self.peers.iter().filter(|p| !self.votes.contains(*p)) {
+        let RoleState::Candidate { votes } = &self.role else {
+            return;
+        };
+        for p in self.peers.iter().filter(|p| !votes.contains(*p)) {
             out.send.push((p.clone(), msg.clone()));
         }
     }
 
     fn become_leader(&mut self, out: &mut Out) {
         tracing::info!(term = self.term, "became leader");
-        self.role = Role::Leader;
-        self.leader = Some(self.id.clone());
-        self.heartbeat_elapsed = 0;
-        self.quorum_checked_ms = self.now_ms;
-        self.lease_until = 0;
         let last = self.log.last_index();
-        self.progress = self
-            .peers
-            .iter()
-            .map(|p| (p.clone(), Progress::new(last)))
-            .collect();
+        self.role = RoleState::Leader(Box::new(Leader::new(&self.peers, last, self.now_ms)));
+        self.leader = Some(self.id.clone());
         self.append_local(Command::Noop);
-        self.term_start = self.log.last_index();
-        self.broadcast_needed = true;
+        self.lead_mut().term_start = self.log.last_index();
         out.events.push(NodeEvent::Leader { term: self.term });
     }
 
@@ -105,7 +103,7 @@ impl Raft {
         last_term: u64,
         out: &mut Out,
     ) {
-        let leader_alive = self.role == Role::Leader
+        let leader_alive = self.is_leader()
             || (self.leader.is_some() && self.election_elapsed < self.s.election_ticks);
         let granted = term > self.term && !leader_alive && self.log_ok(last_index, last_term);
         let term = if granted { term } else { self.term };
@@ -125,9 +123,12 @@ impl Raft {
             }
             return;
         }
-        if self.role == Role::PreCandidate && term == self.term + 1 {
-            self.votes.insert(from);
-            if self.votes.len() >= self.quorum() {
+        let quorum = self.quorum();
+        if let RoleState::PreCandidate { votes } = &mut self.role
+            && term == self.term + 1
+        {
+            votes.insert(from);
+            if votes.len() >= quorum {
                 self.start_election(out);
             }
         }
@@ -163,9 +164,13 @@ impl Raft {
     }
 
     pub(crate) fn on_vote_resp(&mut self, from: NodeId, term: u64, granted: bool, out: &mut Out) {
-        if self.role == Role::Candidate && term == self.term && granted {
-            self.votes.insert(from);
-            if self.votes.len() >= self.quorum() {
+        let quorum = self.quorum();
+        if let RoleState::Candidate { votes } = &mut self.role
+            && term == self.term
+            && granted
+        {
+            votes.insert(from);
+            if votes.len() >= quorum {
                 self.become_leader(out);
             }
         }

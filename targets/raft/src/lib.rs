@@ -8,6 +8,9 @@
 //!            Input (tick / peer Msg / client Op)
 //!                         │
 //!                 core::Raft::step ── validate.rs     drop malformed / hostile peer messages
+//!                         │         ├ role.rs         Follower / PreCandidate / Candidate /
+//!                         │         │                 Leader, each with its own state
+//!                         │         ├ leader.rs       a leader's progress, requests, rounds
 //!                         │         ├ election.rs     pre-vote, vote, become leader
 //!                         │         ├ replication.rs  AppendEntries, backtracking, commit
 //!                         │         ├ read_index.rs   linearizable reads (+ planted shortcuts)
@@ -70,17 +73,20 @@ mod core;
 pub mod digest;
 mod election;
 pub mod kv;
+mod leader;
 pub mod log;
 pub mod msg;
 mod progress;
 mod read_index;
 pub mod record;
 mod replication;
+mod role;
 mod snapshot;
 mod validate;
 
 pub use crate::config::BUGS;
-pub use crate::core::{Raft, Role};
+pub use crate::core::Raft;
 pub use crate::msg::{Command, Entry, Msg, Snapshot};
 pub use crate::record::Record;
+pub use crate::role::Role;
 pub use crate::validate::MAX_NUMBER;

@@ -11,6 +11,7 @@ use sunder_core::ReqToken;
 use sunder_wire::{Op, Response};
 
 use crate::core::{Out, Raft};
+use crate::role::RoleState;
 
 #[derive(Debug, Clone)]
 pub struct PendingRead {
@@ -31,15 +32,20 @@ pub struct ReadQueue {
 }
 
 impl ReadQueue {
-    pub fn drain(&mut self) -> Vec<PendingRead> {
-        self.rounds.clear();
-        self.reads.drain(..).collect()
+    /// The reads still waiting, for a leader stepping down to answer.
+    pub fn into_reads(self) -> impl Iterator<Item = PendingRead> {
+        self.reads.into_iter()
+    }
+
+    /// Heartbeat round `seq` went out at `now_ms` (local clock).
+    pub fn note_round(&mut self, seq: u64, now_ms: u64) {
+        self.rounds.push_back((seq, now_ms));
     }
 }
 
 impl Raft {
     pub(crate) fn read(&mut self, token: ReqToken, key: String, out: &mut Out) {
-        let lease = self.s.bug_lease_read && self.now_ms < self.lease_until;
+        let lease = self.s.bug_lease_read && self.now_ms < self.lead().lease_until;
         if self.s.bug_stale_read || lease {
             // The bugs: "I am the leader, my state is the state". `stale-read` never asks
             // the others; `lease-read` trusts that its lease, measured on its own clock, has
@@ -49,48 +55,43 @@ impl Raft {
             out.reply.push((token, Response::ok(token.id, value)));
             return;
         }
-        let index = self.commit.max(self.term_start);
-        self.reads.reads.push_back(PendingRead {
+        let commit = self.commit;
+        let alone = self.peers.is_empty();
+        let l = self.lead_mut();
+        let index = commit.max(l.term_start);
+        l.reads.reads.push_back(PendingRead {
             token,
             key,
-            seq: self.seq + 1,
+            seq: l.seq + 1,
             index,
         });
-        self.broadcast_needed = true;
-        if self.peers.is_empty() {
-            self.seq += 1;
+        l.broadcast_needed = true;
+        if alone {
+            l.seq += 1;
         }
-    }
-
-    /// The highest heartbeat round a majority (counting this leader) has acknowledged.
-    fn quorum_seq(&self) -> u64 {
-        let mut acked: Vec<u64> = self.progress.values().map(|p| p.acked_seq).collect();
-        acked.push(self.seq);
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        acked[self.quorum() - 1]
-    }
-
-    pub(crate) fn note_round(&mut self) {
-        self.reads.rounds.push_back((self.seq, self.now_ms));
     }
 
     pub(crate) fn serve_reads(&mut self, out: &mut Out) {
-        let confirmed = self.quorum_seq();
+        let quorum = self.quorum();
+        let RoleState::Leader(l) = &mut self.role else {
+            return;
+        };
+        let confirmed = l.quorum_seq(quorum);
         // A majority acknowledged a round sent at `sent`: nobody can have been elected
         // before `sent + election timeout`, which is what a lease (wrongly, when clocks
         // lie) relies on.
-        while let Some(&(seq, sent)) = self.reads.rounds.front() {
+        while let Some(&(seq, sent)) = l.reads.rounds.front() {
             if seq > confirmed {
                 break;
             }
-            self.lease_until = self.lease_until.max(sent + self.s.lease_ms);
-            self.reads.rounds.pop_front();
+            l.lease_until = l.lease_until.max(sent + self.s.lease_ms);
+            l.reads.rounds.pop_front();
         }
-        while let Some(r) = self.reads.reads.front() {
+        while let Some(r) = l.reads.reads.front() {
             if r.seq > confirmed || r.index > self.applied {
                 break;
             }
-            let r = self.reads.reads.pop_front().expect("front exists");
+            let r = l.reads.reads.pop_front().expect("front exists");
             let value = self.kv.apply(&Op::Read { key: r.key }).unwrap_or_default();
             out.reply.push((r.token, Response::ok(r.token.id, value)));
         }

@@ -12,9 +12,10 @@
 
 use sunder_core::NodeId;
 
-use crate::core::{Out, Raft, Role};
+use crate::core::{Out, Raft};
 use crate::msg::Msg;
 use crate::progress::Mode;
+use crate::role::RoleState;
 
 impl Raft {
     /// Dispatches a peer message after the term rules common to all of them.
@@ -76,7 +77,7 @@ impl Raft {
                 hint_term,
                 seq,
             } => {
-                if term == self.term && self.role == Role::Leader {
+                if term == self.term && self.is_leader() {
                     self.on_append_resp(&from, success, index, hint_index, hint_term, seq);
                 }
             }
@@ -100,7 +101,7 @@ impl Raft {
                 self.on_install_snapshot(from, snapshot, seq, out);
             }
             Msg::SnapshotResp { term, index, seq } => {
-                if term == self.term && self.role == Role::Leader {
+                if term == self.term && self.is_leader() {
                     self.on_snapshot_resp(&from, index, seq);
                 }
             }
@@ -109,13 +110,13 @@ impl Raft {
 
     /// A message from the leader of this term: follow it and hold off elections.
     fn follow(&mut self, leader: &NodeId, out: &mut Out) {
-        if self.role == Role::Leader {
+        if self.is_leader() {
             self.broken(format_args!(
                 "another leader {leader} in my term {}",
                 self.term
             ));
         }
-        if self.role != Role::Follower || self.leader.as_ref() != Some(leader) {
+        if !matches!(self.role, RoleState::Follower) || self.leader.as_ref() != Some(leader) {
             self.become_follower(self.term, Some(leader.clone()), out);
         }
         self.election_elapsed = 0;
@@ -193,7 +194,10 @@ impl Raft {
         seq: u64,
     ) {
         let last = self.log.last_index();
-        let Some(p) = self.progress.get_mut(from) else {
+        let RoleState::Leader(l) = &mut self.role else {
+            return;
+        };
+        let Some(p) = l.progress.get_mut(from) else {
             return;
         };
         p.active = true;
@@ -219,10 +223,9 @@ impl Raft {
 
     /// The highest index a majority holds, committed only if it is of the current term.
     pub(crate) fn advance_commit(&mut self) {
-        let mut matched: Vec<u64> = self.progress.values().map(|p| p.matched).collect();
-        matched.push(self.log.last_index());
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matched[self.quorum() - 1];
+        let n = self
+            .lead()
+            .quorum_match(self.log.last_index(), self.quorum());
         if n > self.commit && self.log.term_at(n) == Some(self.term) {
             self.commit = n;
         }
@@ -231,16 +234,18 @@ impl Raft {
     /// Sends what each follower is missing, as far as its window allows, and a heartbeat
     /// round to everyone when one is due (tick or pending reads).
     pub(crate) fn replicate(&mut self, out: &mut Out) {
-        let round = std::mem::take(&mut self.broadcast_needed);
+        let now_ms = self.now_ms;
+        let l = self.lead_mut();
+        let round = std::mem::take(&mut l.broadcast_needed);
         if round {
-            self.seq += 1;
-            self.note_round();
+            l.seq += 1;
+            l.reads.note_round(l.seq, now_ms);
         }
         let peers = self.peers.clone();
         for peer in peers {
             let mut sent = false;
             loop {
-                let p = &self.progress[&peer];
+                let p = &self.lead().progress[&peer];
                 if p.window(self.s.max_inflight) == 0 || p.next > self.log.last_index() {
                     break;
                 }
@@ -258,7 +263,7 @@ impl Raft {
     /// One AppendEntries (or a snapshot when the follower needs compacted entries).
     /// Returns whether a batch with entries went out.
     fn send_append(&mut self, peer: &NodeId, heartbeat: bool, out: &mut Out) -> bool {
-        let next = self.progress[peer].next;
+        let next = self.lead().progress[peer].next;
         if next <= self.log.base_index() {
             self.send_snapshot(peer, out);
             return false;
@@ -272,7 +277,11 @@ impl Raft {
         } else {
             self.log.slice(next, self.s.max_batch)
         };
-        let p = self.progress.get_mut(peer).expect("peer progress");
+        let RoleState::Leader(l) = &mut self.role else {
+            unreachable!("replicate runs only while leading");
+        };
+        let seq = l.seq;
+        let p = l.progress.get_mut(peer).expect("peer progress");
         let with_entries = !entries.is_empty();
         if let Some(last) = entries.last() {
             // Probing, `next` stays put until the follower answers, so that a rejection
@@ -288,7 +297,7 @@ impl Raft {
             prev_term,
             entries,
             commit: self.commit,
-            seq: self.seq,
+            seq,
         };
         out.send.push((peer.clone(), msg));
         with_entries

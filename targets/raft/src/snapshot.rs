@@ -8,6 +8,7 @@ use sunder_core::NodeId;
 use crate::core::{Out, Raft};
 use crate::msg::{Msg, Snapshot};
 use crate::record::Record;
+use crate::role::RoleState;
 
 impl Raft {
     fn compaction(&self) -> Vec<Record> {
@@ -41,7 +42,11 @@ impl Raft {
     pub(crate) fn send_snapshot(&mut self, peer: &NodeId, out: &mut Out) {
         let ticks = self.ticks;
         let resend_after = self.s.election_ticks;
-        let p = self.progress.get_mut(peer).expect("peer progress");
+        let RoleState::Leader(l) = &mut self.role else {
+            unreachable!("snapshots are sent only while leading");
+        };
+        let seq = l.seq;
+        let p = l.progress.get_mut(peer).expect("peer progress");
         if p.snapshot_sent.is_some_and(|t| ticks < t + resend_after) {
             return;
         }
@@ -55,7 +60,7 @@ impl Raft {
             Msg::InstallSnapshot {
                 term: self.term,
                 snapshot,
-                seq: self.seq,
+                seq,
             },
         ));
     }
@@ -91,7 +96,10 @@ impl Raft {
     }
 
     pub(crate) fn on_snapshot_resp(&mut self, from: &NodeId, index: u64, seq: u64) {
-        let Some(p) = self.progress.get_mut(from) else {
+        let RoleState::Leader(l) = &mut self.role else {
+            return;
+        };
+        let Some(p) = l.progress.get_mut(from) else {
             return;
         };
         p.active = true;

@@ -9,7 +9,7 @@
 
 use sunder_core::NodeId;
 
-use crate::core::{Raft, Role};
+use crate::core::Raft;
 use crate::msg::Msg;
 
 /// Terms and indexes above this are refused: far beyond any real run, and far enough from
@@ -72,7 +72,7 @@ impl Raft {
                     last_term = e.term;
                 }
                 if *term == self.term && !self.s.any_bug() {
-                    if self.role == Role::Leader {
+                    if self.is_leader() {
                         return Err("a second leader in this node's term");
                     }
                     let base = self.log.base_index();
@@ -102,7 +102,7 @@ impl Raft {
                 {
                     return Err("snapshot's prefix summary does not match the snapshot");
                 }
-                if *term == self.term && self.role == Role::Leader && !self.s.any_bug() {
+                if *term == self.term && self.is_leader() && !self.s.any_bug() {
                     return Err("a second leader in this node's term");
                 }
             }
