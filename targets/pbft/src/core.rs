@@ -495,8 +495,7 @@ impl Pbft {
             },
         );
         if !self.replaying {
-            out.events
-                .push(NodeEvent::Execute { seq, view });
+            out.events.push(NodeEvent::Execute { seq, view });
         }
         if seq % self.timing.checkpoint == 0 {
             let snap = self.snapshot();
@@ -790,8 +789,7 @@ impl Pbft {
         self.snapshots.insert(seq, snapshot.clone());
         self.make_stable(snapshot, proof, out);
         if !self.replaying {
-            out.events
-                .push(NodeEvent::StateTransfer { seq });
+            out.events.push(NodeEvent::StateTransfer { seq });
         }
         // Answer anyone waiting on a request the transferred state already executed.
         let waiting: Vec<(u64, u64)> = self.waiting.iter().map(|(c, (ts, _))| (*c, *ts)).collect();
@@ -966,8 +964,7 @@ impl Pbft {
         self.queue.clear();
         self.queued.clear();
         if !self.replaying {
-            out.events
-                .push(NodeEvent::ViewChange { view });
+            out.events.push(NodeEvent::ViewChange { view });
         }
         let (stable, proof) = match &self.stable {
             Some((s, p)) => (s.seq, p.clone()),
