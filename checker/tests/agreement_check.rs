@@ -497,7 +497,7 @@ fn malformed_term_runs_are_a_bad_dump() {
 #[test]
 fn events_of_unknown_kinds_are_skipped_and_known_ones_without_their_fields_are_bad_lines() {
     // A spec target or a newer node may write events this version does not know.
-    let text = "{\"node\":\"n1\",\"event\":\"view-change\",\"view\":2}\n\
+    let text = "{\"node\":\"n1\",\"event\":\"membership-change\",\"add\":\"n6\"}\n\
                 {\"node\":\"n1\",\"event\":\"leader\",\"term\":2}\n";
     let (events, warnings) = parse_events(text, "n1.events.jsonl").unwrap();
     assert!(warnings.is_empty());

@@ -9,7 +9,8 @@
 //!   run of each protocol under partitions, kills and pauses, and of Raft under the
 //!   `lease-read` clock mix and the `forget-vote` kill mix.
 //! - the nightly tier (`cargo test --release -p sunder --test bugs_caught -- --ignored
-//!   --nocapture`, about two hours): the promises — 10 seeds in a row of the correct
+//!   --nocapture`, about two hours), which runs sunder's own sweeps (`sunder test --seeds
+//!   1..N`, one seed at a time): the promises — 10 seeds in a row of the correct
 //!   builds valid, and each bug found in at least 4 (Raft) or 3 (Paxos) of 5 seeds within
 //!   120 s while the correct build passes the same seeds.
 //!
@@ -246,50 +247,82 @@ fn paxos_string_ballots_is_caught() {
     caught_quickly("string-ballots");
 }
 
-/// The correct builds under every process and network fault, with the agreement checker.
-fn correct_under_all_faults(target: &str, seeds: std::ops::RangeInclusive<u64>, limit: &str) {
+/// The correct builds under every process and network fault, as one sweep (the same path
+/// the nightly tier takes): a seed is valid only when every checker, agreement included,
+/// is.
+fn correct_under_all_faults(target: &str, seeds: &str, limit: &str) {
     let dir = tempfile::tempdir().unwrap();
     let _guard = Guard::new(dir.path());
-    for seed in seeds {
-        let s = seed.to_string();
-        let r = sunder_test(
-            dir.path(),
-            &format!("{target}-{seed}"),
-            &[
-                "--target",
-                target,
-                "--nodes",
-                "5",
-                "--nemesis",
-                "partition,kill,pause",
-                "--time-limit",
-                limit,
-                "--seed",
-                &s,
-            ],
-        );
-        assert_eq!(
-            r.code,
-            Some(0),
-            "{target} seed {seed}: not valid:\n{}",
-            r.output
-        );
-        assert_eq!(
-            r.checker("agreement"),
-            Some("valid"),
-            "{target} seed {seed}: agreement"
-        );
-    }
+    let args = [
+        "--target",
+        target,
+        "--nodes",
+        "5",
+        "--nemesis",
+        "partition,kill,pause",
+        "--time-limit",
+        limit,
+    ];
+    let runs = sweep_of(dir.path(), target, &args, seeds);
+    let (from, to) = seeds.split_once("..").expect("A..B");
+    let expect = to.parse::<usize>().unwrap() - from.parse::<usize>().unwrap() + 1;
+    assert_eq!(runs.len(), expect, "{runs:?}");
+    assert!(runs.iter().all(|(_, v)| v == "valid"), "{target}: {runs:?}");
 }
 
 #[test]
 fn raft_correct_is_valid_under_all_faults() {
-    correct_under_all_faults("raft", 1..=1, "20s");
+    correct_under_all_faults("raft", "1..1", "20s");
 }
 
 #[test]
 fn paxos_correct_is_valid_under_all_faults() {
-    correct_under_all_faults("paxos", 1..=1, "20s");
+    correct_under_all_faults("paxos", "1..1", "20s");
+}
+
+/// Nightly tier, through the harness's own sweeps (`sunder test --seeds 1..N`, one seed at a
+/// time so that runs do not share the cores and slow each other's timers): the seeds of a
+/// sweep, each with its verdict, from its `sweep.json`.
+fn sweep_of(root: &std::path::Path, label: &str, args: &[&str], seeds: &str) -> Vec<(u64, String)> {
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--seeds", seeds, "--parallel", "1"]);
+    let r = sunder_test(root, label, &all);
+    assert_ne!(
+        r.code,
+        Some(3),
+        "{label}: the sweep failed to run:\n{}",
+        r.output
+    );
+    let name_dir = std::fs::read_dir(root.join(label))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().unwrap().is_dir())
+        .expect("a test directory")
+        .path();
+    let sweep = std::fs::read_dir(&name_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("sweep-"))
+        .expect("a sweep directory")
+        .path();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap()).unwrap();
+    eprintln!(
+        "{label}: {}",
+        std::fs::read_to_string(sweep.join("summary.txt")).unwrap_or_default()
+    );
+    assert_eq!(v["finished"], true, "{label}: sweep not finished");
+    v["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| {
+            (
+                r["seed"].as_u64().expect("seed"),
+                r["verdict"].as_str().expect("verdict").to_string(),
+            )
+        })
+        .collect()
 }
 
 /// Nightly tier: each bug in at least `need` of 5 seeds of 120 s, the correct build valid
@@ -300,23 +333,22 @@ fn sweep(name: &str, need: usize) {
     };
     let dir = tempfile::tempdir().unwrap();
     let _guard = Guard::new(dir.path());
-    let mut caught = Vec::new();
-    for seed in 1..=5 {
-        let r = run(dir.path(), h, true, seed, "120s");
-        eprintln!("{} {} seed {seed}: exit {:?}", h.target, h.bug, r.code);
-        if r.code == Some(1) {
-            caught.push(seed);
-        }
-        let c = run(dir.path(), h, false, seed, "120s");
-        eprintln!("{} correct seed {seed}: exit {:?}", h.target, c.code);
-        assert_eq!(
-            c.code,
-            Some(0),
-            "{} correct build, seed {seed}: not valid:\n{}",
-            h.target,
-            c.output
-        );
-    }
+    let mut args = vec!["--target", h.target, "--nodes", "5", "--time-limit", "120s"];
+    args.extend_from_slice(h.mix);
+    let correct = sweep_of(dir.path(), "correct", &args, "1..5");
+    args.extend_from_slice(&["--bug", h.bug]);
+    let buggy = sweep_of(dir.path(), "bug", &args, "1..5");
+    assert_eq!(correct.len(), 5, "{correct:?}");
+    assert!(
+        correct.iter().all(|(_, v)| v == "valid"),
+        "{} correct build: {correct:?}",
+        h.target
+    );
+    let caught: Vec<u64> = buggy
+        .iter()
+        .filter(|(_, v)| v == "invalid")
+        .map(|(s, _)| *s)
+        .collect();
     assert!(
         caught.len() >= need,
         "{} {}: caught in seeds {caught:?}, need {need} of 5",
@@ -370,11 +402,11 @@ fn nightly_paxos_string_ballots() {
 #[test]
 #[ignore = "nightly: about 30 minutes"]
 fn nightly_raft_correct_ten_seeds() {
-    correct_under_all_faults("raft", 1..=10, "90s");
+    correct_under_all_faults("raft", "1..10", "90s");
 }
 
 #[test]
 #[ignore = "nightly: about 30 minutes"]
 fn nightly_paxos_correct_ten_seeds() {
-    correct_under_all_faults("paxos", 1..=10, "90s");
+    correct_under_all_faults("paxos", "1..10", "90s");
 }
