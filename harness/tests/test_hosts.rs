@@ -139,3 +139,57 @@ fn clean_hosts_refuses_a_bad_hosts_file_before_connecting() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("idenity"), "{err}");
 }
+
+#[test]
+fn test_with_hosts_is_checked_shown_by_dry_run_and_never_run_locally() {
+    // No hosts needed: nothing connects. Until nodes start over SSH, a run with hosts must
+    // be refused (exit 3) rather than quietly run on this machine.
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let base = [
+        "test",
+        "--nodes",
+        "2",
+        "--time-limit",
+        "1s",
+        "--results",
+        results.to_str().unwrap(),
+    ];
+    let run = |extra: &[&str]| {
+        let out = support::sunder().args(base).args(extra).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let two = [
+        "--host",
+        "n1=root@10.0.0.5",
+        "--host",
+        "n2=root@10.0.0.6:2222",
+    ];
+    let (code, _, err) = run(&two[..2]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("the run has nodes n1, n2"), "{err}");
+
+    let mut dry = two.to_vec();
+    dry.push("--dry-run");
+    let (code, out, err) = run(&dry);
+    assert_eq!(code, Some(0), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["config"]["hosts"]["nodes"]["n2"]["port"], 2222);
+    assert!(
+        doc["replay"]
+            .as_str()
+            .unwrap()
+            .contains("--host n2=root@10.0.0.6:2222"),
+        "{}",
+        doc["replay"]
+    );
+
+    let (code, _, err) = run(&two);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("not available yet"), "{err}");
+    assert!(!results.exists(), "no run directory for a refused run");
+}
