@@ -26,7 +26,8 @@
 //! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow, one
 //!   function per phase. [`interrupt`]: what Ctrl-C and SIGTERM do during a run.
 //! - [`spec`]: target specs, third-party systems described in TOML.
-//! - [`remote`]: `--hosts`/`--host`, which host carries which node and how ssh reaches it.
+//! - [`remote`]: `--hosts`/`--host`: which host carries which node, how ssh reaches it,
+//!   and each node's command there.
 
 pub mod admin;
 pub mod checks;

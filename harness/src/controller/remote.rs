@@ -1,6 +1,8 @@
 //! Nodes on remote hosts over SSH (`sunder test --hosts`, `--host`): which host carries
-//! which node and how ssh reaches it, read from the flags or a `hosts.toml` and checked
-//! before anything connects. The SSH work itself is `sunder_remote`'s.
+//! which node and how ssh reaches it ([`Hosts`], from the flags or a `hosts.toml`, checked
+//! before anything connects), the run's id on the hosts ([`run_id`]) and each node's
+//! process there ([`node_launches`]: the local `sunder node` command on the host's address
+//! and fixed ports). The SSH work itself is `sunder_remote`'s.
 //!
 //! ```toml
 //! # hosts.toml: one table per node id (n1..nN, exactly the run's nodes)
@@ -13,11 +15,103 @@
 //! ssh_config = "/dev/null"     # optional: an ssh config file instead of ~/.ssh/config
 //! ```
 
+use super::config::TestConfig;
+use super::launch::{NodeCtx, builtin_command};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use sunder_remote::HostSpec;
+use sunder_remote::{HostSpec, Launch, RunId, RunLayout};
+
+/// Where a remote node listens for clients and for its peers. Fixed, since every node has
+/// a host of its own and the controller must know the ports before the node starts; a
+/// port taken on a host fails that node's start with its log saying so.
+pub const CLIENT_PORT: u16 = 47_001;
+pub const PEER_PORT: u16 = 47_002;
+
+/// One node as it runs on its host: the process to start and where it is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteNode {
+    pub id: String,
+    pub launch: Launch,
+    /// Where the controller's clients reach it.
+    pub client: SocketAddr,
+}
+
+/// The run's id on the hosts (a directory and a table name): the run directory's stamp
+/// and the controller's pid, so that two controllers sharing hosts never share a run.
+pub fn run_id(run_dir: &Path, pid: u32) -> anyhow::Result<RunId> {
+    let stamp: String = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(28)
+        .collect();
+    let id = format!("{}-{pid}", stamp.trim_matches('-'));
+    RunId::new(id.trim_start_matches('-')).map_err(|e| anyhow::anyhow!("run id: {e}"))
+}
+
+/// Every node's `sunder node` process on its host, with the same arguments as a local
+/// launch but the host's address and the run's remote directory: data in `<run>/<id>/`,
+/// events `<run>/<id>.events.jsonl`, log `<run>/<id>.log`, so that a download of the
+/// run's directory into `nodes/` gives the names a local run writes. `addrs`: each node's
+/// host address, resolved; `exe`: where the `sunder` binary was uploaded.
+pub fn node_launches(
+    cfg: &TestConfig,
+    layout: &RunLayout,
+    addrs: &BTreeMap<String, IpAddr>,
+    exe: &str,
+) -> anyhow::Result<Vec<RemoteNode>> {
+    let members = cfg.members();
+    let mut out = Vec::new();
+    for (i, id) in members.iter().enumerate() {
+        let Some(ip) = addrs.get(id) else {
+            bail!("no host address for node {id}");
+        };
+        let peers = members
+            .iter()
+            .filter(|p| *p != id)
+            .map(|p| {
+                addrs
+                    .get(p)
+                    .map(|a| (p.clone(), SocketAddr::new(*a, PEER_PORT)))
+                    .with_context(|| format!("no host address for node {p}"))
+            })
+            .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+        let client = SocketAddr::new(*ip, CLIENT_PORT);
+        let ctx = NodeCtx {
+            id,
+            index: i + 1,
+            members: &members,
+            client,
+            peer_listen: SocketAddr::new(*ip, PEER_PORT),
+            peers,
+            data: PathBuf::from(layout.work_dir(id)),
+            events: PathBuf::from(format!("{}/{id}.events.jsonl", layout.dir())),
+        };
+        let cmd = builtin_command(cfg, Path::new(exe), &ctx);
+        let mut argv = vec![cmd.program.display().to_string()];
+        for a in cmd.args {
+            argv.push(
+                a.into_string()
+                    .map_err(|a| anyhow::anyhow!("node {id}: argument {a:?} is not UTF-8"))?,
+            );
+        }
+        let launch = Launch::in_run(layout, id, argv);
+        launch
+            .validate()
+            .map_err(|e| anyhow::anyhow!("node {id}: {e}"))?;
+        out.push(RemoteNode {
+            id: id.clone(),
+            launch,
+            client,
+        });
+    }
+    Ok(out)
+}
 
 /// The most bytes of a hosts file read: it is a handful of short tables.
 const HOSTS_FILE_LIMIT: u64 = 1 << 20;
@@ -332,6 +426,43 @@ mod tests {
 
     fn flags(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn remote_nodes_run_the_local_command_on_their_hosts_addresses() {
+        let mut cfg = crate::controller::config::tests_support::config();
+        cfg.opts = vec![("batch".into(), "off".into())];
+        let layout = RunLayout::new("/tmp/sunder-remote", RunId::new("r1").unwrap()).unwrap();
+        let addrs: BTreeMap<String, IpAddr> = (1..=3)
+            .map(|i| (format!("n{i}"), IpAddr::from([10, 0, 0, i as u8])))
+            .collect();
+        let nodes = node_launches(&cfg, &layout, &addrs, "/tmp/sunder-remote/r1/sunder").unwrap();
+        assert_eq!(nodes.len(), 3);
+        let n2 = &nodes[1];
+        assert_eq!(n2.client, "10.0.0.2:47001".parse().unwrap());
+        let argv = n2.launch.argv.join(" ");
+        for want in [
+            "/tmp/sunder-remote/r1/sunder node raft --id n2",
+            "--client 10.0.0.2:47001 --peer-listen 10.0.0.2:47002",
+            "--peer n1=10.0.0.1:47002 --peer n3=10.0.0.3:47002",
+            "--data /tmp/sunder-remote/r1/n2 --events /tmp/sunder-remote/r1/n2.events.jsonl",
+            "--seed 1",
+            "--opt batch=off",
+        ] {
+            assert!(argv.contains(want), "{want:?} not in {argv}");
+        }
+        assert_eq!(n2.launch.log, "/tmp/sunder-remote/r1/n2.log");
+        let mut missing = addrs.clone();
+        missing.remove("n3");
+        assert!(node_launches(&cfg, &layout, &missing, "/x").is_err());
+    }
+
+    #[test]
+    fn run_ids_are_what_a_host_accepts_and_name_the_controller() {
+        let id = run_id(Path::new("results/raft-x/20261203T180600Z-2"), 4242).unwrap();
+        assert_eq!(id.as_str(), "20261203t180600z-2-4242");
+        let odd = run_id(Path::new("results/x/--A+b_c"), 7).unwrap();
+        assert_eq!(odd.as_str(), "a-b-c-7");
     }
 
     #[test]
