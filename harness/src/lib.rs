@@ -11,7 +11,8 @@
 //!   sunder node   ──► run one node of a built-in target (what the controller spawns)
 //!   sunder serve  ──► browse stored runs: runs table, report.html, files (127.0.0.1 only)
 //!   sunder analyze──► re-check a stored run; rewrite results.json and report.html
-//!   sunder clean  ──► remove network namespaces a killed `--net netns` run left behind
+//!   sunder clean  ──► remove what a killed run left: netns namespaces, or (--hosts) remote
+//!                     processes, nftables tables and run directories
 //! ```
 //!
 //! - [`cmd`]: one module per subcommand (`cmd/<name>.rs`), each returning the exit code.
@@ -36,6 +37,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a test: spawn a cluster, drive clients, inject faults, check the history.

@@ -1,5 +1,6 @@
 //! The validated configuration of one test run, and the command that replays it.
 
+use super::remote::Hosts;
 use super::spec::TargetSpec;
 use crate::cmd::test::TestArgs;
 use anyhow::{Context, bail};
@@ -61,6 +62,9 @@ pub struct TestConfig {
     pub junit: Option<PathBuf>,
     #[serde(serialize_with = "human")]
     pub op_timeout: Duration,
+    /// `--hosts`/`--host`: the nodes run on these hosts over SSH; `None`: on this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Hosts>,
 }
 
 fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -167,6 +171,27 @@ impl TestConfig {
         if a.op_timeout.is_zero() {
             bail!("--op-timeout must be more than zero");
         }
+        let members: Vec<String> = (1..=a.nodes).map(|i| format!("n{i}")).collect();
+        let hosts = Hosts::from_flags(
+            &a.host,
+            a.hosts.as_deref(),
+            a.ssh_identity.as_deref(),
+            a.ssh_known_hosts.as_deref(),
+            &members,
+        )?;
+        if hosts.is_some() {
+            if spec.is_some() {
+                bail!(
+                    "--hosts/--host: remote hosts run the built-in targets only, not --target-spec"
+                );
+            }
+            if net == NetBackend::Netns {
+                bail!(
+                    "--hosts/--host with --net netns: remote nodes are on their own hosts; \
+                     faults there are the hosts' nftables rules (leave --net at its default)"
+                );
+            }
+        }
         let mut opts = Vec::new();
         for o in &a.opts {
             match o.split_once('=') {
@@ -231,6 +256,7 @@ impl TestConfig {
             results: a.results.clone(),
             junit: a.junit.clone(),
             op_timeout: a.op_timeout,
+            hosts,
         })
     }
 
@@ -311,6 +337,9 @@ impl TestConfig {
             flag("--client-opt", format!("{k}={v}"));
         }
         flag("--seed", self.seed.to_string());
+        if let Some(h) = &self.hosts {
+            c.extend(h.replay_args());
+        }
         c
     }
 }
@@ -447,6 +476,64 @@ mod tests {
         ])
         .unwrap();
         super::tests_support::assert_replays(&c);
+    }
+}
+
+#[cfg(test)]
+mod hosts_tests {
+    use super::tests_support::parse;
+
+    #[test]
+    fn hosts_are_recorded_in_the_config_and_replayed() {
+        let c = parse(&[
+            "--nodes",
+            "2",
+            "--host",
+            "n1=root@10.0.0.5",
+            "--host",
+            "n2=root@db2.example:2222",
+            "--ssh-identity",
+            "/k/id",
+            "--ssh-known-hosts",
+            "/k/known",
+        ])
+        .unwrap();
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["hosts"]["nodes"]["n2"]["address"], "db2.example");
+        assert_eq!(json["hosts"]["nodes"]["n2"]["port"], 2222);
+        assert_eq!(json["hosts"]["nodes"]["n1"]["identity"], "/k/id");
+        super::tests_support::assert_replays(&c);
+        // A local run's config.json says nothing of hosts.
+        let local = serde_json::to_value(super::tests_support::config()).unwrap();
+        assert!(local.get("hosts").is_none());
+    }
+
+    #[test]
+    fn hosts_that_do_not_fit_the_run_are_refused() {
+        let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../targets/specs/etcd.toml");
+        for (args, needle) in [
+            (
+                vec!["--nodes", "2", "--host", "n1=a"],
+                "the run has nodes n1, n2",
+            ),
+            (vec!["--host", "n1=a", "--net", "netns"], "--net netns"),
+            (
+                vec!["--host", "n1=a", "--target-spec", spec],
+                "--target-spec",
+            ),
+            (vec!["--ssh-identity", "/k"], "--ssh-identity"),
+            (vec!["--host", "n1=a", "--hosts", "/h.toml"], "--hosts"),
+            (vec!["--hosts", "/nonexistent/h.toml"], "cannot read"),
+        ] {
+            // One node, so that the node count is never what is wrong.
+            let mut all = vec!["--nodes", "1", "--nemesis", "kill"];
+            all.extend(args.iter().copied());
+            if args.contains(&"--nodes") {
+                all.drain(..2);
+            }
+            let e = parse(&all).unwrap_err();
+            assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");
+        }
     }
 }
 

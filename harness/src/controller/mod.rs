@@ -26,6 +26,8 @@
 //! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow, one
 //!   function per phase. [`interrupt`]: what Ctrl-C and SIGTERM do during a run.
 //! - [`spec`]: target specs, third-party systems described in TOML.
+//! - [`remote`]: `--hosts`/`--host`: which host carries which node, how ssh reaches it,
+//!   and each node's command there.
 
 pub mod admin;
 pub mod checks;
@@ -37,6 +39,7 @@ pub mod launch;
 pub mod ports;
 pub mod probe;
 pub mod progress;
+pub mod remote;
 pub mod results;
 pub mod run;
 pub mod rundir;
