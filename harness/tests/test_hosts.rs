@@ -1,17 +1,15 @@
 //! Remote hosts end to end, over real SSH: each host a network namespace running its own
-//! `sshd` (the fixture of `remote/tests/common`, shared, not copied), the `sunder` binary
+//! `sshd` (the fixture `sunder_remote::testhosts`, shared, not copied), the `sunder` binary
 //! run as the user runs it, from the namespace that can reach the hosts.
 //!
 //! Needs root, `ip`, `nft`, `unshare`, `ssh`, `ssh-keygen` and `/usr/sbin/sshd` (Debian
 //! `openssh-server`); elsewhere each test prints why it skips (and fails under `CI`).
 
-#[path = "../../remote/tests/common/mod.rs"]
-mod common;
 mod support;
 
-use common::TestHosts;
 use std::path::Path;
 use std::sync::Arc;
+use sunder_remote::testhosts::TestHosts;
 use sunder_remote::{Host, Launch, RemoteProcesses, RunId, RunLayout};
 
 /// A hosts.toml for the test hosts: root with the test's key and known_hosts, and none of

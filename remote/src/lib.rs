@@ -28,6 +28,8 @@
 //! - [`procstate`]: [`ProcStat`], a remote `/proc/<pid>/stat`.
 //! - [`net`], [`procs`], [`clocks`]: the nemesis backends.
 //! - [`parallel`]: one operation on many hosts at once, answered node by node.
+//! - `testhosts` (feature `test-hosts`, tests only): hosts on this machine, namespaces each
+//!   running its own sshd.
 //! - [`mod@clean`]: [`clean()`], what a killed controller left.
 //! - [`error`]: the one error type, [`RemoteError`].
 //!
@@ -78,6 +80,8 @@ pub mod procstate;
 pub mod quote;
 pub mod session;
 pub mod spec;
+#[cfg(feature = "test-hosts")]
+pub mod testhosts;
 
 pub use clean::{HostCleaned, Scope, clean};
 pub use clocks::RemoteClocks;

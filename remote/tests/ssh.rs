@@ -1,12 +1,10 @@
 //! sunder-remote against real sshd: each test makes its hosts (network namespaces with an
-//! sshd each, see `common`), talks to them over real SSH, and removes them on drop.
+//! sshd each, see `sunder_remote::testhosts`), talks to them over real SSH, and removes them on drop.
 
-mod common;
-
-use common::{TestHosts, keygen};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use sunder_nemesis::{ClockFault, Clocks, Grudge, Loss, Network, NodeId, Processes};
+use sunder_remote::testhosts::{TestHosts, keygen};
 use sunder_remote::{
     Host, Launch, NetNode, RemoteClocks, RemoteError, RemoteNet, RemoteProcesses, RunId, RunLayout,
     Scope, Signal, clean,

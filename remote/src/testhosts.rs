@@ -7,9 +7,11 @@
 //!
 //! Needs root, `ip`, `nft`, `unshare`, `ssh`, `ssh-keygen` and `/usr/sbin/sshd` (Debian
 //! `openssh-server`); without them a test skips with the reason, or fails under `CI`.
+//!
+//! For tests only: compiled with the `test-hosts` feature, which this crate's own tests and
+//! the harness's enable as a dev-dependency.
 
-#![allow(dead_code)]
-
+use crate::{CommandLog, Host, HostSpec};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,7 +19,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sunder_nemesis::NetnsNet;
 use sunder_nemesis::netns::{self, NsHandle};
-use sunder_remote::{CommandLog, Host, HostSpec};
 use sunder_test_support::{have_command, met};
 
 pub const SSHD: &str = "/usr/sbin/sshd";
