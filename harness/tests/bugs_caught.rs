@@ -19,7 +19,7 @@
 mod support;
 
 use sunder_nemesis::clock::find_libfaketime;
-use support::{Guard, Run, sunder_test};
+use support::{Guard, Run, sunder_test, sweep_json};
 
 /// A planted bug and the fault mix that catches it.
 struct Hunt {
@@ -293,20 +293,7 @@ fn sweep_of(root: &std::path::Path, label: &str, args: &[&str], seeds: &str) -> 
         "{label}: the sweep failed to run:\n{}",
         r.output
     );
-    let name_dir = std::fs::read_dir(root.join(label))
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_type().unwrap().is_dir())
-        .expect("a test directory")
-        .path();
-    let sweep = std::fs::read_dir(&name_dir)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("sweep-"))
-        .expect("a sweep directory")
-        .path();
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap()).unwrap();
+    let (sweep, v) = sweep_json(&root.join(label));
     eprintln!(
         "{label}: {}",
         std::fs::read_to_string(sweep.join("summary.txt")).unwrap_or_default()

@@ -7,25 +7,7 @@ mod support;
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::{Guard, pids_mentioning};
-
-fn sweep_json(results: &std::path::Path) -> (std::path::PathBuf, Value) {
-    let name_dir = std::fs::read_dir(results)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_type().unwrap().is_dir())
-        .expect("a test directory")
-        .path();
-    let sweep = std::fs::read_dir(&name_dir)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with("sweep-"))
-        .expect("a sweep directory")
-        .path();
-    let v =
-        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap()).unwrap();
-    (sweep, v)
-}
+use support::{Guard, pids_mentioning, sweep_json};
 
 #[test]
 fn a_sweep_runs_every_seed_and_exits_with_the_worst_verdict() {

@@ -127,3 +127,23 @@ pub fn sunder_test(root: &Path, name: &str, args: &[&str]) -> Run {
         results,
     }
 }
+
+/// The one sweep under `results` (`results/<name>/sweep-<ts>/`): its directory and its
+/// `sweep.json`.
+pub fn sweep_json(results: &Path) -> (PathBuf, Value) {
+    let name_dir = std::fs::read_dir(results)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_type().unwrap().is_dir())
+        .expect("a test directory")
+        .path();
+    let sweep = std::fs::read_dir(&name_dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("sweep-"))
+        .expect("a sweep directory")
+        .path();
+    let v =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep.json")).unwrap()).unwrap();
+    (sweep, v)
+}

@@ -157,7 +157,8 @@ mod tests {
     #[test]
     fn unknown_events_and_fields_are_tolerated_known_ones_are_checked() {
         let e: EventLine =
-            serde_json::from_str(r#"{"node":"n1","event":"view-change","view":3}"#).unwrap();
+            serde_json::from_str(r#"{"node":"n1","event":"membership-change","add":"n6"}"#)
+                .unwrap();
         assert_eq!(e.event, NodeEvent::Other);
         assert_eq!(e.time_ms, None);
         let e: EventLine =
