@@ -131,6 +131,15 @@ impl<C> Results<C> {
             out.push_str(&t.to_string());
             out.push('\n');
         }
+        // What the verdict alone does not say (a node that died by itself, a dump that
+        // could not be written, a relay that closed early) is printed, not only stored.
+        for w in &self.warnings {
+            let mut lines = w.lines();
+            out.push_str(&format!("warning: {}\n", lines.next().unwrap_or_default()));
+            for l in lines {
+                out.push_str(&format!("         {l}\n"));
+            }
+        }
         let verdict = match (self.interrupted, &self.harness_error, self.verdict) {
             (_, Some(e), _) => format!("harness error: {}", e.lines().next().unwrap_or_default()),
             (true, _, Some(v)) => format!("INTERRUPTED (partial history: {v})"),
@@ -287,6 +296,21 @@ mod tests {
             warnings: vec!["a relay closed early".into()],
             extra: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn the_summary_prints_every_warning_with_its_context_indented() {
+        let cfg = crate::controller::config::tests_support::config();
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = written(&cfg, dir.path());
+        r.warnings.push(
+            "node n4 exited by itself (signal: 6); see nodes/n4.log, which ends:\npanicked at x"
+                .into(),
+        );
+        let s = r.summary();
+        assert!(s.contains("warning: a relay closed early\n"), "{s}");
+        assert!(s.contains("warning: node n4 exited by itself"), "{s}");
+        assert!(s.contains("\n         panicked at x\n"), "{s}");
     }
 
     #[test]

@@ -115,7 +115,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     }
 
     base.nodes = collect_dumps(&cfg, &dir, &admin, &members, interrupted).await;
-    let died = audit(&cluster, &members, &mut base.nodes);
+    let died = audit(&cluster, &dir, &members, &mut base.nodes);
     base.warnings.extend(died);
     let torn = teardown(
         &cluster,
@@ -382,6 +382,7 @@ async fn collect_dumps(
 /// by the nemesis): each is worth a warning.
 fn audit(
     cluster: &SharedCluster,
+    dir: &RunDir,
     members: &[String],
     nodes: &mut BTreeMap<String, Value>,
 ) -> Vec<String> {
@@ -398,12 +399,31 @@ fn audit(
         entry["starts"] = json!(c.starts(id));
         if let Some(status) = died {
             entry["exited_by_itself"] = json!(status.to_string());
+            let log = dir.node_file(&format!("{id}.log"));
+            let tail = log_tail(&log, 8);
             warnings.push(format!(
-                "node {id} exited by itself before the end ({status}); see nodes/{id}.log"
+                "node {id} exited by itself before the end ({status}); see nodes/{id}.log{}",
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    format!(", which ends:\n{tail}")
+                }
             ));
         }
     }
     warnings
+}
+
+/// The last `n` lines of a node's log (at most 4 KiB of them), or nothing when it cannot
+/// be read: a warning's context, never its substance.
+fn log_tail(path: &std::path::Path, n: usize) -> String {
+    let Ok(bytes) = std::fs::read(path) else {
+        return String::new();
+    };
+    let from = bytes.len().saturating_sub(4096);
+    let text = String::from_utf8_lossy(&bytes[from..]);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Stops the nodes, then the relays (nodes talked through them until they stopped), then
