@@ -455,6 +455,21 @@ fn check_preload(l: &mut Launched) {
     }
 }
 
+/// An answer counts only if it came from the node's own process group (see owner.rs): a
+/// node whose port another program took fails to bind and exits, and the check above then
+/// reports it with its log (and the launch retries on new ports).
+fn not_an_impostor(cluster: &SharedCluster, probe: &Probe, id: &str) -> Result<(), String> {
+    let (Some(pid), Some(addr)) = (cluster.lock().pid(id), probe.addr(id)) else {
+        return Ok(());
+    };
+    match super::owner::group_listens_on(pid, addr.port()) {
+        Some(false) => Err(format!(
+            "{addr} answers, but not from {id}'s processes (another program holds the port)"
+        )),
+        Some(true) | None => Ok(()),
+    }
+}
+
 /// `Ok(true)` when every node is up, `Ok(false)` on interrupt, `Err` with the reason and
 /// the logs of the nodes at fault otherwise.
 async fn wait_ready(
@@ -482,7 +497,11 @@ async fn wait_ready(
         }
         let mut still = Vec::new();
         for id in pending {
-            if let Err(e) = probe.up(&id).await {
+            let answered = match probe.up(&id).await {
+                Ok(()) => not_an_impostor(cluster, probe, &id),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = answered {
                 last_error.insert(id.clone(), e);
                 still.push(id);
             }

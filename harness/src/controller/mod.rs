@@ -21,7 +21,7 @@
 //!
 //! - [`config`]: flags → [`TestConfig`], the replay command.
 //! - [`rundir`]: the run directory. [`launch`], [`ports`]: bringing the cluster up.
-//! - [`cluster`]: node processes. [`admin`]: status, dump.
+//! - [`cluster`]: node processes. [`admin`]: status, dump. [`owner`]: whose socket answered.
 //! - [`faults`]: the schedule runner. [`progress`]: the progress line.
 //! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow, one
 //!   function per phase. [`interrupt`]: what Ctrl-C and SIGTERM do during a run.
@@ -36,6 +36,7 @@ pub mod config;
 pub mod faults;
 pub mod interrupt;
 pub mod launch;
+pub mod owner;
 pub mod ports;
 pub mod probe;
 pub mod progress;

@@ -43,6 +43,18 @@ impl Probe {
         }
     }
 
+    /// Where the node answers: its client address, or the address its spec checks.
+    pub fn addr(&self, id: &str) -> Option<SocketAddr> {
+        match self {
+            Probe::Admin(admin) => admin
+                .endpoints()
+                .iter()
+                .find(|e| e.id == id)
+                .map(|e| e.addr),
+            Probe::Spec { addrs, .. } => addrs.get(id).copied(),
+        }
+    }
+
     /// How many of `ids` are up, asked in parallel.
     pub async fn count_up(&self, ids: &[NodeId]) -> usize {
         let mut asks = tokio::task::JoinSet::new();
