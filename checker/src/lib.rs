@@ -20,8 +20,10 @@
 //! - [`linear`]: the linearizability checker and its report types.
 //! - [`set`], [`stats`], [`agreement`]: the other checkers.
 //! - [`verdict`]: valid / invalid / unknown and how they combine.
+//! - [`anomaly`]: when a run first went wrong, from a checker's evidence.
 
 pub mod agreement;
+pub mod anomaly;
 pub mod format;
 pub mod history;
 pub mod html;

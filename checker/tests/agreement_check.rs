@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 use sunder_checker::agreement::{
     self, AgreementReport, Dump, EventLine, Membership, NodeEvent, parse_dump, parse_events,
 };
+use sunder_checker::anomaly;
 use sunder_checker::{Committed, Event, EventType, History, Process, Verdict};
 
 /// The checker with exactly the dumping nodes as the run's members.
@@ -188,6 +189,28 @@ fn lost_acknowledged_write_is_missing() {
     assert_eq!(r.missing_writes[0].value, json!(5));
     assert_eq!(r.missing_writes[0].history_index, 3);
     assert!(r.summary().contains("is not committed"));
+    // Dated by its acknowledgement (event 3, at 3 ns in this history).
+    let a = anomaly::agreement(&r, &history).expect("an anomaly");
+    assert_eq!((a.history_index, a.time_s), (Some(3), Some(3e-9)), "{a:?}");
+    assert!(a.what.contains("write of k = 5"), "{}", a.what);
+}
+
+#[test]
+fn a_divergence_dates_from_the_first_ack_committed_at_or_beyond_it() {
+    let mut dumps = three_agreeing();
+    dumps[2].entries[1].command = w("k", 9);
+    let mut history = acked(&[("write", "k", json!(1)), ("cas", "k", json!([1, 2]))]);
+    history.events[1].committed = Some(Committed { index: 1, term: 1 });
+    history.events[3].committed = Some(Committed { index: 2, term: 1 });
+    let r = check(&dumps, &[], &history);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let a = anomaly::agreement(&r, &history).expect("an anomaly");
+    assert_eq!(a.history_index, Some(3), "{a:?}");
+    assert!(a.what.contains("at index 2"), "{}", a.what);
+    // Without positions in the history it is still named, with no time.
+    let bare = acked(&[("write", "k", json!(1)), ("cas", "k", json!([1, 2]))]);
+    let a = anomaly::agreement(&check(&dumps, &[], &bare), &bare).expect("an anomaly");
+    assert_eq!(a.time_s, None, "{a:?}");
 }
 
 #[test]

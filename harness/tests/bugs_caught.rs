@@ -175,6 +175,17 @@ fn caught_quickly(name: &str) {
             r.output
         );
         if r.code == Some(1) {
+            // Detection is measured: the invalid run says when it first went wrong, a
+            // time inside the run or its final reads, on the terminal and in results.json.
+            let a = &r.results["first_anomaly"];
+            assert!(
+                a["time_s"].as_f64().is_some_and(|t| t > 0.0 && t < 60.0)
+                    || a["checker"] == "agreement",
+                "{} seed {seed}: no dated first anomaly: {a}\n{}",
+                h.bug,
+                r.output
+            );
+            assert!(r.output.contains("first anomaly: "), "{}", r.output);
             found = Some(seed);
             break;
         }

@@ -135,6 +135,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
             config,
             checkers: Vec::new(),
             counterexample: None,
+            first_anomaly: None,
             stats: None,
             nodes: Default::default(),
             warnings: Vec::new(),
@@ -148,6 +149,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     r.checkers = checked.checkers;
     r.stats = Some(checked.stats);
     r.counterexample = checked.counterexample;
+    r.first_anomaly = checked.first_anomaly;
     r.extra.insert(
         "analyzed".into(),
         json!({

@@ -402,6 +402,9 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
     if let Some(c) = checked.counterexample {
         r["counterexample"] = c;
     }
+    if let Some(a) = &checked.first_anomaly {
+        r["first_anomaly"] = json!(a);
+    }
     dir.write_json("results.json", &r)?;
     if let Err(e) = crate::report::write_report(&dir.path) {
         eprintln!("sunder sim: report not written: {e:#}");

@@ -50,6 +50,8 @@ pub struct SeedOutcome {
     pub run_dir: Option<String>,
     /// The first checker reason that is not valid, or the harness error.
     pub reason: Option<String>,
+    /// Seconds into the run of its first anomaly (invalid runs whose evidence has a time).
+    pub first_anomaly_s: Option<f64>,
 }
 
 /// `sweep.json`.
@@ -312,6 +314,7 @@ fn run_seed(
         seconds: 0.0,
         run_dir: None,
         reason: None,
+        first_anomaly_s: None,
     };
     let mut one = cfg.clone();
     one.seed = seed;
@@ -389,6 +392,7 @@ fn run_seed(
         outcome.ops = st.overall.invoked;
         outcome.ok = st.overall.ok;
     }
+    outcome.first_anomaly_s = r.first_anomaly.as_ref().and_then(|a| a.time_s);
     outcome.reason = r.harness_error.clone().or_else(|| {
         r.first_failing()
             .map(|c| format!("{}: {}", c.name, c.reason))
@@ -445,7 +449,15 @@ fn line(o: &SeedOutcome, root: &Path) -> String {
 
 fn summary(s: &Sweep<'_>, dir: &Path) -> String {
     let mut t = crate::controller::results::checker_table(std::iter::empty());
-    t.set_header(["seed", "verdict", "ops", "faults", "time", "report"]);
+    t.set_header([
+        "seed",
+        "verdict",
+        "ops",
+        "faults",
+        "time",
+        "first anomaly",
+        "report",
+    ]);
     for r in &s.runs {
         let report = r
             .run_dir
@@ -458,13 +470,23 @@ fn summary(s: &Sweep<'_>, dir: &Path) -> String {
             r.ops.to_string(),
             r.faults.to_string(),
             format!("{:.1}s", r.seconds),
+            r.first_anomaly_s
+                .map(|t| format!("{t:.1}s"))
+                .unwrap_or_default(),
             report,
         ]);
     }
     let c = &s.counts;
+    let detection = median(s.runs.iter().filter_map(|r| r.first_anomaly_s))
+        .map(|m| {
+            format!(
+                "first anomaly: median {m:.1}s into the run (invalid seeds with a dated anomaly)\n"
+            )
+        })
+        .unwrap_or_default();
     format!(
         "reports under {}\n{t}\nsweep {}: {} seed(s) in {:.1}s: {} valid, {} invalid, {} unknown, {} error, {} interrupted\n\
-         sweep:   {}\n",
+         {detection}sweep:   {}\n",
         dir.display(),
         s.name,
         s.runs.len(),
@@ -476,6 +498,18 @@ fn summary(s: &Sweep<'_>, dir: &Path) -> String {
         c.interrupted,
         dir.join("sweep.json").display()
     )
+}
+
+/// The median of some times (the mean of the middle two for an even count).
+fn median(times: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = times.collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
 }
 
 /// One test case per seed: invalid is a failure, anything else not valid an error.
@@ -538,7 +572,42 @@ mod tests {
             seconds: 1.5,
             run_dir: Some(format!("t/{seed}")),
             reason: (verdict != "valid").then(|| format!("why <{seed}>")),
+            first_anomaly_s: (verdict == "invalid").then_some(seed as f64 * 10.0),
         }
+    }
+
+    #[test]
+    fn the_summary_gives_each_seeds_first_anomaly_and_their_median() {
+        let cfg = crate::controller::config::tests_support::config();
+        let runs = vec![
+            outcome(1, "invalid"),
+            outcome(2, "valid"),
+            outcome(4, "invalid"),
+            outcome(9, "invalid"),
+        ];
+        let s = Sweep {
+            name: "t",
+            sweep: true,
+            seeds: "1..9".into(),
+            parallel: 1,
+            config: &cfg,
+            command: "sunder test --seed S".into(),
+            finished: true,
+            interrupted: false,
+            exit_code: 1,
+            counts: Counts::of(&runs),
+            wall_seconds: 3.0,
+            runs,
+        };
+        let text = summary(&s, Path::new("/tmp/x"));
+        assert!(text.contains("first anomaly"), "{text}");
+        assert!(text.contains("90.0s"), "{text}");
+        assert!(
+            text.contains("first anomaly: median 40.0s into the run"),
+            "{text}"
+        );
+        assert_eq!(median([3.0, 1.0].into_iter()), Some(2.0));
+        assert_eq!(median(std::iter::empty()), None);
     }
 
     #[test]

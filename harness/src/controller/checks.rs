@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use sunder_checker::agreement::{self, Membership};
+use sunder_checker::anomaly::{self, Anomaly};
 use sunder_checker::linear::{self, CheckOptions};
 use sunder_checker::model::ModelSpec;
 use sunder_checker::stats::{self, Stats};
@@ -29,6 +30,8 @@ pub struct Checked {
     pub stats: Stats,
     /// The linearizability counterexample, if any, for results.json's top level.
     pub counterexample: Option<Value>,
+    /// When the run first went wrong, by the earliest evidence of any checker.
+    pub first_anomaly: Option<Anomaly>,
 }
 
 impl Checked {
@@ -80,42 +83,55 @@ pub fn run(
         let agreement = agreement.map(|a| s.spawn(move || check_agreement(&a, history)));
         let checked = run_workload_checkers(kind, history, budget, cancel);
         let agreement = agreement.map(|h| {
-            h.join().unwrap_or_else(|_| CheckerResult {
-                name: "agreement".into(),
-                verdict: Verdict::Unknown,
-                reason: "the agreement checker panicked".into(),
-                details: Value::Null,
+            h.join().unwrap_or_else(|_| {
+                let r = CheckerResult {
+                    name: "agreement".into(),
+                    verdict: Verdict::Unknown,
+                    reason: "the agreement checker panicked".into(),
+                    details: Value::Null,
+                };
+                (r, None)
             })
         });
         (checked, agreement)
     });
-    if let Some(a) = agreement {
+    if let Some((a, when)) = agreement {
         // Keep the availability line last, as the summary table reads best that way.
         let at = checked.checkers.len().saturating_sub(1);
         checked.checkers.insert(at, a);
+        checked.first_anomaly =
+            anomaly::earliest(checked.first_anomaly.take().into_iter().chain(when));
     }
     checked
 }
 
 /// Election safety, committed-prefix agreement and acknowledged writes present.
-fn check_agreement(input: &AgreementInput<'_>, history: &History) -> CheckerResult {
+fn check_agreement(
+    input: &AgreementInput<'_>,
+    history: &History,
+) -> (CheckerResult, Option<Anomaly>) {
     match agreement::load_run_dir(input.dir) {
         Ok((dumps, events, warnings)) => {
             let mut r = agreement::check(&dumps, &events, history, &input.members);
             r.warnings.extend(warnings);
-            CheckerResult {
+            let when = anomaly::agreement(&r, history);
+            let c = CheckerResult {
                 name: "agreement".into(),
                 verdict: r.verdict,
                 reason: r.summary(),
                 details: serde_json::to_value(&r).unwrap_or(Value::Null),
-            }
+            };
+            (c, when)
         }
-        Err(e) => CheckerResult {
-            name: "agreement".into(),
-            verdict: Verdict::Unknown,
-            reason: format!("could not read the nodes' dumps and events: {e}"),
-            details: Value::Null,
-        },
+        Err(e) => {
+            let c = CheckerResult {
+                name: "agreement".into(),
+                verdict: Verdict::Unknown,
+                reason: format!("could not read the nodes' dumps and events: {e}"),
+                details: Value::Null,
+            };
+            (c, None)
+        }
     }
 }
 
@@ -127,6 +143,7 @@ fn run_workload_checkers(
 ) -> Checked {
     let mut checkers = Vec::new();
     let mut counterexample = None;
+    let first_anomaly;
     match kind {
         WorkloadKind::Register => {
             let opts = CheckOptions {
@@ -146,6 +163,7 @@ fn run_workload_checkers(
                 .iter()
                 .find(|p| p.verdict == Verdict::Invalid)
                 .map(|p| json!({"key": p.key, "summary": r.summary, "counterexample": p.counterexample}));
+            first_anomaly = anomaly::linearizability(&r);
             checkers.push(CheckerResult {
                 name: "linearizability".into(),
                 verdict: r.verdict,
@@ -155,6 +173,7 @@ fn run_workload_checkers(
         }
         WorkloadKind::Set => {
             let r = set::check(history);
+            first_anomaly = anomaly::set(&r, history);
             let reason = if r.reasons.is_empty() {
                 format!(
                     "{} acknowledged adds, all present in every final read",
@@ -176,6 +195,7 @@ fn run_workload_checkers(
         checkers,
         stats: stats::compute(history),
         counterexample,
+        first_anomaly,
     }
 }
 

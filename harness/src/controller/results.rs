@@ -18,6 +18,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use sunder_checker::Verdict;
+use sunder_checker::anomaly::Anomaly;
 use sunder_checker::stats::Stats;
 
 /// `results.json`. `C` is the configuration: the run's own
@@ -48,6 +49,9 @@ pub struct Results<C = Value> {
     pub checkers: Vec<CheckerResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Value>,
+    /// When the run first went wrong (invalid runs): the earliest evidence of any checker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_anomaly: Option<Anomaly>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
     /// Per node: how the run ended for it (dump fetched or why not, restarts).
@@ -139,6 +143,9 @@ impl<C> Results<C> {
             for l in lines {
                 out.push_str(&format!("         {l}\n"));
             }
+        }
+        if let Some(a) = &self.first_anomaly {
+            out.push_str(&format!("first anomaly: {}\n", a.line()));
         }
         let verdict = match (self.interrupted, &self.harness_error, self.verdict) {
             (_, Some(e), _) => format!("harness error: {}", e.lines().next().unwrap_or_default()),
@@ -248,6 +255,7 @@ mod tests {
                 },
             ],
             counterexample: None,
+            first_anomaly: None,
             stats: None,
             nodes: BTreeMap::new(),
             warnings: vec![],
@@ -287,6 +295,12 @@ mod tests {
                 details: Value::Null,
             }],
             counterexample: Some(serde_json::json!({"key": "k1"})),
+            first_anomaly: Some(Anomaly {
+                checker: "linearizability".into(),
+                time_s: Some(7.25),
+                history_index: Some(12),
+                what: "read of k1 by process 3: read 2 but the register holds 1".into(),
+            }),
             stats: Some(stats),
             nodes: [(
                 "n2".to_string(),
@@ -311,6 +325,10 @@ mod tests {
         assert!(s.contains("warning: a relay closed early\n"), "{s}");
         assert!(s.contains("warning: node n4 exited by itself"), "{s}");
         assert!(s.contains("\n         panicked at x\n"), "{s}");
+        assert!(
+            s.contains("first anomaly: 7.2 s into the run (linearizability: read of k1"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -368,6 +386,7 @@ mod tests {
             "error: down at the end",
             "sunder test --seed 4711",
             "12.5 s of operations",
+            "First anomaly:</b> 7.2 s into the run (linearizability: read of k1 by process 3",
         ] {
             assert!(page.contains(shown), "{shown:?} not in the page");
         }

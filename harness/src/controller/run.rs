@@ -179,6 +179,7 @@ fn new_results<'a>(cfg: &'a TestConfig, dir: &RunDir) -> Results<&'a TestConfig>
         config: cfg,
         checkers: Vec::new(),
         counterexample: None,
+        first_anomaly: None,
         stats: None,
         nodes: BTreeMap::new(),
         warnings: Vec::new(),
@@ -516,6 +517,7 @@ fn record_verdict(base: &mut Results<&TestConfig>, judged: Judged) {
     };
     base.interrupted = interrupted;
     base.counterexample = checked.counterexample;
+    base.first_anomaly = checked.first_anomaly;
     base.checkers = checked.checkers;
     base.stats = Some(checked.stats);
 }

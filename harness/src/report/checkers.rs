@@ -299,6 +299,7 @@ mod tests {
                 config: Value::Null,
                 checkers,
                 counterexample: None,
+                first_anomaly: None,
                 stats: None,
                 nodes: Default::default(),
                 warnings: vec![],

@@ -342,6 +342,7 @@ mod tests {
             config: serde_json::json!({"target": "raft"}),
             checkers: vec![],
             counterexample: None,
+            first_anomaly: None,
             stats: None,
             nodes: Default::default(),
             warnings: vec![],

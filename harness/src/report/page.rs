@@ -75,6 +75,13 @@ fn header(s: &mut String, run: &RunData, name: &str, stats: Option<&Stats>) {
             html(e)
         );
     }
+    if let Some(a) = r.and_then(|r| r.first_anomaly.as_ref()) {
+        let _ = write!(
+            s,
+            "<div class=\"anomaly\"><b>First anomaly:</b> {}</div>",
+            html(&a.line())
+        );
+    }
     if r.is_some_and(|r| r.interrupted) {
         s.push_str("<div class=\"warn\">Interrupted: the verdicts cover a partial history.</div>");
     }
