@@ -90,6 +90,32 @@ pub fn charts(buckets: &[Bucket], bands: &[Band]) -> String {
     out
 }
 
+/// Rows of band labels above a chart, and their height (the labels' font is 10.5 px).
+const LABEL_ROWS: usize = 2;
+const LABEL_ROW_H: f64 = 11.0;
+
+/// A generous width for a label in the charts' font: labels are short (a fault kind and
+/// its nodes), and a wide guess only hides a label that would have fitted.
+fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * 6.2
+}
+
+/// For labels starting at `x` with width `w` (in start order), the row each is drawn in,
+/// so that no two labels of a row overlap; `None` for a label with no room in any row.
+/// Faults every second or two would otherwise print their labels over one another.
+fn label_rows(labels: &[(f64, f64)], rows: usize) -> Vec<Option<usize>> {
+    const GAP: f64 = 4.0;
+    let mut ends = vec![f64::NEG_INFINITY; rows];
+    labels
+        .iter()
+        .map(|&(x, w)| {
+            let row = ends.iter().position(|&end| end + GAP <= x)?;
+            ends[row] = x + w;
+            Some(row)
+        })
+        .collect()
+}
+
 fn chart(
     title: &str,
     unit: &str,
@@ -130,17 +156,36 @@ fn chart(
         html(title),
         html(title)
     );
-    for b in bands {
+    let texts: Vec<String> = bands
+        .iter()
+        .map(|b| format!("{} {}", b.kind, b.label))
+        .collect();
+    let rows = label_rows(
+        &bands
+            .iter()
+            .zip(&texts)
+            .map(|(b, t)| (x(b.from as f64 / 1e9) + 2.0, text_width(t)))
+            .collect::<Vec<_>>(),
+        LABEL_ROWS,
+    );
+    for ((b, text), row) in bands.iter().zip(&texts).zip(rows) {
         let (x0, x1) = (x(b.from as f64 / 1e9), x(b.to as f64 / 1e9));
+        // A label with no room in any row is left out; the band's tooltip still names it.
+        let label = row.map_or(String::new(), |r| {
+            format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x0 + 2.0,
+                TOP - 4.0 - r as f64 * LABEL_ROW_H,
+                html(text)
+            )
+        });
         let _ = write!(
             s,
-            "<g class=\"band band-{k}\"><title>{k} {l} ({:.1}s–{:.1}s)</title><rect x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\">{k} {l}</text></g>",
+            "<g class=\"band band-{k}\"><title>{k} {l} ({:.1}s–{:.1}s)</title><rect x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"/>{label}</g>",
             b.from as f64 / 1e9,
             b.to as f64 / 1e9,
             (x1 - x0).max(2.0),
             H - TOP - BOTTOM,
-            x0 + 2.0,
-            TOP - 4.0,
             k = html(&b.kind),
             l = html(&b.label),
         );
@@ -265,6 +310,81 @@ fn fmt_num(v: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn labels_of_dense_faults_never_overlap_in_a_row() {
+        // A fault every 10 px, each label 60 px wide: two rows hold some, the rest wait.
+        let labels: Vec<(f64, f64)> = (0..30).map(|i| (i as f64 * 10.0, 60.0)).collect();
+        let rows = label_rows(&labels, 2);
+        for row in 0..2 {
+            let placed: Vec<&(f64, f64)> = labels
+                .iter()
+                .zip(&rows)
+                .filter(|(_, r)| **r == Some(row))
+                .map(|(l, _)| l)
+                .collect();
+            assert!(placed.len() >= 3, "row {row}: {placed:?}");
+            for w in placed.windows(2) {
+                assert!(w[0].0 + w[0].1 < w[1].0, "overlap in row {row}: {w:?}");
+            }
+        }
+        assert!(rows.iter().any(Option::is_none));
+        // Sparse faults all get the first row.
+        let sparse: Vec<(f64, f64)> = (0..5).map(|i| (i as f64 * 100.0, 60.0)).collect();
+        assert!(label_rows(&sparse, 2).iter().all(|r| *r == Some(0)));
+    }
+
+    #[test]
+    fn a_fault_every_second_keeps_its_labels_apart_in_the_chart() {
+        let series: Vec<Bucket> = (0..60)
+            .map(|s| serde_json::from_value(json!({"second": s, "ok": 10, "fail": 0, "info": 0, "p50_ms": 1.0, "p99_ms": 2.0})).unwrap())
+            .collect();
+        let bands: Vec<Band> = (0..60)
+            .map(|s| Band {
+                kind: "partition".into(),
+                from: s * 1_000_000_000,
+                to: s * 1_000_000_000 + 500_000_000,
+                label: "n1,n2 ✗ n3,n4,n5".into(),
+                failed: false,
+                open: false,
+            })
+            .collect();
+        let svg = charts(&series, &bands);
+        let first_chart = svg.split("<figure").nth(1).unwrap();
+        let text_xy: Vec<(f64, f64)> = first_chart
+            .split("<text x=\"")
+            .skip(1)
+            .filter(|t| t.contains("partition n1"))
+            .map(|t| {
+                let x: f64 = t.split('"').next().unwrap().parse().unwrap();
+                let y: f64 = t
+                    .split("y=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                (x, y)
+            })
+            .collect();
+        assert!(!text_xy.is_empty());
+        let width = text_width("partition n1,n2 ✗ n3,n4,n5");
+        for (i, a) in text_xy.iter().enumerate() {
+            for b in &text_xy[i + 1..] {
+                assert!(
+                    a.1 != b.1 || (a.0 - b.0).abs() > width,
+                    "labels overlap: {a:?} {b:?}"
+                );
+            }
+        }
+        // Every band keeps its full description in its tooltip.
+        assert_eq!(
+            svg.matches("<title>partition n1,n2 ✗ n3,n4,n5").count(),
+            2 * 60
+        );
+    }
 
     #[test]
     fn bands_and_lines_are_drawn() {

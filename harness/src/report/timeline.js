@@ -61,15 +61,32 @@
       }
     }
     // Faults last, translucent over the bars: in a dense run the bars fill every row and
-    // would hide a band drawn behind them.
+    // would hide a band drawn behind them. A label is drawn only where it does not run into
+    // the one before (faults every second would print over each other); zooming in makes
+    // room, and hovering the strip above the rows names the fault under the pointer.
+    var labelEnd = -Infinity;
     for (var b = 0; b < bands.length; b++) {
       var bx0 = Math.max(X(bands[b].from / 1000), LABEL), bx1 = Math.min(X(bands[b].to / 1000), W);
       if (bx1 < LABEL || bx0 > W) continue;
       ctx.fillStyle = BAND[bands[b].kind] || 'rgba(120,120,140,.14)';
       ctx.fillRect(bx0, AXIS - 9, Math.max(bx1 - bx0, 2), h - AXIS + 9);
-      ctx.fillStyle = '#445';
-      ctx.fillText(bands[b].kind + ' ' + bands[b].label, bx0 + 2, AXIS - 11);
+      var text = bands[b].kind + ' ' + bands[b].label;
+      if (bx0 + 2 >= labelEnd + 6) {
+        ctx.fillStyle = '#445';
+        ctx.fillText(text, bx0 + 2, AXIS - 11);
+        labelEnd = bx0 + 2 + ctx.measureText(text).width;
+      }
     }
+  }
+  // The faults under time t, as tooltip lines.
+  function faultsAt(t) {
+    var out = [];
+    for (var b = 0; b < bands.length; b++) {
+      if (bands[b].from / 1000 <= t && t <= bands[b].to / 1000) {
+        out.push(bands[b].kind + ' ' + bands[b].label + '  ' + fmt(bands[b].from / 1000) + ' → ' + fmt(bands[b].to / 1000));
+      }
+    }
+    return out;
   }
   function clamp() {
     var span = Math.max(t1 - t0, 50);
@@ -91,6 +108,13 @@
       t0 = drag.t0 - dt; t1 = drag.t1 - dt; clamp(); draw(); return;
     }
     var r = cv.getBoundingClientRect(), x = ev.clientX - r.left, y = ev.clientY - r.top;
+    if (x >= LABEL && x <= W && y >= AXIS - 20 && y < AXIS) {
+      var here = faultsAt(T(x));
+      if (here.length === 0) { tip.style.display = 'none'; return; }
+      tip.textContent = here.join('\n');
+      tip.style.display = 'block'; tip.style.left = (ev.clientX + 12) + 'px'; tip.style.top = (ev.clientY + 12) + 'px';
+      return;
+    }
     if (x < LABEL || x > W || y < AXIS || y > r.height) { tip.style.display = 'none'; return; }
     var lane = Math.floor((y - AXIS) / rowH), t = T(x), slack = 3 / (W - LABEL) * (t1 - t0), hit = -1;
     for (var i = 0; i < n; i++) {
