@@ -94,7 +94,7 @@ fn node_command<'a>(
     if let Some(spec) = &cfg.spec {
         let members = spec_members(&cfg.members(), layout);
         return Ok(Box::new(move |ctx: &NodeCtx<'_>| {
-            Ok(spec_command(spec, dir, &members, ctx))
+            spec_command(spec, dir, &members, ctx)
         }));
     }
     let exe = std::env::current_exe().context("find this executable")?;
@@ -117,16 +117,30 @@ fn spec_members(ids: &[NodeId], layout: &Layout) -> Vec<Member> {
         .collect()
 }
 
-/// A spec target's node: its template rendered with this node's context.
-fn spec_command(spec: &TargetSpec, dir: &RunDir, members: &[Member], ctx: &NodeCtx<'_>) -> NodeCmd {
-    let (program, args, env) = spec.node_command(&NodeContext {
+/// A spec target's node: its template rendered with this node's context, and its config
+/// files (`[[files]]`) written into its data directory, which is created for them.
+fn spec_command(
+    spec: &TargetSpec,
+    dir: &RunDir,
+    members: &[Member],
+    ctx: &NodeCtx<'_>,
+) -> anyhow::Result<NodeCmd> {
+    let node = NodeContext {
         me: ctx.index - 1,
         members: members.to_vec(),
         data_dir: ctx.data.clone(),
         log: dir.node_file(&format!("{}.log", ctx.id)),
         run_dir: dir.path.clone(),
-    });
-    NodeCmd { program, args, env }
+    };
+    for (path, text) in spec.node_files(&node) {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    }
+    let (program, args, env) = spec.node_command(&node);
+    Ok(NodeCmd { program, args, env })
 }
 
 /// `sunder node <target> --id .. --client .. --peer-listen .. --peer p=addr ...`.

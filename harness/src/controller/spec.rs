@@ -89,6 +89,8 @@ pub struct TargetSpec {
     pub requires: Requires,
     /// The adapter and its settings, from `[client]`.
     pub client: AdapterConfig,
+    /// Config files rendered into each node's data directory before it starts.
+    pub files: Vec<FileTemplate>,
     /// `[client]` as written, for `--client-opt` overrides; and its line.
     client_table: toml::Table,
     client_line: Option<usize>,
@@ -106,6 +108,18 @@ pub struct NodeTemplate {
     pub program: Template,
     pub args: Vec<Template>,
     pub env: Vec<(String, Template)>,
+    pub member: Option<Template>,
+    pub separator: String,
+}
+
+/// `[[files]]`: one config file of every node, rendered from a template with the command
+/// line's placeholders.
+#[derive(Debug, Clone)]
+pub struct FileTemplate {
+    /// Relative to the node's data directory (checked to stay inside it).
+    pub path: PathBuf,
+    pub text: Template,
+    /// How one entry of `{members}` reads in this file (the file's own, else `[node]`'s).
     pub member: Option<Template>,
     pub separator: String,
 }
@@ -232,6 +246,24 @@ impl TargetSpec {
             .map(|(k, v)| (k.into(), v.render(ctx, &members).into()))
             .collect();
         (program, args, env)
+    }
+
+    /// The config files of one node: where each goes (inside its data directory) and its
+    /// text.
+    pub fn node_files(&self, ctx: &NodeContext) -> Vec<(PathBuf, String)> {
+        self.files
+            .iter()
+            .map(|f| {
+                let members = f.member.as_ref().map_or(String::new(), |m| {
+                    ctx.members
+                        .iter()
+                        .map(|mem| m.render_member(mem))
+                        .collect::<Vec<_>>()
+                        .join(&f.separator)
+                });
+                (ctx.data_dir.join(&f.path), f.text.render(ctx, &members))
+            })
+            .collect()
     }
 
     /// One readiness probe of the node whose client port is `addr`: a TCP connect and/or

@@ -2,7 +2,8 @@
 
 use super::template::{Template, Var};
 use super::{
-    FixedPorts, NET_BACKENDS, NodeTemplate, ReadyCheck, Requires, SpecError, StopSpec, TargetSpec,
+    FileTemplate, FixedPorts, NET_BACKENDS, NodeTemplate, ReadyCheck, Requires, SpecError,
+    StopSpec, TargetSpec,
 };
 use nix::sys::signal::Signal;
 use serde::Deserialize;
@@ -29,6 +30,18 @@ struct RawSpec {
     #[serde(default)]
     requires: RawRequires,
     client: Option<S<toml::Table>>,
+    #[serde(default)]
+    files: Vec<RawFile>,
+}
+
+/// `[[files]]`: a config file rendered into each node's data directory before it starts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    path: S<String>,
+    text: S<String>,
+    member: Option<S<String>>,
+    separator: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +177,66 @@ pub(super) fn adapter(table: &toml::Table) -> Result<AdapterConfig, String> {
         .map_err(|e| e.message().to_string())
 }
 
+/// Each `[[files]]` entry: a path that stays inside the data directory (relative, no `..`,
+/// named once), its text a template like the command line's, its member list rendered with
+/// its own `member`/`separator` or else the node's.
+fn check_files(
+    at: &Lines<'_>,
+    raw: &[RawFile],
+    node_member: &Option<Template>,
+    node_separator: &Option<String>,
+    member_vars: &[Var],
+) -> Result<Vec<FileTemplate>, SpecError> {
+    use std::path::Component;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut files = Vec::with_capacity(raw.len());
+    for f in raw {
+        let p = Path::new(f.path.get_ref());
+        let inside = !f.path.get_ref().trim().is_empty()
+            && p.components().all(|c| matches!(c, Component::Normal(_)));
+        if !inside {
+            return Err(at.err(
+                Some(f.path.span()),
+                "files.path",
+                format!(
+                    "{:?} must be a relative path inside the node's data directory (no `..`, not absolute)",
+                    f.path.get_ref()
+                ),
+            ));
+        }
+        if !seen.insert(p.to_path_buf()) {
+            return Err(at.err(
+                Some(f.path.span()),
+                "files.path",
+                format!("{:?} is rendered twice", f.path.get_ref()),
+            ));
+        }
+        let text = at.template(&f.text, "files.text", &Var::ALL)?;
+        let member = match &f.member {
+            Some(m) => Some(at.template(m, "files.member", member_vars)?),
+            None => node_member.clone(),
+        };
+        if text.uses(Var::Members) && member.is_none() {
+            return Err(at.err(
+                Some(f.text.span()),
+                "files.member",
+                "{members} is used but neither this file nor [node] has a `member` template",
+            ));
+        }
+        files.push(FileTemplate {
+            path: p.to_path_buf(),
+            text,
+            member,
+            separator: f
+                .separator
+                .clone()
+                .or_else(|| node_separator.clone())
+                .unwrap_or_else(|| ",".into()),
+        });
+    }
+    Ok(files)
+}
+
 pub(super) fn check(text: &str, path: &Path) -> Result<TargetSpec, SpecError> {
     let at = Lines { text, path };
     let raw: RawSpec = toml::from_str(text).map_err(|e| {
@@ -226,6 +299,8 @@ pub(super) fn check(text: &str, path: &Path) -> Result<TargetSpec, SpecError> {
              with (e.g. member = \"{id}=http://{ip}:{peer_port}\")",
         ));
     }
+
+    let files = check_files(&at, &raw.files, &member, &raw.node.separator, &member_vars)?;
 
     let ready_span = raw.ready.as_ref().map(|r| r.span());
     let raw_ready = raw.ready.map(Spanned::into_inner).unwrap_or_default();
@@ -359,12 +434,13 @@ pub(super) fn check(text: &str, path: &Path) -> Result<TargetSpec, SpecError> {
             args,
             env,
             member,
-            separator: raw.node.separator.unwrap_or_else(|| ",".into()),
+            separator: raw.node.separator.clone().unwrap_or_else(|| ",".into()),
         },
         ready,
         stop,
         requires: Requires { net, faults },
         client,
+        files,
         client_table,
         client_line,
     })

@@ -298,3 +298,61 @@ async fn ready_probe_tcp_and_http() {
     assert!(e.contains("http 503"), "{e}");
     s.ready(addr, &Dialer::Direct).await.unwrap();
 }
+
+#[test]
+fn files_render_per_node_with_their_own_member_list_or_the_nodes() {
+    let text = format!(
+        "{MINIMAL}\n[[files]]\npath = \"conf/zoo.cfg\"\ntext = \"dataDir={{data_dir}}\\n{{members}}\\n\"\n\
+         member = \"server.{{index}}={{ip}}:{{peer_port}}:3888\"\nseparator = \"\\n\"\n\
+         [[files]]\npath = \"myid\"\ntext = \"{{index}}\"\n\
+         [[files]]\npath = \"peers\"\ntext = \"{{members}}\"\n"
+    );
+    let s = parse(&text).unwrap();
+    let files = s.node_files(&ctx(1));
+    assert_eq!(files.len(), 3);
+    assert_eq!(files[0].0, Path::new("/run/x/n2/conf/zoo.cfg"));
+    assert_eq!(
+        files[0].1,
+        "dataDir=/run/x/n2\nserver.1=10.0.0.1:2380:3888\nserver.2=10.0.0.2:2380:3888\nserver.3=10.0.0.3:2380:3888\n"
+    );
+    assert_eq!(files[1], ("/run/x/n2/myid".into(), "2".into()));
+    // No member template of its own: the node's, with the node's separator.
+    assert_eq!(
+        files[2].1,
+        "1@10.0.0.1:2380;2@10.0.0.2:2380;3@10.0.0.3:2380"
+    );
+}
+
+#[test]
+fn bad_files_are_refused_naming_the_key() {
+    let with = |file: &str| parse(&format!("{MINIMAL}\n[[files]]\n{file}\n"));
+    for (file, says) in [
+        ("path = \"/etc/passwd\"\ntext = \"x\"", "relative path"),
+        ("path = \"a/../../b\"\ntext = \"x\"", "relative path"),
+        ("path = \"\"\ntext = \"x\"", "relative path"),
+        ("path = \"a\"\ntext = \"{nmae}\"", "unknown placeholder"),
+        (
+            "path = \"a\"\ntext = \"x\"\nmember = \"{data_dir}\"",
+            "cannot be used here",
+        ),
+        (
+            "path = \"a\"\ntext = \"x\"\nmode = \"0600\"",
+            "unknown field",
+        ),
+    ] {
+        let e = with(file).expect_err(file).to_string();
+        assert!(e.contains(says), "{file}: {e}");
+    }
+    let twice = format!(
+        "{MINIMAL}\n[[files]]\npath = \"a\"\ntext = \"x\"\n[[files]]\npath = \"a\"\ntext = \"y\"\n"
+    );
+    assert!(
+        parse(&twice)
+            .unwrap_err()
+            .to_string()
+            .contains("rendered twice")
+    );
+    let no_member = "name = \"kv\"\n[ports]\nclient = 1\npeer = 2\n[node]\nprogram = \"kv\"\n\
+                     [[files]]\npath = \"a\"\ntext = \"{members}\"\n";
+    assert!(parse(no_member).unwrap_err().to_string().contains("member"));
+}
