@@ -51,7 +51,7 @@ fn nodes_configured_only_by_rendered_files_form_a_valid_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let _guard = Guard::new(dir.path());
     let spec_path = dir.path().join("raft.toml");
-    std::fs::write(&spec_path, spec(&sunder_path())).unwrap();
+    std::fs::write(&spec_path, spec(sunder_path())).unwrap();
     let r = sunder_test(
         dir.path(),
         "files",
@@ -90,7 +90,7 @@ fn nodes_configured_only_by_rendered_files_form_a_valid_cluster() {
 #[test]
 fn a_file_path_that_leaves_the_data_directory_is_refused_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let text = spec(&sunder_path()).replace("path = \"node.env\"", "path = \"../escape\"");
+    let text = spec(sunder_path()).replace("path = \"node.env\"", "path = \"../escape\"");
     let spec_path = dir.path().join("bad.toml");
     std::fs::write(&spec_path, text).unwrap();
     let out = support::sunder()
