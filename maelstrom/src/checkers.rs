@@ -43,7 +43,7 @@ fn operations(h: &History) -> Vec<(&Event, Option<&Event>)> {
     out
 }
 
-fn ok_of<'a>(c: Option<&'a Event>) -> Option<&'a Event> {
+fn ok_of(c: Option<&Event>) -> Option<&Event> {
     c.filter(|c| c.kind == EventType::Ok)
 }
 
@@ -59,11 +59,21 @@ fn echo(h: &History) -> CheckResult {
         }
     }
     match wrong.first() {
-        None => result("echo", Verdict::Valid, format!("{n} echoes, each what was sent"), Value::Null),
+        None => result(
+            "echo",
+            Verdict::Valid,
+            format!("{n} echoes, each what was sent"),
+            Value::Null,
+        ),
         Some(w) => result(
             "echo",
             Verdict::Invalid,
-            format!("{} of {n} echoes differ from what was sent, first: sent {} got {}", wrong.len(), w["sent"], w["echoed"]),
+            format!(
+                "{} of {n} echoes differ from what was sent, first: sent {} got {}",
+                wrong.len(),
+                w["sent"],
+                w["echoed"]
+            ),
             json!({"wrong": wrong.iter().take(20).collect::<Vec<_>>()}),
         ),
     }
@@ -83,11 +93,22 @@ fn unique_ids(h: &History) -> CheckResult {
         }
     }
     match dups.first() {
-        None => result("unique-ids", Verdict::Valid, format!("{n} ids, all distinct"), Value::Null),
+        None => result(
+            "unique-ids",
+            Verdict::Valid,
+            format!("{n} ids, all distinct"),
+            Value::Null,
+        ),
         Some(d) => result(
             "unique-ids",
             Verdict::Invalid,
-            format!("{} duplicate ids among {n}, first: {} (events {} and {})", dups.len(), d["id"], d["first_index"], d["again_index"]),
+            format!(
+                "{} duplicate ids among {n}, first: {} (events {} and {})",
+                dups.len(),
+                d["id"],
+                d["first_index"],
+                d["again_index"]
+            ),
             json!({"duplicates": dups.iter().take(20).collect::<Vec<_>>()}),
         ),
     }
@@ -107,7 +128,11 @@ fn final_reads(h: &History) -> BTreeMap<String, Value> {
 }
 
 fn missing_nodes(nodes: &[String], reads: &BTreeMap<String, Value>) -> Vec<String> {
-    nodes.iter().filter(|n| !reads.contains_key(*n)).cloned().collect()
+    nodes
+        .iter()
+        .filter(|n| !reads.contains_key(*n))
+        .cloned()
+        .collect()
 }
 
 fn broadcast(h: &History, nodes: &[String]) -> CheckResult {
@@ -132,8 +157,14 @@ fn broadcast(h: &History, nodes: &[String]) -> CheckResult {
             .as_array()
             .map(|a| a.iter().map(Value::to_string).collect())
             .unwrap_or_default();
-        let l: Vec<Value> = acked.difference(&got).map(|v| serde_json::from_str(v).unwrap_or(Value::Null)).collect();
-        let u: Vec<Value> = got.difference(&attempted).map(|v| serde_json::from_str(v).unwrap_or(Value::Null)).collect();
+        let l: Vec<Value> = acked
+            .difference(&got)
+            .map(|v| serde_json::from_str(v).unwrap_or(Value::Null))
+            .collect();
+        let u: Vec<Value> = got
+            .difference(&attempted)
+            .map(|v| serde_json::from_str(v).unwrap_or(Value::Null))
+            .collect();
         if !l.is_empty() {
             lost.insert(node.clone(), l);
         }
@@ -146,7 +177,12 @@ fn broadcast(h: &History, nodes: &[String]) -> CheckResult {
     let mut reasons = Vec::new();
     for (node, l) in &lost {
         let shown: Vec<String> = l.iter().take(10).map(Value::to_string).collect();
-        reasons.push(format!("{node} lost {} acknowledged messages ({}{})", l.len(), shown.join(", "), if l.len() > 10 { ", ..." } else { "" }));
+        reasons.push(format!(
+            "{node} lost {} acknowledged messages ({}{})",
+            l.len(),
+            shown.join(", "),
+            if l.len() > 10 { ", ..." } else { "" }
+        ));
     }
     for (node, u) in &unexpected {
         reasons.push(format!("{node} read {} messages never broadcast", u.len()));
@@ -155,9 +191,25 @@ fn broadcast(h: &History, nodes: &[String]) -> CheckResult {
         return result("broadcast", Verdict::Invalid, reasons.join("; "), details);
     }
     if !missing.is_empty() {
-        return result("broadcast", Verdict::Unknown, format!("no final read from {}: the evidence is incomplete", missing.join(", ")), details);
+        return result(
+            "broadcast",
+            Verdict::Unknown,
+            format!(
+                "no final read from {}: the evidence is incomplete",
+                missing.join(", ")
+            ),
+            details,
+        );
     }
-    result("broadcast", Verdict::Valid, format!("{} acknowledged messages, all in every node's final read", acked.len()), details)
+    result(
+        "broadcast",
+        Verdict::Valid,
+        format!(
+            "{} acknowledged messages, all in every node's final read",
+            acked.len()
+        ),
+        details,
+    )
 }
 
 fn g_counter(h: &History, nodes: &[String]) -> CheckResult {
@@ -184,40 +236,93 @@ fn g_counter(h: &History, nodes: &[String]) -> CheckResult {
     let missing = missing_nodes(nodes, &reads);
     let details = json!({"acknowledged_sum": lower, "attempted_sum": upper, "final_reads": reads, "no_final_read": missing});
     if !bad.is_empty() {
-        return result("g-counter", Verdict::Invalid, format!("final reads outside [{lower}, {upper}] (acknowledged, attempted adds): {}", bad.join(", ")), details);
+        return result(
+            "g-counter",
+            Verdict::Invalid,
+            format!(
+                "final reads outside [{lower}, {upper}] (acknowledged, attempted adds): {}",
+                bad.join(", ")
+            ),
+            details,
+        );
     }
     if !missing.is_empty() {
-        return result("g-counter", Verdict::Unknown, format!("no final read from {}: the evidence is incomplete", missing.join(", ")), details);
+        return result(
+            "g-counter",
+            Verdict::Unknown,
+            format!(
+                "no final read from {}: the evidence is incomplete",
+                missing.join(", ")
+            ),
+            details,
+        );
     }
-    result("g-counter", Verdict::Valid, format!("every final read within [{lower}, {upper}]"), details)
+    result(
+        "g-counter",
+        Verdict::Valid,
+        format!("every final read within [{lower}, {upper}]"),
+        details,
+    )
 }
 
 fn lin_kv(h: &History, budget: Duration) -> (CheckResult, Option<Value>) {
-    let opts = CheckOptions { timeout: Some(budget), ..CheckOptions::default() };
-    let r = linear::check(h, &ModelSpec::Kv { initial: Value::Null }, &opts);
+    let opts = CheckOptions {
+        timeout: Some(budget),
+        ..CheckOptions::default()
+    };
+    let r = linear::check(
+        h,
+        &ModelSpec::Kv {
+            initial: Value::Null,
+        },
+        &opts,
+    );
     let cex = r
         .partitions
         .iter()
         .find(|p| p.verdict == Verdict::Invalid)
         .map(|p| json!({"key": p.key, "summary": r.summary, "counterexample": p.counterexample}));
     (
-        result("linearizability", r.verdict, r.summary.clone(), serde_json::to_value(&r).unwrap_or(Value::Null)),
+        result(
+            "linearizability",
+            r.verdict,
+            r.summary.clone(),
+            serde_json::to_value(&r).unwrap_or(Value::Null),
+        ),
         cex,
     )
 }
 
 /// A history in which nothing succeeded proves nothing.
 fn availability(h: &History) -> CheckResult {
-    let ok = h.client_events().filter(|e| e.kind == EventType::Ok).count();
+    let ok = h
+        .client_events()
+        .filter(|e| e.kind == EventType::Ok)
+        .count();
     if ok == 0 {
-        result("availability", Verdict::Unknown, "no client operation succeeded".into(), json!({"ok": 0}))
+        result(
+            "availability",
+            Verdict::Unknown,
+            "no client operation succeeded".into(),
+            json!({"ok": 0}),
+        )
     } else {
-        result("availability", Verdict::Valid, format!("{ok} client operations succeeded"), json!({"ok": ok}))
+        result(
+            "availability",
+            Verdict::Valid,
+            format!("{ok} client operations succeeded"),
+            json!({"ok": ok}),
+        )
     }
 }
 
 /// Every checker of `workload`, and the linearizability counterexample if there is one.
-pub fn check(workload: Workload, h: &History, nodes: &[String], budget: Duration) -> (Vec<CheckResult>, Option<Value>) {
+pub fn check(
+    workload: Workload,
+    h: &History,
+    nodes: &[String],
+    budget: Duration,
+) -> (Vec<CheckResult>, Option<Value>) {
     let mut cex = None;
     let first = match workload {
         Workload::Echo => echo(h),
@@ -267,19 +372,39 @@ mod tests {
             ev(4, Invoke, 5, "final-read", Value::Null, Some("n1")),
             ev(5, Ok, 5, "final-read", json!([1, 2]), Some("n1")),
         ];
-        let (r, _) = check(Workload::Broadcast, &History::new(e.clone()), &nodes(), Duration::from_secs(1));
+        let (r, _) = check(
+            Workload::Broadcast,
+            &History::new(e.clone()),
+            &nodes(),
+            Duration::from_secs(1),
+        );
         assert_eq!(r[0].verdict, Verdict::Unknown, "{}", r[0].reason);
         assert!(r[0].reason.contains("n2"));
         e.push(ev(6, Invoke, 6, "final-read", Value::Null, Some("n2")));
         e.push(ev(7, Ok, 6, "final-read", json!([2]), Some("n2")));
-        let (r, _) = check(Workload::Broadcast, &History::new(e.clone()), &nodes(), Duration::from_secs(1));
+        let (r, _) = check(
+            Workload::Broadcast,
+            &History::new(e.clone()),
+            &nodes(),
+            Duration::from_secs(1),
+        );
         assert_eq!(r[0].verdict, Verdict::Invalid);
         assert!(r[0].reason.contains("n2 lost 1"), "{}", r[0].reason);
         e[7].value = json!([1, 2]);
-        let (r, _) = check(Workload::Broadcast, &History::new(e.clone()), &nodes(), Duration::from_secs(1));
+        let (r, _) = check(
+            Workload::Broadcast,
+            &History::new(e.clone()),
+            &nodes(),
+            Duration::from_secs(1),
+        );
         assert_eq!(r[0].verdict, Verdict::Valid, "{}", r[0].reason);
         e[7].value = json!([1, 2, 99]);
-        let (r, _) = check(Workload::Broadcast, &History::new(e), &nodes(), Duration::from_secs(1));
+        let (r, _) = check(
+            Workload::Broadcast,
+            &History::new(e),
+            &nodes(),
+            Duration::from_secs(1),
+        );
         assert_eq!(r[0].verdict, Verdict::Invalid);
         assert!(r[0].reason.contains("never broadcast"));
     }
@@ -301,7 +426,16 @@ mod tests {
                 ev(9, Ok, 6, "final-read", json!(b), Some("n2")),
             ])
         };
-        let v = |a, b| check(Workload::GCounter, &mk(a, b), &nodes(), Duration::from_secs(1)).0[0].verdict;
+        let v = |a, b| {
+            check(
+                Workload::GCounter,
+                &mk(a, b),
+                &nodes(),
+                Duration::from_secs(1),
+            )
+            .0[0]
+                .verdict
+        };
         assert_eq!(v(3, 7), Verdict::Valid);
         assert_eq!(v(2, 7), Verdict::Invalid);
         assert_eq!(v(3, 8), Verdict::Invalid);
@@ -314,7 +448,10 @@ mod tests {
             ev(0, Invoke, 0, "echo", json!("a"), None),
             ev(1, Ok, 0, "echo", json!("b"), None),
         ]);
-        assert_eq!(check(Workload::Echo, &h, &nodes(), Duration::from_secs(1)).0[0].verdict, Verdict::Invalid);
+        assert_eq!(
+            check(Workload::Echo, &h, &nodes(), Duration::from_secs(1)).0[0].verdict,
+            Verdict::Invalid
+        );
         let h = History::new(vec![
             ev(0, Invoke, 0, "generate", Value::Null, None),
             ev(1, Invoke, 1, "generate", Value::Null, None),

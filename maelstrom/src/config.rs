@@ -86,10 +86,12 @@ impl FromStr for Latency {
             let t = t.trim();
             let v = match t.parse::<f64>() {
                 Ok(v) => v,
-                Err(_) => humantime::parse_duration(t)
-                    .map_err(|e| bad(format!("--latency: `{t}`: {e}")))?
-                    .as_secs_f64()
-                    * 1e3,
+                Err(_) => {
+                    humantime::parse_duration(t)
+                        .map_err(|e| bad(format!("--latency: `{t}`: {e}")))?
+                        .as_secs_f64()
+                        * 1e3
+                }
             };
             if !(v.is_finite() && (0.0..=60_000.0).contains(&v)) {
                 return Err(bad(format!("--latency: `{t}` must be between 0 and 60 s")));

@@ -167,7 +167,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((m.src.as_str(), m.dest.as_str()), ("n1", "c1"));
-        assert_eq!((m.kind(), m.msg_id(), m.in_reply_to()), ("echo_ok", Some(3), Some(7)));
+        assert_eq!(
+            (m.kind(), m.msg_id(), m.in_reply_to()),
+            ("echo_ok", Some(3), Some(7))
+        );
         let again = Message::parse(m.to_line().trim_end().as_bytes()).unwrap();
         assert_eq!(again, m);
     }
@@ -206,10 +209,18 @@ mod tests {
             assert!(!e(c).definite(), "{c}");
         }
         let m = Message::new("n1", "c1", error_body(Some(4), 22, "expected 1"));
-        assert_eq!(m.error(), Some(e(22)).map(|mut x| {
-            x.text = "expected 1".into();
-            x
-        }));
-        assert!(m.error().unwrap().describe().contains("precondition-failed"));
+        assert_eq!(
+            m.error(),
+            Some(e(22)).map(|mut x| {
+                x.text = "expected 1".into();
+                x
+            })
+        );
+        assert!(
+            m.error()
+                .unwrap()
+                .describe()
+                .contains("precondition-failed")
+        );
     }
 }

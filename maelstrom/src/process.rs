@@ -69,7 +69,11 @@ pub struct LineReader {
 pub enum Line {
     Message(Message),
     Eof,
-    Garbage { line_no: u64, why: String, excerpt: String },
+    Garbage {
+        line_no: u64,
+        why: String,
+        excerpt: String,
+    },
 }
 
 impl LineReader {
@@ -216,12 +220,11 @@ impl NodeProcess {
                 ),
             }),
             Ok(Err(None)) => {
-                let status = match tokio::time::timeout(Duration::from_secs(2), proc.child.wait())
-                    .await
-                {
-                    Ok(Ok(s)) => s.to_string(),
-                    _ => "stdout closed".into(),
-                };
+                let status =
+                    match tokio::time::timeout(Duration::from_secs(2), proc.child.wait()).await {
+                        Ok(Ok(s)) => s.to_string(),
+                        _ => "stdout closed".into(),
+                    };
                 Err(NodeError::Exited {
                     node: id.into(),
                     status,

@@ -133,8 +133,15 @@ impl Shared {
     }
 
     fn record_nemesis(&self, f: &str, value: Value, error: Option<String>) {
-        self.recorder
-            .record(Process::Nemesis, EventType::Info, f, None, value, error, None);
+        self.recorder.record(
+            Process::Nemesis,
+            EventType::Info,
+            f,
+            None,
+            value,
+            error,
+            None,
+        );
     }
 
     /// Starts (or restarts) one node: init handshake, then its stdin writer and stdout
@@ -249,7 +256,9 @@ impl Shared {
     /// Undoes every fault in force: cuts, pauses, dead nodes.
     async fn heal(self: &Arc<Self>) {
         lock(&self.net).set_cuts(BTreeSet::new());
-        let paused: Vec<String> = std::mem::take(&mut *lock(&self.paused)).into_iter().collect();
+        let paused: Vec<String> = std::mem::take(&mut *lock(&self.paused))
+            .into_iter()
+            .collect();
         for n in &paused {
             if let Err(e) = self.signal(n, Signal::SIGCONT) {
                 self.warn(format!("heal: {e}"));
@@ -433,7 +442,15 @@ async fn call(
     let w = shared.cfg.workload;
     let rec = &shared.recorder;
     let p = Process::Client(process);
-    rec.record(p, EventType::Invoke, op.f, op.key.as_deref(), op.value.clone(), None, Some(node));
+    rec.record(
+        p,
+        EventType::Invoke,
+        op.f,
+        op.key.as_deref(),
+        op.value.clone(),
+        None,
+        Some(node),
+    );
     let msg_id = shared.msg_ids.fetch_add(1, Ordering::Relaxed);
     let mut body = workload::request(w, op);
     body["msg_id"] = json!(msg_id);
@@ -453,21 +470,42 @@ async fn call(
                         EventType::Info
                     },
                     value: op.value.clone(),
-                    error: Some(format!("timeout: no reply within {:?}", shared.cfg.op_timeout)),
+                    error: Some(format!(
+                        "timeout: no reply within {:?}",
+                        shared.cfg.op_timeout
+                    )),
                 };
             }
         }
     };
-    rec.record(p, c.kind, op.f, op.key.as_deref(), c.value, c.error, Some(node));
+    rec.record(
+        p,
+        c.kind,
+        op.f,
+        op.key.as_deref(),
+        c.value,
+        c.error,
+        Some(node),
+    );
     c.kind
 }
 
-async fn client(shared: Arc<Shared>, i: usize, mut inbox: mpsc::Receiver<Message>, stop: Arc<AtomicBool>) {
+async fn client(
+    shared: Arc<Shared>,
+    i: usize,
+    mut inbox: mpsc::Receiver<Message>,
+    stop: Arc<AtomicBool>,
+) {
     let k = shared.cfg.concurrency;
     let name = format!("c{}", i + 1);
     let node = shared.ids[i % shared.ids.len()].clone();
     let mut rng = ChaCha8Rng::seed_from_u64(shared.cfg.seed ^ ((i as u64 + 1) << 32));
-    let mut ops = OpGen::new(shared.cfg.workload, shared.cfg.key_count, i as u64, k as u64);
+    let mut ops = OpGen::new(
+        shared.cfg.workload,
+        shared.cfg.key_count,
+        i as u64,
+        k as u64,
+    );
     let mut process = i as u64;
     let gap = if shared.cfg.rate > 0.0 {
         Duration::from_secs_f64(k as f64 / shared.cfg.rate)
@@ -502,11 +540,18 @@ async fn follow(shared: Arc<Shared>, plan: Vec<Planned>, t0: tokio::time::Instan
 }
 
 /// Sends `topology` to every node from `c0` and waits for each `topology_ok`.
-async fn send_topology(shared: &Arc<Shared>, inbox: &mut mpsc::Receiver<Message>) -> Result<(), RunError> {
+async fn send_topology(
+    shared: &Arc<Shared>,
+    inbox: &mut mpsc::Receiver<Message>,
+) -> Result<(), RunError> {
     let top = shared.cfg.topology.neighbours(&shared.ids);
     for id in &shared.ids {
         let msg_id = shared.msg_ids.fetch_add(1, Ordering::Relaxed);
-        let m = Message::new("c0", id, json!({"type": "topology", "msg_id": msg_id, "topology": top}));
+        let m = Message::new(
+            "c0",
+            id,
+            json!({"type": "topology", "msg_id": msg_id, "topology": top}),
+        );
         let _ = shared.input.send(m).await;
         let wait = shared.cfg.init_timeout;
         let got = tokio::time::timeout(wait, async {
@@ -520,8 +565,18 @@ async fn send_topology(shared: &Arc<Shared>, inbox: &mut mpsc::Receiver<Message>
         .await;
         match got {
             Ok(Some(m)) if m.kind() == "topology_ok" => {}
-            Ok(Some(m)) => return Err(RunError::Setup(format!("{id} answered topology with `{}`, not topology_ok", m.kind()))),
-            _ => return Err(RunError::Setup(format!("{id} did not answer topology within {wait:?}{}", crate::process::log_tail(&shared.nodes_dir.join(format!("{id}.log")))))),
+            Ok(Some(m)) => {
+                return Err(RunError::Setup(format!(
+                    "{id} answered topology with `{}`, not topology_ok",
+                    m.kind()
+                )));
+            }
+            _ => {
+                return Err(RunError::Setup(format!(
+                    "{id} did not answer topology within {wait:?}{}",
+                    crate::process::log_tail(&shared.nodes_dir.join(format!("{id}.log")))
+                )));
+            }
         }
     }
     Ok(())
@@ -535,7 +590,13 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
     let recorder = Recorder::new(Instant::now(), Box::new(std::io::BufWriter::new(history)));
     let ids = cfg.node_ids();
     let (input, input_rx) = mpsc::channel(INPUT_QUEUE);
-    let plan = nemesis::schedule(cfg.seed, &cfg.nemesis, &ids, cfg.nemesis_interval, cfg.time_limit);
+    let plan = nemesis::schedule(
+        cfg.seed,
+        &cfg.nemesis,
+        &ids,
+        cfg.nemesis_interval,
+        cfg.time_limit,
+    );
     let shared = Arc::new(Shared {
         net: Mutex::new(Network::new(cfg.seed, cfg.latency, cfg.loss, cfg.duplicate)),
         cfg,
@@ -563,7 +624,8 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
         let s = shared.clone();
         let (mut int, mut term) = (
             signal(SignalKind::interrupt()).map_err(|e| RunError::Setup(format!("SIGINT: {e}")))?,
-            signal(SignalKind::terminate()).map_err(|e| RunError::Setup(format!("SIGTERM: {e}")))?,
+            signal(SignalKind::terminate())
+                .map_err(|e| RunError::Setup(format!("SIGTERM: {e}")))?,
         );
         tokio::spawn(async move {
             tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
@@ -633,7 +695,11 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
     })
 }
 
-async fn drive(shared: &Arc<Shared>, input_rx: mpsc::Receiver<Message>, plan: Vec<Planned>) -> Result<(), RunError> {
+async fn drive(
+    shared: &Arc<Shared>,
+    input_rx: mpsc::Receiver<Message>,
+    plan: Vec<Planned>,
+) -> Result<(), RunError> {
     let cfg = shared.cfg.clone();
     for id in &shared.ids {
         shared.start_node(id).await?;
@@ -662,7 +728,10 @@ async fn drive(shared: &Arc<Shared>, input_rx: mpsc::Receiver<Message>, plan: Ve
         .collect();
     let nemesis = tokio::spawn(follow(shared.clone(), plan, t0));
     while t0.elapsed() < cfg.time_limit && !shared.abort.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(50).min(cfg.time_limit.saturating_sub(t0.elapsed()))).await;
+        tokio::time::sleep(
+            Duration::from_millis(50).min(cfg.time_limit.saturating_sub(t0.elapsed())),
+        )
+        .await;
     }
     stop.store(true, Ordering::Relaxed);
     for c in clients {
@@ -679,7 +748,15 @@ async fn drive(shared: &Arc<Shared>, input_rx: mpsc::Receiver<Message>, plan: Ve
         for id in &shared.ids {
             for _ in 0..5 {
                 let p = shared.recorder.fresh_process();
-                let k = call(shared, &name, &mut final_inbox, p, id, &workload::final_read()).await;
+                let k = call(
+                    shared,
+                    &name,
+                    &mut final_inbox,
+                    p,
+                    id,
+                    &workload::final_read(),
+                )
+                .await;
                 if k == EventType::Ok || shared.abort.load(Ordering::Relaxed) {
                     break;
                 }

@@ -83,11 +83,7 @@ fn kv(store: &mut BTreeMap<String, Value>, kind: &str, body: &Map<String, Value>
                     store.insert(key, to.clone());
                     json!({"type": "cas_ok"})
                 }
-                Some(cur) => error_body(
-                    None,
-                    22,
-                    &format!("current value {cur} is not {from}"),
-                ),
+                Some(cur) => error_body(None, 22, &format!("current value {cur} is not {from}")),
             }
         }
         other => error_body(None, 10, &format!("kv does not support `{other}`")),
@@ -105,9 +101,20 @@ mod tests {
     #[test]
     fn lin_kv_has_maelstroms_codes_and_create_if_not_exists() {
         let mut s = Services::default();
-        let r = call(&mut s, "lin-kv", json!({"type":"read","key":"a","msg_id":1}));
-        assert_eq!((r["code"].clone(), r["in_reply_to"].clone()), (json!(20), json!(1)));
-        let r = call(&mut s, "lin-kv", json!({"type":"cas","key":"a","from":0,"to":1}));
+        let r = call(
+            &mut s,
+            "lin-kv",
+            json!({"type":"read","key":"a","msg_id":1}),
+        );
+        assert_eq!(
+            (r["code"].clone(), r["in_reply_to"].clone()),
+            (json!(20), json!(1))
+        );
+        let r = call(
+            &mut s,
+            "lin-kv",
+            json!({"type":"cas","key":"a","from":0,"to":1}),
+        );
         assert_eq!(r["code"], 20);
         let r = call(
             &mut s,
@@ -115,16 +122,33 @@ mod tests {
             json!({"type":"cas","key":"a","from":0,"to":1,"create_if_not_exists":true}),
         );
         assert_eq!(r["type"], "cas_ok");
-        let r = call(&mut s, "lin-kv", json!({"type":"cas","key":"a","from":0,"to":2}));
+        let r = call(
+            &mut s,
+            "lin-kv",
+            json!({"type":"cas","key":"a","from":0,"to":2}),
+        );
         assert_eq!(r["code"], 22);
         let r = call(&mut s, "lin-kv", json!({"type":"read","key":"a"}));
         assert_eq!(r["value"], 1);
         // Keys compare as JSON: the number 1 and the string "1" are two keys.
-        call(&mut s, "lin-kv", json!({"type":"write","key":1,"value":"x"}));
-        assert_eq!(call(&mut s, "lin-kv", json!({"type":"read","key":"1"}))["code"], 20);
+        call(
+            &mut s,
+            "lin-kv",
+            json!({"type":"write","key":1,"value":"x"}),
+        );
+        assert_eq!(
+            call(&mut s, "lin-kv", json!({"type":"read","key":"1"}))["code"],
+            20
+        );
         // Stores are per service.
-        assert_eq!(call(&mut s, "seq-kv", json!({"type":"read","key":"a"}))["code"], 20);
-        assert_eq!(call(&mut s, "lin-kv", json!({"type":"bogus","key":"a"}))["code"], 10);
+        assert_eq!(
+            call(&mut s, "seq-kv", json!({"type":"read","key":"a"}))["code"],
+            20
+        );
+        assert_eq!(
+            call(&mut s, "lin-kv", json!({"type":"bogus","key":"a"}))["code"],
+            10
+        );
     }
 
     #[test]

@@ -203,9 +203,19 @@ mod tests {
         let crash = body(json!({"type": "error", "code": 13, "text": "boom"}));
         let absent = body(json!({"type": "error", "code": 20, "text": "no"}));
         assert_eq!(complete(Workload::LinKv, cas, &crash).kind, EventType::Info);
-        assert_eq!(complete(Workload::LinKv, cas, &absent).kind, EventType::Fail);
-        assert_eq!(complete(Workload::LinKv, read, &crash).kind, EventType::Fail);
-        let c = complete(Workload::LinKv, read, &body(json!({"type": "read_ok", "value": 4})));
+        assert_eq!(
+            complete(Workload::LinKv, cas, &absent).kind,
+            EventType::Fail
+        );
+        assert_eq!(
+            complete(Workload::LinKv, read, &crash).kind,
+            EventType::Fail
+        );
+        let c = complete(
+            Workload::LinKv,
+            read,
+            &body(json!({"type": "read_ok", "value": 4})),
+        );
         assert_eq!((c.kind, c.value), (EventType::Ok, json!(4)));
         // A reply of the wrong type proves nothing: info, with why.
         let c = complete(Workload::LinKv, cas, &body(json!({"type": "write_ok"})));

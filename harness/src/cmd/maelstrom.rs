@@ -58,13 +58,11 @@ fn quote(s: &str) -> String {
 
 /// The command that runs this configuration again.
 pub fn replay(c: &Config) -> String {
-    let l = serde_json::to_value(c.latency).unwrap_or(Value::Null);
     let latency = match c.latency {
         config::Latency::Constant { ms } => format!("constant:{ms}ms"),
         config::Latency::Uniform { min_ms, max_ms } => format!("uniform:{min_ms}ms..{max_ms}ms"),
         config::Latency::Exponential { mean_ms } => format!("exponential:{mean_ms}ms"),
     };
-    let _ = l;
     let nemesis: Vec<String> = c
         .nemesis
         .iter()
@@ -80,9 +78,16 @@ pub fn replay(c: &Config) -> String {
         format!("--time-limit {}", humantime::format_duration(c.time_limit)),
         format!(
             "--nemesis {}",
-            if nemesis.is_empty() { "none".into() } else { nemesis.join(",") }
+            if nemesis.is_empty() {
+                "none".into()
+            } else {
+                nemesis.join(",")
+            }
         ),
-        format!("--nemesis-interval {}", humantime::format_duration(c.nemesis_interval)),
+        format!(
+            "--nemesis-interval {}",
+            humantime::format_duration(c.nemesis_interval)
+        ),
         format!("--latency {latency}"),
         format!("--seed {}", c.seed),
     ];
@@ -195,7 +200,9 @@ pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> 
     if let Some(m) = r.extra.get("messages") {
         eprintln!(
             "messages: client->server {}  server->client {}  server->server {}  per op {:.2} (all {:.2})",
-            m["client_to_server"], m["server_to_client"], m["server_to_server"],
+            m["client_to_server"],
+            m["server_to_client"],
+            m["server_to_server"],
             m["server_to_server_per_op"].as_f64().unwrap_or(0.0),
             m["all_per_op"].as_f64().unwrap_or(0.0)
         );

@@ -153,7 +153,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
         if args.parallel != 1 {
             anyhow::bail!("--parallel is for sweeps, which --maelstrom does not run yet");
         }
-        let seed = args.seed.unwrap_or_else(crate::controller::config::random_seed);
+        let seed = args
+            .seed
+            .unwrap_or_else(crate::controller::config::random_seed);
         return super::maelstrom::run(&args, program, seed);
     }
     let cfg = TestConfig::from_args(&args)?;
