@@ -24,6 +24,8 @@ fn have_python() -> bool {
 }
 
 struct Run {
+    /// The results directory, kept as long as the run is looked at.
+    tmp: tempfile::TempDir,
     code: i32,
     results: Value,
     stderr: String,
@@ -67,6 +69,7 @@ fn run(node: &str, args: &[&str]) -> Run {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
     Run {
+        tmp,
         code: out.status.code().unwrap_or(-1),
         results,
         stderr,
@@ -223,6 +226,15 @@ fn lin_kv_through_the_service_is_linearizable_and_local_reads_are_not() {
     );
     assert_verdict(&bad, "linearizability", "invalid", "not linearizable");
     assert!(bad.results["counterexample"].is_object());
+    // `sunder analyze` re-checks a Maelstrom run with the same checkers.
+    let again = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .arg("analyze")
+        .arg(bad.tmp.path().join("latest"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(1), "{text}");
+    assert!(text.contains("not linearizable"), "{text}");
 }
 
 #[test]

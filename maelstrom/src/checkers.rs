@@ -166,6 +166,13 @@ fn broadcast(h: &History, nodes: &[String]) -> CheckResult {
             .map(|v| serde_json::from_str(v).unwrap_or(Value::Null))
             .collect();
         if !l.is_empty() {
+            let mut l = l;
+            // Numbers in numeric order for people (the sets compare JSON texts).
+            l.sort_by(|a, b| {
+                a.as_f64()
+                    .partial_cmp(&b.as_f64())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
             lost.insert(node.clone(), l);
         }
         if !u.is_empty() {
