@@ -52,14 +52,7 @@ fn run(node: &str, args: &[&str]) -> Run {
         .arg("--maelstrom")
         .arg(nodes_dir().join(node))
         .args(["--results".as_ref(), tmp.path().as_os_str()])
-        .args([
-            "--seed",
-            "3",
-            "--nemesis-interval",
-            "1s",
-            "--recovery",
-            "2s",
-        ])
+        .args(["--seed", "3", "--nemesis-interval", "1s"])
         .args(args)
         .output()
         .expect("run sunder");
@@ -126,7 +119,7 @@ fn unique_ids_without_the_node_id_collide() {
     assert_verdict(&bad, "unique-ids", "invalid", "duplicate ids");
 }
 
-const BROADCAST: [&str; 10] = [
+const BROADCAST: [&str; 12] = [
     "-w",
     "broadcast",
     "--node-count",
@@ -135,6 +128,8 @@ const BROADCAST: [&str; 10] = [
     "5s",
     "--rate",
     "50",
+    "--recovery",
+    "3s",
     "--topology",
     "grid",
 ];
@@ -194,6 +189,8 @@ fn g_counter_that_adds_gossip_double_counts() {
         "50",
         "--nemesis",
         "partition",
+        "--recovery",
+        "2s",
     ];
     assert_verdict(&run("g_counter.py", &args), "g-counter", "valid", "within");
     let bad = run("g_counter.py", &[&args[..], &["--", "--bug"]].concat());

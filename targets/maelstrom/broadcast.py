@@ -25,8 +25,10 @@ def load():
     if persist:
         if os.path.exists(path):
             with open(path) as f:
-                for line in f:
-                    if line.strip():
+                # A line without its newline was being written when the node died: it
+                # was never fsynced or acknowledged.
+                for line in f.read().split("\n")[:-1]:
+                    if line:
                         messages.add(int(line))
         log_file[0] = open(path, "a")
 
