@@ -15,6 +15,7 @@
 //!                 └──► heal, final reads ──► checkers ──► Outcome (verdicts, message counts)
 //! ```
 //!
+//! - [`counts`]: message counts by client, server and service ends.
 //! - [`message`]: the envelope, bounded parsing, error codes and the definite rule.
 //! - [`config`]: flags as a validated [`config::Config`]; workloads, latency, topology.
 //! - [`network`]: the network's seeded decisions (pure).
@@ -27,6 +28,7 @@
 
 pub mod checkers;
 pub mod config;
+pub mod counts;
 pub mod message;
 pub mod nemesis;
 pub mod network;
