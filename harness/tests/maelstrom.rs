@@ -46,13 +46,17 @@ impl Run {
 
 /// `sunder test --maelstrom targets/maelstrom/NODE ARGS...` in a fresh results directory.
 fn run(node: &str, args: &[&str]) -> Run {
+    run_seeded(node, 3, args)
+}
+
+fn run_seeded(node: &str, seed: u64, args: &[&str]) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
         .arg("test")
         .arg("--maelstrom")
         .arg(nodes_dir().join(node))
         .args(["--results".as_ref(), tmp.path().as_os_str()])
-        .args(["--seed", "3", "--nemesis-interval", "1s"])
+        .args(["--seed", &seed.to_string(), "--nemesis-interval", "1s"])
         .args(args)
         .output()
         .expect("run sunder");
@@ -232,6 +236,46 @@ fn lin_kv_through_the_service_is_linearizable_and_local_reads_are_not() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert_eq!(again.status.code(), Some(1), "{text}");
     assert!(text.contains("not linearizable"), "{text}");
+}
+
+/// Seed 7's schedule has a partition, a kill and a pause: each is applied (no `error` on
+/// its history event), the killed node comes back with a fresh init, and a node that keeps
+/// nothing itself stays linearizable through all of them.
+#[test]
+fn every_fault_kind_is_applied_and_undone_on_real_processes() {
+    if !have_python() {
+        return;
+    }
+    let args = [
+        "-w",
+        "lin-kv",
+        "--time-limit",
+        "6s",
+        "--nemesis",
+        "partition,kill,pause",
+    ];
+    let r = run_seeded("lin_kv.py", 7, &args);
+    assert_verdict(&r, "linearizability", "valid", "linearizable");
+    let history = std::fs::read_to_string(r.tmp.path().join("latest/history.jsonl")).unwrap();
+    let nemesis: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    for f in ["partition", "heal", "kill", "restart", "pause", "resume"] {
+        let e = nemesis
+            .iter()
+            .find(|e| e["f"] == f)
+            .unwrap_or_else(|| panic!("no {f} in {nemesis:?}"));
+        assert!(e.get("error").is_none(), "{e}");
+    }
+    let restarts: u64 = r.results["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n["restarts"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(restarts > 0, "{}", r.results["nodes"]);
 }
 
 #[test]
