@@ -1,4 +1,5 @@
-//! `sunder analyze`: re-check a stored run's history with the checkers `sunder test` ran,
+//! `sunder analyze`: re-check a stored run's history with the checkers `sunder test` ran (a
+//! Maelstrom run's with `sunder-maelstrom`'s),
 //! then rewrite its `results.json` (configuration kept) and `report.html`.
 
 use crate::controller::checks;
@@ -73,11 +74,6 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
                 dir.display()
             )
         })?;
-    let kind: WorkloadKind = config["workload"]
-        .as_str()
-        .context("the configuration names no workload")?
-        .parse()
-        .with_context(|| format!("{}: the configuration's workload", dir.display()))?;
     let hpath = dir.join("history.jsonl");
     let (history, warnings) =
         read_jsonl_path(&hpath).with_context(|| format!("read {}", hpath.display()))?;
@@ -85,29 +81,40 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
         eprintln!("sunder: warning: {w}");
     }
 
-    let target = config["target"].as_str().unwrap_or_default();
-    let agreement = match checks::has_log(target) {
-        true => {
-            // The members from the configuration (n1..nN), what became of each dump from
-            // the old results: a dump that is missing must be noticed, not skipped.
-            let n = config["nodes"]
-                .as_u64()
-                .context("the configuration has no node count")?;
-            let members = (1..=n).map(|i| format!("n{i}")).collect();
-            let outcomes = old.as_ref().map_or(Value::Null, |r| json!(r.nodes));
-            Some(checks::AgreementInput::new(dir, members, &outcomes))
-        }
-        false => None,
-    };
+    let maelstrom = config["target"] == "maelstrom";
     let cancel = cancel_on_signal()?;
     eprintln!("sunder: checking the history (Ctrl-C stops the checkers)");
-    let checked = checks::run(
-        kind,
-        &history,
-        args.timeout,
-        agreement,
-        Some(cancel.clone()),
-    );
+    let checked = if maelstrom {
+        recheck_maelstrom(&config, &history, args.timeout)
+            .with_context(|| format!("{}: the Maelstrom run's configuration", dir.display()))?
+    } else {
+        let kind: WorkloadKind = config["workload"]
+            .as_str()
+            .context("the configuration names no workload")?
+            .parse()
+            .with_context(|| format!("{}: the configuration's workload", dir.display()))?;
+        let target = config["target"].as_str().unwrap_or_default();
+        let agreement = match checks::has_log(target) {
+            true => {
+                // The members from the configuration (n1..nN), what became of each dump from
+                // the old results: a dump that is missing must be noticed, not skipped.
+                let n = config["nodes"]
+                    .as_u64()
+                    .context("the configuration has no node count")?;
+                let members = (1..=n).map(|i| format!("n{i}")).collect();
+                let outcomes = old.as_ref().map_or(Value::Null, |r| json!(r.nodes));
+                Some(checks::AgreementInput::new(dir, members, &outcomes))
+            }
+            false => None,
+        };
+        checks::run(
+            kind,
+            &history,
+            args.timeout,
+            agreement,
+            Some(cancel.clone()),
+        )
+    };
     let interrupted = cancel.load(Ordering::Relaxed);
     let verdict = checked.verdict();
     let exit_code = if interrupted {
@@ -165,6 +172,35 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
     let report = report::write_report(dir)?;
     print!("{}", summary(&r, &report));
     Ok(exit_code)
+}
+
+/// A run of `sunder test --maelstrom`: its workload's checkers from `sunder-maelstrom`.
+fn recheck_maelstrom(
+    config: &Value,
+    history: &sunder_checker::History,
+    budget: Duration,
+) -> anyhow::Result<checks::Checked> {
+    let workload: sunder_maelstrom::Workload = config["workload"]
+        .as_str()
+        .context("no workload")?
+        .parse()?;
+    let n = config["nodes"].as_u64().context("no node count")?;
+    let ids: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+    let (results, counterexample) =
+        sunder_maelstrom::checkers::check(workload, history, &ids, budget);
+    Ok(checks::Checked {
+        checkers: results
+            .into_iter()
+            .map(|c| checks::CheckerResult {
+                name: c.name,
+                verdict: c.verdict,
+                reason: c.reason,
+                details: c.details,
+            })
+            .collect(),
+        stats: sunder_checker::stats::compute(history),
+        counterexample,
+    })
 }
 
 fn summary(r: &StoredResults, report: &Path) -> String {

@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod check;
 pub mod clean;
 pub mod convert;
+pub mod maelstrom;
 pub mod node;
 pub mod seeds;
 pub mod serve;

@@ -25,10 +25,11 @@ pub struct TestArgs {
     #[arg(long = "client-opt", requires = "target_spec")]
     pub client_opts: Vec<String>,
     /// Number of nodes.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, visible_alias = "node-count", default_value_t = 3)]
     pub nodes: usize,
-    /// register (read/write/cas, checked for linearizability) or set (adds, final reads).
-    #[arg(long, default_value = "register")]
+    /// register (read/write/cas, checked for linearizability) or set (adds, final reads);
+    /// with --maelstrom: echo, unique-ids, broadcast, g-counter or lin-kv.
+    #[arg(long, short = 'w', default_value = "register")]
     pub workload: String,
     /// Client workers, each with one operation in flight.
     #[arg(long, default_value_t = 5)]
@@ -110,6 +111,36 @@ pub struct TestArgs {
     /// user's and the system's]. Host keys are always checked.
     #[arg(long = "ssh-known-hosts")]
     pub ssh_known_hosts: Option<PathBuf>,
+    /// Run a Maelstrom node program (JSON lines on stdin/stdout) as every node, with its
+    /// arguments after `--`; sunder is its network, services and clients (README "Maelstrom
+    /// nodes").
+    #[arg(long, value_name = "PROGRAM", conflicts_with_all = [
+        "target", "target_spec", "client_opts", "bugs", "opts", "seeds", "test_count",
+        "dry_run", "host", "hosts", "net",
+    ])]
+    pub maelstrom: Option<PathBuf>,
+    /// The Maelstrom node program's arguments (after `--`).
+    #[arg(last = true, requires = "maelstrom")]
+    pub node_args: Vec<String>,
+    /// With --maelstrom: message latency, `5` (ms, constant), `constant:5ms`,
+    /// `uniform:1ms..10ms` or `exponential:5ms` [default: 0].
+    #[arg(long, requires = "maelstrom")]
+    pub latency: Option<String>,
+    /// With --maelstrom -w broadcast: grid (default), line, total, tree2, tree3, tree4.
+    #[arg(long, requires = "maelstrom")]
+    pub topology: Option<String>,
+    /// With --maelstrom: probability that a message between two nodes is lost.
+    #[arg(long, default_value_t = 0.0, requires = "maelstrom")]
+    pub loss: f64,
+    /// With --maelstrom: probability that a message between two nodes arrives twice.
+    #[arg(long, default_value_t = 0.0, requires = "maelstrom")]
+    pub duplicate: f64,
+    /// With --maelstrom: how long a node has to answer `init` [default: 10s].
+    #[arg(long = "init-timeout", value_parser = parse_duration, requires = "maelstrom")]
+    pub init_timeout: Option<Duration>,
+    /// With --maelstrom: quiet time after the final heal before the final reads [default: 3s].
+    #[arg(long, value_parser = parse_duration, requires = "maelstrom")]
+    pub recovery: Option<Duration>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -118,6 +149,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: TestArgs) -> anyhow::Result<i32> {
+    if let Some(program) = args.maelstrom.clone() {
+        if args.parallel != 1 {
+            anyhow::bail!("--parallel is for sweeps, which --maelstrom does not run yet");
+        }
+        let seed = args
+            .seed
+            .unwrap_or_else(crate::controller::config::random_seed);
+        return super::maelstrom::run(&args, program, seed);
+    }
     let cfg = TestConfig::from_args(&args)?;
     if args.parallel == 0 {
         anyhow::bail!("--parallel must be at least 1");

@@ -359,7 +359,7 @@ fn shell_word(word: &str) -> String {
 
 /// A seed from the OS, for runs that were not given one (it is printed and stored, so the
 /// run can be replayed).
-fn random_seed() -> u64 {
+pub fn random_seed() -> u64 {
     os_entropy() >> 1 // keep it positive wherever it is read as i64
 }
 

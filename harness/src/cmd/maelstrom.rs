@@ -1,0 +1,218 @@
+//! `sunder test --maelstrom PROGRAM [-- ARGS]`: flags → a `sunder_maelstrom::Config`, the
+//! run directory around the crate's run, and `results.json` as every other run writes it.
+
+use super::test::TestArgs;
+use crate::controller::checks::CheckerResult;
+use crate::controller::results::{Results, write_junit};
+use crate::controller::rundir::RunDir;
+use anyhow::Context;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use sunder_checker::Verdict;
+use sunder_maelstrom::config::{self, Config};
+
+/// The flags as a validated configuration; a bad value or combination is an error (exit 3).
+pub fn config(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<Config> {
+    let workload = args.workload.parse()?;
+    let mut c = Config::new(program, args.node_args.clone(), workload, seed);
+    c.nodes = args.nodes;
+    c.concurrency = args.concurrency;
+    c.rate = args.rate;
+    c.time_limit = args.time_limit;
+    c.nemesis = config::parse_nemesis(&args.nemesis)?;
+    c.nemesis_interval = args.nemesis_interval;
+    c.key_count = args.key_count;
+    c.op_timeout = args.op_timeout;
+    if let Some(l) = &args.latency {
+        c.latency = l.parse()?;
+    }
+    if let Some(t) = &args.topology {
+        if c.workload != sunder_maelstrom::Workload::Broadcast {
+            anyhow::bail!("--topology is for the broadcast workload");
+        }
+        c.topology = t.parse()?;
+    }
+    c.loss = args.loss;
+    c.duplicate = args.duplicate;
+    if let Some(d) = args.init_timeout {
+        c.init_timeout = d;
+    }
+    if let Some(d) = args.recovery {
+        c.recovery = d;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that runs this configuration again.
+pub fn replay(c: &Config) -> String {
+    let latency = match c.latency {
+        config::Latency::Constant { ms } => format!("constant:{ms}ms"),
+        config::Latency::Uniform { min_ms, max_ms } => format!("uniform:{min_ms}ms..{max_ms}ms"),
+        config::Latency::Exponential { mean_ms } => format!("exponential:{mean_ms}ms"),
+    };
+    let nemesis: Vec<String> = c
+        .nemesis
+        .iter()
+        .map(|k| serde_json::to_value(k).map_or(String::new(), |v| v.as_str().unwrap_or("").into()))
+        .collect();
+    let mut parts = vec![
+        "sunder test --maelstrom".to_string(),
+        quote(&c.binary.display().to_string()),
+        format!("-w {}", c.workload),
+        format!("--nodes {}", c.nodes),
+        format!("--concurrency {}", c.concurrency),
+        format!("--rate {}", c.rate),
+        format!("--time-limit {}", humantime::format_duration(c.time_limit)),
+        format!(
+            "--nemesis {}",
+            if nemesis.is_empty() {
+                "none".into()
+            } else {
+                nemesis.join(",")
+            }
+        ),
+        format!(
+            "--nemesis-interval {}",
+            humantime::format_duration(c.nemesis_interval)
+        ),
+        format!("--latency {latency}"),
+        format!("--seed {}", c.seed),
+    ];
+    if c.workload == sunder_maelstrom::Workload::Broadcast {
+        let t = serde_json::to_value(c.topology).unwrap_or(Value::Null);
+        parts.push(format!("--topology {}", t.as_str().unwrap_or("grid")));
+    }
+    if c.workload == sunder_maelstrom::Workload::LinKv {
+        parts.push(format!("--key-count {}", c.key_count));
+    }
+    if c.loss > 0.0 {
+        parts.push(format!("--loss {}", c.loss));
+    }
+    if c.duplicate > 0.0 {
+        parts.push(format!("--duplicate {}", c.duplicate));
+    }
+    if !c.args.is_empty() {
+        parts.push("--".into());
+        parts.extend(c.args.iter().map(|a| quote(a)));
+    }
+    parts.join(" ")
+}
+
+pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> {
+    let cfg = config(args, program, seed)?;
+    let nemesis = if cfg.nemesis.is_empty() {
+        "none".to_string()
+    } else {
+        args.nemesis.replace(',', "+")
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("maelstrom-{}-{nemesis}", cfg.workload));
+    let dir = RunDir::create(&args.results, &name)?;
+    let replay = replay(&cfg);
+    // The configuration as readers take it: `target` and `workload` say what ran.
+    let mut config = serde_json::to_value(&cfg).context("serialise the configuration")?;
+    config["target"] = json!("maelstrom");
+    config["name"] = json!(name);
+    dir.write_json("config.json", &json!({"config": config, "replay": replay}))?;
+    eprintln!(
+        "sunder: {name} with seed {seed} in {}\nsunder: replay: {replay}",
+        dir.path.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let outcome = runtime.block_on(sunder_maelstrom::run::run(cfg.clone(), &dir.path));
+    drop(runtime);
+    let mut r: Results<Value> = Results {
+        name,
+        run_dir: dir.path.clone(),
+        seed,
+        replay,
+        verdict: None,
+        exit_code: 3,
+        interrupted: false,
+        harness_error: None,
+        config,
+        checkers: Vec::new(),
+        counterexample: None,
+        stats: None,
+        nodes: BTreeMap::new(),
+        warnings: Vec::new(),
+        extra: BTreeMap::new(),
+    };
+    match outcome {
+        Err(e) => {
+            eprintln!("sunder: error: {e}");
+            r.harness_error = Some(e.to_string());
+        }
+        Ok(o) => {
+            dir.write_json("schedule.json", &o.schedule)?;
+            r.checkers = o
+                .checkers
+                .into_iter()
+                .map(|c| CheckerResult {
+                    name: c.name,
+                    verdict: c.verdict,
+                    reason: c.reason,
+                    details: c.details,
+                })
+                .collect();
+            let verdict = Verdict::all(r.checkers.iter().map(|c| c.verdict));
+            r.verdict = Some(verdict);
+            r.interrupted = o.interrupted;
+            r.exit_code = if o.interrupted {
+                crate::controller::run::EXIT_INTERRUPTED
+            } else {
+                verdict.exit_code()
+            };
+            r.counterexample = o.counterexample;
+            r.stats = Some(sunder_checker::stats::compute(&o.history));
+            r.nodes = o.nodes;
+            r.warnings = o.warnings;
+            r.extra.insert(
+                "messages".into(),
+                serde_json::to_value(&o.messages).unwrap_or(Value::Null),
+            );
+        }
+    }
+    dir.write_json("results.json", &r)?;
+    match crate::report::write_report(&dir.path) {
+        Ok(p) => eprintln!("sunder: report {}", p.display()),
+        Err(e) => eprintln!("sunder: warning: no report: {e:#}"),
+    }
+    if let Some(m) = r.extra.get("messages") {
+        eprintln!(
+            "messages: client->server {}  server->client {}  server->server {}  per op {:.2} (all {:.2})",
+            m["client_to_server"],
+            m["server_to_client"],
+            m["server_to_server"],
+            m["server_to_server_per_op"].as_f64().unwrap_or(0.0),
+            m["all_per_op"].as_f64().unwrap_or(0.0)
+        );
+    }
+    print!("{}", r.summary());
+    if let Some(j) = &args.junit {
+        write_junit(j, &r).with_context(|| format!("write {}", j.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    }
+    Ok(r.exit_code)
+}

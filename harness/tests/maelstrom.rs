@@ -1,0 +1,354 @@
+//! `sunder test --maelstrom`: real Maelstrom-protocol nodes (Python 3, `targets/maelstrom/`)
+//! under sunder's network and faults. For each workload a correct node is valid and a
+//! faulty one invalid; a broadcast node that keeps messages only in memory is caught by
+//! `kill` while one that fsyncs to `SUNDER_DATA_DIR` passes; nodes that break the protocol
+//! at start are exit 3 with a message naming the node.
+//!
+//! Each run is a few seconds of workload; the verdicts do not depend on timing: the faults
+//! are scheduled from the seed and each faulty node is wrong on every operation it meets
+//! in the fault (or, for echo and unique ids, with or without one).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn nodes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../targets/maelstrom")
+}
+
+fn have_python() -> bool {
+    sunder_test_support::met(
+        (!sunder_test_support::have_command("python3"))
+            .then(|| "python3 is not installed (Debian package python3)".to_string()),
+    )
+}
+
+struct Run {
+    /// The results directory, kept as long as the run is looked at.
+    tmp: tempfile::TempDir,
+    code: i32,
+    results: Value,
+    stderr: String,
+}
+
+impl Run {
+    fn checker(&self, name: &str) -> (&str, &str) {
+        let c = self.results["checkers"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name))
+            .unwrap_or_else(|| panic!("no {name} checker in {}", self.results));
+        (
+            c["verdict"].as_str().unwrap_or(""),
+            c["reason"].as_str().unwrap_or(""),
+        )
+    }
+}
+
+/// `sunder test --maelstrom targets/maelstrom/NODE ARGS...` in a fresh results directory.
+fn run(node: &str, args: &[&str]) -> Run {
+    run_seeded(node, 3, args)
+}
+
+fn run_seeded(node: &str, seed: u64, args: &[&str]) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .arg("test")
+        .arg("--maelstrom")
+        .arg(nodes_dir().join(node))
+        .args(["--results".as_ref(), tmp.path().as_os_str()])
+        .args(["--seed", &seed.to_string(), "--nemesis-interval", "1s"])
+        .args(args)
+        .output()
+        .expect("run sunder");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let results = std::fs::read_to_string(tmp.path().join("latest/results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    Run {
+        tmp,
+        code: out.status.code().unwrap_or(-1),
+        results,
+        stderr,
+    }
+}
+
+fn assert_verdict(r: &Run, checker: &str, verdict: &str, reason_has: &str) {
+    let (v, reason) = r.checker(checker);
+    assert_eq!(v, verdict, "{checker}: {reason}\n{}", r.stderr);
+    assert!(
+        reason.contains(reason_has),
+        "{reason:?} lacks {reason_has:?}"
+    );
+    let want = if verdict == "valid" { 0 } else { 1 };
+    assert_eq!(r.code, want, "{}", r.stderr);
+}
+
+#[test]
+fn echo_correct_is_valid_and_a_wrong_echo_is_caught() {
+    if !have_python() {
+        return;
+    }
+    let args = ["-w", "echo", "--time-limit", "3s", "--nemesis", "partition"];
+    let ok = run("echo.py", &args);
+    assert_verdict(&ok, "echo", "valid", "each what was sent");
+    // Message counts reach results.json: one request and one reply per operation.
+    let m = &ok.results["messages"];
+    assert!(m["client_to_server"].as_u64() > Some(0), "{m}");
+    assert_eq!(m["client_to_server"], m["server_to_client"]);
+    let bad = run("echo.py", &[&args[..], &["--", "--bug"]].concat());
+    assert_verdict(&bad, "echo", "invalid", "differ from what was sent");
+}
+
+#[test]
+fn unique_ids_without_the_node_id_collide() {
+    if !have_python() {
+        return;
+    }
+    let args = [
+        "-w",
+        "unique-ids",
+        "--time-limit",
+        "3s",
+        "--nemesis",
+        "partition",
+    ];
+    assert_verdict(
+        &run("unique_ids.py", &args),
+        "unique-ids",
+        "valid",
+        "all distinct",
+    );
+    let bad = run("unique_ids.py", &[&args[..], &["--", "--bug"]].concat());
+    assert_verdict(&bad, "unique-ids", "invalid", "duplicate ids");
+}
+
+const BROADCAST: [&str; 12] = [
+    "-w",
+    "broadcast",
+    "--node-count",
+    "5",
+    "--time-limit",
+    "5s",
+    "--rate",
+    "50",
+    "--recovery",
+    "3s",
+    "--topology",
+    "grid",
+];
+
+#[test]
+fn broadcast_that_gossips_once_loses_messages_under_partitions() {
+    if !have_python() {
+        return;
+    }
+    // A line: every cut separates, where a grid would route around some partitions.
+    let part = [
+        &BROADCAST[..8],
+        &["--topology", "line", "--nemesis", "partition"],
+    ]
+    .concat();
+    let ok = run("broadcast.py", &part);
+    assert_verdict(&ok, "broadcast", "valid", "in every node's final read");
+    assert!(ok.results["messages"]["server_to_server"].as_u64() > Some(0));
+    let bad = run(
+        "broadcast.py",
+        &[&part[..], &["--", "--mode", "once"]].concat(),
+    );
+    assert_verdict(&bad, "broadcast", "invalid", "lost");
+}
+
+/// What Maelstrom cannot show: a node that forgets on restart.
+#[test]
+fn broadcast_in_memory_is_caught_by_kill_and_a_persisting_node_passes() {
+    if !have_python() {
+        return;
+    }
+    let kill = [&BROADCAST[..], &["--nemesis", "kill"]].concat();
+    let forgetful = run("broadcast.py", &kill);
+    assert_verdict(&forgetful, "broadcast", "invalid", "lost");
+    let restarts: u64 = forgetful.results["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n["restarts"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(restarts > 0, "{}", forgetful.results["nodes"]);
+    let durable = run("broadcast.py", &[&kill[..], &["--", "--persist"]].concat());
+    assert_verdict(&durable, "broadcast", "valid", "in every node's final read");
+}
+
+#[test]
+fn g_counter_that_adds_gossip_double_counts() {
+    if !have_python() {
+        return;
+    }
+    let args = [
+        "-w",
+        "g-counter",
+        "--time-limit",
+        "4s",
+        "--rate",
+        "50",
+        "--nemesis",
+        "partition",
+        "--recovery",
+        "2s",
+    ];
+    assert_verdict(&run("g_counter.py", &args), "g-counter", "valid", "within");
+    let bad = run("g_counter.py", &[&args[..], &["--", "--bug"]].concat());
+    assert_verdict(&bad, "g-counter", "invalid", "outside");
+}
+
+#[test]
+fn lin_kv_through_the_service_is_linearizable_and_local_reads_are_not() {
+    if !have_python() {
+        return;
+    }
+    let args = [
+        "-w",
+        "lin-kv",
+        "--time-limit",
+        "5s",
+        "--rate",
+        "100",
+        "--nemesis",
+        "partition",
+        "--latency",
+        "uniform:0ms..5ms",
+    ];
+    let ok = run("lin_kv.py", &args);
+    assert_verdict(&ok, "linearizability", "valid", "linearizable");
+    assert!(ok.results["messages"]["server_to_service"].as_u64() > Some(0));
+    let bad = run(
+        "lin_kv.py",
+        &[&args[..], &["--", "--bug", "local-reads"]].concat(),
+    );
+    assert_verdict(&bad, "linearizability", "invalid", "not linearizable");
+    assert!(bad.results["counterexample"].is_object());
+    // `sunder analyze` re-checks a Maelstrom run with the same checkers.
+    let again = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .arg("analyze")
+        .arg(bad.tmp.path().join("latest"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(1), "{text}");
+    assert!(text.contains("not linearizable"), "{text}");
+}
+
+/// Seed 7's schedule has a partition, a kill and a pause: each is applied (no `error` on
+/// its history event), the killed node comes back with a fresh init, and a node that keeps
+/// nothing itself stays linearizable through all of them.
+#[test]
+fn every_fault_kind_is_applied_and_undone_on_real_processes() {
+    if !have_python() {
+        return;
+    }
+    let args = [
+        "-w",
+        "lin-kv",
+        "--time-limit",
+        "6s",
+        "--nemesis",
+        "partition,kill,pause",
+    ];
+    let r = run_seeded("lin_kv.py", 7, &args);
+    assert_verdict(&r, "linearizability", "valid", "linearizable");
+    let history = std::fs::read_to_string(r.tmp.path().join("latest/history.jsonl")).unwrap();
+    let nemesis: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    for f in ["partition", "heal", "kill", "restart", "pause", "resume"] {
+        let e = nemesis
+            .iter()
+            .find(|e| e["f"] == f)
+            .unwrap_or_else(|| panic!("no {f} in {nemesis:?}"));
+        assert!(e.get("error").is_none(), "{e}");
+    }
+    let restarts: u64 = r.results["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n["restarts"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(restarts > 0, "{}", r.results["nodes"]);
+}
+
+#[test]
+fn nodes_that_break_the_protocol_at_start_are_exit_3_naming_the_node() {
+    if !have_python() {
+        return;
+    }
+    let args = ["-w", "echo", "--time-limit", "2s", "--init-timeout", "2s"];
+    for (node, says, log) in [
+        (
+            "no_init_ok.py",
+            "n1 did not answer init with init_ok",
+            "waiting forever",
+        ),
+        (
+            "garbage.py",
+            "n1: stdout line 1 is not a Maelstrom message",
+            "still not a message",
+        ),
+        (
+            "exits_at_once.py",
+            "n1 exited before answering init (exit status: 7)",
+            "no configuration file",
+        ),
+    ] {
+        let r = run(node, &args);
+        assert_eq!(r.code, 3, "{node}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{node}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(log),
+            "{node}: the log's tail: {}",
+            r.stderr
+        );
+        let e = r.results["harness_error"].as_str().unwrap_or_default();
+        assert!(e.contains(says), "{node}: results.json: {e}");
+    }
+}
+
+#[test]
+fn unknown_maelstrom_combinations_are_errors() {
+    for (args, says) in [
+        (&["-w", "kafka"][..], "unknown Maelstrom workload"),
+        (
+            &["-w", "echo", "--nemesis", "clock"],
+            "not available with --maelstrom",
+        ),
+        (
+            &["-w", "echo", "--topology", "grid"],
+            "--topology is for the broadcast",
+        ),
+        (
+            &["-w", "broadcast", "--topology", "star"],
+            "unknown --topology",
+        ),
+        (
+            &["-w", "echo", "--latency", "gauss:3"],
+            "unknown distribution",
+        ),
+        (&["-w", "echo", "--target", "raft"], "cannot be used with"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+            .args(["test", "--maelstrom", "/nonexistent/node"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // Maelstrom-only flags without --maelstrom.
+    let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .args(["test", "--latency", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+}

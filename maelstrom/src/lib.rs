@@ -1,0 +1,41 @@
+//! # sunder-maelstrom
+//!
+//! Runs programs written for Jepsen's Maelstrom (JSON lines on stdin/stdout) under sunder:
+//! sunder is their network, their services and their clients, records the history in
+//! sunder's format and checks it. `sunder test --maelstrom ./node -w WORKLOAD` is the
+//! entry point; the harness writes the run directory around [`run::run`]'s [`run::Outcome`].
+//!
+//! ```text
+//!   Config ──► run::run ──► process (n1..nN: init/init_ok, stderr → nodes/<id>.log,
+//!   (config)      │                    SUNDER_DATA_DIR = nodes/<id>/)
+//!                 ├──► router ◄──► network (seeded latency, loss, duplication, cut links)
+//!                 │       └──────► services (lin-kv, seq-kv, lin-tso)
+//!                 ├──► clients c1..cK (workload: requests, replies → history.jsonl)
+//!                 ├──► nemesis schedule (partition, kill + restart, pause)
+//!                 └──► heal, final reads ──► checkers ──► Outcome (verdicts, message counts)
+//! ```
+//!
+//! - [`counts`]: message counts by client, server and service ends.
+//! - [`message`]: the envelope, bounded parsing, error codes and the definite rule.
+//! - [`config`]: flags as a validated [`config::Config`]; workloads, latency, topology.
+//! - [`network`]: the network's seeded decisions (pure).
+//! - [`services`]: `lin-kv`, `seq-kv`, `lin-tso` (pure).
+//! - [`nemesis`]: the seeded fault schedule (pure).
+//! - [`workload`]: each workload's requests and how replies become completions (pure).
+//! - [`checkers`]: each workload's checkers over a history (pure).
+//! - [`process`]: one node process: spawn, init handshake, line reader, signals.
+//! - [`run`]: the run itself (tokio): router, clients, nemesis, final phase.
+
+pub mod checkers;
+pub mod config;
+pub mod counts;
+pub mod message;
+pub mod nemesis;
+pub mod network;
+pub mod process;
+pub mod run;
+pub mod services;
+pub mod workload;
+
+pub use config::{Config, ConfigError, Workload};
+pub use run::{Outcome, RunError};
