@@ -200,6 +200,11 @@ fn recheck_maelstrom(
             .collect(),
         stats: sunder_checker::stats::compute(history),
         counterexample,
+        first_anomaly: None,
+    })
+    .map(|mut c: checks::Checked| {
+        c.first_anomaly = checks::first_anomaly_of(&c.checkers);
+        c
     })
 }
 

@@ -152,6 +152,7 @@ pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> 
         config,
         checkers: Vec::new(),
         counterexample: None,
+        first_anomaly: None,
         stats: None,
         nodes: BTreeMap::new(),
         warnings: Vec::new(),
@@ -183,6 +184,7 @@ pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> 
                 verdict.exit_code()
             };
             r.counterexample = o.counterexample;
+            r.first_anomaly = crate::controller::checks::first_anomaly_of(&r.checkers);
             r.stats = Some(sunder_checker::stats::compute(&o.history));
             r.nodes = o.nodes;
             r.warnings = o.warnings;

@@ -40,6 +40,18 @@ impl Checked {
     }
 }
 
+/// The first anomaly of checkers run elsewhere (the Maelstrom workloads'), from the
+/// linearizability checker's report in its details: the others carry no times.
+pub fn first_anomaly_of(checkers: &[CheckerResult]) -> Option<Anomaly> {
+    let reports = checkers
+        .iter()
+        .filter(|c| c.name == "linearizability" && c.verdict == Verdict::Invalid)
+        .filter_map(|c| {
+            serde_json::from_value::<linear::LinearizabilityReport>(c.details.clone()).ok()
+        });
+    anomaly::earliest(reports.filter_map(|r| anomaly::linearizability(&r)))
+}
+
 /// Targets whose nodes keep a replicated log, and so get the agreement checker (the
 /// table's `agreement` column; a spec target has none).
 pub fn has_log(target: &str) -> bool {
