@@ -36,6 +36,7 @@
 
 pub mod bugs;
 mod core;
+pub mod keyfile;
 pub mod crypto;
 mod msg;
 mod record;
