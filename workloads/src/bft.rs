@@ -182,6 +182,8 @@ impl BftClient {
         let n = self.keys.len();
         let (tx, mut rx) = mpsc::channel::<(usize, Result<Response, Outcome>)>(n * 4 + 4);
         let mut in_flight = vec![false; n];
+        // Whether the request may have reached a replica: any exchange that did not end
+        // in a definite "never sent" (one still running at the deadline included).
         let mut sent_any = false;
         let mut votes: BTreeMap<String, (BTreeSet<usize>, Response, u64)> = BTreeMap::new();
         // Exchanges still running at the end are left to finish by the deadline on their
@@ -244,6 +246,7 @@ impl BftClient {
             }
         }
         tasks.detach_all();
+        sent_any |= in_flight.iter().any(|b| *b);
         if sent_any {
             Outcome::Info {
                 error: format!("{}: no f+1 matching signed replies", errors::TIMEOUT),

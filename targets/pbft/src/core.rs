@@ -301,7 +301,13 @@ impl Pbft {
         let Some(i) = self.members.iter().position(|m| m == from) else {
             return self.reject(from, "sender is not a member");
         };
-        if i as u32 == self.me || s.from != i as u32 || !self.sig_ok(&s) {
+        // A new-view message may come from any peer that holds it (an answer to
+        // FETCH-NEW-VIEW): its signer is the view's primary, not the peer that carries it,
+        // and new_view_ok() checks that signer.
+        let relayed = matches!(s.body, Body::NewView { .. })
+            && s.from != self.me
+            && (s.from as usize) < self.n();
+        if i as u32 == self.me || (s.from != i as u32 && !relayed) || !self.sig_ok(&s) {
             self.bad_signatures += 1;
             if self.bad_signatures.is_power_of_two() {
                 tracing::warn!(%from, n = self.bad_signatures, "bad signature or forged sender");
