@@ -43,8 +43,14 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let (keys, clients) = keyfile::load(&args.id, &members, &secret, &public).map_err(|e| {
         NodeError::Config(format!(
             "key files {} and {}: {e}",
-            args.secret_key.as_deref().unwrap_or(Path::new("")).display(),
-            args.public_keys.as_deref().unwrap_or(Path::new("")).display()
+            args.secret_key
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display(),
+            args.public_keys
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display()
         ))
     })?;
     if clients.is_empty() {

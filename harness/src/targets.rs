@@ -44,7 +44,6 @@ const fn builtin<P: SimTarget>(
     }
 }
 
-
 /// Every built-in target, in the order help texts list them.
 pub static TARGETS: &[TargetInfo] = &[
     builtin::<sunder_toy::Lww>(

@@ -25,8 +25,8 @@ use crate::dial::Dialer;
 use crate::jsonlines::{JsonLinesClient, classify};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use sunder_wire::bft::{from_hex, reply_bytes, request_bytes, result_of, to_hex};
 use sunder_wire::{ClientSig, Op, Response};
@@ -169,10 +169,7 @@ impl BftClient {
             sig: to_hex(&sig.to_bytes()),
         };
         let outcome = self.gather(op, &auth, deadline).await;
-        self.pool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(me);
+        self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(me);
         drop(permit);
         outcome
     }

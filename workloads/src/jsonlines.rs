@@ -180,7 +180,7 @@ impl JsonLinesClient {
             op: op.clone(),
             auth,
         })
-            .expect("a request always serialises");
+        .expect("a request always serialises");
         line.push(b'\n');
 
         let mut sent = 0;

@@ -39,10 +39,9 @@ async fn replica(i: usize, how: Replica) -> FakeNode {
         let auth = req.auth.clone().expect("data requests are signed");
         // The request's own signature must verify under the client's key.
         let client = SigningKey::from_bytes(&client_secret()).verifying_key();
-        let sig = ed25519_dalek::Signature::from_slice(
-            &sunder_wire::bft::from_hex(&auth.sig).unwrap(),
-        )
-        .unwrap();
+        let sig =
+            ed25519_dalek::Signature::from_slice(&sunder_wire::bft::from_hex(&auth.sig).unwrap())
+                .unwrap();
         assert!(
             client
                 .verify(&request_bytes(auth.client, auth.ts, &req.op), &sig)
@@ -85,7 +84,9 @@ async fn client(nodes: &[&FakeNode], dead: usize) -> BftClient {
     }
     let keys: Vec<(String, [u8; 32])> = (0..endpoints.len())
         .map(|i| {
-            let public = SigningKey::from_bytes(&secret(i)).verifying_key().to_bytes();
+            let public = SigningKey::from_bytes(&secret(i))
+                .verifying_key()
+                .to_bytes();
             (format!("n{}", i + 1), public)
         })
         .collect();

@@ -69,8 +69,7 @@ impl RunKeys {
         let mut paths = Vec::new();
         for (i, m) in self.members.iter().enumerate() {
             let home = dir.node_file(m);
-            std::fs::create_dir_all(&home)
-                .with_context(|| format!("create {}", home.display()))?;
+            std::fs::create_dir_all(&home).with_context(|| format!("create {}", home.display()))?;
             let secret = home.join("secret.key");
             let text = keyfile::hex(&keyfile::replica_secret(self.seed, i)) + "\n";
             write_private(&secret, text.as_bytes())?;

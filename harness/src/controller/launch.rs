@@ -8,6 +8,7 @@ use super::cluster::{Cluster, NodeSpec, SharedCluster};
 use super::config::NetBackend;
 use super::config::TestConfig;
 use super::faults::Net;
+use super::keys::RunKeys;
 use super::ports;
 use super::probe::Probe;
 use super::rundir::RunDir;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime, preloaded};
 use sunder_nemesis::{FaketimeClocks, FaultKind, NetnsNet, NodeId, ProxyNet};
-use super::keys::RunKeys;
 use sunder_workloads::{AnyClient, BftClient, Dialer, Endpoint, JsonLinesClient, NsDialer};
 use tokio::sync::watch;
 
@@ -154,7 +154,10 @@ pub fn builtin_command(cfg: &TestConfig, exe: &Path, ctx: &NodeCtx<'_>) -> NodeC
     }
     if signs(cfg) {
         // Written by start_once into the node's directory (keys.rs).
-        push("--secret-key", ctx.data.join("secret.key").display().to_string());
+        push(
+            "--secret-key",
+            ctx.data.join("secret.key").display().to_string(),
+        );
         push(
             "--public-keys",
             ctx.data.join("public-keys.json").display().to_string(),
@@ -370,13 +373,8 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
     };
     // A PBFT run's keys: one client identity per worker, plus one per node for the final
     // reads, which run beside each other.
-    let keys = signs(cfg).then(|| {
-        RunKeys::new(
-            cfg.seed,
-            &members,
-            (cfg.concurrency + members.len()) as u64,
-        )
-    });
+    let keys = signs(cfg)
+        .then(|| RunKeys::new(cfg.seed, &members, (cfg.concurrency + members.len()) as u64));
     if let Some(k) = &keys {
         k.write(dir).context("write the run's keys")?;
     }

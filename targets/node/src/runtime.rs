@@ -166,12 +166,7 @@ async fn serve<P: Protocol>(
                 },
                 None => Input::Client { token, op: req.op },
             };
-            async move {
-                submit_tx
-                    .send(DriverMsg::Input(input))
-                    .await
-                    .is_ok()
-            }
+            async move { submit_tx.send(DriverMsg::Input(input)).await.is_ok() }
         },
     ));
     if let Some(l) = peer_listener {

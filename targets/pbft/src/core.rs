@@ -207,7 +207,10 @@ impl Pbft {
     fn bad_client(&mut self, why: &str) {
         self.bad_client_signatures += 1;
         if self.bad_client_signatures.is_power_of_two() {
-            tracing::warn!(n = self.bad_client_signatures, "client request dropped: {why}");
+            tracing::warn!(
+                n = self.bad_client_signatures,
+                "client request dropped: {why}"
+            );
         }
     }
 
@@ -599,7 +602,8 @@ impl Pbft {
                 self.waiting.remove(&r.client);
                 if !self.replaying {
                     let resp = kv::response(scratch.apply(&r.op));
-                    out.reply.push((token, self.signed_reply(r.client, r.ts, resp)));
+                    out.reply
+                        .push((token, self.signed_reply(r.client, r.ts, resp)));
                 }
             }
         }

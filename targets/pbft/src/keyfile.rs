@@ -177,7 +177,9 @@ mod tests {
         let public = serde_json::to_string(&public_keys(9, &members(), 3)).unwrap();
         let (keys, clients) = load("n3", &members(), &hex(&replica_secret(9, 2)), &public).unwrap();
         assert_eq!(clients.len(), 3);
-        let other = load("n1", &members(), &hex(&replica_secret(9, 0)), &public).unwrap().0;
+        let other = load("n1", &members(), &hex(&replica_secret(9, 0)), &public)
+            .unwrap()
+            .0;
         assert!(other.verify(&keys.sign(crate::Body::Fetch { from: 1 })));
         let op = Op::Read { key: "k".into() };
         let sig = SigningKey::from_bytes(&client_secret(9, 1)).sign(&request_bytes(1, 5, &op));
@@ -199,7 +201,10 @@ mod tests {
         assert!(!clients.verify(&auth, &Op::Read { key: "j".into() }));
         // The same seed gives the same keys; another seed others.
         assert_eq!(public_keys(9, &members(), 3), public_keys(9, &members(), 3));
-        assert_ne!(public_keys(9, &members(), 3), public_keys(10, &members(), 3));
+        assert_ne!(
+            public_keys(9, &members(), 3),
+            public_keys(10, &members(), 3)
+        );
     }
 
     #[test]
@@ -228,7 +233,9 @@ mod tests {
             KeyError::BadFile(_)
         ));
         let mut stranger = good.clone();
-        stranger.replicas.insert("n9".into(), good.replicas["n4"].clone());
+        stranger
+            .replicas
+            .insert("n9".into(), good.replicas["n4"].clone());
         assert!(load("n1", &members(), &secret, &text(&stranger)).is_err());
         let mut bad_client = good.clone();
         bad_client.clients[1] = "00".into();

@@ -372,9 +372,9 @@ fn a_new_view_relayed_by_a_backup_is_taken_not_counted_as_forged() {
         },
     );
     assert!(
-        c.queue
-            .iter()
-            .any(|(f, t, m)| (*f, *t, m.from) == (2, 0, 1) && matches!(m.body, Body::NewView { .. })),
+        c.queue.iter().any(
+            |(f, t, m)| (*f, *t, m.from) == (2, 0, 1) && matches!(m.body, Body::NewView { .. })
+        ),
         "n3 relays n2's new view"
     );
     c.pump();

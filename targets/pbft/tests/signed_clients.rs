@@ -64,13 +64,15 @@ impl Four {
                 let from = members()[i].clone();
                 queue.push((j, Input::Peer { from, msg }));
             }
-            self.replies.extend(out.reply.into_iter().map(|(_, r)| (i, r)));
+            self.replies
+                .extend(out.reply.into_iter().map(|(_, r)| (i, r)));
         }
     }
 }
 
 fn signed(client: u64, ts: u64, op: &Op) -> ClientSig {
-    let sig = SigningKey::from_bytes(&client_secret(SEED, client)).sign(&request_bytes(client, ts, op));
+    let sig =
+        SigningKey::from_bytes(&client_secret(SEED, client)).sign(&request_bytes(client, ts, op));
     ClientSig {
         client,
         ts,
@@ -108,10 +110,24 @@ fn a_signed_request_executes_everywhere_and_each_reply_is_signed_by_its_replica(
     let mut c = Four::new(&[]);
     let op = write(5);
     let auth = signed(1, 1, &op);
-    c.run(0, Input::Signed { token: token(1), op: op.clone(), auth: auth.clone() });
+    c.run(
+        0,
+        Input::Signed {
+            token: token(1),
+            op: op.clone(),
+            auth: auth.clone(),
+        },
+    );
     assert!(c.nodes.iter().all(|n| n.executed() == 1));
     // The client retransmits to a backup, which answers from its reply cache.
-    c.run(2, Input::Signed { token: token(2), op, auth });
+    c.run(
+        2,
+        Input::Signed {
+            token: token(2),
+            op,
+            auth,
+        },
+    );
     assert_eq!(c.replies.len(), 2, "{:?}", c.replies);
     for (i, r) in &c.replies {
         assert!(r.ok && r.committed.is_some(), "{r:?}");
@@ -127,7 +143,13 @@ fn a_signed_request_executes_everywhere_and_each_reply_is_signed_by_its_replica(
 #[test]
 fn unsigned_and_forged_requests_are_refused_and_counted() {
     let mut c = Four::new(&[]);
-    c.run(0, Input::Client { token: token(1), op: write(1) });
+    c.run(
+        0,
+        Input::Client {
+            token: token(1),
+            op: write(1),
+        },
+    );
     let (_, r) = c.replies.pop().expect("an unsigned request is answered");
     assert_eq!(
         (r.ok, r.error.as_deref(), r.definite),
@@ -137,16 +159,37 @@ fn unsigned_and_forged_requests_are_refused_and_counted() {
     let op = write(2);
     let mut forged = signed(1, 1, &op);
     forged.client = 0;
-    c.run(0, Input::Signed { token: token(2), op: op.clone(), auth: forged.clone() });
+    c.run(
+        0,
+        Input::Signed {
+            token: token(2),
+            op: op.clone(),
+            auth: forged.clone(),
+        },
+    );
     // Another op under a valid signature is no better.
-    c.run(0, Input::Signed { token: token(3), op: write(3), auth: signed(1, 1, &op) });
+    c.run(
+        0,
+        Input::Signed {
+            token: token(3),
+            op: write(3),
+            auth: signed(1, 1, &op),
+        },
+    );
     assert!(c.replies.is_empty(), "{:?}", c.replies);
     assert_eq!(c.nodes[0].bad_client_signatures(), 2);
     assert!(c.nodes.iter().all(|n| n.executed() == 0));
 
     // With signatures never checked (planted bug skip-sig-check) the forgery executes.
     let mut b = Four::new(&["skip-sig-check"]);
-    b.run(0, Input::Signed { token: token(2), op, auth: forged });
+    b.run(
+        0,
+        Input::Signed {
+            token: token(2),
+            op,
+            auth: forged,
+        },
+    );
     assert!(b.nodes.iter().all(|n| n.executed() == 1));
 }
 

@@ -62,7 +62,13 @@ pub fn reply_bytes(replica: &str, view: u64, client: u64, ts: u64, resp: &Respon
 
 /// The part of a response two replicas must agree on for a client to accept it.
 pub fn result_of(resp: &Response) -> serde_json::Value {
-    serde_json::json!([resp.ok, resp.value, resp.error, resp.definite, resp.committed])
+    serde_json::json!([
+        resp.ok,
+        resp.value,
+        resp.error,
+        resp.definite,
+        resp.committed
+    ])
 }
 
 /// Lowercase hex.
@@ -87,7 +93,10 @@ mod tests {
 
     #[test]
     fn hex_round_trips_and_refuses_junk() {
-        assert_eq!(from_hex(&to_hex(&[0, 1, 0xab, 0xff])).unwrap(), vec![0, 1, 0xab, 0xff]);
+        assert_eq!(
+            from_hex(&to_hex(&[0, 1, 0xab, 0xff])).unwrap(),
+            vec![0, 1, 0xab, 0xff]
+        );
         assert_eq!(from_hex("ABff").unwrap(), vec![0xab, 0xff]);
         for bad in ["a", "zz", "0g", "é0"] {
             assert!(from_hex(bad).is_none(), "{bad}");
@@ -119,7 +128,10 @@ mod tests {
         assert_ne!(b, reply_bytes("n2", 0, 1, 2, &r));
         assert_ne!(b, reply_bytes("n1", 1, 1, 2, &r));
         assert_ne!(b, reply_bytes("n1", 0, 1, 3, &r));
-        assert_ne!(b, reply_bytes("n1", 0, 1, 2, &Response::ok(0, serde_json::json!(6))));
+        assert_ne!(
+            b,
+            reply_bytes("n1", 0, 1, 2, &Response::ok(0, serde_json::json!(6)))
+        );
         // The transport's request id and the leader hint are not part of the result.
         let mut r2 = Response::ok(9, serde_json::json!(5));
         r2.leader = Some("n4".into());
@@ -128,7 +140,8 @@ mod tests {
 
     #[test]
     fn a_signed_request_round_trips_and_an_unsigned_one_has_no_auth() {
-        let line = r#"{"id":7,"op":"write","key":"k","value":1,"auth":{"client":2,"ts":41,"sig":"00"}}"#;
+        let line =
+            r#"{"id":7,"op":"write","key":"k","value":1,"auth":{"client":2,"ts":41,"sig":"00"}}"#;
         let r: crate::Request = serde_json::from_str(line).unwrap();
         assert_eq!(r.auth.as_ref().unwrap().ts, 41);
         assert_eq!(serde_json::to_string(&r).unwrap(), line);
