@@ -55,13 +55,13 @@ async fn replica(i: usize, how: Replica) -> FakeNode {
         };
         let mut resp = Response::ok(req.id, json!(value));
         let bytes = reply_bytes(&id, 0, auth.client, ts, &resp);
-        resp.signed = Some(ReplySig {
+        resp.signed = Some(Box::new(ReplySig {
             replica: id.clone(),
             view: 0,
             client: auth.client,
             ts,
             sig: to_hex(&SigningKey::from_bytes(&key).sign(&bytes).to_bytes()),
-        });
+        }));
         Action::Reply(Duration::ZERO, resp)
     }))
     .await

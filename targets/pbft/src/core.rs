@@ -218,13 +218,13 @@ impl Pbft {
     fn signed_reply(&self, client: u64, ts: u64, mut resp: Response) -> Response {
         if self.clients.is_some() {
             let bytes = reply_bytes(&self.id, self.view, client, ts, &resp);
-            resp.signed = Some(ReplySig {
+            resp.signed = Some(Box::new(ReplySig {
                 replica: self.id.clone(),
                 view: self.view,
                 client,
                 ts,
                 sig: to_hex(&self.keys.sign_bytes(&bytes)),
-            });
+            }));
         }
         resp
     }
@@ -315,6 +315,14 @@ impl Pbft {
             if self.bad_signatures.is_power_of_two() {
                 tracing::warn!(%from, n = self.bad_signatures, "bad signature or forged sender");
             }
+            return;
+        }
+        // A new view this replica is already in (or past) changes nothing: ignored once its
+        // own signature is checked (above), before the many nested ones, since every peer
+        // ahead relays it.
+        if let Body::NewView { view, .. } = s.body
+            && (view < self.view || (view == self.view && self.active))
+        {
             return;
         }
         if let Err(why) = self.validate(&s) {

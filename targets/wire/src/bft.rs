@@ -78,7 +78,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Bytes from lowercase or uppercase hex; `None` for anything else (odd length included).
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+    if s.len() % 2 != 0 || !s.is_ascii() {
         return None;
     }
     (0..s.len())

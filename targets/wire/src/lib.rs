@@ -138,9 +138,9 @@ pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed: Option<LogPosition>,
     /// A BFT replica's signature over the result (PBFT), for a client that needs f+1
-    /// matching replies.
+    /// matching replies. Boxed: every other response carries `None` and stays small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signed: Option<ReplySig>,
+    pub signed: Option<Box<ReplySig>>,
 }
 
 /// A log position: Raft index and term, or Paxos slot and ballot round.
