@@ -2,7 +2,7 @@
 //! line: its secret key and everyone's public keys, from the two files the controller
 //! wrote (`--secret-key`, `--public-keys`; formats in `sunder_pbft::keyfile`). Both are
 //! read and checked before anything starts, so a missing or malformed key file stops the
-//! node with an error naming the file, and exit status 1.
+//! node with an error naming the file (exit status 3, as any node that cannot start).
 
 use std::path::Path;
 use sunder_node::{NodeArgs, NodeError};

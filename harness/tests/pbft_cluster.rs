@@ -20,7 +20,7 @@ use sunder_pbft::keyfile;
 use support::{Guard, Run, sunder, sunder_test};
 
 /// Starts `sunder node pbft` for a one-replica cluster with these key flags and returns
-/// its exit code and stderr; a node that starts anyway is killed and the test fails.
+/// its exit status and stderr; a node that starts anyway is killed and the test fails.
 fn node_with(dir: &Path, key_args: &[String]) -> (Option<i32>, String) {
     let mut guard = Guard::new(dir);
     let child = sunder()
@@ -102,7 +102,8 @@ fn a_pbft_node_refuses_to_start_without_good_key_files() {
     ];
     for (args, says) in cases {
         let (code, err) = node_with(dir, &args);
-        assert_eq!(code, Some(1), "{args:?}: {err}");
+        // sunder's exit status for "could not run" (a node is a harness error, 3).
+        assert_eq!(code, Some(3), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: expected {says:?} in {err}");
     }
     // The good pair starts (a node that serves: killed by the guard).
@@ -150,7 +151,7 @@ fn a_pbft_node_refuses_to_start_without_good_key_files() {
         .args(flags(&good, &public))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("takes no keys"));
 }
 
