@@ -237,4 +237,16 @@ fn a_backup_drops_a_primary_s_batch_holding_a_request_no_client_signed() {
         assert_eq!(sent_prepare, prepares, "{sig:?}");
         assert_eq!(backup.bad_client_signatures(), u64::from(!prepares));
     }
+    // A signature field of the wrong size is refused at the boundary, before any check.
+    let mut backup = replica(1, &[]);
+    let mut out = Output::default();
+    backup.step(Input::Tick { now_ms: 0 }, &mut out);
+    backup.step(
+        Input::Peer {
+            from: "n1".into(),
+            msg: pre_prepare(req(Some("ab".repeat(1000)))),
+        },
+        &mut out,
+    );
+    assert_eq!((backup.rejected(), backup.bad_client_signatures()), (1, 0));
 }
