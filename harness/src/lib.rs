@@ -20,10 +20,12 @@
 //!   `controller/mod.rs`), and target specs for third-party systems.
 //! - [`targets`]: the one table of built-in targets (name, bugs, options, checkers, how to
 //!   run a node, how to simulate one) that every subcommand consults.
+//! - [`pbft_node`]: `sunder node pbft`, a PBFT replica that reads its key files first.
 //! - [`report`]: `report.html`, the runs index and `sunder serve`.
 
 pub mod cmd;
 pub mod controller;
+pub mod pbft_node;
 pub mod report;
 pub mod targets;
 

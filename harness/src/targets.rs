@@ -44,18 +44,6 @@ const fn builtin<P: SimTarget>(
     }
 }
 
-/// A core that runs only under the simulator for now.
-const fn simulated<P: SimTarget>(
-    name: &'static str,
-    about: &'static str,
-    agreement: bool,
-) -> TargetInfo {
-    TargetInfo {
-        run_node: None,
-        ..builtin::<P>(name, about, agreement)
-    }
-}
-
 /// Every built-in target, in the order help texts list them.
 pub static TARGETS: &[TargetInfo] = &[
     builtin::<sunder_toy::Lww>(
@@ -70,12 +58,15 @@ pub static TARGETS: &[TargetInfo] = &[
     ),
     builtin::<sunder_raft::Raft>("raft", "Raft: leader election and a replicated log", true),
     builtin::<sunder_paxos::Paxos>("paxos", "Multi-Paxos: a replicated log", true),
-    // Not yet a node: real runs need signed client requests and real keys (issue 13).
-    simulated::<sunder_pbft::Pbft>(
-        "pbft",
-        "PBFT: Byzantine fault tolerant, signed messages (sunder sim only, for now)",
-        true,
-    ),
+    // Its node reads the key files the controller writes (pbft_node.rs).
+    TargetInfo {
+        run_node: Some(crate::pbft_node::run),
+        ..builtin::<sunder_pbft::Pbft>(
+            "pbft",
+            "PBFT: Byzantine fault tolerant, signed messages and client requests",
+            true,
+        )
+    },
 ];
 
 /// The built-in target with this name.
@@ -143,7 +134,7 @@ mod tests {
             assert!(std::ptr::eq(find(t.name).unwrap(), t));
         }
         assert!(find("etcd").is_none());
-        assert!(find_node("pbft").is_none() && find_sim("pbft").is_some());
+        assert!(find_node("pbft").is_some() && find_sim("pbft").is_some());
         assert!(find_sim("etcd").is_none());
     }
 

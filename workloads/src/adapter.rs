@@ -9,6 +9,7 @@
 //! Unknown settings are errors, not silently ignored: a misspelt `reads` would otherwise
 //! test the wrong thing and report it valid.
 
+use crate::bft::BftClient;
 use crate::client::{Client, Endpoint, Outcome};
 use crate::dial::Dialer;
 use crate::etcd::{EtcdClient, EtcdConfig};
@@ -60,6 +61,8 @@ impl AdapterConfig {
 pub enum AnyClient {
     JsonLines(JsonLinesClient),
     Etcd(EtcdClient),
+    /// A BFT target's client (PBFT); built by the controller, which holds its keys.
+    Bft(BftClient),
 }
 
 impl Client for AnyClient {
@@ -67,6 +70,7 @@ impl Client for AnyClient {
         match self {
             AnyClient::JsonLines(c) => c.endpoints(),
             AnyClient::Etcd(c) => c.endpoints(),
+            AnyClient::Bft(c) => c.endpoints(),
         }
     }
 
@@ -74,6 +78,7 @@ impl Client for AnyClient {
         match self {
             AnyClient::JsonLines(c) => c.call(node, op, timeout).await,
             AnyClient::Etcd(c) => c.call(node, op, timeout).await,
+            AnyClient::Bft(c) => c.call(node, op, timeout).await,
         }
     }
 }

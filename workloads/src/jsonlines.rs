@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use sunder_wire::{Op, Request, Response};
+use sunder_wire::{ClientSig, Op, Request, Response};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
@@ -134,14 +134,30 @@ impl JsonLinesClient {
     }
 
     async fn call_at(&self, node: usize, op: &Op, deadline: Instant) -> Outcome {
+        match self.exchange(node, op, None, deadline).await {
+            Ok(resp) => classify(resp),
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Sends `op` (with a BFT client's signature, if given) to `node` and returns the
+    /// node's answer as it came, or how the call ended without one (`Fail`: never sent;
+    /// `Info`: sent, and the connection broke or the deadline passed).
+    pub async fn exchange(
+        &self,
+        node: usize,
+        op: &Op,
+        auth: Option<ClientSig>,
+        deadline: Instant,
+    ) -> Result<Response, Outcome> {
         let fail = |error: String| Outcome::Fail {
             error,
             leader: None,
         };
         let conn = match timeout_at(deadline, self.connection(node)).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return fail(format!("{}: {e}", errors::CONNECT)),
-            Err(_) => return fail(format!("{}: timed out connecting", errors::CONNECT)),
+            Ok(Err(e)) => return Err(fail(format!("{}: {e}", errors::CONNECT))),
+            Err(_) => return Err(fail(format!("{}: timed out connecting", errors::CONNECT))),
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -153,14 +169,18 @@ impl JsonLinesClient {
         {
             Some(map) => map.insert(id, tx),
             None => {
-                return fail(format!(
+                return Err(fail(format!(
                     "{}: connection closed before sending",
                     errors::SEND
-                ));
+                )));
             }
         };
-        let mut line = serde_json::to_vec(&Request { id, op: op.clone() })
-            .expect("a request always serialises");
+        let mut line = serde_json::to_vec(&Request {
+            id,
+            op: op.clone(),
+            auth,
+        })
+        .expect("a request always serialises");
         line.push(b'\n');
 
         let mut sent = 0;
@@ -183,20 +203,20 @@ impl JsonLinesClient {
                 Ok(Err(e)) => e.to_string(),
                 _ => "timed out sending".to_string(),
             };
-            return if sent == 0 {
+            return Err(if sent == 0 {
                 fail(format!("{}: {why}", errors::SEND))
             } else {
                 Outcome::Info {
                     error: format!("{}: {why} part-way", errors::CONNECTION_LOST),
                 }
-            };
+            });
         }
 
         match timeout_at(deadline, rx).await {
-            Ok(Ok(resp)) => classify(resp),
-            Ok(Err(_)) => Outcome::Info {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(Outcome::Info {
                 error: errors::CONNECTION_LOST.to_string(),
-            },
+            }),
             Err(_) => {
                 if let Some(map) = conn
                     .pending
@@ -206,9 +226,9 @@ impl JsonLinesClient {
                 {
                     map.remove(&id);
                 }
-                Outcome::Info {
+                Err(Outcome::Info {
                     error: errors::TIMEOUT.to_string(),
-                }
+                })
             }
         }
     }
@@ -231,7 +251,7 @@ impl Client for JsonLinesClient {
 }
 
 /// The outcome a node's answer stands for.
-fn classify(resp: Response) -> Outcome {
+pub fn classify(resp: Response) -> Outcome {
     if resp.ok {
         return match resp.committed {
             Some(at) => Outcome::Committed(at),

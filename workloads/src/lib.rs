@@ -20,12 +20,15 @@
 //! - [`client`]: the [`Client`] trait, [`Endpoint`], [`Outcome`] (ok / fail / info).
 //! - [`dial`]: [`Dialer`], direct or from inside a network namespace (`--net netns`).
 //! - [`jsonlines`]: the pipelined client of sunder's own wire protocol (answer lines capped).
+//! - [`bft`]: [`BftClient`], signed requests over the same protocol, a result only from
+//!   f+1 matching signed replies (PBFT).
 //! - [`etcd`]: [`EtcdClient`], etcd's v3 JSON gateway; [`http`]: its HTTP/1.1 pool (bodies capped).
 //! - [`adapter`]: [`AdapterConfig`] (a target spec's `[client]` table) → [`AnyClient`].
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
 
 pub mod adapter;
+pub mod bft;
 pub mod client;
 pub mod config;
 pub mod dial;
@@ -39,6 +42,7 @@ pub mod recorder;
 pub mod worker;
 
 pub use adapter::{AdapterConfig, AnyClient};
+pub use bft::{BftClient, BftError};
 pub use client::{Client, Endpoint, Outcome};
 pub use config::{ConfigError, SET_KEY, UnknownWorkload, WorkloadConfig, WorkloadKind};
 pub use dial::{Dialer, NsDialer};

@@ -8,6 +8,7 @@ use super::cluster::{Cluster, NodeSpec, SharedCluster};
 use super::config::NetBackend;
 use super::config::TestConfig;
 use super::faults::Net;
+use super::keys::RunKeys;
 use super::ports;
 use super::probe::Probe;
 use super::rundir::RunDir;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime, preloaded};
 use sunder_nemesis::{FaketimeClocks, FaultKind, NetnsNet, NodeId, ProxyNet};
-use sunder_workloads::{AnyClient, Dialer, Endpoint, JsonLinesClient, NsDialer};
+use sunder_workloads::{AnyClient, BftClient, Dialer, Endpoint, JsonLinesClient, NsDialer};
 use tokio::sync::watch;
 
 /// Built-in nodes get this long after SIGTERM before SIGKILL.
@@ -165,11 +166,34 @@ pub fn builtin_command(cfg: &TestConfig, exe: &Path, ctx: &NodeCtx<'_>) -> NodeC
     for (k, v) in &cfg.opts {
         push("--opt", format!("{k}={v}"));
     }
+    if signs(cfg) {
+        // Written by start_once into the node's directory (keys.rs).
+        push(
+            "--secret-key",
+            ctx.data.join("secret.key").display().to_string(),
+        );
+        push(
+            "--public-keys",
+            ctx.data.join("public-keys.json").display().to_string(),
+        );
+    }
     NodeCmd {
         program: exe.to_path_buf(),
         args,
         env: Vec::new(),
     }
+}
+
+/// Whether the run's nodes sign and need keys from the controller (PBFT).
+fn signs(cfg: &TestConfig) -> bool {
+    cfg.spec.is_none() && cfg.target == "pbft"
+}
+
+/// How long a BFT client waits on the primary before asking every replica (and then
+/// between retransmissions): a tenth of the op timeout, so that a call outlives several
+/// rounds of it.
+fn bft_retransmit(cfg: &TestConfig) -> Duration {
+    cfg.op_timeout / 10
 }
 
 /// Starts the cluster, retrying with new ports when one was taken under our feet.
@@ -361,6 +385,13 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         ),
         _ => (None, None),
     };
+    // A PBFT run's keys: one client identity per worker, plus one per node for the final
+    // reads, which run beside each other.
+    let keys = signs(cfg)
+        .then(|| RunKeys::new(cfg.seed, &members, (cfg.concurrency + members.len()) as u64));
+    if let Some(k) = &keys {
+        k.write(dir).context("write the run's keys")?;
+    }
     let command = node_command(cfg, dir, &layout)?;
     let mut specs = Vec::new();
     for (i, id) in members.iter().enumerate() {
@@ -426,7 +457,19 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
             (spec.stop.signal, spec.stop.grace),
         ),
         None => (
-            AnyClient::JsonLines(JsonLinesClient::with_dialer(endpoints, dialer)),
+            match &keys {
+                Some(k) => AnyClient::Bft(
+                    BftClient::new(
+                        endpoints,
+                        dialer,
+                        &k.client_secrets(),
+                        &k.replica_publics(),
+                        bft_retransmit(cfg),
+                    )
+                    .context("the BFT client")?,
+                ),
+                None => AnyClient::JsonLines(JsonLinesClient::with_dialer(endpoints, dialer)),
+            },
             Probe::Admin(admin.clone()),
             (nix::sys::signal::Signal::SIGTERM, BUILTIN_STOP_GRACE),
         ),

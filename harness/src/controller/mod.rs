@@ -20,7 +20,8 @@
 //! ```
 //!
 //! - [`config`]: flags → [`TestConfig`], the replay command.
-//! - [`rundir`]: the run directory. [`launch`], [`ports`]: bringing the cluster up.
+//! - [`rundir`]: the run directory. [`launch`], [`ports`]: bringing the cluster up;
+//!   [`keys`]: a PBFT run's keys and their files.
 //! - [`cluster`]: node processes. [`admin`]: status, dump. [`owner`]: whose socket answered.
 //! - [`faults`]: the schedule runner. [`progress`]: the progress line.
 //! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow, one
@@ -35,6 +36,7 @@ pub mod cluster;
 pub mod config;
 pub mod faults;
 pub mod interrupt;
+pub mod keys;
 pub mod launch;
 pub mod owner;
 pub mod ports;

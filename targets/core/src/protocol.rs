@@ -20,7 +20,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sunder_wire::{NodeEvent, Op, Response};
+use sunder_wire::{ClientSig, NodeEvent, Op, Response};
 
 /// A node's name, e.g. `n1`.
 pub type NodeId = String;
@@ -45,6 +45,22 @@ pub enum Input<M> {
     Peer { from: NodeId, msg: M },
     /// A client request (including the admin ops `status` and `dump`).
     Client { token: ReqToken, op: Op },
+    /// A client request its client signed (a BFT client: PBFT). A core that does not
+    /// authenticate clients answers it with a definite `bad-request`
+    /// ([`refuse_signed`]): it must not act on a signature it never checked.
+    Signed {
+        token: ReqToken,
+        op: Op,
+        auth: ClientSig,
+    },
+}
+
+/// The answer of a core that takes no signed requests: definite `bad-request`.
+pub fn refuse_signed<M, R>(token: ReqToken, out: &mut Output<M, R>) {
+    out.reply.push((
+        token,
+        Response::error(0, sunder_wire::errors::BAD_REQUEST, true),
+    ));
 }
 
 /// What a core asks the runtime to do after one step.

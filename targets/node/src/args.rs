@@ -48,6 +48,12 @@ pub struct NodeArgs {
     /// briefly add more); more are closed at once.
     #[arg(long = "max-peer-conns", default_value_t = 64)]
     pub max_peer_conns: usize,
+    /// This node's secret signing key, a file of 64 hex digits (a signing target: pbft).
+    #[arg(long = "secret-key")]
+    pub secret_key: Option<PathBuf>,
+    /// Every replica's and client's public key, a JSON file (a signing target: pbft).
+    #[arg(long = "public-keys")]
+    pub public_keys: Option<PathBuf>,
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
@@ -148,6 +154,12 @@ impl NodeArgs {
         }
         for (k, v) in &self.opts {
             a.extend(["--opt".into(), format!("{k}={v}")]);
+        }
+        if let Some(p) = &self.secret_key {
+            a.extend(["--secret-key".into(), p.display().to_string()]);
+        }
+        if let Some(p) = &self.public_keys {
+            a.extend(["--public-keys".into(), p.display().to_string()]);
         }
         a.extend([
             "--seed".into(),

@@ -2,7 +2,7 @@
 //! connection, replies written as the core produces them.
 //!
 //! ```text
-//!   socket ─lines─► reader ──(ReqToken{conn,id}, Op)──► submit (to the driver, awaits room)
+//!   socket ─lines─► reader ──(ReqToken{conn,id}, Request)──► submit (to the driver, awaits room)
 //!     │  (≤ 1 MiB)   └ takes one of MAX_INFLIGHT permits per reply owed
 //!   socket ◄─lines─ writer ◄── bounded queue ◄── Replies map ◄── driver (try_send)
 //!                    └ gives the permit back once the reply is written
@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use sunder_wire::{Op, Request, Response, errors};
+use sunder_wire::{Request, Response, errors};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::{self, Sender, error::TrySendError};
@@ -74,7 +74,7 @@ impl Replies {
 /// driver has stopped.
 pub async fn serve<F, Fut>(listener: TcpListener, replies: Replies, max_conns: usize, submit: F)
 where
-    F: Fn(ReqToken, Op) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(ReqToken, Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
     let next_conn = Arc::new(AtomicU64::new(1));
@@ -116,6 +116,9 @@ where
 }
 
 /// The request a client line asks for, or the error reply it gets.
+// The error is a whole response, made once per bad line and sent at once: its size on the
+// stack does not matter.
+#[allow(clippy::result_large_err)]
 pub fn parse_request(line: &str) -> Result<Request, Response> {
     serde_json::from_str::<Request>(line).map_err(|e| {
         let id = serde_json::from_str::<Value>(line)
@@ -133,7 +136,7 @@ pub async fn connection<R, W, F, Fut>(rd: R, wr: W, conn: u64, replies: Replies,
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
-    F: Fn(ReqToken, Op) -> Fut,
+    F: Fn(ReqToken, Request) -> Fut,
     Fut: Future<Output = bool>,
 {
     let (tx, mut rx) = mpsc::channel::<Response>(MAX_INFLIGHT + 1);
@@ -233,8 +236,9 @@ where
         }
         match parse_request(&line) {
             Ok(req) => {
-                if !submit(ReqToken { conn, id: req.id }, req.op).await {
-                    let _ = tx.try_send(Response::error(req.id, errors::UNAVAILABLE, true));
+                let id = req.id;
+                if !submit(ReqToken { conn, id }, req).await {
+                    let _ = tx.try_send(Response::error(id, errors::UNAVAILABLE, true));
                     break;
                 }
             }

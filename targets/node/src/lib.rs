@@ -15,7 +15,8 @@
 //!   and the key-value state machine, and [`opts`] (the `--opt` settings a protocol
 //!   accepts), re-exported from the runtime-free `sunder-core`.
 //! - [`args`]: [`NodeArgs`] (the `sunder node` command line) and [`NodeError`].
-//! - [`runtime`]: [`run_node`], the driver loop.
+//! - [`runtime`]: [`run_node`] (and [`run_node_with`], for a core built from more than its
+//!   command line), the driver loop.
 //! - [`client`], [`peer`]: the two TCP faces of a node.
 //! - [`wal`]: the append-only, checksummed, fsynced log; [`crc32`] its checksum.
 //! - [`line`]: length-capped line reading for both.
@@ -31,7 +32,7 @@ pub mod runtime;
 pub mod wal;
 
 pub use args::{NodeArgs, NodeError};
-pub use runtime::{monotonic_ms, run_node};
+pub use runtime::{monotonic_ms, run_node, run_node_with};
 pub use sunder_core::{CoreConfig, Input, KvError, KvState, NodeId, Output, Protocol, ReqToken};
 pub use sunder_core::{OptError, OptKind, OptSpec};
 pub use sunder_core::{kv, opts, protocol};

@@ -55,6 +55,22 @@ enum DriverMsg<M> {
 /// Runs one node of protocol `P` until SIGTERM or SIGINT (then `Ok`), or until it cannot
 /// go on (a bind failure, an unusable data directory or log: `Err`).
 pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError> {
+    if args.secret_key.is_some() || args.public_keys.is_some() {
+        return Err(NodeError::Config(
+            "--secret-key and --public-keys are for a target that signs (pbft); this one takes no keys"
+                .into(),
+        ));
+    }
+    run_node_with(args, P::recover)
+}
+
+/// [`run_node`] with the core built by `build` from its configuration and recovered records
+/// instead of [`Protocol::recover`]: for a core that needs more than its command line gives
+/// (PBFT: the keys its key files hold, read by the caller before anything starts).
+pub fn run_node_with<P: Protocol>(
+    args: NodeArgs,
+    build: impl FnOnce(crate::CoreConfig, Vec<P::Record>) -> P,
+) -> Result<(), NodeError> {
     args.validate(P::known_bugs())?;
     crate::opts::check(
         P::accepted_opts(),
@@ -85,7 +101,7 @@ pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError> {
     let records: Vec<P::Record> = opened.wal.decode_all(&opened.payloads)?;
     let recovered = records.len();
     let wal = opened.wal;
-    let core = P::recover(args.core_config(), records);
+    let core = build(args.core_config(), records);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -140,14 +156,17 @@ async fn serve<P: Protocol>(
         client_listener,
         replies.clone(),
         args.max_clients,
-        move |token, op| {
+        move |token, req: sunder_wire::Request| {
             let submit_tx = submit_tx.clone();
-            async move {
-                submit_tx
-                    .send(DriverMsg::Input(Input::Client { token, op }))
-                    .await
-                    .is_ok()
-            }
+            let input = match req.auth {
+                Some(auth) => Input::Signed {
+                    token,
+                    op: req.op,
+                    auth,
+                },
+                None => Input::Client { token, op: req.op },
+            };
+            async move { submit_tx.send(DriverMsg::Input(input)).await.is_ok() }
         },
     ));
     if let Some(l) = peer_listener {

@@ -275,6 +275,7 @@ async fn fuzz_client(seed: u64, lines: u64) -> Tally {
             let valid = serde_json::to_value(Request {
                 id,
                 op: op(&mut rng),
+                auth: None,
             })
             .expect("json");
             let line = line_from(&mut rng, valid, MAX_CLIENT_LINE);
@@ -348,8 +349,8 @@ async fn serve_client(input: &[u8], conn: u64) -> Vec<Response> {
     let (wr, mut out) = tokio::io::duplex(1 << 16);
     let replies = Replies::default();
     let driver = replies.clone();
-    let submit = move |token: sunder_node::ReqToken, op: Op| {
-        driver.send(token, Response::ok(token.id, json!(op.name())));
+    let submit = move |token: sunder_node::ReqToken, req: sunder_wire::Request| {
+        driver.send(token, Response::ok(token.id, json!(req.op.name())));
         async { true }
     };
     let mut written = Vec::new();

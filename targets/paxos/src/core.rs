@@ -593,6 +593,7 @@ impl Protocol for Paxos {
                 _ => self.reject(&from, "sender is not a peer"),
             },
             Input::Client { token, op } => self.on_client(token, op, out),
+            Input::Signed { token, .. } => sunder_core::protocol::refuse_signed(token, out),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use crate::bugs::{self, Bugs};
 use crate::crypto::{Keys, chain, digest_of};
+use crate::keyfile::ClientKeys;
 use crate::msg::{Body, CommitCert, Digest, PreparedCert, Req, Signed, Snapshot};
 use crate::record::Record;
 use serde_json::{Value, json};
@@ -9,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use sunder_core::{
     CoreConfig, Input, KvState, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken, kv,
 };
-use sunder_wire::{Dump, DumpEntry, LogPosition, NodeEvent, Op, Response, Status};
+use sunder_wire::bft::{reply_bytes, to_hex};
+use sunder_wire::{
+    ClientSig, Dump, DumpEntry, LogPosition, NodeEvent, Op, ReplySig, Response, Status, errors,
+};
 
 pub(crate) type Out = Output<Signed, Record>;
 
@@ -65,6 +69,10 @@ pub struct Pbft {
     pub(crate) bugs: Bugs,
     pub(crate) timing: Timing,
     keys: Keys,
+    /// The clients' public keys: requests must be signed, replies are. `None` is the
+    /// simulator's unsigned mode, where a client is its connection number and a request's
+    /// timestamp its id.
+    clients: Option<ClientKeys>,
     pub(crate) view: u64,
     /// False between sending a view change and accepting the new view.
     pub(crate) active: bool,
@@ -104,6 +112,8 @@ pub struct Pbft {
     replaying: bool,
     rejected: u64,
     bad_signatures: u64,
+    /// Client requests dropped for a bad or missing client signature.
+    bad_client_signatures: u64,
 }
 
 /// The `--opt` keys PBFT accepts.
@@ -176,6 +186,47 @@ impl Pbft {
     /// Peer messages dropped for a bad signature or a sender that is not who sent them.
     pub fn bad_signatures(&self) -> u64 {
         self.bad_signatures
+    }
+
+    /// Client requests (direct, relayed or in a batch) dropped for a bad client signature.
+    pub fn bad_client_signatures(&self) -> u64 {
+        self.bad_client_signatures
+    }
+
+    /// Whether a request carries a valid signature of the client it names (always, in the
+    /// unsigned mode; never checked with the planted bug `skip-sig-check`).
+    fn req_ok(&self, r: &Req) -> bool {
+        match (&self.clients, &r.sig) {
+            (None, _) => true,
+            _ if self.bugs.skip_sig_check => true,
+            (Some(c), Some(sig)) => c.verify_parts(r.client, r.ts, &r.op, sig),
+            (Some(_), None) => false,
+        }
+    }
+
+    fn bad_client(&mut self, why: &str) {
+        self.bad_client_signatures += 1;
+        if self.bad_client_signatures.is_power_of_two() {
+            tracing::warn!(
+                n = self.bad_client_signatures,
+                "client request dropped: {why}"
+            );
+        }
+    }
+
+    /// The reply to `client`'s request `ts`, signed by this replica when clients sign.
+    fn signed_reply(&self, client: u64, ts: u64, mut resp: Response) -> Response {
+        if self.clients.is_some() {
+            let bytes = reply_bytes(&self.id, self.view, client, ts, &resp);
+            resp.signed = Some(Box::new(ReplySig {
+                replica: self.id.clone(),
+                view: self.view,
+                client,
+                ts,
+                sig: to_hex(&self.keys.sign_bytes(&bytes)),
+            }));
+        }
+        resp
     }
 
     pub fn view(&self) -> u64 {
@@ -253,15 +304,40 @@ impl Pbft {
         let Some(i) = self.members.iter().position(|m| m == from) else {
             return self.reject(from, "sender is not a member");
         };
-        if i as u32 == self.me || s.from != i as u32 || !self.sig_ok(&s) {
+        // A new-view message may come from any peer that holds it (an answer to
+        // FETCH-NEW-VIEW): its signer is the view's primary, not the peer that carries it,
+        // and new_view_ok() checks that signer.
+        let relayed = matches!(s.body, Body::NewView { .. })
+            && s.from != self.me
+            && (s.from as usize) < self.n();
+        if i as u32 == self.me || (s.from != i as u32 && !relayed) || !self.sig_ok(&s) {
             self.bad_signatures += 1;
             if self.bad_signatures.is_power_of_two() {
                 tracing::warn!(%from, n = self.bad_signatures, "bad signature or forged sender");
             }
             return;
         }
+        // A new view this replica is already in (or past) changes nothing: ignored once its
+        // own signature is checked (above), before the many nested ones, since every peer
+        // ahead relays it.
+        if let Body::NewView { view, .. } = s.body
+            && (view < self.view || (view == self.view && self.active))
+        {
+            return;
+        }
         if let Err(why) = self.validate(&s) {
             return self.reject(from, why);
+        }
+        // A request a client did not sign is never acted on, whoever relays or orders it.
+        // (Batches inside certificates and new views were prepared by a quorum, of which
+        // at least one honest replica checked them here.)
+        let unsigned = match &s.body {
+            Body::Forward { req } => !self.req_ok(req),
+            Body::PrePrepare { batch, .. } => !batch.iter().all(|r| self.req_ok(r)),
+            _ => false,
+        };
+        if unsigned {
+            return self.bad_client("bad client signature in a relayed request or batch");
         }
         let from = s.from;
         match s.body.clone() {
@@ -514,7 +590,7 @@ impl Pbft {
         {
             self.waiting.remove(&client);
             if !self.replaying {
-                let mut resp = resp.clone();
+                let mut resp = self.signed_reply(client, ts, resp.clone());
                 resp.leader = Some(self.members[self.primary_of(self.view) as usize].clone());
                 out.reply.push((token, resp));
             }
@@ -533,7 +609,9 @@ impl Pbft {
             {
                 self.waiting.remove(&r.client);
                 if !self.replaying {
-                    out.reply.push((token, kv::response(scratch.apply(&r.op))));
+                    let resp = kv::response(scratch.apply(&r.op));
+                    out.reply
+                        .push((token, self.signed_reply(r.client, r.ts, resp)));
                 }
             }
         }
@@ -562,42 +640,77 @@ impl Pbft {
                 v["stable"] = json!(self.low);
                 v["rejected"] = json!(self.rejected);
                 v["bad_signatures"] = json!(self.bad_signatures);
+                v["bad_client_signatures"] = json!(self.bad_client_signatures);
+                v["signed_clients"] = json!(self.clients.is_some());
                 out.reply.push((token, Response::ok(0, v)));
             }
             Op::Dump => out.reply.push((token, Response::ok(0, self.dump()))),
+            op if self.clients.is_some() => {
+                // Clients sign here: an unsigned data request could be anyone's.
+                let mut resp = Response::error(0, errors::BAD_REQUEST, true);
+                resp.value = json!(format!("{} needs a client signature", op.name()));
+                out.reply.push((token, resp));
+            }
             op => {
-                // This slice: a client is its connection number and its request id the
-                // timestamp (true in the simulator; the node slice adds signed client ids).
+                // The unsigned mode (the simulator): a client is its connection number
+                // and its request id the timestamp.
                 let req = Req {
                     client: token.conn,
                     ts: token.id,
                     op,
+                    sig: None,
                 };
-                match self.replies.get(&req.client) {
-                    Some((ts, _)) if *ts > req.ts => return, // older than what executed
-                    Some((ts, _)) if *ts == req.ts => {
-                        self.waiting.insert(req.client, (req.ts, token));
-                        return self.answer(req.client, req.ts, out);
-                    }
-                    _ => {}
-                }
-                self.waiting.insert(req.client, (req.ts, token));
-                if self.active && self.is_primary() {
-                    self.enqueue(req, out);
-                } else {
-                    if self.pending.is_empty() {
-                        self.timer_from = Some(self.now_ms);
-                    }
-                    self.pending.insert((req.client, req.ts), req.clone());
-                    let to = self.primary_of(self.view);
-                    let s = self.keys.sign(Body::Forward { req });
-                    self.send_to(to, s, out);
-                }
+                self.on_request(token, req, out);
             }
         }
     }
 
+    /// A request a client signed: verified, then ordered like any other.
+    fn on_signed(&mut self, token: ReqToken, op: Op, auth: ClientSig, out: &mut Out) {
+        let Some(clients) = &self.clients else {
+            return sunder_core::protocol::refuse_signed(token, out);
+        };
+        if !op.is_update() && op.key().is_none() {
+            // status and dump are the harness's, and unsigned.
+            return sunder_core::protocol::refuse_signed(token, out);
+        }
+        if !self.bugs.skip_sig_check && !clients.verify(&auth, &op) {
+            return self.bad_client("bad client signature");
+        }
+        let req = Req {
+            client: auth.client,
+            ts: auth.ts,
+            op,
+            sig: Some(auth.sig),
+        };
+        self.on_request(token, req, out);
+    }
+
+    fn on_request(&mut self, token: ReqToken, req: Req, out: &mut Out) {
+        match self.replies.get(&req.client) {
+            Some((ts, _)) if *ts > req.ts => return, // older than what executed
+            Some((ts, _)) if *ts == req.ts => {
+                self.waiting.insert(req.client, (req.ts, token));
+                return self.answer(req.client, req.ts, out);
+            }
+            _ => {}
+        }
+        self.waiting.insert(req.client, (req.ts, token));
+        if self.active && self.is_primary() {
+            self.enqueue(req, out);
+        } else {
+            if self.pending.is_empty() {
+                self.timer_from = Some(self.now_ms);
+            }
+            self.pending.insert((req.client, req.ts), req.clone());
+            let to = self.primary_of(self.view);
+            let s = self.keys.sign(Body::Forward { req });
+            self.send_to(to, s, out);
+        }
+    }
+
     fn on_forward(&mut self, req: Req, out: &mut Out) {
+        // (Its client signature was checked in on_peer.)
         if self.active && self.is_primary() {
             self.enqueue(req, out);
         }
@@ -1252,8 +1365,15 @@ impl Pbft {
         }
     }
 
-    /// Builds a replica with a given key set (what the node runtime will hand it).
-    pub fn with_keys(config: CoreConfig, keys: Keys, records: Vec<Record>) -> Pbft {
+    /// Builds a replica with a given key set and, for signed clients, their public keys
+    /// (what the node runtime hands it from the controller's key files; the simulator
+    /// passes `None`: the unsigned mode).
+    pub fn with_keys(
+        config: CoreConfig,
+        keys: Keys,
+        clients: Option<ClientKeys>,
+        records: Vec<Record>,
+    ) -> Pbft {
         let me = config
             .members
             .iter()
@@ -1273,6 +1393,7 @@ impl Pbft {
             bugs: Bugs::from_names(&config.bugs),
             timing,
             keys,
+            clients,
             view: 0,
             active: true,
             new_view: None,
@@ -1303,6 +1424,7 @@ impl Pbft {
             replaying: true,
             rejected: 0,
             bad_signatures: 0,
+            bad_client_signatures: 0,
         };
         let mut scratch = Out::default();
         for r in records {
@@ -1358,7 +1480,7 @@ impl Protocol for Pbft {
             .expect("this node is a member") as u32;
         let key_seed = sunder_core::opts::value(OPTS, &config, "key_seed", 0);
         let keys = Keys::derived(me, config.members.len(), key_seed);
-        Pbft::with_keys(config, keys, records)
+        Pbft::with_keys(config, keys, None, records)
     }
 
     fn step(&mut self, input: Input<Signed>, out: &mut Out) {
@@ -1366,6 +1488,7 @@ impl Protocol for Pbft {
             Input::Tick { now_ms } => self.tick(now_ms, out),
             Input::Peer { from, msg } => self.on_peer(&from, msg, out),
             Input::Client { token, op } => self.on_client(token, op, out),
+            Input::Signed { token, op, auth } => self.on_signed(token, op, auth, out),
         }
     }
 

@@ -41,6 +41,12 @@ pub enum KeyError {
     BadPublic(usize),
     #[error("the secret key does not match public key {0}")]
     Mismatch(u32),
+    #[error("the secret key is not 64 hex digits")]
+    BadSecret,
+    #[error("client key {0} is not a valid ed25519 public key")]
+    BadClient(usize),
+    #[error("public keys file: {0}")]
+    BadFile(String),
 }
 
 fn secret_for(key_seed: u64, index: u32) -> [u8; 32] {
@@ -90,6 +96,11 @@ impl Keys {
             body,
             sig: sig.to_bytes().to_vec(),
         }
+    }
+
+    /// This replica's signature on raw bytes (a reply to a client).
+    pub fn sign_bytes(&self, bytes: &[u8]) -> [u8; 64] {
+        self.secret.sign(bytes).to_bytes()
     }
 
     /// Whether `s` carries a valid signature of the replica it names.

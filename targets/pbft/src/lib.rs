@@ -25,18 +25,25 @@
 //! ```
 //!
 //! Every message is signed with ed25519 (crypto.rs); one whose signature fails or whose
-//! signer is not the peer it came from is dropped and counted (`bad_signatures` in
-//! `status`). validate.rs bounds every message before the core acts on it (`rejected`).
-//! msg.rs holds the messages; bugs.rs the planted bugs (`--bug`).
+//! signer is not the peer it came from (a new-view excepted: any peer may relay it) is
+//! dropped and counted (`bad_signatures` in `status`). validate.rs bounds every message
+//! before the core acts on it (`rejected`).
+//! msg.rs holds the messages; bugs.rs the planted bugs (`--bug`); keyfile.rs the run's
+//! keys and their files.
 //!
-//! This slice runs under the simulator: a client is identified by its connection number
-//! and a request's timestamp is its id (the simulator keeps both stable across replicas).
-//! Signed client requests and replies, and keys handed out by the controller
-//! ([`Keys::new`], [`Pbft::with_keys`]), come with the node runtime.
+//! Clients: the node runtime builds a replica with the controller's keys
+//! ([`Pbft::with_keys`], files read by `keyfile.rs`): a data request must carry its client's
+//! id, timestamp and ed25519 signature (`Input::Signed`; `sunder_wire::bft`), checked on
+//! arrival, when relayed to the primary and inside every pre-prepare (bad ones dropped and
+//! counted: `bad_client_signatures` in `status`), and every reply is signed by its replica.
+//! The simulator uses [`Protocol::recover`](sunder_core::Protocol::recover): the unsigned
+//! mode, where a client is its connection number and a request's timestamp its id, and
+//! replica keys are derived from `--opt key_seed`.
 
 pub mod bugs;
 mod core;
 pub mod crypto;
+pub mod keyfile;
 mod msg;
 mod record;
 mod validate;

@@ -8,12 +8,15 @@ use sunder_wire::{Op, Response};
 pub type Digest = [u8; 32];
 
 /// One client request: who sent it, its timestamp (increasing per client: at most one
-/// execution per timestamp), and the operation.
+/// execution per timestamp), the operation, and the client's signature over the three
+/// (hex; `None` only in the simulator's unsigned mode, where a client is its connection).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Req {
     pub client: u64,
     pub ts: u64,
     pub op: Op,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sig: Option<String>,
 }
 
 /// A replica's state at a checkpoint: the key-value contents, the last reply per client

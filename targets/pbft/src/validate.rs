@@ -19,9 +19,11 @@ pub const MAX_CERTS: usize = 64;
 impl Pbft {
     fn batch_ok(batch: &[Req]) -> bool {
         batch.len() <= MAX_BATCH
-            && batch
-                .iter()
-                .all(|r| r.op.is_update() || r.op.key().is_some())
+            && batch.iter().all(|r| {
+                // A client signature is 64 bytes, in hex.
+                (r.op.is_update() || r.op.key().is_some())
+                    && r.sig.as_ref().is_none_or(|s| s.len() == 128)
+            })
     }
 
     /// Structure of a signed message nested in a certificate (its signature is checked

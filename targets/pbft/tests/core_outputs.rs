@@ -348,3 +348,36 @@ fn view_change_timers_double_per_failed_view() {
     c.tick(2200);
     assert_eq!(views(&c), (3, false));
 }
+
+#[test]
+fn a_new_view_relayed_by_a_backup_is_taken_not_counted_as_forged() {
+    let mut c = Cluster::new(&[]);
+    c.tick(0);
+    c.cut = vec![0];
+    for i in 1..4 {
+        c.request(i, 5, 1, write("x", 3));
+    }
+    c.tick(400); // n2 leads view 1; n1 heard nothing of it
+    assert_eq!(c.nodes[2].view(), 1);
+    assert_eq!(c.nodes[0].view(), 0);
+    c.cut.clear();
+    // n1 learns of view 1 from n3 (a status) and asks n3 for its new-view message: n3
+    // relays the one n2 signed.
+    let ask = Keys::derived(0, 4, 0).sign(Body::FetchNewView { view: 1 });
+    c.step(
+        2,
+        Input::Peer {
+            from: "n1".into(),
+            msg: ask,
+        },
+    );
+    assert!(
+        c.queue.iter().any(
+            |(f, t, m)| (*f, *t, m.from) == (2, 0, 1) && matches!(m.body, Body::NewView { .. })
+        ),
+        "n3 relays n2's new view"
+    );
+    c.pump();
+    assert_eq!((c.nodes[0].view(), c.nodes[0].is_active()), (1, true));
+    assert_eq!(c.nodes[0].bad_signatures(), 0);
+}

@@ -105,6 +105,7 @@ fn mutate(s: &mut Signed, r: &mut ChaCha8Rng, pool: &[(usize, Signed)]) {
                     client: 1,
                     ts: pick(r),
                     op: Op::Status,
+                    sig: None,
                 }),
             },
             Body::Prepare { view, seq, digest } | Body::Commit { view, seq, digest } => {

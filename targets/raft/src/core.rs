@@ -434,6 +434,7 @@ impl Protocol for Raft {
             Input::Tick { now_ms } => self.tick(now_ms, out),
             Input::Peer { from, msg } => self.peer(from, msg, out),
             Input::Client { token, op } => self.client(token, op, out),
+            Input::Signed { token, .. } => sunder_core::protocol::refuse_signed(token, out),
         }
         self.finish(out);
     }

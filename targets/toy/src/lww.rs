@@ -201,6 +201,7 @@ impl Protocol for Lww {
                 let resp = self.client(op, out);
                 out.reply.push((token, resp));
             }
+            Input::Signed { token, .. } => sunder_core::protocol::refuse_signed(token, out),
         }
     }
 }

@@ -252,6 +252,7 @@ impl Protocol for Primary {
             Input::Tick { now_ms } => self.tick(now_ms, out),
             Input::Peer { from, msg } => self.peer(from, msg, out),
             Input::Client { token, op } => self.client(token, op, out),
+            Input::Signed { token, .. } => sunder_core::protocol::refuse_signed(token, out),
         }
     }
 

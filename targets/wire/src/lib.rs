@@ -29,8 +29,12 @@
 //! - [`Op`], [`Request`], [`Response`], [`Status`]: the client protocol (this file).
 //! - [`Dump`], [`DumpEntry`]: the payload of the `dump` admin reply (this file).
 //! - [`event`]: [`NodeEvent`] and the stamped [`EventLine`] of a node's event stream.
+//! - [`bft`]: [`ClientSig`] and [`ReplySig`], the signatures a BFT target's (PBFT's)
+//!   requests and replies carry, and the bytes they cover.
 
+pub mod bft;
 pub mod event;
+pub use bft::{ClientSig, ReplySig};
 pub use event::{EventLine, NodeEvent};
 
 use serde::{Deserialize, Serialize};
@@ -92,6 +96,9 @@ pub struct Request {
     pub id: u64,
     #[serde(flatten)]
     pub op: Op,
+    /// A BFT client's signature (PBFT); absent for every other target and for admin ops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<ClientSig>,
 }
 
 /// Error names a node may answer with. Others are allowed; these are the ones the
@@ -130,6 +137,10 @@ pub struct Response {
     /// older clients ignore it, older nodes leave it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed: Option<LogPosition>,
+    /// A BFT replica's signature over the result (PBFT), for a client that needs f+1
+    /// matching replies. Boxed: every other response carries `None` and stays small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<Box<ReplySig>>,
 }
 
 /// A log position: Raft index and term, or Paxos slot and ballot round.
@@ -149,6 +160,7 @@ impl Response {
             definite: false,
             leader: None,
             committed: None,
+            signed: None,
         }
     }
 
@@ -169,6 +181,7 @@ impl Response {
             definite,
             leader: None,
             committed: None,
+            signed: None,
         }
     }
 
@@ -254,12 +267,14 @@ mod tests {
                     key: "k1".into(),
                     from: 1,
                     to: 2
-                }
+                },
+                auth: None,
             }
         );
         let s = serde_json::to_string(&Request {
             id: 1,
             op: Op::Status,
+            auth: None,
         })
         .unwrap();
         assert_eq!(s, r#"{"id":1,"op":"status"}"#);

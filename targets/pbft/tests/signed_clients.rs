@@ -1,0 +1,252 @@
+//! Signed clients (the node runtime's mode): requests carry a client id, a timestamp and
+//! the client's ed25519 signature, replicas verify them before acting (in direct requests,
+//! relayed ones and the primary's batches) and sign their replies.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use std::collections::BTreeMap;
+use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_pbft::keyfile::{self, client_secret};
+use sunder_pbft::{Body, Digest, Keys, Pbft, Req, Signed};
+use sunder_wire::bft::{reply_bytes, request_bytes, to_hex};
+use sunder_wire::{ClientSig, Op, Response};
+
+const SEED: u64 = 3;
+
+fn members() -> Vec<String> {
+    (1..=4).map(|i| format!("n{i}")).collect()
+}
+
+fn keys_of(i: usize) -> (Keys, keyfile::ClientKeys) {
+    let public = serde_json::to_string(&keyfile::public_keys(SEED, &members(), 2)).unwrap();
+    let secret = keyfile::hex(&keyfile::replica_secret(SEED, i));
+    keyfile::load(&members()[i], &members(), &secret, &public).unwrap()
+}
+
+fn replica(i: usize, bugs: &[&str]) -> Pbft {
+    let config = CoreConfig {
+        id: members()[i].clone(),
+        members: members(),
+        bugs: bugs.iter().map(|b| b.to_string()).collect(),
+        opts: BTreeMap::new(),
+        seed: 0,
+        tick_ms: 10,
+    };
+    let (keys, clients) = keys_of(i);
+    Pbft::with_keys(config, keys, Some(clients), Vec::new())
+}
+
+struct Four {
+    nodes: Vec<Pbft>,
+    replies: Vec<(usize, Response)>,
+}
+
+impl Four {
+    fn new(bugs: &[&str]) -> Four {
+        let mut c = Four {
+            nodes: (0..4).map(|i| replica(i, bugs)).collect(),
+            replies: Vec::new(),
+        };
+        for i in 0..4 {
+            c.run(i, Input::Tick { now_ms: 0 });
+        }
+        c
+    }
+
+    /// Steps replica `i` and delivers every message that follows, in order.
+    fn run(&mut self, i: usize, input: Input<Signed>) {
+        let mut queue = vec![(i, input)];
+        while !queue.is_empty() {
+            let (i, input) = queue.remove(0);
+            let mut out = Output::default();
+            self.nodes[i].step(input, &mut out);
+            for (to, msg) in out.send {
+                let j = to[1..].parse::<usize>().unwrap() - 1;
+                let from = members()[i].clone();
+                queue.push((j, Input::Peer { from, msg }));
+            }
+            self.replies
+                .extend(out.reply.into_iter().map(|(_, r)| (i, r)));
+        }
+    }
+}
+
+fn signed(client: u64, ts: u64, op: &Op) -> ClientSig {
+    let sig =
+        SigningKey::from_bytes(&client_secret(SEED, client)).sign(&request_bytes(client, ts, op));
+    ClientSig {
+        client,
+        ts,
+        sig: to_hex(&sig.to_bytes()),
+    }
+}
+
+fn write(v: i64) -> Op {
+    Op::Write {
+        key: "a".into(),
+        value: v,
+    }
+}
+
+fn token(id: u64) -> ReqToken {
+    ReqToken { conn: 1, id }
+}
+
+/// Whether `resp` carries replica `i`'s valid signature for `client`'s request `ts`.
+fn signed_by(i: usize, client: u64, ts: u64, resp: &Response) -> bool {
+    let Some(s) = &resp.signed else { return false };
+    let public = keyfile::public_of(&keyfile::replica_secret(SEED, i));
+    let key = VerifyingKey::from_bytes(&public).unwrap();
+    let sig = Signature::from_slice(&sunder_wire::bft::from_hex(&s.sig).unwrap()).unwrap();
+    s.replica == members()[i]
+        && s.client == client
+        && s.ts == ts
+        && key
+            .verify(&reply_bytes(&s.replica, s.view, client, ts, resp), &sig)
+            .is_ok()
+}
+
+#[test]
+fn a_signed_request_executes_everywhere_and_each_reply_is_signed_by_its_replica() {
+    let mut c = Four::new(&[]);
+    let op = write(5);
+    let auth = signed(1, 1, &op);
+    c.run(
+        0,
+        Input::Signed {
+            token: token(1),
+            op: op.clone(),
+            auth: auth.clone(),
+        },
+    );
+    assert!(c.nodes.iter().all(|n| n.executed() == 1));
+    // The client retransmits to a backup, which answers from its reply cache.
+    c.run(
+        2,
+        Input::Signed {
+            token: token(2),
+            op,
+            auth,
+        },
+    );
+    assert_eq!(c.replies.len(), 2, "{:?}", c.replies);
+    for (i, r) in &c.replies {
+        assert!(r.ok && r.committed.is_some(), "{r:?}");
+        assert!(signed_by(*i, 1, 1, r), "replica {i}: {r:?}");
+    }
+    // A reply is bound to its replica: n1's signature does not pass as n3's.
+    let mut as_other = c.replies[0].1.clone();
+    as_other.signed.as_mut().unwrap().replica = "n3".into();
+    assert!(!signed_by(2, 1, 1, &as_other));
+    assert_eq!(c.nodes[0].bad_client_signatures(), 0);
+}
+
+#[test]
+fn unsigned_and_forged_requests_are_refused_and_counted() {
+    let mut c = Four::new(&[]);
+    c.run(
+        0,
+        Input::Client {
+            token: token(1),
+            op: write(1),
+        },
+    );
+    let (_, r) = c.replies.pop().expect("an unsigned request is answered");
+    assert_eq!(
+        (r.ok, r.error.as_deref(), r.definite),
+        (false, Some("bad-request"), true)
+    );
+    // Client 1 signs, claiming to be client 0: dropped without a reply, and counted.
+    let op = write(2);
+    let mut forged = signed(1, 1, &op);
+    forged.client = 0;
+    c.run(
+        0,
+        Input::Signed {
+            token: token(2),
+            op: op.clone(),
+            auth: forged.clone(),
+        },
+    );
+    // Another op under a valid signature is no better.
+    c.run(
+        0,
+        Input::Signed {
+            token: token(3),
+            op: write(3),
+            auth: signed(1, 1, &op),
+        },
+    );
+    assert!(c.replies.is_empty(), "{:?}", c.replies);
+    assert_eq!(c.nodes[0].bad_client_signatures(), 2);
+    assert!(c.nodes.iter().all(|n| n.executed() == 0));
+
+    // With signatures never checked (planted bug skip-sig-check) the forgery executes.
+    let mut b = Four::new(&["skip-sig-check"]);
+    b.run(
+        0,
+        Input::Signed {
+            token: token(2),
+            op,
+            auth: forged,
+        },
+    );
+    assert!(b.nodes.iter().all(|n| n.executed() == 1));
+}
+
+#[test]
+fn a_backup_drops_a_primary_s_batch_holding_a_request_no_client_signed() {
+    let (n1, _) = keys_of(0);
+    let pre_prepare = |req: Req| {
+        let batch = vec![req];
+        let digest: Digest = sunder_pbft::crypto::digest_of(&batch);
+        n1.sign(Body::PrePrepare {
+            view: 0,
+            seq: 1,
+            digest,
+            batch,
+        })
+    };
+    let op = write(9);
+    let good = signed(0, 1, &op);
+    let req = |sig: Option<String>| Req {
+        client: 0,
+        ts: 1,
+        op: op.clone(),
+        sig,
+    };
+    for (sig, prepares) in [
+        (Some(good.sig.clone()), true),
+        (Some(signed(1, 1, &op).sig), false), // another client's signature
+        (None, false),                        // none at all
+    ] {
+        let mut backup = replica(1, &[]);
+        let mut out = Output::default();
+        backup.step(Input::Tick { now_ms: 0 }, &mut out);
+        let mut out = Output::default();
+        backup.step(
+            Input::Peer {
+                from: "n1".into(),
+                msg: pre_prepare(req(sig.clone())),
+            },
+            &mut out,
+        );
+        let sent_prepare = out
+            .send
+            .iter()
+            .any(|(_, m)| matches!(m.body, Body::Prepare { .. }));
+        assert_eq!(sent_prepare, prepares, "{sig:?}");
+        assert_eq!(backup.bad_client_signatures(), u64::from(!prepares));
+    }
+    // A signature field of the wrong size is refused at the boundary, before any check.
+    let mut backup = replica(1, &[]);
+    let mut out = Output::default();
+    backup.step(Input::Tick { now_ms: 0 }, &mut out);
+    backup.step(
+        Input::Peer {
+            from: "n1".into(),
+            msg: pre_prepare(req(Some("ab".repeat(1000)))),
+        },
+        &mut out,
+    );
+    assert_eq!((backup.rejected(), backup.bad_client_signatures()), (1, 0));
+}
