@@ -576,6 +576,24 @@ mod tests {
         }
     }
 
+    /// A finished sweep of `runs` over `seeds`.
+    fn finished<'a>(cfg: &'a TestConfig, seeds: &str, runs: Vec<SeedOutcome>) -> Sweep<'a> {
+        Sweep {
+            name: "t",
+            sweep: true,
+            seeds: seeds.into(),
+            parallel: 1,
+            config: cfg,
+            command: "sunder test --seed S".into(),
+            finished: true,
+            interrupted: false,
+            exit_code: 1,
+            counts: Counts::of(&runs),
+            wall_seconds: 3.0,
+            runs,
+        }
+    }
+
     #[test]
     fn the_summary_gives_each_seeds_first_anomaly_and_their_median() {
         let cfg = crate::controller::config::tests_support::config();
@@ -585,20 +603,7 @@ mod tests {
             outcome(4, "invalid"),
             outcome(9, "invalid"),
         ];
-        let s = Sweep {
-            name: "t",
-            sweep: true,
-            seeds: "1..9".into(),
-            parallel: 1,
-            config: &cfg,
-            command: "sunder test --seed S".into(),
-            finished: true,
-            interrupted: false,
-            exit_code: 1,
-            counts: Counts::of(&runs),
-            wall_seconds: 3.0,
-            runs,
-        };
+        let s = finished(&cfg, "1..9", runs);
         let text = summary(&s, Path::new("/tmp/x"));
         assert!(text.contains("first anomaly"), "{text}");
         assert!(text.contains("90.0s"), "{text}");
@@ -636,20 +641,7 @@ mod tests {
             outcome(2, "invalid"),
             outcome(3, "unknown"),
         ];
-        let s = Sweep {
-            name: "t",
-            sweep: true,
-            seeds: "1..3".into(),
-            parallel: 1,
-            config: &cfg,
-            command: "sunder test --seed S".into(),
-            finished: true,
-            interrupted: false,
-            exit_code: 1,
-            counts: Counts::of(&runs),
-            wall_seconds: 3.0,
-            runs,
-        };
+        let s = finished(&cfg, "1..3", runs);
         let x = junit(&s);
         assert!(x.contains("tests=\"3\" failures=\"1\" errors=\"1\""), "{x}");
         assert_eq!(x.matches("<testcase").count(), 3);
