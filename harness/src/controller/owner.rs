@@ -10,16 +10,30 @@
 //! socket's inode, and `/proc/<p>/fd` of the group's processes holds it.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Whether a process of group `pgid` (whose leader is `pgid`) holds the listening TCP
-/// socket on `port`. `None` when `/proc` cannot tell (no such file, not Linux): the caller
-/// then goes by the answer alone.
+/// Whether a process of group `pgid` holds the listening TCP socket on `port`. `None`
+/// when `/proc` cannot tell (not Linux, or no live process of the group to look through):
+/// the caller then goes by the answer alone.
 pub fn group_listens_on(pgid: u32, port: u16) -> Option<bool> {
+    // The group's live members (its leader may be gone); the sockets are looked up in the
+    // network namespace of the first, which all of a node's processes share.
+    let members: Vec<PathBuf> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter(|p| {
+            p.file_name()
+                .to_string_lossy()
+                .parse::<u32>()
+                .is_ok_and(|pid| process_group(pid) == Some(pgid))
+        })
+        .map(|p| p.path())
+        .collect();
+    let first = members.first()?;
     let mut inodes = BTreeSet::new();
     let mut read_any = false;
     for table in ["tcp", "tcp6"] {
-        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pgid}/net/{table}")) {
+        if let Ok(text) = std::fs::read_to_string(first.join("net").join(table)) {
             read_any = true;
             inodes.extend(listening_inodes(&text, port));
         }
@@ -27,22 +41,7 @@ pub fn group_listens_on(pgid: u32, port: u16) -> Option<bool> {
     if !read_any {
         return None;
     }
-    if inodes.is_empty() {
-        return Some(false);
-    }
-    let procs = std::fs::read_dir("/proc").ok()?;
-    for p in procs.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid != pgid && process_group(pid) != Some(pgid) {
-            continue;
-        }
-        if holds_any(&p.path(), &inodes) {
-            return Some(true);
-        }
-    }
-    Some(false)
+    Some(!inodes.is_empty() && members.iter().any(|m| holds_any(m, &inodes)))
 }
 
 /// The inodes of the sockets listening on `port` in one `/proc/net/tcp`-format table.
@@ -105,7 +104,8 @@ mod tests {
             eprintln!("skipped: no /proc/self/net/tcp");
             return;
         }
-        // This test process listens; a child in a group of its own does not.
+        // This test process listens (its group's leader may be long gone, as under CI's
+        // job runner); a child in a group of its own does not.
         let l = TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = l.local_addr().unwrap().port();
         let me = std::process::id();
