@@ -42,6 +42,9 @@ use tokio::sync::mpsc;
 /// as a real network drops what a stopped host cannot take.
 const INPUT_QUEUE: usize = 1 << 16;
 const STDIN_QUEUE: usize = 4096;
+/// Messages held for their delay. Bounded too: a node that floods the network under a long
+/// latency would otherwise grow the router's memory with every message it sends.
+const HELD_MAX: usize = 1 << 17;
 
 /// Why the run could not run.
 #[derive(Debug, thiserror::Error)]
@@ -392,6 +395,10 @@ async fn router(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
         if let Fate::Deliver(delays) = fate {
             let now = tokio::time::Instant::now();
             for d in delays {
+                if held.len() >= HELD_MAX {
+                    lock(&shared.counts).queue_full += 1;
+                    continue;
+                }
                 seq += 1;
                 due.push(Reverse((now + d, seq)));
                 held.insert(seq, m.clone());
