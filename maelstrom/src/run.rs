@@ -341,7 +341,13 @@ async fn read_stdout(shared: Arc<Shared>, id: String, mut reader: LineReader) {
 }
 
 /// Delivers one message that has spent its time in the network.
-fn deliver(shared: &Shared, services: &mut Services, m: Message, back: &mut Vec<Message>) {
+fn deliver(
+    shared: &Shared,
+    services: &mut Services,
+    started: tokio::time::Instant,
+    m: Message,
+    back: &mut Vec<Message>,
+) {
     if is_node(&m.dest) {
         let tx = lock(&shared.stdins).get(&m.dest).cloned();
         match tx {
@@ -363,7 +369,7 @@ fn deliver(shared: &Shared, services: &mut Services, m: Message, back: &mut Vec<
             None => lock(&shared.counts).unknown_dest += 1,
         }
     } else if is_service(&m.dest) {
-        let reply = services.handle(&m.dest, &m.body);
+        let reply = services.handle(&m.dest, &m.src, &m.body, started.elapsed());
         back.push(Message::new(&m.dest, &m.src, reply));
     } else {
         lock(&shared.counts).unknown_dest += 1;
@@ -373,7 +379,8 @@ fn deliver(shared: &Shared, services: &mut Services, m: Message, back: &mut Vec<
 /// The router: every message is counted, given its fate by the network, held for its
 /// delay and delivered. Ends when every sender is gone.
 async fn router(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
-    let mut services = Services::default();
+    let mut services = Services::new(shared.cfg.seed);
+    let started = tokio::time::Instant::now();
     let mut due: BinaryHeap<Reverse<(tokio::time::Instant, u64)>> = BinaryHeap::new();
     let mut held: HashMap<u64, Message> = HashMap::new();
     let mut seq = 0u64;
@@ -420,7 +427,7 @@ async fn router(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
                     }
                     due.pop();
                     if let Some(m) = held.remove(&s) {
-                        deliver(&shared, &mut services, m, &mut back);
+                        deliver(&shared, &mut services, started, m, &mut back);
                     }
                 }
                 for m in back.drain(..) {
