@@ -26,12 +26,14 @@
 //! - [`nemesis`]: the seeded fault schedule (pure).
 //! - [`workload`]: each workload's requests and how replies become completions (pure).
 //! - [`checkers`]: each workload's checkers over a history (pure).
+//! - [`kafka_checker`]: kafka's: offsets, skips, order, committed offsets, lost (pure).
 //! - [`process`]: one node process: spawn, init handshake, line reader, signals.
 //! - [`run`]: the run itself (tokio): router, clients, nemesis, final phase.
 
 pub mod checkers;
 pub mod config;
 pub mod counts;
+pub mod kafka_checker;
 pub mod kv_op;
 pub mod lww_kv;
 pub mod message;

@@ -446,7 +446,7 @@ async fn call(
     process: u64,
     node: &str,
     op: &Op,
-) -> EventType {
+) -> workload::Completion {
     let w = shared.cfg.workload;
     let rec = &shared.recorder;
     let p = Process::Client(process);
@@ -472,7 +472,7 @@ async fn call(
             Ok(Some(_)) => continue, // a late reply to an earlier, timed-out request
             _ => {
                 break workload::Completion {
-                    kind: if matches!(op.f, "read" | "final-read") {
+                    kind: if workload::is_read(op) {
                         EventType::Fail
                     } else {
                         EventType::Info
@@ -491,11 +491,11 @@ async fn call(
         c.kind,
         op.f,
         op.key.as_deref(),
-        c.value,
-        c.error,
+        c.value.clone(),
+        c.error.clone(),
         Some(node),
     );
-    c.kind
+    c
 }
 
 async fn client(
@@ -523,7 +523,9 @@ async fn client(
     let mut next = tokio::time::Instant::now();
     while !stop.load(Ordering::Relaxed) && !shared.abort.load(Ordering::Relaxed) {
         let op = ops.next(&mut rng);
-        if call(&shared, &name, &mut inbox, process, &node, &op).await == EventType::Info {
+        let c = call(&shared, &name, &mut inbox, process, &node, &op).await;
+        ops.observe(&op, &c);
+        if c.kind == EventType::Info {
             // As in Jepsen: the process may still have its operation in flight.
             process += k as u64;
         }
@@ -734,6 +736,12 @@ async fn drive(
     if cfg.workload.has_final_reads() {
         tokio::time::sleep(cfg.recovery).await;
         let name = format!("c{}", cfg.concurrency + 1);
+        if cfg.workload == Workload::Kafka {
+            for id in &shared.ids {
+                final_polls(shared, &name, &mut final_inbox, id).await;
+            }
+            return Ok(());
+        }
         for id in &shared.ids {
             for _ in 0..5 {
                 let p = shared.recorder.fresh_process();
@@ -745,7 +753,8 @@ async fn drive(
                     id,
                     &workload::final_read(),
                 )
-                .await;
+                .await
+                .kind;
                 if k == EventType::Ok || shared.abort.load(Ordering::Relaxed) {
                     break;
                 }
@@ -753,6 +762,52 @@ async fn drive(
         }
     }
     Ok(())
+}
+
+/// Polls in a row (and at most [`FINAL_POLLS`]) that read each key of `id` from offset
+/// 0 to its end: a key is done when a poll from one past the last offset read returns
+/// nothing for it. The checker judges lost messages only on keys read to their end.
+const FINAL_POLLS: usize = 200;
+
+async fn final_polls(
+    shared: &Arc<Shared>,
+    name: &str,
+    inbox: &mut mpsc::Receiver<Message>,
+    id: &str,
+) {
+    let mut next: BTreeMap<String, u64> = (0..shared.cfg.key_count)
+        .map(|k| (k.to_string(), 0))
+        .collect();
+    let mut failures = 0;
+    for _ in 0..FINAL_POLLS {
+        if next.is_empty() || failures >= 5 || shared.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        let p = shared.recorder.fresh_process();
+        let c = call(shared, name, inbox, p, id, &workload::final_poll(&next)).await;
+        if c.kind != EventType::Ok {
+            failures += 1;
+            continue;
+        }
+        let msgs = c.value.as_object().cloned().unwrap_or_default();
+        next.retain(|k, at| {
+            let last = msgs
+                .get(k)
+                .and_then(Value::as_array)
+                .and_then(|a| a.last())
+                .and_then(|p| p[0].as_u64());
+            match last {
+                // An offset below where the poll began is the checker's to report; the
+                // read of this key goes no further.
+                Some(o) if o >= *at => {
+                    *at = o + 1;
+                    true
+                }
+                Some(_) => false,
+                None => false,
+            }
+        });
+    }
 }
 
 /// The router alone, for the benchmark: `clients` tasks each send `requests` requests to
