@@ -403,4 +403,91 @@ mod tests {
         );
         assert_eq!(c.value, json!("n1-4"));
     }
+
+    #[test]
+    fn kafka_requests_have_maelstroms_shapes_and_polls_move_the_client() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut g = OpGen::new(Workload::Kafka, 2, 0, 1);
+        let ops: Vec<Op> = (0..60).map(|_| g.next(&mut rng)).collect();
+        let send = ops.iter().find(|o| o.f == "send").unwrap();
+        let r = request(Workload::Kafka, send);
+        assert_eq!(
+            (r["type"].clone(), r["msg"].clone()),
+            (json!("send"), send.value.clone())
+        );
+        assert!(r["key"].is_string());
+        // No commit before the client has polled anything.
+        assert!(!ops.iter().any(|o| o.f == "commit_offsets"));
+        let poll = ops.iter().find(|o| o.f == "poll").unwrap().clone();
+        assert_eq!(request(Workload::Kafka, &poll)["offsets"], poll.value);
+        let c = complete(
+            Workload::Kafka,
+            &poll,
+            &body(json!({"type": "poll_ok", "msgs": {"0": [[0, 5], [3, 6]]}})),
+        );
+        assert_eq!(c.kind, EventType::Ok);
+        g.observe(&poll, &c);
+        let later: Vec<Op> = (0..60).map(|_| g.next(&mut rng)).collect();
+        let commit = later.iter().find(|o| o.f == "commit_offsets").unwrap();
+        assert_eq!(commit.value, json!({"0": 3}));
+        assert!(
+            later
+                .iter()
+                .filter(|o| o.f == "poll")
+                .all(|o| o.value.get("0").is_none_or(|v| v == 4))
+        );
+        // A reply of the wrong shape is info with why; an error on a poll is a fail.
+        let bad = complete(
+            Workload::Kafka,
+            &poll,
+            &body(json!({"type": "poll_ok", "msgs": {"0": [[-1, 5]]}})),
+        );
+        assert_eq!(bad.kind, EventType::Info);
+        assert!(bad.error.unwrap().contains("[offset, msg]"));
+        let err = complete(
+            Workload::Kafka,
+            &poll,
+            &body(json!({"type": "error", "code": 13})),
+        );
+        assert_eq!(err.kind, EventType::Fail);
+        let c = complete(
+            Workload::Kafka,
+            send,
+            &body(json!({"type": "send_ok", "offset": 4})),
+        );
+        assert_eq!(c.value, json!([4, send.value]));
+    }
+
+    #[test]
+    fn g_set_and_pn_counter_shapes() {
+        let add = Op {
+            f: "add",
+            key: None,
+            value: json!(-3),
+        };
+        assert_eq!(
+            request(Workload::PnCounter, &add),
+            json!({"type": "add", "delta": -3})
+        );
+        assert_eq!(
+            request(Workload::GSet, &add),
+            json!({"type": "add", "element": -3})
+        );
+        let fr = final_read();
+        let c = complete(
+            Workload::GSet,
+            &fr,
+            &body(json!({"type": "read_ok", "value": [1, 2]})),
+        );
+        assert_eq!(c.value, json!([1, 2]));
+        let c = complete(
+            Workload::GSet,
+            &fr,
+            &body(json!({"type": "read_ok", "elements": [1]})),
+        );
+        assert_eq!(c.kind, EventType::Info);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut g = OpGen::new(Workload::PnCounter, 1, 0, 1);
+        assert!((0..200).any(|_| g.next(&mut rng).value.as_i64() < Some(0)));
+    }
 }
