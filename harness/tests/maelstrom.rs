@@ -238,6 +238,102 @@ fn lin_kv_through_the_service_is_linearizable_and_local_reads_are_not() {
     assert!(text.contains("not linearizable"), "{text}");
 }
 
+/// A run's first anomaly (results.json) is dated by the named checker's own evidence.
+fn assert_first_anomaly(r: &Run, checker: &str) {
+    let a = &r.results["first_anomaly"];
+    assert_eq!(a["checker"], checker, "{}", r.results);
+    assert!(a["time_s"].as_f64().is_some(), "{a}");
+}
+
+/// `args` with the faulty node's `--bug` after `--`.
+fn buggy<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    [args, &["--", "--bug"]].concat()
+}
+
+#[test]
+fn g_set_with_fire_and_forget_gossip_loses_elements_under_partitions() {
+    if !have_python() {
+        return;
+    }
+    let args = [
+        "-w",
+        "g-set",
+        "--node-count",
+        "3",
+        "--time-limit",
+        "4s",
+        "--rate",
+        "50",
+        "--nemesis",
+        "partition",
+        "--recovery",
+        "2s",
+    ];
+    assert_verdict(&run("g_set.py", &args), "g-set", "valid", "lost 0");
+    let bad = run("g_set.py", &buggy(&args));
+    assert_verdict(&bad, "g-set", "invalid", "lost");
+    assert_first_anomaly(&bad, "g-set");
+}
+
+#[test]
+fn pn_counter_that_gossips_deltas_double_counts() {
+    if !have_python() {
+        return;
+    }
+    // Duplication and partitions: a CRDT's full state merges the same however often it
+    // arrives; a delta applied twice is counted twice.
+    let args = [
+        "-w",
+        "pn-counter",
+        "--time-limit",
+        "4s",
+        "--rate",
+        "50",
+        "--nemesis",
+        "partition",
+        "--duplicate",
+        "0.1",
+        "--recovery",
+        "2s",
+    ];
+    assert_verdict(
+        &run("pn_counter.py", &args),
+        "pn-counter",
+        "valid",
+        "within",
+    );
+    let bad = run("pn_counter.py", &buggy(&args));
+    assert_verdict(&bad, "pn-counter", "invalid", "outside");
+    assert_first_anomaly(&bad, "pn-counter");
+}
+
+#[test]
+fn kafka_through_lin_kv_is_valid_and_local_offsets_collide() {
+    if !have_python() {
+        return;
+    }
+    let args = [
+        "-w",
+        "kafka",
+        "--time-limit",
+        "4s",
+        "--rate",
+        "50",
+        "--key-count",
+        "3",
+        "--nemesis",
+        "partition",
+        "--recovery",
+        "1s",
+    ];
+    let ok = run("kafka.py", &args);
+    assert_verdict(&ok, "kafka", "valid", "in every node's final polls");
+    assert!(ok.results["messages"]["server_to_service"].as_u64() > Some(0));
+    let bad = run("kafka.py", &buggy(&args));
+    assert_verdict(&bad, "kafka", "invalid", "inconsistent-offsets");
+    assert_first_anomaly(&bad, "kafka");
+}
+
 /// Seed 7's schedule has a partition, a kill and a pause: each is applied (no `error` on
 /// its history event), the killed node comes back with a fresh init, and a node that keeps
 /// nothing itself stays linearizable through all of them.
@@ -317,7 +413,7 @@ fn nodes_that_break_the_protocol_at_start_are_exit_3_naming_the_node() {
 #[test]
 fn unknown_maelstrom_combinations_are_errors() {
     for (args, says) in [
-        (&["-w", "kafka"][..], "unknown Maelstrom workload"),
+        (&["-w", "txn-list-append"][..], "unknown Maelstrom workload"),
         (
             &["-w", "echo", "--nemesis", "clock"],
             "not available with --maelstrom",

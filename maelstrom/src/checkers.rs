@@ -6,9 +6,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
+use sunder_checker::anomaly::{self, Anomaly};
 use sunder_checker::linear::{self, CheckOptions};
 use sunder_checker::model::ModelSpec;
-use sunder_checker::{Event, EventType, History, Process, Verdict};
+use sunder_checker::{Event, EventType, History, Process, Verdict, set};
 
 /// One checker's verdict, with the fields of the harness' `CheckerResult`.
 #[derive(Debug, Clone, Serialize)]
@@ -19,7 +20,7 @@ pub struct CheckResult {
     pub details: Value,
 }
 
-fn result(name: &str, verdict: Verdict, reason: String, details: Value) -> CheckResult {
+pub(crate) fn result(name: &str, verdict: Verdict, reason: String, details: Value) -> CheckResult {
     CheckResult {
         name: name.into(),
         verdict,
@@ -29,7 +30,7 @@ fn result(name: &str, verdict: Verdict, reason: String, details: Value) -> Check
 }
 
 /// Each client operation as (invoke, completion if any).
-fn operations(h: &History) -> Vec<(&Event, Option<&Event>)> {
+pub(crate) fn operations(h: &History) -> Vec<(&Event, Option<&Event>)> {
     let mut open: HashMap<Process, usize> = HashMap::new();
     let mut out: Vec<(&Event, Option<&Event>)> = Vec::new();
     for e in h.client_events() {
@@ -43,7 +44,7 @@ fn operations(h: &History) -> Vec<(&Event, Option<&Event>)> {
     out
 }
 
-fn ok_of(c: Option<&Event>) -> Option<&Event> {
+pub(crate) fn ok_of(c: Option<&Event>) -> Option<&Event> {
     c.filter(|c| c.kind == EventType::Ok)
 }
 
@@ -127,7 +128,7 @@ fn final_reads(h: &History) -> BTreeMap<String, Value> {
     out
 }
 
-fn missing_nodes(nodes: &[String], reads: &BTreeMap<String, Value>) -> Vec<String> {
+pub(crate) fn missing_nodes(nodes: &[String], reads: &BTreeMap<String, Value>) -> Vec<String> {
     nodes
         .iter()
         .filter(|n| !reads.contains_key(*n))
@@ -272,6 +273,196 @@ fn g_counter(h: &History, nodes: &[String]) -> CheckResult {
     )
 }
 
+/// The earliest anomaly of a checker, dated by a history event, for `details.first_anomaly`
+/// (the harness' `first_anomaly_of` reads it).
+pub(crate) fn anomaly_at(checker: &str, e: &Event, what: String) -> Anomaly {
+    Anomaly {
+        checker: checker.into(),
+        time_s: Some(e.time as f64 / 1e9),
+        history_index: Some(e.index),
+        what,
+    }
+}
+
+/// g-set through sunder's set checker (Jepsen's set-full semantics): the final reads are
+/// the nodes' last reads, so a node's mid-run reads count only when it has an ok final
+/// read (a lone mid-run read would make a lost element out of one not yet gossiped).
+fn g_set(h: &History, nodes: &[String]) -> CheckResult {
+    let reads = final_reads(h);
+    let events: Vec<Event> = h
+        .events
+        .iter()
+        .filter(|e| e.f != "read" || e.node.as_ref().is_some_and(|n| reads.contains_key(n)))
+        .map(|e| {
+            let mut e = e.clone();
+            if e.f == "final-read" {
+                e.f = "read".into();
+            }
+            e
+        })
+        .collect();
+    let as_set = History::new(events);
+    let report = set::check(&as_set);
+    let missing = missing_nodes(nodes, &reads);
+    let counts = format!(
+        "acknowledged {}, lost {}, unexpected {}, never read {}, stale {}",
+        report.acknowledged,
+        report.lost.count,
+        report.unexpected.count,
+        report.never_read.count,
+        report.stale.count
+    );
+    let first = anomaly::set(&report, &as_set).map(|mut a| {
+        a.checker = "g-set".into();
+        a
+    });
+    let mut details = serde_json::to_value(&report).unwrap_or(Value::Null);
+    details["no_final_read"] = json!(missing);
+    details["first_anomaly"] = json!(first);
+    let (verdict, reason) = match report.verdict {
+        Verdict::Invalid => (
+            Verdict::Invalid,
+            format!("{} ({counts})", report.reasons.join("; ")),
+        ),
+        _ if !missing.is_empty() => (
+            Verdict::Unknown,
+            format!(
+                "no final read from {}: the evidence is incomplete ({counts})",
+                missing.join(", ")
+            ),
+        ),
+        Verdict::Unknown => (
+            Verdict::Unknown,
+            format!("{} ({counts})", report.reasons.join("; ")),
+        ),
+        Verdict::Valid => (
+            Verdict::Valid,
+            format!("every acknowledged add in every final read ({counts})"),
+        ),
+    };
+    result("g-set", verdict, reason, details)
+}
+
+/// pn-counter: after quiescence each node's final read lies between the sum of the
+/// acknowledged adds plus every indeterminate negative one and that sum plus every
+/// indeterminate positive one. Before it, a read may be stale but is still the sum of some
+/// subset of the adds invoked before it completed: outside that range it counted
+/// something twice or from nowhere.
+fn pn_counter(h: &History, nodes: &[String]) -> CheckResult {
+    let ops = operations(h);
+    let (mut ok_sum, mut neg, mut pos) = (0i128, 0i128, 0i128);
+    for (inv, c) in &ops {
+        if inv.f != "add" {
+            continue;
+        }
+        let d = i128::from(inv.value.as_i64().unwrap_or(0));
+        match c.map(|c| c.kind) {
+            Some(EventType::Ok) => ok_sum += d,
+            Some(EventType::Fail) => {}
+            _ if d < 0 => neg += d,
+            _ => pos += d,
+        }
+    }
+    let (lower, upper) = (ok_sum + neg, ok_sum + pos);
+    let value = |v: &Value| v.as_i64().map(i128::from);
+    let reads = final_reads(h);
+    let mut bad = Vec::new();
+    let mut first: Option<Anomaly> = None;
+    for (inv, c) in &ops {
+        if inv.f != "final-read" {
+            continue;
+        }
+        if let (Some(c), Some(node)) = (ok_of(*c), inv.node.as_ref())
+            && reads.get(node) == Some(&c.value)
+            && value(&c.value).is_none_or(|x| x < lower || x > upper)
+        {
+            bad.push(format!("{node} read {}", c.value));
+            first.get_or_insert(anomaly_at(
+                "pn-counter",
+                c,
+                format!("final read {} outside [{lower}, {upper}]", c.value),
+            ));
+        }
+    }
+    // Mid-run reads: each against the adds invoked before it completed (by index).
+    let mut adds: Vec<(u64, i128)> = ops
+        .iter()
+        .filter(|(inv, c)| inv.f == "add" && c.is_none_or(|c| c.kind != EventType::Fail))
+        .map(|(inv, _)| (inv.index, i128::from(inv.value.as_i64().unwrap_or(0))))
+        .collect();
+    adds.sort();
+    let mut wild = Vec::new();
+    for (inv, c) in &ops {
+        let Some(c) = ok_of(*c).filter(|_| inv.f == "read") else {
+            continue;
+        };
+        let before = adds.partition_point(|(i, _)| *i < c.index);
+        let (lo, hi) =
+            adds[..before].iter().fold(
+                (0, 0),
+                |(lo, hi), (_, d)| {
+                    if *d < 0 { (lo + d, hi) } else { (lo, hi + d) }
+                },
+            );
+        if value(&c.value).is_none_or(|x| x < lo || x > hi) {
+            wild.push(json!({"index": c.index, "read": c.value, "possible": [lo, hi]}));
+            let a = anomaly_at(
+                "pn-counter",
+                c,
+                format!(
+                    "read {} outside [{lo}, {hi}], the sums of the adds before it",
+                    c.value
+                ),
+            );
+            if first.as_ref().is_none_or(|f| f.time_s > a.time_s) {
+                first = Some(a);
+            }
+        }
+    }
+    let missing = missing_nodes(nodes, &reads);
+    let details = json!({
+        "acknowledged_sum": ok_sum, "indeterminate_negative": neg,
+        "indeterminate_positive": pos, "final_reads": reads, "no_final_read": missing,
+        "impossible_reads": wild.iter().take(20).collect::<Vec<_>>(),
+        "first_anomaly": first,
+    });
+    let mut reasons = Vec::new();
+    if !bad.is_empty() {
+        reasons.push(format!(
+            "final reads outside [{lower}, {upper}] (acknowledged adds with the \
+             indeterminate negative ones, with the positive ones): {}",
+            bad.join(", ")
+        ));
+    }
+    if !wild.is_empty() {
+        reasons.push(format!(
+            "{} reads no subset of the adds invoked before them can sum to, first: {}",
+            wild.len(),
+            wild[0]
+        ));
+    }
+    if !reasons.is_empty() {
+        return result("pn-counter", Verdict::Invalid, reasons.join("; "), details);
+    }
+    if !missing.is_empty() {
+        return result(
+            "pn-counter",
+            Verdict::Unknown,
+            format!(
+                "no final read from {}: the evidence is incomplete",
+                missing.join(", ")
+            ),
+            details,
+        );
+    }
+    result(
+        "pn-counter",
+        Verdict::Valid,
+        format!("every final read within [{lower}, {upper}]"),
+        details,
+    )
+}
+
 fn lin_kv(h: &History, budget: Duration) -> (CheckResult, Option<Value>) {
     let opts = CheckOptions {
         timeout: Some(budget),
@@ -336,6 +527,9 @@ pub fn check(
         Workload::UniqueIds => unique_ids(h),
         Workload::Broadcast => broadcast(h, nodes),
         Workload::GCounter => g_counter(h, nodes),
+        Workload::GSet => g_set(h, nodes),
+        Workload::PnCounter => pn_counter(h, nodes),
+        Workload::Kafka => crate::kafka_checker::check(h, nodes),
         Workload::LinKv => {
             let (r, c) = lin_kv(h, budget);
             cex = c;
@@ -468,5 +662,96 @@ mod tests {
         let r = check(Workload::UniqueIds, &h, &nodes(), Duration::from_secs(1)).0;
         assert_eq!(r[0].verdict, Verdict::Invalid);
         assert_eq!(r[1].verdict, Verdict::Valid);
+    }
+
+    #[test]
+    fn g_set_counts_like_set_full_and_catches_lost_and_unexpected() {
+        use EventType::*;
+        let mk = |n1: Value, n2: Value| {
+            History::new(vec![
+                ev(0, Invoke, 0, "add", json!(1), Some("n1")),
+                ev(1, Ok, 0, "add", json!(1), Some("n1")),
+                ev(2, Invoke, 0, "add", json!(2), Some("n1")),
+                ev(3, Info, 0, "add", json!(2), Some("n1")),
+                ev(4, Invoke, 1, "read", Value::Null, Some("n2")),
+                ev(5, Ok, 1, "read", json!([]), Some("n2")),
+                ev(6, Invoke, 5, "final-read", Value::Null, Some("n1")),
+                ev(7, Ok, 5, "final-read", n1, Some("n1")),
+                ev(8, Invoke, 6, "final-read", Value::Null, Some("n2")),
+                ev(9, Ok, 6, "final-read", n2, Some("n2")),
+            ])
+        };
+        let r =
+            |a, b| check(Workload::GSet, &mk(a, b), &nodes(), Duration::from_secs(1)).0[0].clone();
+        let ok = r(json!([1, 2]), json!([1, 2]));
+        assert_eq!(ok.verdict, Verdict::Valid, "{}", ok.reason);
+        assert!(
+            ok.reason.contains("acknowledged 1, lost 0"),
+            "{}",
+            ok.reason
+        );
+        let lost = r(json!([1]), json!([]));
+        assert_eq!(lost.verdict, Verdict::Invalid, "{}", lost.reason);
+        assert!(lost.reason.contains("lost 1"), "{}", lost.reason);
+        assert!(lost.details["first_anomaly"]["what"].is_string());
+        let unexpected = r(json!([1, 7]), json!([1, 7]));
+        assert_eq!(unexpected.verdict, Verdict::Invalid);
+        assert!(
+            unexpected.reason.contains("unexpected 1"),
+            "{}",
+            unexpected.reason
+        );
+        // n2's mid-run read alone is no final read: unknown, not lost.
+        let mut h = mk(json!([1]), json!([1])).events;
+        h.truncate(8);
+        let r = check(
+            Workload::GSet,
+            &History::new(h),
+            &nodes(),
+            Duration::from_secs(1),
+        )
+        .0;
+        assert_eq!(r[0].verdict, Verdict::Unknown, "{}", r[0].reason);
+    }
+
+    #[test]
+    fn pn_counter_bounds_use_the_sign_of_indeterminate_adds() {
+        use EventType::*;
+        let mk = |mid: i64, a: i64, b: i64| {
+            History::new(vec![
+                ev(0, Invoke, 0, "add", json!(5), Some("n1")),
+                ev(1, Ok, 0, "add", json!(5), Some("n1")),
+                ev(2, Invoke, 0, "add", json!(-3), Some("n1")),
+                ev(3, Info, 0, "add", json!(-3), Some("n1")),
+                ev(4, Invoke, 1, "add", json!(4), Some("n2")),
+                ev(5, Info, 1, "add", json!(4), Some("n2")),
+                ev(6, Invoke, 2, "add", json!(-100), Some("n2")),
+                ev(7, Fail, 2, "add", json!(-100), Some("n2")),
+                ev(8, Invoke, 3, "read", Value::Null, Some("n2")),
+                ev(9, Ok, 3, "read", json!(mid), Some("n2")),
+                ev(10, Invoke, 5, "final-read", Value::Null, Some("n1")),
+                ev(11, Ok, 5, "final-read", json!(a), Some("n1")),
+                ev(12, Invoke, 6, "final-read", Value::Null, Some("n2")),
+                ev(13, Ok, 6, "final-read", json!(b), Some("n2")),
+            ])
+        };
+        let v = |mid, a, b| {
+            check(
+                Workload::PnCounter,
+                &mk(mid, a, b),
+                &nodes(),
+                Duration::from_secs(1),
+            )
+            .0[0]
+                .verdict
+        };
+        // Final reads within [5 - 3, 5 + 4]; a stale mid-run read of 0 is fine.
+        assert_eq!(v(0, 2, 9), Verdict::Valid);
+        assert_eq!(v(-3, 5, 6), Verdict::Valid);
+        assert_eq!(v(0, 1, 9), Verdict::Invalid);
+        assert_eq!(v(0, 2, 10), Verdict::Invalid);
+        // Mid-run, no subset of {5, -3, 4} sums above 9 or below -3: counted twice.
+        assert_eq!(v(10, 5, 5), Verdict::Invalid);
+        assert_eq!(v(-4, 5, 5), Verdict::Invalid);
     }
 }

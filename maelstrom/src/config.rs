@@ -25,15 +25,21 @@ pub enum Workload {
     Broadcast,
     GCounter,
     LinKv,
+    GSet,
+    PnCounter,
+    Kafka,
 }
 
 impl Workload {
-    pub const ALL: [(&'static str, Workload); 5] = [
+    pub const ALL: [(&'static str, Workload); 8] = [
         ("echo", Workload::Echo),
         ("unique-ids", Workload::UniqueIds),
         ("broadcast", Workload::Broadcast),
+        ("g-set", Workload::GSet),
         ("g-counter", Workload::GCounter),
+        ("pn-counter", Workload::PnCounter),
         ("lin-kv", Workload::LinKv),
+        ("kafka", Workload::Kafka),
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,9 +50,22 @@ impl Workload {
             .expect("every workload is listed")
     }
 
-    /// Workloads whose checker needs a read of every node after the faults are healed.
+    /// Workloads whose checker needs a read of every node after the faults are healed
+    /// (kafka's is a series of polls from offset 0, `final-poll`).
     pub fn has_final_reads(self) -> bool {
-        matches!(self, Workload::Broadcast | Workload::GCounter)
+        matches!(
+            self,
+            Workload::Broadcast
+                | Workload::GCounter
+                | Workload::GSet
+                | Workload::PnCounter
+                | Workload::Kafka
+        )
+    }
+
+    /// Workloads over `--key-count` keys.
+    pub fn has_keys(self) -> bool {
+        matches!(self, Workload::LinKv | Workload::Kafka)
     }
 }
 
@@ -60,8 +79,8 @@ impl FromStr for Workload {
             .ok_or_else(|| {
                 let names: Vec<_> = Workload::ALL.iter().map(|(n, _)| *n).collect();
                 bad(format!(
-                    "unknown Maelstrom workload `{s}`; this version runs: {} (g-set, pn-counter, \
-                     kafka and the transactional ones are not done yet)",
+                    "unknown Maelstrom workload `{s}`; this version runs: {} (the transactional \
+                     ones are not done yet)",
                     names.join(", ")
                 ))
             })
@@ -263,7 +282,7 @@ pub struct Config {
     #[serde(serialize_with = "dur::ser")]
     pub nemesis_interval: Duration,
     pub topology: Topology,
-    /// lin-kv keys.
+    /// lin-kv and kafka keys.
     pub key_count: usize,
     #[serde(serialize_with = "dur::ser")]
     pub op_timeout: Duration,
@@ -395,7 +414,8 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors() {
-        assert!("kafka".parse::<Workload>().is_err());
+        assert!("txn-list-append".parse::<Workload>().is_err());
+        assert_eq!("kafka".parse::<Workload>(), Ok(Workload::Kafka));
         assert!(parse_nemesis("partition,clock").is_err());
         assert_eq!(
             parse_nemesis("pause,partition").unwrap(),

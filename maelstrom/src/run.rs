@@ -341,7 +341,13 @@ async fn read_stdout(shared: Arc<Shared>, id: String, mut reader: LineReader) {
 }
 
 /// Delivers one message that has spent its time in the network.
-fn deliver(shared: &Shared, services: &mut Services, m: Message, back: &mut Vec<Message>) {
+fn deliver(
+    shared: &Shared,
+    services: &mut Services,
+    started: tokio::time::Instant,
+    m: Message,
+    back: &mut Vec<Message>,
+) {
     if is_node(&m.dest) {
         let tx = lock(&shared.stdins).get(&m.dest).cloned();
         match tx {
@@ -363,7 +369,7 @@ fn deliver(shared: &Shared, services: &mut Services, m: Message, back: &mut Vec<
             None => lock(&shared.counts).unknown_dest += 1,
         }
     } else if is_service(&m.dest) {
-        let reply = services.handle(&m.dest, &m.body);
+        let reply = services.handle(&m.dest, &m.src, &m.body, started.elapsed());
         back.push(Message::new(&m.dest, &m.src, reply));
     } else {
         lock(&shared.counts).unknown_dest += 1;
@@ -373,7 +379,8 @@ fn deliver(shared: &Shared, services: &mut Services, m: Message, back: &mut Vec<
 /// The router: every message is counted, given its fate by the network, held for its
 /// delay and delivered. Ends when every sender is gone.
 async fn router(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
-    let mut services = Services::default();
+    let mut services = Services::new(shared.cfg.seed);
+    let started = tokio::time::Instant::now();
     let mut due: BinaryHeap<Reverse<(tokio::time::Instant, u64)>> = BinaryHeap::new();
     let mut held: HashMap<u64, Message> = HashMap::new();
     let mut seq = 0u64;
@@ -420,7 +427,7 @@ async fn router(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
                     }
                     due.pop();
                     if let Some(m) = held.remove(&s) {
-                        deliver(&shared, &mut services, m, &mut back);
+                        deliver(&shared, &mut services, started, m, &mut back);
                     }
                 }
                 for m in back.drain(..) {
@@ -439,7 +446,7 @@ async fn call(
     process: u64,
     node: &str,
     op: &Op,
-) -> EventType {
+) -> workload::Completion {
     let w = shared.cfg.workload;
     let rec = &shared.recorder;
     let p = Process::Client(process);
@@ -465,7 +472,7 @@ async fn call(
             Ok(Some(_)) => continue, // a late reply to an earlier, timed-out request
             _ => {
                 break workload::Completion {
-                    kind: if matches!(op.f, "read" | "final-read") {
+                    kind: if workload::is_read(op) {
                         EventType::Fail
                     } else {
                         EventType::Info
@@ -484,11 +491,11 @@ async fn call(
         c.kind,
         op.f,
         op.key.as_deref(),
-        c.value,
-        c.error,
+        c.value.clone(),
+        c.error.clone(),
         Some(node),
     );
-    c.kind
+    c
 }
 
 async fn client(
@@ -516,7 +523,9 @@ async fn client(
     let mut next = tokio::time::Instant::now();
     while !stop.load(Ordering::Relaxed) && !shared.abort.load(Ordering::Relaxed) {
         let op = ops.next(&mut rng);
-        if call(&shared, &name, &mut inbox, process, &node, &op).await == EventType::Info {
+        let c = call(&shared, &name, &mut inbox, process, &node, &op).await;
+        ops.observe(&op, &c);
+        if c.kind == EventType::Info {
             // As in Jepsen: the process may still have its operation in flight.
             process += k as u64;
         }
@@ -727,6 +736,12 @@ async fn drive(
     if cfg.workload.has_final_reads() {
         tokio::time::sleep(cfg.recovery).await;
         let name = format!("c{}", cfg.concurrency + 1);
+        if cfg.workload == Workload::Kafka {
+            for id in &shared.ids {
+                final_polls(shared, &name, &mut final_inbox, id).await;
+            }
+            return Ok(());
+        }
         for id in &shared.ids {
             for _ in 0..5 {
                 let p = shared.recorder.fresh_process();
@@ -738,7 +753,8 @@ async fn drive(
                     id,
                     &workload::final_read(),
                 )
-                .await;
+                .await
+                .kind;
                 if k == EventType::Ok || shared.abort.load(Ordering::Relaxed) {
                     break;
                 }
@@ -746,6 +762,52 @@ async fn drive(
         }
     }
     Ok(())
+}
+
+/// Polls in a row (and at most [`FINAL_POLLS`]) that read each key of `id` from offset
+/// 0 to its end: a key is done when a poll from one past the last offset read returns
+/// nothing for it. The checker judges lost messages only on keys read to their end.
+const FINAL_POLLS: usize = 200;
+
+async fn final_polls(
+    shared: &Arc<Shared>,
+    name: &str,
+    inbox: &mut mpsc::Receiver<Message>,
+    id: &str,
+) {
+    let mut next: BTreeMap<String, u64> = (0..shared.cfg.key_count)
+        .map(|k| (k.to_string(), 0))
+        .collect();
+    let mut failures = 0;
+    for _ in 0..FINAL_POLLS {
+        if next.is_empty() || failures >= 5 || shared.abort.load(Ordering::Relaxed) {
+            break;
+        }
+        let p = shared.recorder.fresh_process();
+        let c = call(shared, name, inbox, p, id, &workload::final_poll(&next)).await;
+        if c.kind != EventType::Ok {
+            failures += 1;
+            continue;
+        }
+        let msgs = c.value.as_object().cloned().unwrap_or_default();
+        next.retain(|k, at| {
+            let last = msgs
+                .get(k)
+                .and_then(Value::as_array)
+                .and_then(|a| a.last())
+                .and_then(|p| p[0].as_u64());
+            match last {
+                // An offset below where the poll began is the checker's to report; the
+                // read of this key goes no further.
+                Some(o) if o >= *at => {
+                    *at = o + 1;
+                    true
+                }
+                Some(_) => false,
+                None => false,
+            }
+        });
+    }
 }
 
 /// The router alone, for the benchmark: `clients` tasks each send `requests` requests to

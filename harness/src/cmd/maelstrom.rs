@@ -95,7 +95,7 @@ pub fn replay(c: &Config) -> String {
         let t = serde_json::to_value(c.topology).unwrap_or(Value::Null);
         parts.push(format!("--topology {}", t.as_str().unwrap_or("grid")));
     }
-    if c.workload == sunder_maelstrom::Workload::LinKv {
+    if c.workload.has_keys() {
         parts.push(format!("--key-count {}", c.key_count));
     }
     if c.loss > 0.0 {

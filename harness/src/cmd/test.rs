@@ -28,7 +28,8 @@ pub struct TestArgs {
     #[arg(long, visible_alias = "node-count", default_value_t = 3)]
     pub nodes: usize,
     /// register (read/write/cas, checked for linearizability) or set (adds, final reads);
-    /// with --maelstrom: echo, unique-ids, broadcast, g-counter or lin-kv.
+    /// with --maelstrom: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv
+    /// or kafka.
     #[arg(long, short = 'w', default_value = "register")]
     pub workload: String,
     /// Client workers, each with one operation in flight.
@@ -40,7 +41,7 @@ pub struct TestArgs {
     /// How long the workload runs, e.g. `30s`, `2m`.
     #[arg(long = "time-limit", default_value = "30s", value_parser = parse_duration)]
     pub time_limit: Duration,
-    /// Number of register keys.
+    /// Number of register keys (with --maelstrom: lin-kv and kafka keys).
     #[arg(long = "key-count", default_value_t = 5)]
     pub key_count: usize,
     /// The seed every random choice derives from [default: random, printed].

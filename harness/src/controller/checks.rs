@@ -40,16 +40,21 @@ impl Checked {
     }
 }
 
-/// The first anomaly of checkers run elsewhere (the Maelstrom workloads'), from the
-/// linearizability checker's report in its details: the others carry no times.
+/// The first anomaly of checkers run elsewhere (the Maelstrom workloads'): from the
+/// linearizability checker's report in its details, and from any checker that dates its
+/// own evidence in `details.first_anomaly` (g-set, pn-counter, kafka).
 pub fn first_anomaly_of(checkers: &[CheckerResult]) -> Option<Anomaly> {
-    let reports = checkers
-        .iter()
-        .filter(|c| c.name == "linearizability" && c.verdict == Verdict::Invalid)
+    let invalid = || checkers.iter().filter(|c| c.verdict == Verdict::Invalid);
+    let lin = invalid()
+        .filter(|c| c.name == "linearizability")
         .filter_map(|c| {
             serde_json::from_value::<linear::LinearizabilityReport>(c.details.clone()).ok()
-        });
-    anomaly::earliest(reports.filter_map(|r| anomaly::linearizability(&r)))
+        })
+        .filter_map(|r| anomaly::linearizability(&r));
+    let own = invalid().filter_map(|c| {
+        serde_json::from_value::<Anomaly>(c.details.get("first_anomaly")?.clone()).ok()
+    });
+    anomaly::earliest(lin.chain(own))
 }
 
 /// Targets whose nodes keep a replicated log, and so get the agreement checker (the
