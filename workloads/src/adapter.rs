@@ -50,6 +50,15 @@ impl AdapterConfig {
         }
     }
 
+    /// Whether the target has a cas (see [`Client::can_cas`]), for those who generate
+    /// operations without a client (`sunder test --dry-run`).
+    pub fn can_cas(&self) -> bool {
+        match self {
+            AdapterConfig::Http(h) => h.op(crate::http_config::HttpOp::Cas).is_some(),
+            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) => true,
+        }
+    }
+
     /// Whether the adapter can run `kind`: the operations it lacks, if any. (A missing
     /// cas is not among them: the register workload then leaves cas out.)
     pub fn missing_for(&self, kind: WorkloadKind) -> Vec<&'static str> {
