@@ -253,6 +253,18 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// Refuses keys outside `known` before anything else is read, so that a misspelt
+    /// `methd` is reported as itself rather than as a missing `method`.
+    fn only(&self, known: &[&str]) -> Result<(), HttpConfigError> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            None => Ok(()),
+            Some(k) => Err(self.err(
+                k,
+                format!("unknown key `{k}`; known here: {}", known.join(", ")),
+            )),
+        }
+    }
+
     /// Unknown keys are errors: a misspelt `absnet` would otherwise be ignored and its
     /// answers read as unclassified.
     fn finish(self) -> Result<(), HttpConfigError> {
@@ -276,6 +288,9 @@ impl<'a> Table<'a> {
 
 fn op_spec(op: HttpOp, v: &Value) -> Result<OpSpec, HttpConfigError> {
     let mut t = Table::new(v, op.name())?;
+    t.only(&[
+        "method", "path", "body", "ok", "fail", "info", "absent", "value",
+    ])?;
     let method = match t.string("method")? {
         None => return Err(t.err("method", "is required (e.g. \"GET\", \"PUT\")")),
         Some(m) => {
