@@ -35,9 +35,12 @@
 //! net = ["netns", "proxy"]     # the --net backends it runs on (default: both)
 //! faults.proxy = ["kill", "pause"]   # per backend, the faults that make sense (default: all)
 //! [client]
-//! adapter = "etcd"             # or "sunder-json"; the rest are the adapter's settings
-//! reads = "linearizable"
+//! adapter = "etcd"             # or "http", "sunder-json"; the rest are the adapter's
+//! reads = "linearizable"       # settings ("http": per operation, see targets/specs/README.md)
 //! ```
+//!
+//! `[client]` errors name the key under it and its line (`client.read.value.json`): the
+//! HTTP adapter's reader reports key paths, and `client_key_lines` finds their lines.
 //!
 //! Placeholders: `{id}` (n1...), `{index}` (1-based), `{ip}`, `{client_port}`,
 //! `{peer_port}`, `{data_dir}`, `{log}`, `{run}` (the run directory), `{members}`; `{{`

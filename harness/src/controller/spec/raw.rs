@@ -205,7 +205,12 @@ pub(super) fn adapter(table: &toml::Table) -> Result<AdapterConfig, ClientError>
 /// not parse (its error is reported elsewhere).
 pub(super) fn client_key_lines(text: &str) -> BTreeMap<String, usize> {
     use toml::de::{DeTable, DeValue};
-    fn walk(v: &DeValue<'_>, at: &str, line: &dyn Fn(usize) -> usize, out: &mut BTreeMap<String, usize>) {
+    fn walk(
+        v: &DeValue<'_>,
+        at: &str,
+        line: &dyn Fn(usize) -> usize,
+        out: &mut BTreeMap<String, usize>,
+    ) {
         match v {
             DeValue::Table(t) => {
                 for (k, v) in t.iter() {
@@ -214,7 +219,8 @@ pub(super) fn client_key_lines(text: &str) -> BTreeMap<String, usize> {
                     } else {
                         format!("{at}.{}", k.get_ref())
                     };
-                    out.entry(key.clone()).or_insert_with(|| line(k.span().start));
+                    out.entry(key.clone())
+                        .or_insert_with(|| line(k.span().start));
                     walk(v.get_ref(), &key, line, out);
                 }
             }
@@ -499,8 +505,8 @@ pub(super) fn check(text: &str, path: &Path) -> Result<TargetSpec, SpecError> {
         None => (toml::Table::new(), None),
     };
     let client_lines = client_key_lines(text);
-    let client = adapter(&client_table)
-        .map_err(|e| client_error(path, e, &client_lines, client_line))?;
+    let client =
+        adapter(&client_table).map_err(|e| client_error(path, e, &client_lines, client_line))?;
 
     Ok(TargetSpec {
         path: path.to_path_buf(),
