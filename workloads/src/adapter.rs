@@ -164,6 +164,27 @@ mod tests {
     }
 
     #[test]
+    fn the_http_adapter_parses_and_declares_what_it_lacks() {
+        let a = parse(
+            r#"{"adapter":"http","read":{"method":"GET","path":"/{key}","ok":200,"value":"body"},
+                "write":{"method":"PUT","path":"/{key}","body":"{value}","ok":204}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.name(), "http");
+        assert!(!a.can_cas());
+        assert!(a.missing_for(WorkloadKind::Register).is_empty());
+        assert_eq!(
+            a.missing_for(WorkloadKind::Set),
+            vec!["set_add", "set_read"]
+        );
+        let e = parse(r#"{"adapter":"http","read":{"method":"GET","path":"/{key}","ok":200,"value":"body","absnet":404}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("read.absnet"), "{e}");
+        assert!(AdapterConfig::default().can_cas());
+    }
+
+    #[test]
     fn unknown_settings_and_values_are_errors() {
         for bad in [
             r#"{"adapter":"etcd","read":"serializable"}"#,
