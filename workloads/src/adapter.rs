@@ -4,6 +4,7 @@
 //!  [client]                        AdapterConfig::build(endpoints, dialer)
 //!  adapter = "etcd"          ─►    AnyClient::Etcd(EtcdClient)        ─► run_workers_with
 //!  reads = "serializable"          AnyClient::JsonLines(JsonLinesClient)   final_phase_with
+//!  adapter = "http" + [client.read] ...   AnyClient::Http(HttpKvClient)
 //! ```
 //!
 //! Unknown settings are errors, not silently ignored: a misspelt `reads` would otherwise
@@ -11,8 +12,11 @@
 
 use crate::bft::BftClient;
 use crate::client::{Client, Endpoint, Outcome};
+use crate::config::WorkloadKind;
 use crate::dial::Dialer;
 use crate::etcd::{EtcdClient, EtcdConfig};
+use crate::http_config::HttpConfig;
+use crate::http_kv::HttpKvClient;
 use crate::jsonlines::JsonLinesClient;
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
@@ -26,6 +30,8 @@ pub enum AdapterConfig {
     SunderJson {},
     /// etcd's v3 JSON gateway.
     Etcd(EtcdConfig),
+    /// Any HTTP API, described operation by operation in the spec.
+    Http(HttpConfig),
 }
 
 impl Default for AdapterConfig {
@@ -40,6 +46,25 @@ impl AdapterConfig {
         match self {
             AdapterConfig::SunderJson {} => "sunder-json",
             AdapterConfig::Etcd(_) => "etcd",
+            AdapterConfig::Http(_) => "http",
+        }
+    }
+
+    /// Whether the target has a cas (see [`Client::can_cas`]), for those who generate
+    /// operations without a client (`sunder test --dry-run`).
+    pub fn can_cas(&self) -> bool {
+        match self {
+            AdapterConfig::Http(h) => h.op(crate::http_config::HttpOp::Cas).is_some(),
+            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) => true,
+        }
+    }
+
+    /// Whether the adapter can run `kind`: the operations it lacks, if any. (A missing
+    /// cas is not among them: the register workload then leaves cas out.)
+    pub fn missing_for(&self, kind: WorkloadKind) -> Vec<&'static str> {
+        match self {
+            AdapterConfig::Http(h) => h.missing_for(kind),
+            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) => Vec::new(),
         }
     }
 
@@ -52,6 +77,9 @@ impl AdapterConfig {
             AdapterConfig::Etcd(cfg) => {
                 AnyClient::Etcd(EtcdClient::new(endpoints, dialer, cfg.clone()))
             }
+            AdapterConfig::Http(cfg) => {
+                AnyClient::Http(HttpKvClient::new(endpoints, dialer, cfg.clone()))
+            }
         }
     }
 }
@@ -61,6 +89,7 @@ impl AdapterConfig {
 pub enum AnyClient {
     JsonLines(JsonLinesClient),
     Etcd(EtcdClient),
+    Http(HttpKvClient),
     /// A BFT target's client (PBFT); built by the controller, which holds its keys.
     Bft(BftClient),
 }
@@ -70,7 +99,17 @@ impl Client for AnyClient {
         match self {
             AnyClient::JsonLines(c) => c.endpoints(),
             AnyClient::Etcd(c) => c.endpoints(),
+            AnyClient::Http(c) => c.endpoints(),
             AnyClient::Bft(c) => c.endpoints(),
+        }
+    }
+
+    fn can_cas(&self) -> bool {
+        match self {
+            AnyClient::JsonLines(c) => c.can_cas(),
+            AnyClient::Etcd(c) => c.can_cas(),
+            AnyClient::Http(c) => c.can_cas(),
+            AnyClient::Bft(c) => c.can_cas(),
         }
     }
 
@@ -78,6 +117,7 @@ impl Client for AnyClient {
         match self {
             AnyClient::JsonLines(c) => c.call(node, op, timeout).await,
             AnyClient::Etcd(c) => c.call(node, op, timeout).await,
+            AnyClient::Http(c) => c.call(node, op, timeout).await,
             AnyClient::Bft(c) => c.call(node, op, timeout).await,
         }
     }
@@ -121,6 +161,27 @@ mod tests {
         assert_eq!(e.reads, ReadMode::Serializable);
         assert_eq!(e.prefix, "/s/");
         assert_eq!(e.timeout, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_http_adapter_parses_and_declares_what_it_lacks() {
+        let a = parse(
+            r#"{"adapter":"http","read":{"method":"GET","path":"/{key}","ok":200,"value":"body"},
+                "write":{"method":"PUT","path":"/{key}","body":"{value}","ok":204}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.name(), "http");
+        assert!(!a.can_cas());
+        assert!(a.missing_for(WorkloadKind::Register).is_empty());
+        assert_eq!(
+            a.missing_for(WorkloadKind::Set),
+            vec!["set_add", "set_read"]
+        );
+        let e = parse(r#"{"adapter":"http","read":{"method":"GET","path":"/{key}","ok":200,"value":"body","absnet":404}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("read.absnet"), "{e}");
+        assert!(AdapterConfig::default().can_cas());
     }
 
     #[test]

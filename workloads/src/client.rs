@@ -75,6 +75,12 @@ pub trait Client: Send + Sync + 'static {
     /// The nodes this client can reach, in a fixed order.
     fn endpoints(&self) -> &[Endpoint];
 
+    /// Whether the target has a compare-and-set. A system without one (a spec that
+    /// describes no cas) gets none: the register workload then only reads and writes.
+    fn can_cas(&self) -> bool {
+        true
+    }
+
     /// Sends `op` to node `node` and waits at most `timeout` (connecting included).
     fn call(&self, node: usize, op: &Op, timeout: Duration)
     -> impl Future<Output = Outcome> + Send;

@@ -33,6 +33,8 @@ pub struct Generator {
     counter: u64,
     /// Per key, the last value this worker wrote (by write or cas), the cas candidate.
     last_written: Vec<Option<Val>>,
+    /// Whether the target has a cas; without one, what would have been a cas is a write.
+    cas: bool,
 }
 
 impl Generator {
@@ -64,7 +66,15 @@ impl Generator {
             concurrency,
             counter: 0,
             last_written,
+            cas: true,
         }
+    }
+
+    /// The same generator for a target with (`true`, the default) or without a cas. The
+    /// draws are the same either way, so a seed still replays.
+    pub fn with_cas(mut self, cas: bool) -> Self {
+        self.cas = cas;
+        self
     }
 
     /// The generator of `worker` for a whole workload configuration.
@@ -88,7 +98,7 @@ impl Generator {
             return Op::Read { key };
         }
         match self.last_written[k] {
-            Some(from) if roll >= 0.8 => {
+            Some(from) if roll >= 0.8 && self.cas => {
                 let to = self.fresh();
                 self.last_written[k] = Some(to);
                 Op::Cas { key, from, to }
@@ -176,6 +186,25 @@ mod tests {
             "reads {reads}/{total}"
         );
         assert!(f64::from(cases) / total > 0.1, "cas {cases}/{total}");
+    }
+
+    #[test]
+    fn without_cas_the_same_draws_make_writes() {
+        let with: Vec<Op> = take(WorkloadKind::Register, 5, 1);
+        let without: Vec<Op> = Generator::new(WorkloadKind::Register, 3, 4, 5, 1)
+            .with_cas(false)
+            .take(500)
+            .collect();
+        assert!(with.iter().any(|o| matches!(o, Op::Cas { .. })));
+        assert!(!without.iter().any(|o| matches!(o, Op::Cas { .. })));
+        for (a, b) in with.iter().zip(&without) {
+            match (a, b) {
+                (Op::Cas { key, to, .. }, Op::Write { key: k2, value }) => {
+                    assert_eq!((key, to), (k2, value));
+                }
+                (a, b) => assert_eq!(a, b),
+            }
+        }
     }
 
     #[test]

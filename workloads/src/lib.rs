@@ -6,7 +6,8 @@
 //! ```text
 //!  WorkloadConfig ─► Generator (per worker, seeded) ─► Worker ─► Client ──TCP──► node
 //!                    Pacer (per worker, seeded) ───────┘   │  (AnyClient: JsonLinesClient
-//!                                                          │   or EtcdClient ─HTTP/1.1─►)
+//!                                                          │   or EtcdClient, HttpKvClient
+//!                                                          │   ─HTTP/1.1─►)
 //!                                                          ▼
 //!  nemesis events (controller) ─────────────────────► Recorder ─► history.jsonl
 //!                                                          │          + in memory
@@ -23,6 +24,10 @@
 //! - [`bft`]: [`BftClient`], signed requests over the same protocol, a result only from
 //!   f+1 matching signed replies (PBFT).
 //! - [`etcd`]: [`EtcdClient`], etcd's v3 JSON gateway; [`http`]: its HTTP/1.1 pool (bodies capped).
+//! - [`http_kv`]: [`HttpKvClient`], the generic HTTP adapter: any HTTP API, described in a
+//!   spec's `[client]` ([`http_config`]: [`HttpConfig`], checked whole at load), requests
+//!   from [`http_template`]s (key and value encodings), answers read by
+//!   [`http_answer`] rules (ok / fail / info / absent, where the value is).
 //! - [`adapter`]: [`AdapterConfig`] (a target spec's `[client]` table) → [`AnyClient`].
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
@@ -36,6 +41,10 @@ pub mod etcd;
 pub mod final_phase;
 pub mod generator;
 pub mod http;
+pub mod http_answer;
+pub mod http_config;
+pub mod http_kv;
+pub mod http_template;
 pub mod jsonlines;
 pub mod pacer;
 pub mod recorder;
@@ -49,6 +58,8 @@ pub use dial::{Dialer, NsDialer};
 pub use etcd::{EtcdClient, EtcdConfig, ReadMode};
 pub use final_phase::{FinalSummary, final_phase, final_phase_with};
 pub use generator::Generator;
+pub use http_config::{HttpConfig, HttpConfigError, HttpOp};
+pub use http_kv::HttpKvClient;
 pub use jsonlines::JsonLinesClient;
 pub use pacer::Pacer;
 pub use recorder::{Counts, Recorder};

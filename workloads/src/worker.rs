@@ -108,7 +108,7 @@ impl<C: Client> Worker<C> {
         let node = i % client.endpoints().len();
         Worker {
             cfg: cfg.clone(),
-            generator: Generator::for_worker(cfg, i),
+            generator: Generator::for_worker(cfg, i).with_cas(client.can_cas()),
             pacer: Pacer::new(cfg.rate, cfg.concurrency, cfg.seed, i),
             client,
             recorder,

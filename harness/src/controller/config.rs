@@ -143,6 +143,16 @@ impl TestConfig {
             other => bail!("--net {other:?}: expected proxy or netns"),
         };
         if let (Some(spec), Some(path)) = (&spec, &a.target_spec) {
+            let missing = spec.client.missing_for(workload);
+            if !missing.is_empty() {
+                bail!(
+                    "--target-spec {}: the {} workload needs [client.{}], which the spec does \
+                     not describe",
+                    path.display(),
+                    workload,
+                    missing.join("] and [client.")
+                );
+            }
             spec.requires
                 .check(&net.to_string(), &nemesis)
                 .map_err(|e| anyhow::anyhow!("--target-spec {}: {e}", path.display()))?;

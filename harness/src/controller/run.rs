@@ -566,8 +566,14 @@ pub fn dry_run(cfg: &TestConfig, ops: usize) -> anyhow::Result<i32> {
         })
         .collect();
     let wcfg = cfg.workload_config();
+    let cas = cfg.spec.as_ref().is_none_or(|s| s.client.can_cas());
     let workers: Vec<Vec<Op>> = (0..cfg.concurrency)
-        .map(|w| Generator::for_worker(&wcfg, w).take(ops).collect())
+        .map(|w| {
+            Generator::for_worker(&wcfg, w)
+                .with_cas(cas)
+                .take(ops)
+                .collect()
+        })
         .collect();
     let doc = json!({
         "config": cfg,

@@ -35,9 +35,12 @@
 //! net = ["netns", "proxy"]     # the --net backends it runs on (default: both)
 //! faults.proxy = ["kill", "pause"]   # per backend, the faults that make sense (default: all)
 //! [client]
-//! adapter = "etcd"             # or "sunder-json"; the rest are the adapter's settings
-//! reads = "linearizable"
+//! adapter = "etcd"             # or "http", "sunder-json"; the rest are the adapter's
+//! reads = "linearizable"       # settings ("http": per operation, see targets/specs/README.md)
 //! ```
+//!
+//! `[client]` errors name the key under it and its line (`client.read.value.json`): the
+//! HTTP adapter's reader reports key paths, and `client_key_lines` finds their lines.
 //!
 //! Placeholders: `{id}` (n1...), `{index}` (1-based), `{ip}`, `{client_port}`,
 //! `{peer_port}`, `{data_dir}`, `{log}`, `{run}` (the run directory), `{members}`; `{{`
@@ -94,6 +97,8 @@ pub struct TargetSpec {
     /// `[client]` as written, for `--client-opt` overrides; and its line.
     client_table: toml::Table,
     client_line: Option<usize>,
+    /// The line of each key under `[client]`, for errors about one of them.
+    client_lines: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,17 +311,17 @@ impl TargetSpec {
                 .unwrap_or_else(|| toml::Value::String(v.clone()));
             table.insert(k.clone(), value);
         }
-        let client = raw::adapter(&table).map_err(|message| SpecError {
-            file: self.path.clone(),
-            line: self.client_line,
-            key: Some("client".into()),
-            message: format!(
-                "{message} (with --client-opt {})",
+        let client = raw::adapter(&table).map_err(|e| {
+            let mut err = raw::client_error(&self.path, e, &self.client_lines, self.client_line);
+            err.message = format!(
+                "{} (with --client-opt {})",
+                err.message,
                 opts.iter()
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
                     .join(" --client-opt ")
-            ),
+            );
+            err
         })?;
         Ok(TargetSpec {
             client,

@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::str::FromStr;
 use sunder_nemesis::FaultKind;
-use sunder_workloads::AdapterConfig;
+use sunder_workloads::{AdapterConfig, HttpConfig};
 use toml::Spanned;
 
 type S<T> = Spanned<T>;
@@ -167,14 +167,104 @@ impl Lines<'_> {
     }
 }
 
-/// The adapter settings in a `[client]` table.
-pub(super) fn adapter(table: &toml::Table) -> Result<AdapterConfig, String> {
+/// A `[client]` table that cannot be used: the dotted key under `[client]` when known,
+/// and why.
+pub(super) struct ClientError {
+    pub key: Option<String>,
+    pub message: String,
+}
+
+/// The adapter settings in a `[client]` table. The HTTP adapter's table is checked by its
+/// own reader, whose errors name the key (`read.value.json`) for the line lookup.
+pub(super) fn adapter(table: &toml::Table) -> Result<AdapterConfig, ClientError> {
     let mut t = table.clone();
     t.entry("adapter")
         .or_insert_with(|| toml::Value::String("sunder-json".into()));
+    if t.get("adapter").and_then(toml::Value::as_str) == Some("http") {
+        let json = serde_json::to_value(&t).map_err(|e| ClientError {
+            key: None,
+            message: e.to_string(),
+        })?;
+        return HttpConfig::from_json(&json)
+            .map(AdapterConfig::Http)
+            .map_err(|e| ClientError {
+                key: (!e.key.is_empty()).then_some(e.key),
+                message: e.message,
+            });
+    }
     toml::Value::Table(t)
         .try_into::<AdapterConfig>()
-        .map_err(|e| e.message().to_string())
+        .map_err(|e| ClientError {
+            key: None,
+            message: e.message().to_string(),
+        })
+}
+
+/// The line of every key under `[client]`, dotted (`read.ok.body`); in an array of
+/// tables, the first element's keys stand for all. Best effort: empty when the text does
+/// not parse (its error is reported elsewhere).
+pub(super) fn client_key_lines(text: &str) -> BTreeMap<String, usize> {
+    use toml::de::{DeTable, DeValue};
+    fn walk(
+        v: &DeValue<'_>,
+        at: &str,
+        line: &dyn Fn(usize) -> usize,
+        out: &mut BTreeMap<String, usize>,
+    ) {
+        match v {
+            DeValue::Table(t) => {
+                for (k, v) in t.iter() {
+                    let key = if at.is_empty() {
+                        k.get_ref().to_string()
+                    } else {
+                        format!("{at}.{}", k.get_ref())
+                    };
+                    out.entry(key.clone())
+                        .or_insert_with(|| line(k.span().start));
+                    walk(v.get_ref(), &key, line, out);
+                }
+            }
+            DeValue::Array(items) => {
+                for i in items.iter() {
+                    walk(i.get_ref(), at, line, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    let at = Lines {
+        text,
+        path: Path::new(""),
+    };
+    if let Ok(doc) = DeTable::parse(text)
+        && let Some(client) = doc.get_ref().get("client")
+    {
+        walk(client.get_ref(), "", &|o| at.line(o), &mut out);
+    }
+    out
+}
+
+/// A [`ClientError`] as a spec error: the line of the key at fault, or of the longest
+/// part of it that is written (a key whose value is wrong, the table of a missing one).
+pub(super) fn client_error(
+    path: &Path,
+    e: ClientError,
+    lines: &BTreeMap<String, usize>,
+    table_line: Option<usize>,
+) -> SpecError {
+    let line = e.key.as_deref().and_then(|k| {
+        let parts: Vec<&str> = k.split('.').collect();
+        (1..=parts.len())
+            .rev()
+            .find_map(|n| lines.get(&parts[..n].join(".")).copied())
+    });
+    SpecError {
+        file: path.to_path_buf(),
+        line: line.or(table_line),
+        key: Some(e.key.map_or("client".into(), |k| format!("client.{k}"))),
+        message: e.message,
+    }
 }
 
 /// Each `[[files]]` entry: a path that stays inside the data directory (relative, no `..`,
@@ -414,12 +504,9 @@ pub(super) fn check(text: &str, path: &Path) -> Result<TargetSpec, SpecError> {
         Some(t) => (t.get_ref().clone(), Some(at.line(t.span().start))),
         None => (toml::Table::new(), None),
     };
-    let client = adapter(&client_table).map_err(|m| SpecError {
-        file: path.to_path_buf(),
-        line: client_line,
-        key: Some("client".into()),
-        message: m,
-    })?;
+    let client_lines = client_key_lines(text);
+    let client =
+        adapter(&client_table).map_err(|e| client_error(path, e, &client_lines, client_line))?;
 
     Ok(TargetSpec {
         path: path.to_path_buf(),
@@ -443,5 +530,6 @@ pub(super) fn check(text: &str, path: &Path) -> Result<TargetSpec, SpecError> {
         files,
         client_table,
         client_line,
+        client_lines,
     })
 }

@@ -356,3 +356,146 @@ fn bad_files_are_refused_naming_the_key() {
                      [[files]]\npath = \"a\"\ntext = \"{members}\"\n";
     assert!(parse(no_member).unwrap_err().to_string().contains("member"));
 }
+
+const KVSTORE: &str = include_str!("../../../../targets/specs/kvstore-http.toml");
+
+#[test]
+fn the_kvstore_http_spec_loads_with_every_operation() {
+    let s = parse(KVSTORE).unwrap();
+    assert!(
+        KVSTORE.lines().count() < 40,
+        "the worked example stays short"
+    );
+    let AdapterConfig::Http(h) = &s.client else {
+        panic!("{:?}", s.client)
+    };
+    assert_eq!(h.timeout, Some(Duration::from_secs(2)));
+    for op in sunder_workloads::HttpOp::ALL {
+        assert!(h.op(op).is_some(), "{op:?}");
+    }
+    assert!(s.client.can_cas());
+    assert!(
+        s.client
+            .missing_for(sunder_workloads::WorkloadKind::Set)
+            .is_empty()
+    );
+    assert!(s.requires.check("proxy", &[FaultKind::Partition]).is_err());
+    assert!(s.requires.check("netns", &[FaultKind::Partition]).is_ok());
+    let (program, args, _) = s.node_command(&ctx(1));
+    assert_eq!(program, PathBuf::from("/specs/fixtures/kvstore.py"));
+    let args: Vec<String> = args.into_iter().map(|a| a.into_string().unwrap()).collect();
+    let members = args.iter().position(|a| a == "--members").unwrap();
+    assert_eq!(
+        args[members + 1],
+        "n1=10.0.0.1:2380,n2=10.0.0.2:2380,n3=10.0.0.3:2380"
+    );
+}
+
+/// A spec with an HTTP `[client]` whose line `at` (1-based, of the client part) is
+/// replaced by `line`.
+fn http_spec(replace: Option<(usize, &str)>) -> String {
+    let client = [
+        "[client]",                                        // +0
+        "adapter = \"http\"",                              // +1
+        "info = \"5xx\"",                                  // +2
+        "[client.read]",                                   // +3
+        "method = \"GET\"",                                // +4
+        "path = \"/kv/{key:url}\"",                        // +5
+        "ok = 200",                                        // +6
+        "value = { json = \"/value\" }",                   // +7
+        "[client.write]",                                  // +8
+        "method = \"PUT\"",                                // +9
+        "path = \"/kv/{key:url}\"",                        // +10
+        "body = \"{value}\"",                              // +11
+        "ok = [204, { status = 200, body = \"^done$\" }]", // +12
+    ];
+    let mut lines: Vec<String> = client.iter().map(|l| l.to_string()).collect();
+    if let Some((at, text)) = replace {
+        lines[at] = text.to_string();
+    }
+    format!("{MINIMAL}{}\n", lines.join("\n"))
+}
+
+#[test]
+fn bad_http_client_tables_say_line_and_key() {
+    // MINIMAL is 10 lines (a leading newline, 9 lines): [client] is line 11.
+    let base = MINIMAL.lines().count() + 1;
+    let ok = parse(&http_spec(None)).unwrap();
+    assert!(!ok.client.can_cas(), "no [client.cas]: no cas");
+    let cases: &[(usize, &str, &str, &str)] = &[
+        (
+            5,
+            "path = \"/kv/{kye}\"",
+            "client.read.path",
+            "unknown placeholder {kye}",
+        ),
+        (
+            5,
+            "path = \"/kv/{key:rot13}\"",
+            "client.read.path",
+            "unknown encoding",
+        ),
+        (
+            7,
+            "value = { json = \"value\" }",
+            "client.read.value.json",
+            "JSON pointer",
+        ),
+        (
+            7,
+            "value = { regex = \"(\" }",
+            "client.read.value.regex",
+            "bad regex",
+        ),
+        (
+            6,
+            "ok = { status = 200, body = \"[\" }",
+            "client.read.ok.body",
+            "bad regex",
+        ),
+        (6, "ok = \"9xx\"", "client.read.ok", "bad status"),
+        (4, "methd = \"GET\"", "client.read.methd", "unknown key"),
+        (2, "infos = \"5xx\"", "client.infos", "unknown key"),
+        (
+            11,
+            "body = \"{to}\"",
+            "client.write.body",
+            "has no value here",
+        ),
+        (
+            12,
+            "ok = [204, { status = 200, bdy = \"x\" }]",
+            "client.write.ok.bdy",
+            "unknown key",
+        ),
+    ];
+    for (at, text, key, needle) in cases {
+        let e = parse(&http_spec(Some((*at, text)))).unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(e.key.as_deref(), Some(*key), "{shown}");
+        assert_eq!(e.line, Some(base + at), "{shown}");
+        assert!(shown.contains(needle), "{shown}");
+        assert!(shown.starts_with("/specs/t.toml:"), "{shown}");
+    }
+    // A key that is missing has no line of its own: its table's.
+    let e = parse(&http_spec(Some((7, "")))).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("client.read.value"));
+    assert_eq!(e.line, Some(base + 3), "{e}");
+}
+
+#[test]
+fn http_client_opts_are_checked_like_the_file() {
+    let s = parse(&http_spec(None)).unwrap();
+    let t = s
+        .with_client_opts(&[("timeout".into(), "3s".into())])
+        .unwrap();
+    let AdapterConfig::Http(h) = &t.client else {
+        panic!()
+    };
+    assert_eq!(h.timeout, Some(Duration::from_secs(3)));
+    let e = s
+        .with_client_opts(&[("timeout".into(), "soon".into())])
+        .unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("client.timeout"));
+    assert!(e.to_string().contains("--client-opt timeout=soon"), "{e}");
+}
