@@ -29,6 +29,28 @@ pub(crate) fn result(name: &str, verdict: Verdict, reason: String, details: Valu
     }
 }
 
+/// The usual ending of a checker over final reads: invalid on any `reasons`, else unknown
+/// when a node gave no final read, else valid with `valid`.
+fn judged(
+    name: &str,
+    reasons: Vec<String>,
+    missing: &[String],
+    valid: String,
+    details: Value,
+) -> CheckResult {
+    if !reasons.is_empty() {
+        return result(name, Verdict::Invalid, reasons.join("; "), details);
+    }
+    if !missing.is_empty() {
+        let why = format!(
+            "no final read from {}: the evidence is incomplete",
+            missing.join(", ")
+        );
+        return result(name, Verdict::Unknown, why, details);
+    }
+    result(name, Verdict::Valid, valid, details)
+}
+
 /// Each client operation as (invoke, completion if any).
 pub(crate) fn operations(h: &History) -> Vec<(&Event, Option<&Event>)> {
     let mut open: HashMap<Process, usize> = HashMap::new();
@@ -195,23 +217,10 @@ fn broadcast(h: &History, nodes: &[String]) -> CheckResult {
     for (node, u) in &unexpected {
         reasons.push(format!("{node} read {} messages never broadcast", u.len()));
     }
-    if !reasons.is_empty() {
-        return result("broadcast", Verdict::Invalid, reasons.join("; "), details);
-    }
-    if !missing.is_empty() {
-        return result(
-            "broadcast",
-            Verdict::Unknown,
-            format!(
-                "no final read from {}: the evidence is incomplete",
-                missing.join(", ")
-            ),
-            details,
-        );
-    }
-    result(
+    judged(
         "broadcast",
-        Verdict::Valid,
+        reasons,
+        &missing,
         format!(
             "{} acknowledged messages, all in every node's final read",
             acked.len()
@@ -243,31 +252,18 @@ fn g_counter(h: &History, nodes: &[String]) -> CheckResult {
     }
     let missing = missing_nodes(nodes, &reads);
     let details = json!({"acknowledged_sum": lower, "attempted_sum": upper, "final_reads": reads, "no_final_read": missing});
-    if !bad.is_empty() {
-        return result(
-            "g-counter",
-            Verdict::Invalid,
-            format!(
-                "final reads outside [{lower}, {upper}] (acknowledged, attempted adds): {}",
-                bad.join(", ")
-            ),
-            details,
-        );
-    }
-    if !missing.is_empty() {
-        return result(
-            "g-counter",
-            Verdict::Unknown,
-            format!(
-                "no final read from {}: the evidence is incomplete",
-                missing.join(", ")
-            ),
-            details,
-        );
-    }
-    result(
+    let reasons: Vec<String> = if bad.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "final reads outside [{lower}, {upper}] (acknowledged, attempted adds): {}",
+            bad.join(", ")
+        )]
+    };
+    judged(
         "g-counter",
-        Verdict::Valid,
+        reasons,
+        &missing,
         format!("every final read within [{lower}, {upper}]"),
         details,
     )
@@ -441,23 +437,10 @@ fn pn_counter(h: &History, nodes: &[String]) -> CheckResult {
             wild[0]
         ));
     }
-    if !reasons.is_empty() {
-        return result("pn-counter", Verdict::Invalid, reasons.join("; "), details);
-    }
-    if !missing.is_empty() {
-        return result(
-            "pn-counter",
-            Verdict::Unknown,
-            format!(
-                "no final read from {}: the evidence is incomplete",
-                missing.join(", ")
-            ),
-            details,
-        );
-    }
-    result(
+    judged(
         "pn-counter",
-        Verdict::Valid,
+        reasons,
+        &missing,
         format!("every final read within [{lower}, {upper}]"),
         details,
     )

@@ -10,30 +10,31 @@ use crate::kv_op::KvOp;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub const REPLICAS: usize = 3;
 /// The longest a write takes to reach the other replicas.
 pub const MAX_PROPAGATION: Duration = Duration::from_millis(100);
-/// Propagations in flight are bounded; over it the oldest is applied at once (a burst of
-/// writes makes the store more consistent, never unbounded).
+/// Propagations in flight are bounded; over it the one due first is applied at once (a
+/// burst of writes makes the store more consistent, never unbounded).
 const PENDING_MAX: usize = 1 << 16;
 
+/// A write on its way to a replica.
 struct Pending {
-    due: Duration,
     replica: usize,
     key: String,
     value: Value,
-    ts: u64,
 }
 
 #[derive(Default)]
 pub struct LwwKv {
     replicas: [BTreeMap<String, (Value, u64)>; REPLICAS],
     ts: u64,
-    /// Propagations, not sorted by due time (each delay is drawn on its own).
-    pending: VecDeque<Pending>,
+    /// Propagations by (due time, timestamp, replica): those due are at the front, so a
+    /// request applies them without looking at the rest. Applying commutes (the higher
+    /// timestamp wins), so their order does not matter for the result.
+    pending: BTreeMap<(Duration, u64, usize), Pending>,
 }
 
 fn apply(replica: &mut BTreeMap<String, (Value, u64)>, key: String, value: Value, ts: u64) {
@@ -48,15 +49,18 @@ fn apply(replica: &mut BTreeMap<String, (Value, u64)>, key: String, value: Value
 impl LwwKv {
     /// Applies every propagation due by `now`.
     fn catch_up(&mut self, now: Duration) {
-        let mut keep = VecDeque::with_capacity(self.pending.len());
-        for p in self.pending.drain(..) {
-            if p.due <= now {
-                apply(&mut self.replicas[p.replica], p.key, p.value, p.ts);
-            } else {
-                keep.push_back(p);
-            }
+        while self
+            .pending
+            .first_key_value()
+            .is_some_and(|(k, _)| k.0 <= now)
+        {
+            let first = self.pending.pop_first().expect("just seen");
+            self.land(first);
         }
-        self.pending = keep;
+    }
+
+    fn land(&mut self, ((_, ts, _), p): ((Duration, u64, usize), Pending)) {
+        apply(&mut self.replicas[p.replica], p.key, p.value, ts);
     }
 
     /// Serves `op` on `key` at time `now`: the reply body.
@@ -69,20 +73,51 @@ impl LwwKv {
             apply(&mut self.replicas[r], key.clone(), v.clone(), self.ts);
             for other in (0..REPLICAS).filter(|o| *o != r) {
                 if self.pending.len() >= PENDING_MAX
-                    && let Some(p) = self.pending.pop_front()
+                    && let Some(first) = self.pending.pop_first()
                 {
-                    apply(&mut self.replicas[p.replica], p.key, p.value, p.ts);
+                    self.land(first);
                 }
                 let delay = rng.random_range(Duration::ZERO..=MAX_PROPAGATION);
-                self.pending.push_back(Pending {
-                    due: now + delay,
-                    replica: other,
-                    key: key.clone(),
-                    value: v.clone(),
-                    ts: self.ts,
-                });
+                self.pending.insert(
+                    (now + delay, self.ts, other),
+                    Pending {
+                        replica: other,
+                        key: key.clone(),
+                        value: v.clone(),
+                    },
+                );
             }
         }
         reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    #[test]
+    fn propagations_are_bounded_and_every_replica_converges() {
+        let mut kv = LwwKv::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        // A flood at one instant: each write queues a propagation per other replica.
+        for i in 0..PENDING_MAX {
+            kv.handle(
+                format!("k{}", i % 7),
+                &KvOp::Write(json!(i)),
+                Duration::ZERO,
+                &mut rng,
+            );
+            assert!(kv.pending.len() <= PENDING_MAX);
+        }
+        let later = MAX_PROPAGATION + Duration::from_millis(1);
+        kv.handle("k0".into(), &KvOp::Read, later, &mut rng);
+        assert!(kv.pending.is_empty());
+        assert!(kv.replicas.iter().all(|r| *r == kv.replicas[0]));
+        // The last write of each key won everywhere.
+        let last = PENDING_MAX - 1;
+        assert_eq!(kv.replicas[1][&format!("k{}", last % 7)].0, json!(last));
     }
 }

@@ -800,7 +800,7 @@ async fn final_polls(
                 // An offset below where the poll began is the checker's to report; the
                 // read of this key goes no further.
                 Some(o) if o >= *at => {
-                    *at = o + 1;
+                    *at = o.saturating_add(1);
                     true
                 }
                 Some(_) => false,

@@ -5,8 +5,9 @@
 //! (its own writes included: a write moves its view to the head) but may read stale
 //! values, which a node that treats seq-kv as linearizable gets wrong.
 //!
-//! Old versions are kept for a bounded window ([`WINDOW`] versions behind the head); a
-//! view that falls behind the window is moved up to its start, which is still a prefix.
+//! Old versions are kept for a bounded window ([`WINDOW`] versions behind the head, pruned
+//! per key as it is written); a view that falls behind the window is moved up to its
+//! start, which is still a prefix.
 
 use crate::kv_op::KvOp;
 use rand::RngExt;
@@ -51,23 +52,51 @@ impl SeqKv {
         let (reply, new) = op.decide(self.value_at(&key, self.head));
         if let Some(v) = new {
             self.head += 1;
-            self.keys.entry(key).or_default().push((self.head, v));
-            self.prune();
+            let floor = self.head.saturating_sub(WINDOW);
+            let changes = self.keys.entry(key).or_default();
+            changes.push((self.head, v));
+            prune(changes, floor);
         }
         // The caller has now seen the head: its later reads come after its own writes.
         self.views.insert(caller.to_string(), self.head);
         reply
     }
+}
 
-    /// Drops changes no view can reach: for each key, all but the last at or below the
-    /// window's start.
-    fn prune(&mut self) {
-        let floor = self.head.saturating_sub(WINDOW);
-        for changes in self.keys.values_mut() {
-            let below = changes.partition_point(|(v, _)| *v <= floor);
-            if below > 1 {
-                changes.drain(..below - 1);
-            }
+/// Drops the changes of one key that no view can reach: all but the last at or below the
+/// window's start `floor`. Done for the key written, so a write costs no more with more
+/// keys; a key not written since keeps at most [`WINDOW`] + 1 changes.
+fn prune(changes: &mut Vec<(u64, Value)>, floor: u64) {
+    let below = changes.partition_point(|(v, _)| *v <= floor);
+    if below > 1 {
+        changes.drain(..below - 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    #[test]
+    fn each_key_keeps_at_most_a_window_of_changes() {
+        let mut kv = SeqKv::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        kv.handle("n1", "quiet".into(), &KvOp::Write(json!(0)), &mut rng);
+        for i in 0..5 * WINDOW {
+            kv.handle("n1", "busy".into(), &KvOp::Write(json!(i)), &mut rng);
+            kv.handle("n2", "other".into(), &KvOp::Write(json!(i)), &mut rng);
         }
+        for (key, changes) in &kv.keys {
+            assert!(
+                changes.len() as u64 <= WINDOW + 1,
+                "{key}: {}",
+                changes.len()
+            );
+        }
+        // A key not written since the window moved on still reads its value.
+        let r = kv.handle("n3", "quiet".into(), &KvOp::Read, &mut rng);
+        assert_eq!(r["value"], json!(0));
     }
 }

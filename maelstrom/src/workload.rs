@@ -44,14 +44,21 @@ impl OpGen {
     /// Learns from a completed operation: a kafka poll moves the client's positions.
     pub fn observe(&mut self, op: &Op, c: &Completion) {
         if self.workload == Workload::Kafka && op.f == "poll" && c.kind == EventType::Ok {
+            // Only the keys this generator uses: a node's answer names any keys it likes,
+            // and the positions must not grow with them.
+            let key_count = self.key_count;
+            let ours = |k: &str| k.parse::<usize>().is_ok_and(|i| i < key_count);
             for (k, pairs) in c.value.as_object().into_iter().flatten() {
+                if !ours(k) {
+                    continue;
+                }
                 let last = pairs
                     .as_array()
                     .and_then(|a| a.last())
                     .and_then(|p| p[0].as_u64());
                 if let Some(o) = last {
                     let pos = self.positions.entry(k.clone()).or_default();
-                    *pos = (*pos).max(o + 1);
+                    *pos = (*pos).max(o.saturating_add(1));
                 }
             }
         }
@@ -436,6 +443,23 @@ mod tests {
                 .filter(|o| o.f == "poll")
                 .all(|o| o.value.get("0").is_none_or(|v| v == 4))
         );
+        // Keys the client never asked for move nothing (a node names what it likes), and
+        // the largest offset does not overflow.
+        let wild = complete(
+            Workload::Kafka,
+            &poll,
+            &body(
+                json!({"type": "poll_ok", "msgs": {"7": [[1, 1]], "x": [[1, 1]], "1": [[u64::MAX, 2]]}}),
+            ),
+        );
+        assert_eq!(wild.kind, EventType::Ok);
+        g.observe(&poll, &wild);
+        assert_eq!(
+            g.positions.keys().collect::<Vec<_>>(),
+            ["0", "1"],
+            "positions only for the generator's keys"
+        );
+        assert_eq!(g.positions["1"], u64::MAX);
         // A reply of the wrong shape is info with why; an error on a poll is a fail.
         let bad = complete(
             Workload::Kafka,

@@ -32,7 +32,7 @@
 use crate::client::{Client, Endpoint, Outcome, errors};
 use crate::config::SET_KEY;
 use crate::dial::Dialer;
-use crate::http::{HttpError, HttpPool, HttpResponse};
+use crate::http::{HttpPool, HttpResponse};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hyper::Method;
@@ -235,11 +235,7 @@ impl EtcdClient {
             .await;
         match answer {
             Ok(resp) => classify(op, &resp),
-            Err(HttpError::NotSent(error)) => Outcome::Fail {
-                error,
-                leader: None,
-            },
-            Err(HttpError::MaybeSent(error)) => Outcome::Info { error },
+            Err(e) => e.outcome(),
         }
     }
 }

@@ -55,6 +55,20 @@ pub enum HttpError {
     MaybeSent(String),
 }
 
+impl HttpError {
+    /// The history's outcome for a request without an answer: `fail` when it never left,
+    /// `info` when it may have taken effect (never retried, as Jepsen's clients do).
+    pub fn outcome(self) -> crate::client::Outcome {
+        match self {
+            HttpError::NotSent(error) => crate::client::Outcome::Fail {
+                error,
+                leader: None,
+            },
+            HttpError::MaybeSent(error) => crate::client::Outcome::Info { error },
+        }
+    }
+}
+
 /// Why reading an answer failed.
 enum BodyError {
     Hyper(hyper::Error),

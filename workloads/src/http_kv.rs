@@ -14,14 +14,14 @@
 //! `ok` (a read's value found where the spec says, else `info` with the answer), `absent`
 //! (a read of no key: `null`, or the empty set), `fail`, `info`. An answer no rule covers
 //! is `info` with its status and the start of its body in the history's error field:
-//! never `ok` on a guess. Connection trouble is the etcd adapter's: a request that
-//! certainly never left ([`HttpError::NotSent`]) is `fail`; a timeout or a connection lost
-//! after sending is `info`; nothing is retried.
+//! never `ok` on a guess. Connection trouble is the etcd adapter's
+//! ([`crate::http::HttpError::outcome`]): a request that certainly never left is `fail`;
+//! a timeout or a connection lost after sending is `info`; nothing is retried.
 
 use crate::client::{Client, Endpoint, Outcome, errors};
 use crate::config::SET_KEY;
 use crate::dial::Dialer;
-use crate::http::{HttpError, HttpPool, HttpResponse};
+use crate::http::{HttpPool, HttpResponse};
 use crate::http_answer::Class;
 use crate::http_config::{HttpConfig, HttpOp, OpSpec};
 use crate::http_template::Fill;
@@ -147,11 +147,7 @@ impl HttpKvClient {
             .await;
         match answer {
             Ok(resp) => classify(kind, spec, &resp),
-            Err(HttpError::NotSent(error)) => Outcome::Fail {
-                error,
-                leader: None,
-            },
-            Err(HttpError::MaybeSent(error)) => Outcome::Info { error },
+            Err(e) => e.outcome(),
         }
     }
 }
