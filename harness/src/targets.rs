@@ -20,6 +20,9 @@ pub struct TargetInfo {
     /// The nodes keep a replicated log: the run takes their dumps and event streams and the
     /// agreement checker judges them.
     pub agreement: bool,
+    /// The nodes elect or name a leader that `status` reports: the nemesis aims faults at
+    /// it more often than at other nodes ([`sunder_nemesis::LEADER_WEIGHT`]).
+    pub leader: bool,
     /// Runs one node until SIGTERM or SIGINT (`sunder node NAME ...`); `None` for a core
     /// that so far runs only under the simulator (`sunder test` and `sunder node` refuse it).
     pub run_node: Option<fn(NodeArgs) -> Result<(), NodeError>>,
@@ -32,6 +35,7 @@ const fn builtin<P: SimTarget>(
     name: &'static str,
     about: &'static str,
     agreement: bool,
+    leader: bool,
 ) -> TargetInfo {
     TargetInfo {
         name,
@@ -39,6 +43,7 @@ const fn builtin<P: SimTarget>(
         bugs: P::known_bugs,
         opts: P::accepted_opts,
         agreement,
+        leader,
         run_node: Some(sunder_node::run_node::<P>),
         sim: Some(sunder_sim::run_with_schedule::<P>),
     }
@@ -50,20 +55,28 @@ pub static TARGETS: &[TargetInfo] = &[
         "lww",
         "last-writer-wins replicas (not linearizable under partitions)",
         false,
+        false,
     ),
     builtin::<sunder_toy::Primary>(
         "primary",
         "a fixed primary that serves every operation",
         false,
+        true,
     ),
-    builtin::<sunder_raft::Raft>("raft", "Raft: leader election and a replicated log", true),
-    builtin::<sunder_paxos::Paxos>("paxos", "Multi-Paxos: a replicated log", true),
+    builtin::<sunder_raft::Raft>(
+        "raft",
+        "Raft: leader election and a replicated log",
+        true,
+        true,
+    ),
+    builtin::<sunder_paxos::Paxos>("paxos", "Multi-Paxos: a replicated log", true, true),
     // Its node reads the key files the controller writes (pbft_node.rs).
     TargetInfo {
         run_node: Some(crate::pbft_node::run),
         ..builtin::<sunder_pbft::Pbft>(
             "pbft",
             "PBFT: Byzantine fault tolerant, signed messages and client requests",
+            true,
             true,
         )
     },

@@ -38,7 +38,17 @@ pub struct ScheduleConfig {
     /// Cluster size: shapes that cut nothing at this size are never chosen.
     pub nodes: usize,
     pub seed: u64,
+    /// How many times as likely as any other choice a fault aimed at the leader is (the
+    /// `leader` partition shape, and the leader as the node to kill or pause). 1 draws
+    /// every shape and target alike, as schedules did before leader weighting; 0 never
+    /// aims at the leader. Targets with no leader should use 1.
+    pub leader_weight: u32,
 }
+
+/// The default [`ScheduleConfig::leader_weight`] for targets that elect a leader: most
+/// safety bugs of leader-based protocols show when the leader is the one cut off, killed
+/// or paused, so the schedule aims there more often than a uniform draw would.
+pub const LEADER_WEIGHT: u32 = 3;
 
 /// Alternates quiet and faulty periods of `interval` each: wait, start a fault of a kind
 /// chosen at random among `kinds`, wait, stop it. A fault still in force at the time limit
@@ -72,20 +82,21 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
         .into_iter()
         .filter(|s| s.applies_to(cfg.nodes))
         .collect();
+    let w = cfg.leader_weight;
     let mut t = interval;
     while t < limit {
         let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
         let spec = match kind {
-            FaultKind::Partition => match shapes.choose(&mut rng) {
-                Some(s) => FaultSpec::Partition(*s),
+            FaultKind::Partition => match pick(&shapes, PartitionShape::Leader, w, &mut rng) {
+                Some(s) => FaultSpec::Partition(s),
                 None => break,
             },
-            FaultKind::Kill => {
-                FaultSpec::Kill(*TargetSpec::ALL.choose(&mut rng).expect("non-empty"))
-            }
-            FaultKind::Pause => {
-                FaultSpec::Pause(*TargetSpec::ALL.choose(&mut rng).expect("non-empty"))
-            }
+            FaultKind::Kill => FaultSpec::Kill(
+                pick(&TargetSpec::ALL, TargetSpec::Leader, w, &mut rng).expect("non-empty"),
+            ),
+            FaultKind::Pause => FaultSpec::Pause(
+                pick(&TargetSpec::ALL, TargetSpec::Leader, w, &mut rng).expect("non-empty"),
+            ),
             FaultKind::Clock => FaultSpec::Clock(clock_spec(&mut rng)),
             FaultKind::Loss => FaultSpec::Loss(LossSpec::random(&mut rng)),
         };
@@ -119,6 +130,33 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
         t += 2 * interval;
     }
     steps
+}
+
+/// One of `items`, `leader` counting `weight` times and every other item once. Weight 1
+/// is a plain uniform draw (the same random numbers as before weighting existed).
+fn pick<T: Copy + PartialEq>(
+    items: &[T],
+    leader: T,
+    weight: u32,
+    rng: &mut ChaCha8Rng,
+) -> Option<T> {
+    if weight == 1 || !items.contains(&leader) {
+        return items.choose(rng).copied();
+    }
+    let others = items.len() as u64 - 1;
+    let total = others + u64::from(weight);
+    if total == 0 {
+        return None;
+    }
+    let r = rng.random_range(0..total);
+    if r >= others {
+        return Some(leader);
+    }
+    items
+        .iter()
+        .copied()
+        .filter(|i| *i != leader)
+        .nth(r as usize)
 }
 
 /// The clock track's fault: half the time on the leader, whose clock is the one a lease
@@ -156,6 +194,7 @@ mod tests {
             time_limit: Duration::from_secs(60),
             nodes: 3,
             seed,
+            leader_weight: 1,
         }
     }
 
@@ -278,6 +317,38 @@ mod tests {
             }),
             with
         );
+    }
+
+    #[test]
+    fn the_leader_weight_sets_how_often_faults_aim_at_the_leader() {
+        let aimed = |w: u32| {
+            let (mut at_leader, mut all) = (0, 0);
+            for seed in 0..200 {
+                for st in schedule(&ScheduleConfig {
+                    leader_weight: w,
+                    time_limit: Duration::from_secs(120),
+                    nodes: 5,
+                    ..cfg(seed)
+                }) {
+                    if let NemesisOp::Start(f) = st.op {
+                        all += 1;
+                        at_leader += u32::from(matches!(
+                            f,
+                            FaultSpec::Partition(PartitionShape::Leader)
+                                | FaultSpec::Kill(TargetSpec::Leader)
+                                | FaultSpec::Pause(TargetSpec::Leader)
+                        ));
+                    }
+                }
+            }
+            f64::from(at_leader) / f64::from(all)
+        };
+        // 5 nodes: 7 shapes and 5 targets. Uniform: partitions 1/7, kills and pauses 1/5,
+        // about 0.18 in all; weight 3: 3/9 and 3/7, about 0.40; weight 0: never.
+        let (w0, w1, w3) = (aimed(0), aimed(1), aimed(3));
+        assert_eq!(w0, 0.0);
+        assert!((0.15..0.21).contains(&w1), "weight 1: {w1}");
+        assert!((0.36..0.44).contains(&w3), "weight 3: {w3}");
     }
 
     #[test]

@@ -95,6 +95,11 @@ struct Worker<C> {
     pacer: Pacer,
     process: u64,
     node: usize,
+    /// Stays on its node after a timeout (odd workers) instead of moving on (even ones).
+    /// A node cut off from the cluster times writes out but may still answer reads: a
+    /// client that stays is the one that reads from a deposed leader, the way a real
+    /// application pinned to one server would.
+    sticky: bool,
     /// The last operation failed for want of a node able to take it.
     backoff: bool,
     summary: WorkerSummary,
@@ -114,6 +119,7 @@ impl<C: Client> Worker<C> {
             recorder,
             process: i as u64,
             node,
+            sticky: i % 2 == 1,
             backoff: false,
             summary: WorkerSummary::default(),
         }
@@ -186,7 +192,9 @@ impl<C: Client> Worker<C> {
                 // Jepsen's rule: the op may still be running, so this process cannot invoke
                 // another; the worker carries on under a fresh id.
                 self.process += self.cfg.concurrency as u64;
-                self.node = (self.node + 1) % n;
+                if !self.sticky {
+                    self.node = (self.node + 1) % n;
+                }
                 false
             }
         }

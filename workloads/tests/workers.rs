@@ -195,6 +195,52 @@ async fn register_history_shape_hints_and_fresh_processes() {
 }
 
 #[tokio::test]
+async fn after_a_timeout_odd_workers_stay_and_even_workers_move_on() {
+    // Two nodes that each ignore every tenth request (a timeout: info) and answer the rest.
+    let (n1, n2) = (register_node(true).await, register_node(true).await);
+    let endpoints = vec![
+        Endpoint {
+            id: "n1".into(),
+            addr: n1.addr,
+        },
+        Endpoint {
+            id: "n2".into(),
+            addr: n2.addr,
+        },
+    ];
+    let cfg = cfg(WorkloadKind::Register, 7);
+    let (rec, _) = run(&cfg, &endpoints, Duration::from_millis(900)).await;
+    // For each worker: the node of its last info, waiting for its next invocation.
+    let mut timed_out_on: HashMap<u64, String> = HashMap::new();
+    let (mut stayed, mut moved) = (0, 0);
+    for e in rec.events() {
+        let Process::Client(p) = e.process else {
+            continue;
+        };
+        let w = p % 4;
+        let node = e.node.clone().expect("client events name their node");
+        match e.kind {
+            EventType::Info => {
+                timed_out_on.insert(w, node);
+            }
+            EventType::Invoke => {
+                if let Some(before) = timed_out_on.remove(&w) {
+                    if w % 2 == 1 {
+                        assert_eq!(node, before, "odd worker {w} left its node");
+                        stayed += 1;
+                    } else {
+                        assert_ne!(node, before, "even worker {w} stayed");
+                        moved += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(stayed > 0 && moved > 0, "stayed {stayed}, moved {moved}");
+}
+
+#[tokio::test]
 async fn the_same_seed_replays_the_same_operations() {
     let node = register_node(false).await;
     let endpoints = vec![Endpoint {

@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use sunder_nemesis::{FaultKind, ScheduleConfig};
+use sunder_nemesis::{FaultKind, LEADER_WEIGHT, ScheduleConfig};
 use sunder_workloads::{WorkloadConfig, WorkloadKind};
 
 /// How node-to-node traffic flows, and where network faults are made.
@@ -293,7 +293,17 @@ impl TestConfig {
             time_limit: self.time_limit,
             nodes: self.nodes,
             seed: derive_seed(self.seed, "nemesis"),
+            leader_weight: self.leader_weight(),
         }
+    }
+
+    /// How much more often faults aim at the leader: [`LEADER_WEIGHT`] for a built-in
+    /// target with a leader, 1 (uniform) for others and for spec targets, whose leader
+    /// sunder cannot always find.
+    pub fn leader_weight(&self) -> u32 {
+        let leads = self.spec.is_none()
+            && crate::targets::find_node(&self.target).is_some_and(|t| t.leader);
+        if leads { LEADER_WEIGHT } else { 1 }
     }
 
     /// The command that runs this test again with the same seed.
