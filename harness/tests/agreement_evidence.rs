@@ -22,6 +22,8 @@ fn writes_in_a_compacted_prefix_are_verified_on_a_real_cluster() {
             "snapshot=50",
             "--nemesis",
             "kill",
+            "--fault-lengths",
+            "fixed",
             "--nemesis-interval",
             "2s",
             "--time-limit",

@@ -33,6 +33,8 @@ struct Hunt {
 const RAFT_PARTITIONS: &[&str] = &[
     "--nemesis",
     "partition",
+    "--fault-lengths",
+    "fixed",
     "--nemesis-interval",
     "2s",
     "--concurrency",
@@ -47,6 +49,8 @@ const RAFT_PARTITIONS: &[&str] = &[
 const RAFT_CLOCK_PARTITIONS: &[&str] = &[
     "--nemesis",
     "clock,partition",
+    "--fault-lengths",
+    "fixed",
     "--nemesis-interval",
     "2s",
     "--concurrency",
@@ -64,6 +68,8 @@ const RAFT_CLOCK_PARTITIONS: &[&str] = &[
 const RAFT_KILL_VOTES: &[&str] = &[
     "--nemesis",
     "kill",
+    "--fault-lengths",
+    "fixed",
     "--nemesis-interval",
     "50ms",
     "--opt",
@@ -72,10 +78,19 @@ const RAFT_KILL_VOTES: &[&str] = &[
 const PAXOS_ALL: &[&str] = &[
     "--nemesis",
     "partition,kill,pause",
+    "--fault-lengths",
+    "fixed",
     "--nemesis-interval",
     "2s",
 ];
-const PAXOS_FAST_PARTITIONS: &[&str] = &["--nemesis", "partition", "--nemesis-interval", "900ms"];
+const PAXOS_FAST_PARTITIONS: &[&str] = &[
+    "--nemesis",
+    "partition",
+    "--fault-lengths",
+    "fixed",
+    "--nemesis-interval",
+    "900ms",
+];
 
 const HUNTS: &[Hunt] = &[
     Hunt {

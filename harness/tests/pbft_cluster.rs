@@ -179,6 +179,8 @@ fn four_replicas_are_valid_under_partition_and_kill() {
             "4",
             "--nemesis",
             "partition,kill",
+            "--fault-lengths",
+            "fixed",
             "--nemesis-interval",
             "4s",
             "--time-limit",
@@ -217,13 +219,15 @@ fn four_replicas_are_valid_under_partition_and_kill() {
     assert_eq!(from_disk, restarts, "every restart recovered records");
 }
 
-const BUG_MIX: [&str; 14] = [
+const BUG_MIX: [&str; 16] = [
     "--target",
     "pbft",
     "--nodes",
     "4",
     "--nemesis",
     "partition",
+    "--fault-lengths",
+    "fixed",
     "--nemesis-interval",
     "1s",
     "--time-limit",

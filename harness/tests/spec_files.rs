@@ -62,6 +62,8 @@ fn nodes_configured_only_by_rendered_files_form_a_valid_cluster() {
             "3",
             "--nemesis",
             "kill",
+            "--fault-lengths",
+            "fixed",
             "--nemesis-interval",
             "3s",
             "--time-limit",

@@ -83,6 +83,8 @@ fn run(root: &Path, spec: &Path, name: &str, seed: u64) -> (String, String) {
             "3",
             "--nemesis",
             "partition",
+            "--fault-lengths",
+            "fixed",
             "--nemesis-interval",
             "2s",
             "--concurrency",

@@ -29,6 +29,8 @@ fn dry_run(seed: &str, nemesis: &str) -> Value {
         nemesis,
         "--time-limit",
         "30s",
+        "--fault-lengths",
+        "fixed",
         "--nemesis-interval",
         "2s",
         "--concurrency",

@@ -121,7 +121,13 @@ fn run_test(extra: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, Value
         "--seed",
         "11",
     ])
-    .args(["--nemesis-interval", "1s", "--results"])
+    .args([
+        "--fault-lengths",
+        "fixed",
+        "--nemesis-interval",
+        "1s",
+        "--results",
+    ])
     .arg(&results)
     .args(extra)
     .envs(env.iter().copied())

@@ -49,6 +49,8 @@ fn run_seeds(
                 nemesis,
                 "--time-limit",
                 "8s",
+                "--fault-lengths",
+                "fixed",
                 "--nemesis-interval",
                 "1s",
                 "--rate",

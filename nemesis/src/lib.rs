@@ -65,7 +65,7 @@ pub use loss::{Loss, LossSpec};
 pub use netns::NetnsNet;
 pub use outcome::Outcome;
 pub use proxy::ProxyNet;
-pub use schedule::{LEADER_WEIGHT, ScheduleConfig, Step, schedule};
+pub use schedule::{FaultLengths, LEADER_WEIGHT, ScheduleConfig, Step, schedule};
 pub use shape::PartitionShape;
 pub use target::TargetSpec;
 

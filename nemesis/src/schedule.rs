@@ -43,6 +43,45 @@ pub struct ScheduleConfig {
     /// every shape and target alike, as schedules did before leader weighting; 0 never
     /// aims at the leader. Targets with no leader should use 1.
     pub leader_weight: u32,
+    /// How long faults last and how far apart they are.
+    pub lengths: FaultLengths,
+}
+
+/// The rhythm of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultLengths {
+    /// Every fault lasts one interval and follows one interval of quiet: a steady beat,
+    /// as the documented fault mixes of the planted bugs assume.
+    Fixed,
+    /// Quiet gaps drawn between half and one and a half intervals, and faults of every
+    /// length: a third of them (half of the kills) blips of 5 to 100 ms, which end inside
+    /// one election (a voter back before the vote is over, a leader back before it is
+    /// deposed), a third 100 ms to 1 s, a third 1 s to two intervals (a new leader elected
+    /// and serving while the old one is cut off). Bugs hide behind different lengths; a
+    /// run that does not know which bug it looks for tries them all.
+    #[default]
+    Varied,
+}
+
+impl std::str::FromStr for FaultLengths {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fixed" => Ok(FaultLengths::Fixed),
+            "varied" => Ok(FaultLengths::Varied),
+            _ => Err(format!("{s:?}: expected fixed or varied")),
+        }
+    }
+}
+
+impl std::fmt::Display for FaultLengths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultLengths::Fixed => "fixed",
+            FaultLengths::Varied => "varied",
+        })
+    }
 }
 
 /// The default [`ScheduleConfig::leader_weight`] for targets that elect a leader: most
@@ -83,7 +122,15 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
         .filter(|s| s.applies_to(cfg.nodes))
         .collect();
     let w = cfg.leader_weight;
-    let mut t = interval;
+    let varied = cfg.lengths == FaultLengths::Varied;
+    // Varied rhythm draws from a stream of its own, so the faults chosen are the same
+    // under either rhythm.
+    let mut rhythm = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7268_7974_686d_0000);
+    let mut t = if varied {
+        gap(interval, &mut rhythm)
+    } else {
+        interval
+    };
     while t < limit {
         let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
         let spec = match kind {
@@ -100,6 +147,11 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
             FaultKind::Clock => FaultSpec::Clock(clock_spec(&mut rng)),
             FaultKind::Loss => FaultSpec::Loss(LossSpec::random(&mut rng)),
         };
+        let length = if varied {
+            fault_length(kind, interval, &mut rhythm)
+        } else {
+            interval
+        };
         let clock = clock_track.then(|| track_clock_spec(&mut clock_rng));
         if let Some(c) = clock {
             steps.push(Step {
@@ -113,23 +165,44 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
             op: NemesisOp::Start(spec),
             seed: rng.random(),
         });
-        if t + interval < limit {
+        if t + length < limit {
             steps.push(Step {
-                at_ms: t + interval,
+                at_ms: t + length,
                 op: NemesisOp::Stop(kind),
                 seed: rng.random(),
             });
             if clock.is_some() {
                 steps.push(Step {
-                    at_ms: t + interval,
+                    at_ms: t + length,
                     op: NemesisOp::Stop(FaultKind::Clock),
                     seed: clock_rng.random(),
                 });
             }
         }
-        t += 2 * interval;
+        t += if varied {
+            length + gap(interval, &mut rhythm)
+        } else {
+            2 * interval
+        };
     }
     steps
+}
+
+/// A quiet gap of the varied rhythm: half to one and a half intervals (at least 1 ms).
+fn gap(interval: u64, rng: &mut ChaCha8Rng) -> u64 {
+    rng.random_range(interval / 2..=interval * 3 / 2).max(1)
+}
+
+/// How long one fault of the varied rhythm lasts, in ms (see [`FaultLengths::Varied`]).
+fn fault_length(kind: FaultKind, interval: u64, rng: &mut ChaCha8Rng) -> u64 {
+    let short_pct = if kind == FaultKind::Kill { 50 } else { 33 };
+    if rng.random_range(0..100) < short_pct {
+        rng.random_range(5..100)
+    } else if rng.random_bool(0.5) {
+        rng.random_range(100..1000)
+    } else {
+        rng.random_range(1000..(2 * interval).max(1001))
+    }
 }
 
 /// One of `items`, `leader` counting `weight` times and every other item once. Weight 1
@@ -195,6 +268,7 @@ mod tests {
             nodes: 3,
             seed,
             leader_weight: 1,
+            lengths: FaultLengths::Fixed,
         }
     }
 
@@ -349,6 +423,56 @@ mod tests {
         assert_eq!(w0, 0.0);
         assert!((0.15..0.21).contains(&w1), "weight 1: {w1}");
         assert!((0.36..0.44).contains(&w3), "weight 3: {w3}");
+    }
+
+    #[test]
+    fn varied_lengths_reach_from_blips_to_two_intervals_and_choose_the_same_faults() {
+        let varied = |seed| ScheduleConfig {
+            lengths: FaultLengths::Varied,
+            time_limit: Duration::from_secs(600),
+            ..cfg(seed)
+        };
+        assert_eq!(schedule(&varied(3)), schedule(&varied(3)));
+        let s = schedule(&varied(3));
+        let mut lengths = Vec::new();
+        let mut quiet = Vec::new();
+        let mut last_stop = 0;
+        for pair in s.chunks(2) {
+            let (NemesisOp::Start(spec), Some(stop)) = (pair[0].op, pair.get(1)) else {
+                continue;
+            };
+            assert_eq!(stop.op, NemesisOp::Stop(spec.kind()));
+            lengths.push(stop.at_ms - pair[0].at_ms);
+            quiet.push(pair[0].at_ms - last_stop);
+            last_stop = stop.at_ms;
+        }
+        // interval 2 s: blips under 100 ms, medium, and long faults up to 4 s; gaps 1-3 s
+        assert!(lengths.iter().all(|l| (5..4000).contains(l)), "{lengths:?}");
+        for (lo, hi) in [(5, 100), (100, 1000), (1000, 4000)] {
+            assert!(
+                lengths.iter().any(|l| (lo..hi).contains(l)),
+                "none in {lo}..{hi}"
+            );
+        }
+        assert!(quiet.iter().all(|q| (1000..=3000).contains(q)), "{quiet:?}");
+        // the same faults in the same order as the fixed rhythm chooses
+        let specs = |lengths| -> Vec<FaultSpec> {
+            schedule(&ScheduleConfig {
+                lengths,
+                time_limit: Duration::from_secs(60),
+                ..cfg(3)
+            })
+            .iter()
+            .filter_map(|st| match st.op {
+                NemesisOp::Start(f) => Some(f),
+                NemesisOp::Stop(_) => None,
+            })
+            .collect()
+        };
+        let (fixed, varied) = (specs(FaultLengths::Fixed), specs(FaultLengths::Varied));
+        let n = fixed.len().min(varied.len());
+        assert!(n >= 10);
+        assert_eq!(fixed[..n], varied[..n]);
     }
 
     #[test]

@@ -55,9 +55,19 @@ pub struct TestArgs {
     /// a network namespace per node, faults as nftables rules; needed for `loss`).
     #[arg(long, default_value = "proxy")]
     pub net: String,
-    /// Quiet time before each fault, and how long each fault lasts.
+    /// The nemesis's beat: with `--fault-lengths fixed`, the quiet time before each fault
+    /// and how long each fault lasts; with `varied`, the mean quiet time, and faults last
+    /// from 5 ms to two intervals.
     #[arg(long = "nemesis-interval", default_value = "5s", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
+    /// `varied` (faults of every length, blips that end inside one election to faults of
+    /// two intervals, at uneven gaps) or `fixed` (every fault and every gap one interval).
+    #[arg(
+        long = "fault-lengths",
+        default_value = "varied",
+        conflicts_with = "maelstrom"
+    )]
+    pub fault_lengths: sunder_nemesis::FaultLengths,
     /// A planted bug to switch on in the nodes (repeatable).
     #[arg(long = "bug")]
     pub bugs: Vec<String>,

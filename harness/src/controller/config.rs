@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use sunder_nemesis::{FaultKind, LEADER_WEIGHT, ScheduleConfig};
+use sunder_nemesis::{FaultKind, FaultLengths, LEADER_WEIGHT, ScheduleConfig};
 use sunder_workloads::{WorkloadConfig, WorkloadKind};
 
 /// How node-to-node traffic flows, and where network faults are made.
@@ -55,6 +55,8 @@ pub struct TestConfig {
     pub nemesis: Vec<FaultKind>,
     #[serde(serialize_with = "human")]
     pub nemesis_interval: Duration,
+    #[serde(serialize_with = "display")]
+    pub fault_lengths: FaultLengths,
     pub net: NetBackend,
     pub bugs: Vec<String>,
     pub opts: Vec<(String, String)>,
@@ -260,6 +262,7 @@ impl TestConfig {
             seed: a.seed.unwrap_or_else(random_seed),
             nemesis,
             nemesis_interval: a.nemesis_interval,
+            fault_lengths: a.fault_lengths,
             net,
             bugs: a.bugs.clone(),
             opts,
@@ -294,6 +297,7 @@ impl TestConfig {
             nodes: self.nodes,
             seed: derive_seed(self.seed, "nemesis"),
             leader_weight: self.leader_weight(),
+            lengths: self.fault_lengths,
         }
     }
 
@@ -345,6 +349,7 @@ impl TestConfig {
             },
         );
         flag("--nemesis-interval", d(self.nemesis_interval));
+        flag("--fault-lengths", self.fault_lengths.to_string());
         flag("--net", self.net.to_string());
         flag("--op-timeout", d(self.op_timeout));
         for b in &self.bugs {
