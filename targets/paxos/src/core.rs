@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use sunder_core::{CoreConfig, Input, NodeId, OptKind, OptSpec, Output, Protocol, ReqToken};
-use sunder_wire::{NodeEvent, Op, Response, Status, errors};
+use sunder_wire::{LogPosition, NodeEvent, Op, Response, Status, errors};
 
 type Out = Output<Msg, Record>;
 
@@ -319,7 +319,18 @@ impl Paxos {
                 .as_ref()
                 .is_some_and(|c| c.node == self.me && c.origin == origin);
             let resp = match a.result {
-                Some(result) if mine => sunder_core::kv::response(result),
+                Some(result) if mine => {
+                    let mut resp = sunder_core::kv::response(result);
+                    // An update says where it was chosen, as Raft's do: the agreement
+                    // checker dates a divergence by the first acknowledgement at or past it.
+                    if resp.ok && a.entry.cmd.as_ref().is_some_and(|c| c.op.is_update()) {
+                        resp.committed = Some(LogPosition {
+                            index: a.slot,
+                            term: a.entry.round,
+                        });
+                    }
+                    resp
+                }
                 // Another value took the slot: this command was never chosen here, but
                 // stay conservative about whether some leader re-proposes it elsewhere.
                 _ => Response::error(0, errors::UNAVAILABLE, false),

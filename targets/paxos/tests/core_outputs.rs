@@ -79,6 +79,30 @@ fn a_lone_node_persists_before_it_replies() {
     );
     assert_eq!(read.reply[0].1.value, json!(5), "reads go through the log");
     assert_eq!(p.commit(), 2);
+    // the write says where it was chosen, as the dump will list it; a read does not
+    let Record::Chosen { entry, .. } = &out.persist[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        out.reply[0].1.committed,
+        Some(sunder_wire::LogPosition {
+            index: 1,
+            term: entry.round
+        })
+    );
+    assert_eq!(read.reply[0].1.committed, None);
+    let dump = step(
+        &mut p,
+        Input::Client {
+            token: ReqToken { conn: 1, id: 3 },
+            op: Op::Dump,
+        },
+    );
+    let first = &dump.reply[0].1.value["entries"][0];
+    assert_eq!(
+        (first["index"].clone(), first["term"].clone()),
+        (json!(1), json!(entry.round))
+    );
 }
 
 #[test]
