@@ -9,8 +9,9 @@
 //!                         Store::update(k, "to", revision)   (Nats-Expected-Last-Subject-Sequence)
 //! ```
 //!
-//! Values are decimal integers stored as text. The bucket (`KV_<bucket>` stream, history
-//! 1, file storage, `replicas` copies) is created by the adapter on its first call,
+//! Values are decimal integers stored as text. The bucket (stream `KV_<bucket>` configured
+//! as a KV bucket: history 1, file storage, `replicas` copies, direct gets allowed, rollups
+//! allowed, deletes denied, discard new) is created by the adapter on its first call,
 //! idempotently (creating a stream with the same configuration again is no error), and
 //! retried until `setup_timeout` while JetStream has no meta leader yet: the spec format
 //! has no hook to run once the cluster is up, and only the adapter knows the bucket.
@@ -53,7 +54,7 @@ use tokio::time::Instant;
 pub const DEFAULT_BUCKET: &str = "sunder";
 
 /// How long setting up a node's client may take when the spec does not say.
-pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// NATS allows at most 5 replicas of a stream.
 pub const MAX_REPLICAS: usize = 5;
@@ -94,7 +95,7 @@ pub struct NatsConfig {
     #[serde(default, deserialize_with = "crate::adapter::de_duration")]
     pub timeout: Option<Duration>,
     /// How long the first call to a node may spend connecting and creating the bucket
-    /// (default 30 s).
+    /// (default 10 s).
     #[serde(default, deserialize_with = "crate::adapter::de_duration")]
     pub setup_timeout: Option<Duration>,
 }
@@ -248,18 +249,29 @@ impl NatsClient {
         })
     }
 
-    /// Creates the bucket, or finds it there with the same configuration. Retried while
-    /// JetStream cannot answer yet (no meta leader at start-up).
+    /// Creates the bucket's stream, or finds it there with the same configuration.
+    /// Retried while JetStream cannot answer yet (no meta leader at start-up).
+    ///
+    /// Not `create_key_value`: that asks for the account's information first, whose answer
+    /// from a 2.9 server lacks fields async-nats 0.51 requires. The stream is configured
+    /// as that call would configure it.
     async fn create_bucket(&self, js: &jetstream::Context, deadline: Instant) -> Result<(), String> {
-        let config = kv::Config {
-            bucket: self.cfg.bucket.clone(),
-            history: 1,
-            num_replicas: self.replicas(),
+        let bucket = &self.cfg.bucket;
+        let config = jetstream::stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            // History 1: only the latest revision of each key is kept.
+            max_messages_per_subject: 1,
             storage: jetstream::stream::StorageType::File,
-            ..kv::Config::default()
+            num_replicas: self.replicas(),
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: jetstream::stream::DiscardPolicy::New,
+            ..jetstream::stream::Config::default()
         };
         retry_until(deadline, "create the bucket", || {
-            js.create_key_value(config.clone())
+            js.create_stream(config.clone())
         })
         .await
         .map(|_| ())
