@@ -70,8 +70,7 @@ fn nats_kv_under_partitions_and_kills_reaches_a_verdict() {
         r.code,
         r.output
     );
-    let history =
-        std::fs::read_to_string(root.path().join("nats/latest/history.jsonl")).unwrap();
+    let history = std::fs::read_to_string(root.path().join("nats/latest/history.jsonl")).unwrap();
     // The faults really happened: partitions and kills applied, not merely scheduled.
     for f in ["partition", "kill"] {
         let applied = history

@@ -205,7 +205,10 @@ mod tests {
         assert_eq!(a.name(), "nats");
         assert!(a.can_cas());
         assert!(a.missing_for(WorkloadKind::Register).is_empty());
-        assert_eq!(a.missing_for(WorkloadKind::Set), vec!["set_add", "set_read"]);
+        assert_eq!(
+            a.missing_for(WorkloadKind::Set),
+            vec!["set_add", "set_read"]
+        );
     }
 
     #[test]

@@ -39,10 +39,10 @@ use crate::client::{Client, Endpoint, Outcome, errors};
 use crate::dial::Dialer;
 use crate::relay::LoopbackRelay;
 use async_nats::connection::State;
+use async_nats::jetstream;
 use async_nats::jetstream::context::{ContextBuilder, PublishError, PublishErrorKind};
 use async_nats::jetstream::kv::{self, PutErrorKind, UpdateErrorKind};
 use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
-use async_nats::jetstream;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::time::Duration;
@@ -255,7 +255,11 @@ impl NatsClient {
     /// Not `create_key_value`: that asks for the account's information first, whose answer
     /// from a 2.9 server lacks fields async-nats 0.51 requires. The stream is configured
     /// as that call would configure it.
-    async fn create_bucket(&self, js: &jetstream::Context, deadline: Instant) -> Result<(), String> {
+    async fn create_bucket(
+        &self,
+        js: &jetstream::Context,
+        deadline: Instant,
+    ) -> Result<(), String> {
         let bucket = &self.cfg.bucket;
         let config = jetstream::stream::Config {
             name: format!("KV_{bucket}"),
@@ -364,7 +368,14 @@ impl NatsClient {
         }
     }
 
-    async fn cas(&self, conn: &NodeConn, key: &str, from: i64, to: i64, deadline: Instant) -> Outcome {
+    async fn cas(
+        &self,
+        conn: &NodeConn,
+        key: &str,
+        from: i64,
+        to: i64,
+        deadline: Instant,
+    ) -> Outcome {
         let mismatch = || Outcome::Fail {
             error: sunder_wire::errors::CAS_MISMATCH.to_string(),
             leader: None,
@@ -496,7 +507,11 @@ fn publish_outcome(publish: Option<&PublishError>, whole: &dyn std::fmt::Display
 
 /// Tries `attempt` every 250 ms until it succeeds or `deadline` passes; the error is the
 /// last one seen.
-async fn retry_until<T, E, F, Fut>(deadline: Instant, what: &str, mut attempt: F) -> Result<T, String>
+async fn retry_until<T, E, F, Fut>(
+    deadline: Instant,
+    what: &str,
+    mut attempt: F,
+) -> Result<T, String>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
