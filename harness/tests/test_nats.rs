@@ -3,8 +3,9 @@
 //! its bucket once the cluster is up. The run must reach a verdict (valid or invalid: this
 //! test checks that sunder can audit NATS, not what NATS does; the README reports that).
 //!
-//! Needs root, `ip`, `nft` and Debian's `nats-server` (CI installs them); elsewhere it
-//! prints why it skips (and fails under CI).
+//! The netns test needs root, `ip`, `nft` and Debian's `nats-server` (CI installs them);
+//! the loopback one only `nats-server`. Elsewhere each prints why it skips (and fails
+//! under CI).
 
 mod support;
 
@@ -96,4 +97,52 @@ fn nats_kv_under_partitions_and_kills_reaches_a_verdict() {
         })
         .count();
     assert!(valued_reads >= 10, "{valued_reads} reads saw a value");
+}
+
+/// Without root: NATS on 127.0.0.1 (ports sunder picks), process faults only, as the spec
+/// allows for the proxy backend; the client connects directly, without the relay.
+#[test]
+fn nats_kv_on_loopback_under_kills_and_pauses_reaches_a_verdict() {
+    if !Path::new(NATS_SERVER).exists() {
+        sunder_test_support::skip_or_fail(&format!(
+            "{NATS_SERVER} is missing (apt-get install nats-server)"
+        ));
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let spec = spec();
+    let r = sunder_test(
+        root.path(),
+        "loopback",
+        &[
+            "--target-spec",
+            spec.to_str().unwrap(),
+            "--nemesis",
+            "kill,pause",
+            "--nemesis-interval",
+            "3s",
+            "--concurrency",
+            "6",
+            "--time-limit",
+            "15s",
+            "--seed",
+            "3",
+        ],
+    );
+    let verdict = r.checker("linearizability").unwrap_or("none").to_string();
+    eprintln!("nats on loopback: seed 3: {verdict} (exit {:?})", r.code);
+    assert!(
+        matches!(r.code, Some(0) | Some(1)) && matches!(verdict.as_str(), "valid" | "invalid"),
+        "no verdict: exit {:?}, linearizability {verdict}\n{}",
+        r.code,
+        r.output
+    );
+    let history =
+        std::fs::read_to_string(root.path().join("loopback/latest/history.jsonl")).unwrap();
+    assert!(history.contains(r#""f":"kill""#), "kills were applied");
+    let acked = history
+        .lines()
+        .filter(|l| l.contains(r#""type":"ok""#) && l.contains(r#""f":"write""#))
+        .count();
+    assert!(acked >= 10, "{acked} acknowledged writes");
 }
