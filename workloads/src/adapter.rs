@@ -5,6 +5,7 @@
 //!  adapter = "etcd"          ─►    AnyClient::Etcd(EtcdClient)        ─► run_workers_with
 //!  reads = "serializable"          AnyClient::JsonLines(JsonLinesClient)   final_phase_with
 //!  adapter = "http" + [client.read] ...   AnyClient::Http(HttpKvClient)
+//!  adapter = "nats"                        AnyClient::Nats(NatsClient)
 //! ```
 //!
 //! Unknown settings are errors, not silently ignored: a misspelt `reads` would otherwise
@@ -18,6 +19,7 @@ use crate::etcd::{EtcdClient, EtcdConfig};
 use crate::http_config::HttpConfig;
 use crate::http_kv::HttpKvClient;
 use crate::jsonlines::JsonLinesClient;
+use crate::nats::{NatsClient, NatsConfig};
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 use sunder_wire::Op;
@@ -32,6 +34,8 @@ pub enum AdapterConfig {
     Etcd(EtcdConfig),
     /// Any HTTP API, described operation by operation in the spec.
     Http(HttpConfig),
+    /// NATS JetStream key-value (register workload only).
+    Nats(NatsConfig),
 }
 
 impl Default for AdapterConfig {
@@ -47,6 +51,7 @@ impl AdapterConfig {
             AdapterConfig::SunderJson {} => "sunder-json",
             AdapterConfig::Etcd(_) => "etcd",
             AdapterConfig::Http(_) => "http",
+            AdapterConfig::Nats(_) => "nats",
         }
     }
 
@@ -55,7 +60,7 @@ impl AdapterConfig {
     pub fn can_cas(&self) -> bool {
         match self {
             AdapterConfig::Http(h) => h.op(crate::http_config::HttpOp::Cas).is_some(),
-            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) => true,
+            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) | AdapterConfig::Nats(_) => true,
         }
     }
 
@@ -64,7 +69,10 @@ impl AdapterConfig {
     pub fn missing_for(&self, kind: WorkloadKind) -> Vec<&'static str> {
         match self {
             AdapterConfig::Http(h) => h.missing_for(kind),
-            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) => Vec::new(),
+            AdapterConfig::Nats(_) if kind == WorkloadKind::Set => vec!["set_add", "set_read"],
+            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) | AdapterConfig::Nats(_) => {
+                Vec::new()
+            }
         }
     }
 
@@ -80,6 +88,9 @@ impl AdapterConfig {
             AdapterConfig::Http(cfg) => {
                 AnyClient::Http(HttpKvClient::new(endpoints, dialer, cfg.clone()))
             }
+            AdapterConfig::Nats(cfg) => {
+                AnyClient::Nats(NatsClient::new(endpoints, dialer, cfg.clone()))
+            }
         }
     }
 }
@@ -90,6 +101,7 @@ pub enum AnyClient {
     JsonLines(JsonLinesClient),
     Etcd(EtcdClient),
     Http(HttpKvClient),
+    Nats(NatsClient),
     /// A BFT target's client (PBFT); built by the controller, which holds its keys.
     Bft(BftClient),
 }
@@ -100,6 +112,7 @@ impl Client for AnyClient {
             AnyClient::JsonLines(c) => c.endpoints(),
             AnyClient::Etcd(c) => c.endpoints(),
             AnyClient::Http(c) => c.endpoints(),
+            AnyClient::Nats(c) => c.endpoints(),
             AnyClient::Bft(c) => c.endpoints(),
         }
     }
@@ -109,6 +122,7 @@ impl Client for AnyClient {
             AnyClient::JsonLines(c) => c.can_cas(),
             AnyClient::Etcd(c) => c.can_cas(),
             AnyClient::Http(c) => c.can_cas(),
+            AnyClient::Nats(c) => c.can_cas(),
             AnyClient::Bft(c) => c.can_cas(),
         }
     }
@@ -118,6 +132,7 @@ impl Client for AnyClient {
             AnyClient::JsonLines(c) => c.call(node, op, timeout).await,
             AnyClient::Etcd(c) => c.call(node, op, timeout).await,
             AnyClient::Http(c) => c.call(node, op, timeout).await,
+            AnyClient::Nats(c) => c.call(node, op, timeout).await,
             AnyClient::Bft(c) => c.call(node, op, timeout).await,
         }
     }
@@ -185,6 +200,18 @@ mod tests {
     }
 
     #[test]
+    fn the_nats_adapter_parses_and_has_no_set_workload() {
+        let a = parse(r#"{"adapter":"nats","reads":"direct","replicas":3}"#).unwrap();
+        assert_eq!(a.name(), "nats");
+        assert!(a.can_cas());
+        assert!(a.missing_for(WorkloadKind::Register).is_empty());
+        assert_eq!(
+            a.missing_for(WorkloadKind::Set),
+            vec!["set_add", "set_read"]
+        );
+    }
+
+    #[test]
     fn unknown_settings_and_values_are_errors() {
         for bad in [
             r#"{"adapter":"etcd","read":"serializable"}"#,
@@ -192,6 +219,7 @@ mod tests {
             r#"{"adapter":"etcd","timeout":"soon"}"#,
             r#"{"adapter":"sunder-json","reads":"serializable"}"#,
             r#"{"adapter":"zookeeper"}"#,
+            r#"{"adapter":"nats","reads":"linearizable"}"#,
             r#"{"reads":"serializable"}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad} parsed");

@@ -28,6 +28,8 @@
 //!   spec's `[client]` ([`http_config`]: [`HttpConfig`], checked whole at load), requests
 //!   from [`http_template`]s (key and value encodings), answers read by
 //!   [`http_answer`] rules (ok / fail / info / absent, where the value is).
+//! - [`nats`]: [`NatsClient`], NATS JetStream key-value through `async-nats`, one connection
+//!   per node ([`relay`]: a loopback relay that carries it into `--net netns`).
 //! - [`adapter`]: [`AdapterConfig`] (a target spec's `[client]` table) → [`AnyClient`].
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
@@ -46,8 +48,10 @@ pub mod http_config;
 pub mod http_kv;
 pub mod http_template;
 pub mod jsonlines;
+pub mod nats;
 pub mod pacer;
 pub mod recorder;
+pub mod relay;
 pub mod worker;
 
 pub use adapter::{AdapterConfig, AnyClient};
@@ -61,6 +65,7 @@ pub use generator::Generator;
 pub use http_config::{HttpConfig, HttpConfigError, HttpOp};
 pub use http_kv::HttpKvClient;
 pub use jsonlines::JsonLinesClient;
+pub use nats::{NatsClient, NatsConfig, NatsReads};
 pub use pacer::Pacer;
 pub use recorder::{Counts, Recorder};
 pub use worker::{WorkerSummary, run_workers, run_workers_with};

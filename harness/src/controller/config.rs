@@ -146,6 +146,14 @@ impl TestConfig {
         };
         if let (Some(spec), Some(path)) = (&spec, &a.target_spec) {
             let missing = spec.client.missing_for(workload);
+            if !missing.is_empty() && spec.client.name() != "http" {
+                bail!(
+                    "--target-spec {}: the {} adapter does not do the {} workload",
+                    path.display(),
+                    spec.client.name(),
+                    workload
+                );
+            }
             if !missing.is_empty() {
                 bail!(
                     "--target-spec {}: the {} workload needs [client.{}], which the spec does \

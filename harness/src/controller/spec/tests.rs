@@ -499,3 +499,49 @@ fn http_client_opts_are_checked_like_the_file() {
     assert_eq!(e.key.as_deref(), Some("client.timeout"));
     assert!(e.to_string().contains("--client-opt timeout=soon"), "{e}");
 }
+
+const NATS: &str = include_str!("../../../../targets/specs/nats.toml");
+
+#[test]
+fn the_nats_spec_loads_routes_to_every_member_and_has_no_set_workload() {
+    let s = parse(NATS).unwrap();
+    assert_eq!(s.name, "nats");
+    let AdapterConfig::Nats(n) = &s.client else {
+        panic!("{:?}", s.client)
+    };
+    assert_eq!(n.reads, sunder_workloads::NatsReads::Leader);
+    assert_eq!(n.bucket, "sunder");
+    assert!(
+        !s.client
+            .missing_for(sunder_workloads::WorkloadKind::Set)
+            .is_empty()
+    );
+    assert!(s.requires.check("proxy", &[FaultKind::Partition]).is_err());
+    assert!(s.requires.check("netns", &[FaultKind::Clock]).is_err());
+    assert!(
+        s.requires
+            .check(
+                "netns",
+                &[FaultKind::Partition, FaultKind::Kill, FaultKind::Pause]
+            )
+            .is_ok()
+    );
+    let (program, args, _) = s.node_command(&ctx(1));
+    assert_eq!(program, PathBuf::from("/usr/sbin/nats-server"));
+    let args: Vec<String> = args.into_iter().map(|a| a.into_string().unwrap()).collect();
+    let routes = args.iter().position(|a| a == "--routes").unwrap();
+    assert_eq!(
+        args[routes + 1],
+        "nats://10.0.0.1:2380,nats://10.0.0.2:2380,nats://10.0.0.3:2380"
+    );
+    let name = args.iter().position(|a| a == "--server_name").unwrap();
+    assert_eq!(args[name + 1], "n2");
+    let bad = NATS.replace("reads = \"leader\"", "reads = \"linearizable\"");
+    let e = parse(&bad).unwrap_err().to_string();
+    assert!(e.contains("client"), "{e}");
+    let e = s
+        .with_client_opts(&[("replicas".into(), "9".into())])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("replicas"), "{e}");
+}
