@@ -28,7 +28,7 @@ fn dry_run(seed: &str, nemesis: &str) -> Value {
         "--nemesis",
         nemesis,
         "--time-limit",
-        "30s",
+        "90s",
         "--fault-lengths",
         "fixed",
         "--nemesis-interval",
