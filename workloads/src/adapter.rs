@@ -5,6 +5,7 @@
 //!  adapter = "etcd"          ─►    AnyClient::Etcd(EtcdClient)        ─► run_workers_with
 //!  reads = "serializable"          AnyClient::JsonLines(JsonLinesClient)   final_phase_with
 //!  adapter = "http" + [client.read] ...   AnyClient::Http(HttpKvClient)
+//!  adapter = "zookeeper"                   AnyClient::Zookeeper(ZookeeperClient)
 //! ```
 //!
 //! Unknown settings are errors, not silently ignored: a misspelt `reads` would otherwise
@@ -18,6 +19,7 @@ use crate::etcd::{EtcdClient, EtcdConfig};
 use crate::http_config::HttpConfig;
 use crate::http_kv::HttpKvClient;
 use crate::jsonlines::JsonLinesClient;
+use crate::zookeeper::{ZookeeperClient, ZookeeperConfig};
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 use sunder_wire::Op;
@@ -32,6 +34,8 @@ pub enum AdapterConfig {
     Etcd(EtcdConfig),
     /// Any HTTP API, described operation by operation in the spec.
     Http(HttpConfig),
+    /// ZooKeeper, through the `zookeeper-client` crate.
+    Zookeeper(ZookeeperConfig),
 }
 
 impl Default for AdapterConfig {
@@ -47,6 +51,7 @@ impl AdapterConfig {
             AdapterConfig::SunderJson {} => "sunder-json",
             AdapterConfig::Etcd(_) => "etcd",
             AdapterConfig::Http(_) => "http",
+            AdapterConfig::Zookeeper(_) => "zookeeper",
         }
     }
 
@@ -55,7 +60,9 @@ impl AdapterConfig {
     pub fn can_cas(&self) -> bool {
         match self {
             AdapterConfig::Http(h) => h.op(crate::http_config::HttpOp::Cas).is_some(),
-            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) => true,
+            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) | AdapterConfig::Zookeeper(_) => {
+                true
+            }
         }
     }
 
@@ -64,7 +71,9 @@ impl AdapterConfig {
     pub fn missing_for(&self, kind: WorkloadKind) -> Vec<&'static str> {
         match self {
             AdapterConfig::Http(h) => h.missing_for(kind),
-            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) => Vec::new(),
+            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) | AdapterConfig::Zookeeper(_) => {
+                Vec::new()
+            }
         }
     }
 
@@ -80,6 +89,9 @@ impl AdapterConfig {
             AdapterConfig::Http(cfg) => {
                 AnyClient::Http(HttpKvClient::new(endpoints, dialer, cfg.clone()))
             }
+            AdapterConfig::Zookeeper(cfg) => {
+                AnyClient::Zookeeper(ZookeeperClient::new(endpoints, dialer, cfg.clone()))
+            }
         }
     }
 }
@@ -90,6 +102,7 @@ pub enum AnyClient {
     JsonLines(JsonLinesClient),
     Etcd(EtcdClient),
     Http(HttpKvClient),
+    Zookeeper(ZookeeperClient),
     /// A BFT target's client (PBFT); built by the controller, which holds its keys.
     Bft(BftClient),
 }
@@ -100,6 +113,7 @@ impl Client for AnyClient {
             AnyClient::JsonLines(c) => c.endpoints(),
             AnyClient::Etcd(c) => c.endpoints(),
             AnyClient::Http(c) => c.endpoints(),
+            AnyClient::Zookeeper(c) => c.endpoints(),
             AnyClient::Bft(c) => c.endpoints(),
         }
     }
@@ -109,6 +123,7 @@ impl Client for AnyClient {
             AnyClient::JsonLines(c) => c.can_cas(),
             AnyClient::Etcd(c) => c.can_cas(),
             AnyClient::Http(c) => c.can_cas(),
+            AnyClient::Zookeeper(c) => c.can_cas(),
             AnyClient::Bft(c) => c.can_cas(),
         }
     }
@@ -118,6 +133,7 @@ impl Client for AnyClient {
             AnyClient::JsonLines(c) => c.call(node, op, timeout).await,
             AnyClient::Etcd(c) => c.call(node, op, timeout).await,
             AnyClient::Http(c) => c.call(node, op, timeout).await,
+            AnyClient::Zookeeper(c) => c.call(node, op, timeout).await,
             AnyClient::Bft(c) => c.call(node, op, timeout).await,
         }
     }
@@ -161,6 +177,13 @@ mod tests {
         assert_eq!(e.reads, ReadMode::Serializable);
         assert_eq!(e.prefix, "/s/");
         assert_eq!(e.timeout, Some(Duration::from_secs(10)));
+        let z = parse(r#"{"adapter":"zookeeper","reads":"sync"}"#).unwrap();
+        assert_eq!(z.name(), "zookeeper");
+        let AdapterConfig::Zookeeper(z) = z else {
+            panic!("not zookeeper");
+        };
+        assert_eq!(z.reads, crate::zookeeper::ZkReads::Sync);
+        assert_eq!(z.prefix, "/sunder");
     }
 
     #[test]
@@ -191,7 +214,7 @@ mod tests {
             r#"{"adapter":"etcd","reads":"stale"}"#,
             r#"{"adapter":"etcd","timeout":"soon"}"#,
             r#"{"adapter":"sunder-json","reads":"serializable"}"#,
-            r#"{"adapter":"zookeeper"}"#,
+            r#"{"adapter":"zookeeper","reads":"linearizable"}"#,
             r#"{"reads":"serializable"}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad} parsed");

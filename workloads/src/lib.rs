@@ -28,6 +28,9 @@
 //!   spec's `[client]` ([`http_config`]: [`HttpConfig`], checked whole at load), requests
 //!   from [`http_template`]s (key and value encodings), answers read by
 //!   [`http_answer`] rules (ok / fail / info / absent, where the value is).
+//! - [`zookeeper`]: [`ZookeeperClient`], ZooKeeper through the `zookeeper-client` crate, one
+//!   session per server; [`relay`]: [`Relay`], a loopback relay that carries a library's own
+//!   sockets through the [`Dialer`] (`--net netns`).
 //! - [`adapter`]: [`AdapterConfig`] (a target spec's `[client]` table) → [`AnyClient`].
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
@@ -48,7 +51,9 @@ pub mod http_template;
 pub mod jsonlines;
 pub mod pacer;
 pub mod recorder;
+pub mod relay;
 pub mod worker;
+pub mod zookeeper;
 
 pub use adapter::{AdapterConfig, AnyClient};
 pub use bft::{BftClient, BftError};
@@ -63,4 +68,6 @@ pub use http_kv::HttpKvClient;
 pub use jsonlines::JsonLinesClient;
 pub use pacer::Pacer;
 pub use recorder::{Counts, Recorder};
+pub use relay::Relay;
 pub use worker::{WorkerSummary, run_workers, run_workers_with};
+pub use zookeeper::{ZkReads, ZookeeperClient, ZookeeperConfig};
