@@ -469,9 +469,16 @@ fn parse_value(data: &[u8]) -> Result<i64, String> {
         })
 }
 
-/// The error's name as recorded in the history (`zookeeper: BadVersion`).
+/// The error as recorded in the history: its name for ZooKeeper's codes (`zookeeper:
+/// BadVersion`), the crate's message for the rest (`zookeeper: no response from
+/// connection in 1600ms`).
 fn zk_name(e: &zk::Error) -> String {
-    format!("zookeeper: {e:?}")
+    let name = format!("{e:?}");
+    if name.chars().all(|c| c.is_ascii_alphanumeric()) {
+        format!("zookeeper: {name}")
+    } else {
+        format!("zookeeper: {e}")
+    }
 }
 
 /// Whether an error to a request that may change state means it was certainly not
@@ -577,6 +584,10 @@ mod tests {
         assert_eq!(
             classify(&zk::Error::BadVersion),
             Step::Definite("zookeeper: BadVersion".into())
+        );
+        assert_eq!(
+            zk_name(&zk::Error::UnexpectedErrorCode(-999)),
+            "zookeeper: unexpected error code: -999"
         );
     }
 
