@@ -79,7 +79,10 @@ fn run(reads: &str, seed: u64) -> String {
         ],
     );
     let verdict = r.checker("linearizability").unwrap_or("none").to_string();
-    eprintln!("zookeeper reads={reads} seed {seed}: {verdict} (exit {:?})", r.code);
+    eprintln!(
+        "zookeeper reads={reads} seed {seed}: {verdict} (exit {:?})",
+        r.code
+    );
     assert!(
         matches!(r.code, Some(0) | Some(1)),
         "reads={reads}: exit {:?}\n{}",
@@ -92,11 +95,16 @@ fn run(reads: &str, seed: u64) -> String {
         r.output
     );
     let history =
-        std::fs::read_to_string(root.path().join(format!("{reads}/latest/history.jsonl")))
-            .unwrap();
+        std::fs::read_to_string(root.path().join(format!("{reads}/latest/history.jsonl"))).unwrap();
     // ZooKeeper answered: writes and reads went through, not only failures.
-    assert!(oks(&history, "write") >= 10, "reads={reads}: too few ok writes");
-    assert!(oks(&history, "read") >= 10, "reads={reads}: too few ok reads");
+    assert!(
+        oks(&history, "write") >= 10,
+        "reads={reads}: too few ok writes"
+    );
+    assert!(
+        oks(&history, "read") >= 10,
+        "reads={reads}: too few ok reads"
+    );
     // The faults happened, not merely scheduled.
     let applied = |f: &str| {
         history
