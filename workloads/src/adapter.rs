@@ -6,6 +6,7 @@
 //!  reads = "serializable"          AnyClient::JsonLines(JsonLinesClient)   final_phase_with
 //!  adapter = "http" + [client.read] ...   AnyClient::Http(HttpKvClient)
 //!  adapter = "nats"                        AnyClient::Nats(NatsClient)
+//!  adapter = "zookeeper"                   AnyClient::Zookeeper(ZookeeperClient)
 //! ```
 //!
 //! Unknown settings are errors, not silently ignored: a misspelt `reads` would otherwise
@@ -20,6 +21,7 @@ use crate::http_config::HttpConfig;
 use crate::http_kv::HttpKvClient;
 use crate::jsonlines::JsonLinesClient;
 use crate::nats::{NatsClient, NatsConfig};
+use crate::zookeeper::{ZookeeperClient, ZookeeperConfig};
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 use sunder_wire::Op;
@@ -36,6 +38,8 @@ pub enum AdapterConfig {
     Http(HttpConfig),
     /// NATS JetStream key-value (register workload only).
     Nats(NatsConfig),
+    /// ZooKeeper, through the `zookeeper-client` crate.
+    Zookeeper(ZookeeperConfig),
 }
 
 impl Default for AdapterConfig {
@@ -52,6 +56,7 @@ impl AdapterConfig {
             AdapterConfig::Etcd(_) => "etcd",
             AdapterConfig::Http(_) => "http",
             AdapterConfig::Nats(_) => "nats",
+            AdapterConfig::Zookeeper(_) => "zookeeper",
         }
     }
 
@@ -60,7 +65,10 @@ impl AdapterConfig {
     pub fn can_cas(&self) -> bool {
         match self {
             AdapterConfig::Http(h) => h.op(crate::http_config::HttpOp::Cas).is_some(),
-            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) | AdapterConfig::Nats(_) => true,
+            AdapterConfig::SunderJson {}
+            | AdapterConfig::Etcd(_)
+            | AdapterConfig::Nats(_)
+            | AdapterConfig::Zookeeper(_) => true,
         }
     }
 
@@ -70,9 +78,10 @@ impl AdapterConfig {
         match self {
             AdapterConfig::Http(h) => h.missing_for(kind),
             AdapterConfig::Nats(_) if kind == WorkloadKind::Set => vec!["set_add", "set_read"],
-            AdapterConfig::SunderJson {} | AdapterConfig::Etcd(_) | AdapterConfig::Nats(_) => {
-                Vec::new()
-            }
+            AdapterConfig::SunderJson {}
+            | AdapterConfig::Etcd(_)
+            | AdapterConfig::Nats(_)
+            | AdapterConfig::Zookeeper(_) => Vec::new(),
         }
     }
 
@@ -91,6 +100,9 @@ impl AdapterConfig {
             AdapterConfig::Nats(cfg) => {
                 AnyClient::Nats(NatsClient::new(endpoints, dialer, cfg.clone()))
             }
+            AdapterConfig::Zookeeper(cfg) => {
+                AnyClient::Zookeeper(ZookeeperClient::new(endpoints, dialer, cfg.clone()))
+            }
         }
     }
 }
@@ -102,6 +114,7 @@ pub enum AnyClient {
     Etcd(EtcdClient),
     Http(HttpKvClient),
     Nats(NatsClient),
+    Zookeeper(ZookeeperClient),
     /// A BFT target's client (PBFT); built by the controller, which holds its keys.
     Bft(BftClient),
 }
@@ -113,6 +126,7 @@ impl Client for AnyClient {
             AnyClient::Etcd(c) => c.endpoints(),
             AnyClient::Http(c) => c.endpoints(),
             AnyClient::Nats(c) => c.endpoints(),
+            AnyClient::Zookeeper(c) => c.endpoints(),
             AnyClient::Bft(c) => c.endpoints(),
         }
     }
@@ -123,6 +137,7 @@ impl Client for AnyClient {
             AnyClient::Etcd(c) => c.can_cas(),
             AnyClient::Http(c) => c.can_cas(),
             AnyClient::Nats(c) => c.can_cas(),
+            AnyClient::Zookeeper(c) => c.can_cas(),
             AnyClient::Bft(c) => c.can_cas(),
         }
     }
@@ -133,6 +148,7 @@ impl Client for AnyClient {
             AnyClient::Etcd(c) => c.call(node, op, timeout).await,
             AnyClient::Http(c) => c.call(node, op, timeout).await,
             AnyClient::Nats(c) => c.call(node, op, timeout).await,
+            AnyClient::Zookeeper(c) => c.call(node, op, timeout).await,
             AnyClient::Bft(c) => c.call(node, op, timeout).await,
         }
     }
@@ -176,6 +192,13 @@ mod tests {
         assert_eq!(e.reads, ReadMode::Serializable);
         assert_eq!(e.prefix, "/s/");
         assert_eq!(e.timeout, Some(Duration::from_secs(10)));
+        let z = parse(r#"{"adapter":"zookeeper","reads":"sync"}"#).unwrap();
+        assert_eq!(z.name(), "zookeeper");
+        let AdapterConfig::Zookeeper(z) = z else {
+            panic!("not zookeeper");
+        };
+        assert_eq!(z.reads, crate::zookeeper::ZkReads::Sync);
+        assert_eq!(z.prefix, "/sunder");
     }
 
     #[test]
@@ -218,8 +241,9 @@ mod tests {
             r#"{"adapter":"etcd","reads":"stale"}"#,
             r#"{"adapter":"etcd","timeout":"soon"}"#,
             r#"{"adapter":"sunder-json","reads":"serializable"}"#,
-            r#"{"adapter":"zookeeper"}"#,
+            r#"{"adapter":"consul"}"#,
             r#"{"adapter":"nats","reads":"linearizable"}"#,
+            r#"{"adapter":"zookeeper","reads":"linearizable"}"#,
             r#"{"reads":"serializable"}"#,
         ] {
             assert!(parse(bad).is_err(), "{bad} parsed");

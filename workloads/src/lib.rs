@@ -30,6 +30,9 @@
 //!   [`http_answer`] rules (ok / fail / info / absent, where the value is).
 //! - [`nats`]: [`NatsClient`], NATS JetStream key-value through `async-nats`, one connection
 //!   per node ([`relay`]: a loopback relay that carries it into `--net netns`).
+//! - [`zookeeper`]: [`ZookeeperClient`], ZooKeeper through the `zookeeper-client` crate, one
+//!   session per server; [`relay`]: [`Relay`], a loopback relay that carries a library's own
+//!   sockets through the [`Dialer`] (`--net netns`).
 //! - [`adapter`]: [`AdapterConfig`] (a target spec's `[client]` table) → [`AnyClient`].
 //! - [`worker`]: [`run_workers`], the main phase.
 //! - [`final_phase`](mod@final_phase): final reads after the faults are healed.
@@ -53,6 +56,7 @@ pub mod pacer;
 pub mod recorder;
 pub mod relay;
 pub mod worker;
+pub mod zookeeper;
 
 pub use adapter::{AdapterConfig, AnyClient};
 pub use bft::{BftClient, BftError};
@@ -68,4 +72,6 @@ pub use jsonlines::JsonLinesClient;
 pub use nats::{NatsClient, NatsConfig, NatsReads};
 pub use pacer::Pacer;
 pub use recorder::{Counts, Recorder};
+pub use relay::Relay;
 pub use worker::{WorkerSummary, run_workers, run_workers_with};
+pub use zookeeper::{ZkReads, ZookeeperClient, ZookeeperConfig};

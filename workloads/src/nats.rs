@@ -20,7 +20,7 @@
 //! never learns (or reconnects to) another server of the cluster, and the spec starts the
 //! servers with `--no_advertise` as well. A client of a node cut off by a partition stays
 //! on it. With `--net netns` async-nats cannot make its sockets in the hub namespace, so it
-//! connects through a [`LoopbackRelay`].
+//! connects through a [`Relay`].
 //!
 //! Outcomes (as the etcd adapter's: never retried, never a guessed `ok`):
 //! - a call while the client is not connected (reconnecting after a kill) is `fail`:
@@ -37,7 +37,7 @@
 
 use crate::client::{Client, Endpoint, Outcome, errors};
 use crate::dial::Dialer;
-use crate::relay::LoopbackRelay;
+use crate::relay::Relay;
 use async_nats::connection::State;
 use async_nats::jetstream;
 use async_nats::jetstream::context::{ContextBuilder, PublishError, PublishErrorKind};
@@ -147,7 +147,7 @@ struct NodeConn {
     client: async_nats::Client,
     store: kv::Store,
     /// Kept alive as long as the client uses it (`--net netns` only).
-    _relay: Option<LoopbackRelay>,
+    _relay: Option<Relay>,
 }
 
 impl std::fmt::Debug for NodeConn {
@@ -209,12 +209,12 @@ impl NatsClient {
         let relay = match &self.dialer {
             Dialer::Direct => None,
             Dialer::Netns(_) => Some(
-                LoopbackRelay::start(target, self.dialer.clone())
+                Relay::start(target, self.dialer.clone())
                     .await
                     .map_err(|e| format!("{}: loopback relay to {id}: {e}", errors::CONNECT))?,
             ),
         };
-        let addr = relay.as_ref().map_or(target, LoopbackRelay::local_addr);
+        let addr = relay.as_ref().map_or(target, Relay::local_addr);
         let options = async_nats::ConnectOptions::new()
             .name(format!("sunder-{id}"))
             .ignore_discovered_servers()

@@ -1,81 +1,105 @@
-//! A loopback relay to one node, for client libraries that open their own sockets.
+//! A loopback relay for client libraries that open their own sockets.
 //!
 //! ```text
-//!  library ──TCP──► 127.0.0.1:P (LoopbackRelay) ──Dialer::connect──► node (maybe in a netns)
+//!  library ──TCP──► 127.0.0.1:<os port> (Relay) ──Dialer::connect──► node (e.g. in a netns)
 //! ```
 //!
-//! With `--net netns` a node's address is only reachable from the hub namespace, and only
-//! sockets made by a [`Dialer`] are there. A library such as `async-nats` connects with
-//! `TcpStream::connect` on whatever thread runs it, in the controller's namespace; it
-//! connects to this relay instead, which dials the node through the dialer and copies
-//! bytes both ways. Each accepted connection makes one connection to the node: when the
-//! node side closes or fails (the node was killed), the library's side is closed too, so
-//! the library sees the loss as it would on a direct connection. A node that cannot be
-//! dialled (down) gets the library's connection closed at once, before any byte.
+//! [`Dialer`] makes sockets where the nodes are (inside the hub namespace with `--net
+//! netns`), but a client library such as `zookeeper-client` connects by itself, from the
+//! controller's namespace, where the nodes' addresses do not exist. The relay listens on
+//! an OS-assigned loopback port and joins every connection it accepts to a new one to the
+//! node, made through the dialer; bytes are copied both ways unchanged. Either side closing
+//! or failing closes the other, so the library sees a lost connection as it would without
+//! the relay; a node that cannot be reached is a connection accepted and closed at once.
+//! Dropping the relay stops it and every connection it carries. Used by the NATS and
+//! ZooKeeper adapters.
 
 use crate::dial::Dialer;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// How long the relay waits for the node to accept a connection.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A listener on 127.0.0.1 that forwards every connection to one node. Dropping it stops
-/// the listener and every connection it relays.
+/// At most this many connections through one relay at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
+
+/// A listener on 127.0.0.1 that forwards each connection to one target. Needs a tokio
+/// runtime.
 #[derive(Debug)]
-pub struct LoopbackRelay {
+pub struct Relay {
     local: SocketAddr,
+    target: SocketAddr,
     task: JoinHandle<()>,
 }
 
-impl LoopbackRelay {
-    /// Listens on a free loopback port and relays to `target` through `dialer`. Needs a
-    /// tokio runtime.
-    pub async fn start(target: SocketAddr, dialer: Dialer) -> io::Result<LoopbackRelay> {
+impl Relay {
+    /// Starts relaying connections to `target`, made through `dialer`.
+    pub async fn start(target: SocketAddr, dialer: Dialer) -> io::Result<Relay> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let local = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            // Owned here, so aborting this task aborts every relayed connection.
-            let mut conns = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((mut inbound, _)) = accepted else {
-                            // Out of descriptors, say: do not spin on it.
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        };
-                        let dialer = dialer.clone();
-                        conns.spawn(async move {
-                            let outbound =
-                                tokio::time::timeout(DIAL_TIMEOUT, dialer.connect(target)).await;
-                            if let Ok(Ok(mut outbound)) = outbound {
-                                let _ = outbound.set_nodelay(true);
-                                let _ = inbound.set_nodelay(true);
-                                let _ =
-                                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                            }
-                        });
-                    }
-                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                }
-            }
-        });
-        Ok(LoopbackRelay { local, task })
+        let task = tokio::spawn(accept_loop(listener, target, dialer));
+        Ok(Relay {
+            local,
+            target,
+            task,
+        })
     }
 
     /// Where the library should connect.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
+
+    /// Where connections go.
+    pub fn target(&self) -> SocketAddr {
+        self.target
+    }
 }
 
-impl Drop for LoopbackRelay {
+impl Drop for Relay {
     fn drop(&mut self) {
+        // The accept loop owns the connections' tasks: aborting it drops them too.
         self.task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, target: SocketAddr, dialer: Dialer) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut conns = JoinSet::new();
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            // Reap finished connections so the set does not grow.
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        let Ok((mut inbound, _)) = accepted else {
+            // Out of descriptors and the like: wait a little rather than spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let dialer = dialer.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            let _ = inbound.set_nodelay(true);
+            // A node that cannot be reached in time: the inbound side is dropped (closed)
+            // unanswered.
+            let Ok(Ok(mut outbound)) =
+                tokio::time::timeout(DIAL_TIMEOUT, dialer.connect(target)).await
+            else {
+                return;
+            };
+            let _ = outbound.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        });
     }
 }
 
@@ -85,61 +109,70 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[tokio::test]
-    async fn bytes_go_both_ways_and_a_closed_node_closes_the_client() {
-        let node = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = LoopbackRelay::start(node.local_addr().unwrap(), Dialer::Direct)
+    async fn bytes_go_both_ways_and_a_close_reaches_the_other_side() {
+        let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = echo.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = echo.accept().await.unwrap();
+            let mut buf = [0u8; 5];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf.map(|b| b.to_ascii_uppercase()))
+                .await
+                .unwrap();
+            // Closing here must reach the client through the relay.
+        });
+        let relay = Relay::start(target, Dialer::Direct).await.unwrap();
+        assert_eq!(relay.target(), target);
+        let mut c = tokio::net::TcpStream::connect(relay.local_addr())
             .await
             .unwrap();
-        let mut client = tokio::net::TcpStream::connect(relay.local_addr())
+        c.write_all(b"hello").await.unwrap();
+        let mut buf = [0u8; 5];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"HELLO");
+        server.await.unwrap();
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), c.read(&mut buf))
             .await
+            .expect("the close was relayed")
             .unwrap();
-        let (mut at_node, _) = node.accept().await.unwrap();
-        client.write_all(b"ping").await.unwrap();
-        let mut buf = [0u8; 4];
-        at_node.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"ping");
-        at_node.write_all(b"pong").await.unwrap();
-        client.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, b"pong");
-        // The node goes away: the client reads end-of-stream, not silence.
-        drop(at_node);
-        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
-            .await
-            .expect("the relay passed the close on")
-            .unwrap_or(0);
         assert_eq!(n, 0);
     }
 
     #[tokio::test]
-    async fn a_node_that_is_down_gets_the_client_closed_at_once() {
-        // A port that was free a moment ago: nothing listens there now.
-        let free = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let relay = LoopbackRelay::start(free, Dialer::Direct).await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(relay.local_addr())
+    async fn an_unreachable_target_is_a_connection_closed_at_once() {
+        // A port that was free a moment ago: nothing listens there.
+        let free = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = free.local_addr().unwrap();
+        drop(free);
+        let relay = Relay::start(target, Dialer::Direct).await.unwrap();
+        let mut c = tokio::net::TcpStream::connect(relay.local_addr())
             .await
             .unwrap();
         let mut buf = [0u8; 1];
-        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
+        let r = tokio::time::timeout(std::time::Duration::from_secs(5), c.read(&mut buf))
             .await
-            .expect("closed within the dial timeout")
-            .unwrap_or(0);
-        assert_eq!(n, 0);
+            .expect("closed, not left hanging");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
     }
 
     #[tokio::test]
     async fn dropping_the_relay_stops_listening() {
-        let node = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let relay = LoopbackRelay::start(node.local_addr().unwrap(), Dialer::Direct)
+        let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay::start(echo.local_addr().unwrap(), Dialer::Direct)
             .await
             .unwrap();
-        let addr = relay.local_addr();
+        let local = relay.local_addr();
         drop(relay);
-        // The abort lands on the next poll of the task.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        tokio::task::yield_now().await;
+        // The listener is closed once the aborted task is dropped; allow it a moment.
+        let mut refused = false;
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(local).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(refused, "still listening on {local}");
     }
 }

@@ -198,9 +198,9 @@ fn bad_files_say_where() {
             "meteor",
         ),
         (
-            &format!("{MINIMAL}[client]\nadapter = \"zookeeper\"\n"),
+            &format!("{MINIMAL}[client]\nadapter = \"consul\"\n"),
             11,
-            "zookeeper",
+            "consul",
         ),
         (
             &format!("{MINIMAL}[client]\nadapter = \"etcd\"\nreads = \"stale\"\n"),
