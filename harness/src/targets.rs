@@ -23,6 +23,10 @@ pub struct TargetInfo {
     /// The nodes elect or name a leader that `status` reports: the nemesis aims faults at
     /// it more often than at other nodes ([`sunder_nemesis::LEADER_WEIGHT`]).
     pub leader: bool,
+    /// The default of the target's `election_ms` option, for targets that elect a leader
+    /// on a timeout: a client's default op timeout is the election timeout
+    /// ([`TargetInfo::op_timeout`]).
+    pub election_ms: Option<u64>,
     /// Runs one node until SIGTERM or SIGINT (`sunder node NAME ...`); `None` for a core
     /// that so far runs only under the simulator (`sunder test` and `sunder node` refuse it).
     pub run_node: Option<fn(NodeArgs) -> Result<(), NodeError>>,
@@ -36,6 +40,7 @@ const fn builtin<P: SimTarget>(
     about: &'static str,
     agreement: bool,
     leader: bool,
+    election_ms: Option<u64>,
 ) -> TargetInfo {
     TargetInfo {
         name,
@@ -44,6 +49,7 @@ const fn builtin<P: SimTarget>(
         opts: P::accepted_opts,
         agreement,
         leader,
+        election_ms,
         run_node: Some(sunder_node::run_node::<P>),
         sim: Some(sunder_sim::run_with_schedule::<P>),
     }
@@ -56,20 +62,29 @@ pub static TARGETS: &[TargetInfo] = &[
         "last-writer-wins replicas (not linearizable under partitions)",
         false,
         false,
+        None,
     ),
     builtin::<sunder_toy::Primary>(
         "primary",
         "a fixed primary that serves every operation",
         false,
         true,
+        None,
     ),
     builtin::<sunder_raft::Raft>(
         "raft",
         "Raft: leader election and a replicated log",
         true,
         true,
+        Some(300), // `election_ms`'s default in targets/raft/src/config.rs
     ),
-    builtin::<sunder_paxos::Paxos>("paxos", "Multi-Paxos: a replicated log", true, true),
+    builtin::<sunder_paxos::Paxos>(
+        "paxos",
+        "Multi-Paxos: a replicated log",
+        true,
+        true,
+        Some(500), // `election_ms`'s default in targets/paxos/src/core.rs
+    ),
     // Its node reads the key files the controller writes (pbft_node.rs).
     TargetInfo {
         run_node: Some(crate::pbft_node::run),
@@ -78,9 +93,34 @@ pub static TARGETS: &[TargetInfo] = &[
             "PBFT: Byzantine fault tolerant, signed messages and client requests",
             true,
             true,
+            None,
         )
     },
 ];
+
+/// A client's default op timeout when `--op-timeout` is not given.
+pub const DEFAULT_OP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl TargetInfo {
+    /// The default op timeout on this target with these `--opt`s: the election timeout
+    /// (`election_ms`, as given or the target's default) on a target that elects on one,
+    /// else [`DEFAULT_OP_TIMEOUT`]. A client that waits no longer than an election gives
+    /// up on a deposed leader while the new one is being elected, and moves on (or, half
+    /// of them, stays: see `workloads::worker`) in time to meet both sides of a short
+    /// partition, where a longer wait would see the fault heal first.
+    pub fn op_timeout(&self, opts: &[(String, String)]) -> std::time::Duration {
+        let Some(default) = self.election_ms else {
+            return DEFAULT_OP_TIMEOUT;
+        };
+        let ms = opts
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "election_ms")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(default);
+        std::time::Duration::from_millis(ms.max(1))
+    }
+}
 
 /// The built-in target with this name.
 pub fn find(name: &str) -> Option<&'static TargetInfo> {
@@ -135,6 +175,27 @@ fn join<'a>(names: impl Iterator<Item = &'a str>) -> String {
 mod tests {
     use super::*;
     use sunder_sim::{FaultKind, Schedule, SimConfig, SimError};
+
+    #[test]
+    fn the_default_op_timeout_is_the_election_timeout_where_there_is_one() {
+        let opts = |kv: &[(&str, &str)]| -> Vec<(String, String)> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let ms = std::time::Duration::from_millis;
+        let raft = find("raft").unwrap();
+        assert_eq!(raft.op_timeout(&[]), ms(300));
+        assert_eq!(raft.op_timeout(&opts(&[("election_ms", "800")])), ms(800));
+        assert_eq!(
+            raft.op_timeout(&opts(&[("heartbeat_ms", "20"), ("election_ms", "150")])),
+            ms(150)
+        );
+        assert_eq!(find("paxos").unwrap().op_timeout(&[]), ms(500));
+        for t in ["lww", "primary", "pbft"] {
+            assert_eq!(find(t).unwrap().op_timeout(&[]), DEFAULT_OP_TIMEOUT, "{t}");
+        }
+    }
 
     #[test]
     fn names_are_unique_and_found() {

@@ -185,8 +185,10 @@ fn four_replicas_are_valid_under_partition_and_kill() {
             "4s",
             "--time-limit",
             "20s",
+            // Seed 3 kills the primary at 4 s (back at 8 s) and cuts it off at 12 s
+            // (`--dry-run` shows the schedule): a view change and a restart from disk.
             "--seed",
-            "1",
+            "3",
         ],
     );
     assert_eq!(r.code, Some(0), "{}", verdicts(&r));
@@ -215,7 +217,7 @@ fn four_replicas_are_valid_under_partition_and_kill() {
             .filter(|l| !l.contains("\"records\":0,"))
             .count();
     }
-    assert!(restarts > 0, "seed 1's schedule kills a replica");
+    assert!(restarts > 0, "seed 3's schedule kills a replica");
     assert_eq!(from_disk, restarts, "every restart recovered records");
 }
 

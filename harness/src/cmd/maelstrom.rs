@@ -23,7 +23,9 @@ pub fn config(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<Co
     c.nemesis = config::parse_nemesis(&args.nemesis)?;
     c.nemesis_interval = args.nemesis_interval;
     c.key_count = args.key_count;
-    c.op_timeout = args.op_timeout;
+    if let Some(t) = args.op_timeout {
+        c.op_timeout = t;
+    }
     if let Some(l) = &args.latency {
         c.latency = l.parse()?;
     }

@@ -80,9 +80,11 @@ pub struct TestArgs {
     /// Also write a JUnit XML file (one test case per checker).
     #[arg(long)]
     pub junit: Option<PathBuf>,
-    /// A client call not answered within this time ends `info`.
-    #[arg(long = "op-timeout", default_value = "1s", value_parser = parse_duration)]
-    pub op_timeout: Duration,
+    /// A client call not answered within this time ends `info` [default: the target's
+    /// election timeout for raft (300ms) and paxos (500ms), or their `--opt election_ms`;
+    /// 1s for the others].
+    #[arg(long = "op-timeout", value_parser = parse_duration)]
+    pub op_timeout: Option<Duration>,
     /// The test's name [default: TARGET-WORKLOAD-NEMESIS].
     #[arg(long)]
     pub name: Option<String>,

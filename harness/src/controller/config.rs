@@ -188,7 +188,7 @@ impl TestConfig {
         if !nemesis.is_empty() && a.nemesis_interval.is_zero() {
             bail!("--nemesis-interval must be more than zero");
         }
-        if a.op_timeout.is_zero() {
+        if a.op_timeout.is_some_and(|t| t.is_zero()) {
             bail!("--op-timeout must be more than zero");
         }
         let members: Vec<String> = (1..=a.nodes).map(|i| format!("n{i}")).collect();
@@ -232,6 +232,11 @@ impl TestConfig {
                 bail!("--bug {b:?}: expected a bug name");
             }
         }
+        let op_timeout = match (a.op_timeout, &spec, builtin) {
+            (Some(t), _, _) => t,
+            (None, None, Some(t)) => t.op_timeout(&opts),
+            _ => crate::targets::DEFAULT_OP_TIMEOUT,
+        };
         let name = match &a.name {
             Some(n) => n.clone(),
             None => {
@@ -276,7 +281,7 @@ impl TestConfig {
             opts,
             results: a.results.clone(),
             junit: a.junit.clone(),
-            op_timeout: a.op_timeout,
+            op_timeout,
             hosts,
         })
     }
