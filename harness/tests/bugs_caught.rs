@@ -95,6 +95,9 @@ const PAXOS_KILLS: &[&str] = &[
     "--nemesis-interval",
     "1s",
 ];
+/// String ballots show when a deposed leader keeps proposing across short partitions: 20
+/// clients keep proposals coming at every node. (With 5, and faults aimed at the leader,
+/// 2 of 8 seeds were caught within 20 s; with 20, 4 of 4.)
 const PAXOS_FAST_PARTITIONS: &[&str] = &[
     "--nemesis",
     "partition",
@@ -102,6 +105,8 @@ const PAXOS_FAST_PARTITIONS: &[&str] = &[
     "fixed",
     "--nemesis-interval",
     "900ms",
+    "--concurrency",
+    "20",
 ];
 
 const HUNTS: &[Hunt] = &[

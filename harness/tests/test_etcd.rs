@@ -17,21 +17,11 @@ use support::sunder_test;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn usable() -> bool {
-    let why = if !sunder_test_support::is_root() {
-        Some("not root (--net netns makes network namespaces)".to_string())
-    } else if !Path::new("/usr/bin/etcd").exists() {
-        Some("/usr/bin/etcd is missing (apt-get install etcd-server)".to_string())
-    } else {
-        ["ip", "nft"].iter().find_map(|p| {
-            (!sunder_test_support::have_command(p))
-                .then(|| format!("`{p}` is missing (apt-get install iproute2 nftables)"))
-        })
-    };
-    sunder_test_support::met(why.map(|w| format!("etcd under --net netns: {w}")))
+    support::netns_system_usable("etcd", &[("/usr/bin/etcd", "etcd-server")])
 }
 
 fn spec() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../targets/specs/etcd.toml")
+    support::shipped_spec("etcd.toml")
 }
 
 /// One 3-member etcd run with partitions and kills; returns the linearizability verdict.

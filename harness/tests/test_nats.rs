@@ -15,23 +15,11 @@ use support::sunder_test;
 const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 fn usable() -> bool {
-    let why = if !sunder_test_support::is_root() {
-        Some("not root (--net netns makes network namespaces)".to_string())
-    } else if !Path::new(NATS_SERVER).exists() {
-        Some(format!(
-            "{NATS_SERVER} is missing (apt-get install nats-server)"
-        ))
-    } else {
-        ["ip", "nft"].iter().find_map(|p| {
-            (!sunder_test_support::have_command(p))
-                .then(|| format!("`{p}` is missing (apt-get install iproute2 nftables)"))
-        })
-    };
-    sunder_test_support::met(why.map(|w| format!("NATS under --net netns: {w}")))
+    support::netns_system_usable("NATS", &[(NATS_SERVER, "nats-server")])
 }
 
 fn spec() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../targets/specs/nats.toml")
+    support::shipped_spec("nats.toml")
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use support::sunder_test;
 
@@ -18,23 +18,17 @@ use support::sunder_test;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn usable() -> bool {
-    let why = if !sunder_test_support::is_root() {
-        Some("not root (--net netns makes network namespaces)".to_string())
-    } else if !Path::new("/usr/share/java/zookeeper.jar").exists() {
-        Some("/usr/share/java/zookeeper.jar is missing (apt-get install zookeeper)".to_string())
-    } else if !Path::new("/usr/bin/java").exists() {
-        Some("/usr/bin/java is missing (apt-get install zookeeper brings it)".to_string())
-    } else {
-        ["ip", "nft"].iter().find_map(|p| {
-            (!sunder_test_support::have_command(p))
-                .then(|| format!("`{p}` is missing (apt-get install iproute2 nftables)"))
-        })
-    };
-    sunder_test_support::met(why.map(|w| format!("zookeeper under --net netns: {w}")))
+    support::netns_system_usable(
+        "zookeeper",
+        &[
+            ("/usr/share/java/zookeeper.jar", "zookeeper"),
+            ("/usr/bin/java", "zookeeper"),
+        ],
+    )
 }
 
 fn spec() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../targets/specs/zookeeper.toml")
+    support::shipped_spec("zookeeper.toml")
 }
 
 /// Lines of the history that are `ok` completions of operation `f`.

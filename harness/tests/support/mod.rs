@@ -9,6 +9,30 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 
+/// Whether a third-party system can run here under `--net netns`: root, `ip` and `nft`,
+/// and each file of `needs` (its path, and the Debian package that brings it). If not, it
+/// says why, which skips the test (or fails it when `CI` is set).
+pub fn netns_system_usable(system: &str, needs: &[(&str, &str)]) -> bool {
+    let why = if !sunder_test_support::is_root() {
+        Some("not root (--net netns makes network namespaces)".to_string())
+    } else if let Some((path, package)) = needs.iter().find(|(p, _)| !Path::new(p).exists()) {
+        Some(format!("{path} is missing (apt-get install {package})"))
+    } else {
+        ["ip", "nft"].iter().find_map(|p| {
+            (!sunder_test_support::have_command(p))
+                .then(|| format!("`{p}` is missing (apt-get install iproute2 nftables)"))
+        })
+    };
+    sunder_test_support::met(why.map(|w| format!("{system} under --net netns: {w}")))
+}
+
+/// A target spec shipped in `targets/specs/`.
+pub fn shipped_spec(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../targets/specs")
+        .join(file)
+}
+
 /// The `sunder` binary Cargo built for these tests.
 pub fn sunder_path() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sunder"))
