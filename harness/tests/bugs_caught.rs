@@ -3,7 +3,7 @@
 //!
 //! Two tiers:
 //! - the CI tier (these tests run by default): per bug, 20 s runs on 5 nodes with the fault
-//!   mix documented for it, seeds 1, 2, 3, 4 until one run is found invalid; then the correct
+//!   mix documented for it, seeds 1 to 6 until one run is found invalid; then the correct
 //!   build on that seed must be valid (`lease-read` excepted: caught too late in a run for
 //!   this tier; `forget-vote` too: caught too unreliably in 20 s). Also a correct-build
 //!   run of each protocol under partitions, kills and pauses, and of Raft under the
@@ -95,12 +95,14 @@ const PAXOS_KILLS: &[&str] = &[
     "--nemesis-interval",
     "1s",
 ];
-/// String ballots show when a deposed leader keeps proposing across short partitions: 20
-/// clients keep proposals coming at every node. (With 5, and faults aimed at the leader,
-/// 2 of 8 seeds were caught within 20 s; with 20, 4 of 4.)
-const PAXOS_FAST_PARTITIONS: &[&str] = &[
+/// String ballots show when a deposed leader keeps proposing after a fault shorter than
+/// its step-down (two election timeouts): cut off or paused, it comes back still leading
+/// and its stale Accepts beat the new leader's promises. 20 clients keep proposals coming
+/// at every node. Measured on a 2-core machine, debug build, two runs at a time, seeds 1
+/// to 6 of 20 s: partitions alone caught 3 of 8, pauses alone 4 of 6, both 5 of 6.
+const PAXOS_SHORT_CUTOFFS: &[&str] = &[
     "--nemesis",
-    "partition",
+    "partition,pause",
     "--fault-lengths",
     "fixed",
     "--nemesis-interval",
@@ -137,7 +139,7 @@ const HUNTS: &[Hunt] = &[
     Hunt {
         target: "paxos",
         bug: "string-ballots",
-        mix: PAXOS_FAST_PARTITIONS,
+        mix: PAXOS_SHORT_CUTOFFS,
         clock: false,
     },
     Hunt {
@@ -187,13 +189,14 @@ fn run(root: &std::path::Path, h: &Hunt, bug: bool, seed: u64, limit: &str) -> R
     sunder_test(root, &label, &args)
 }
 
-/// CI tier: the bug is found within four short seeds, and the correct build passes the
-/// seed that found it.
+/// CI tier: the bug is found within six short seeds (each mix catches most seeds; six keep
+/// a loaded CI machine's unlucky streak from failing the suite), and the correct build
+/// passes the seed that found it.
 fn caught_quickly(name: &str) {
     let Some(h) = hunt(name) else {
         return;
     };
-    let seeds = 4;
+    let seeds = 6;
     let dir = tempfile::tempdir().unwrap();
     let _guard = Guard::new(dir.path());
     let mut found = None;

@@ -4,7 +4,7 @@
 //!
 //! | bug | `sunder test --target paxos --nodes 5` mix |
 //! |---|---|
-//! | `string-ballots` | `--nemesis partition --nemesis-interval 900ms --time-limit 60s` |
+//! | `string-ballots` | `--nemesis partition,pause --fault-lengths fixed --nemesis-interval 900ms --concurrency 20 --time-limit 20s` |
 //! | `ignore-accepted` | `--nemesis partition,kill,pause --time-limit 60s` |
 //! | `no-persist` | `--nemesis partition,kill,pause --time-limit 60s` |
 //!
