@@ -2,13 +2,14 @@
 //!
 //! ```text
 //!  events/<node>.jsonl ─► EventLine ─┬► leader events by term ──► duplicate leaders
-//!                                    └► vote events by node and term ──► double votes
+//!                                    ├► vote events by node and term ──► double votes
+//!                                    └► last vote before each recovered ──► lost votes
 //!  dump of each node ───► Dump ──────┬► entries by index, compared ──► first divergence
 //!                                    └► union = the committed log ─┐
 //!  history.jsonl ─► ok write / cas / add ──────────────────────────┴► missing writes
 //! ```
 //!
-//! Four properties, for any log-based protocol (Raft: index and term; Paxos: slot and
+//! Five properties, for any log-based protocol (Raft: index and term; Paxos: slot and
 //! ballot round):
 //! - **election safety**: at most one node announces itself leader of any one term;
 //! - **one vote per term**: no node grants its vote to two different candidates in one
@@ -16,6 +17,10 @@
 //!   the promise a durable vote keeps; breaking it is how two leaders can win one term,
 //!   but it is caught even when the second candidate does not win. Nodes write a `vote`
 //!   event (`term`, `for`) only after the vote is durable, so a correct node never shows two;
+//! - **durable votes**: a node that votes (Raft) writes a `recovered` event with the term
+//!   and vote it read back at every start; the last vote it announced before must be in
+//!   it. A lost vote is a double vote waiting for a second candidate to ask: caught at the
+//!   restart, whether or not one asks;
 //! - **committed-prefix agreement**: no index at which two nodes committed different
 //!   entries (by term and command);
 //! - **acknowledged writes present**: every `ok` write, cas or add of the history is a
@@ -200,6 +205,23 @@ pub struct DoubleVote {
     pub candidates: Vec<String>,
 }
 
+/// A node that announced a vote as durable and, restarted, read back an election state
+/// without it: an earlier term, or the same term with no vote or another one. It may vote
+/// again in that term (Raft's election safety rests on the vote surviving a crash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostVote {
+    pub node: String,
+    /// The vote announced before the restart.
+    pub term: u64,
+    pub candidate: String,
+    /// What the node read back at the restart.
+    pub recovered_term: u64,
+    pub recovered_vote: Option<String>,
+    /// Which restart of the node read it back: 1 for the first after its initial start
+    /// (the node's `n`-th `restart` in the history).
+    pub restart: u64,
+}
+
 /// The first index at which two nodes' committed entries differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
@@ -255,6 +277,9 @@ pub struct AgreementReport {
     pub longest: Option<(String, u64)>,
     pub duplicate_leaders: Vec<DuplicateLeaders>,
     pub double_votes: Vec<DoubleVote>,
+    /// Votes announced as durable and missing from what the node read back at a restart.
+    #[serde(default)]
+    pub lost_votes: Vec<LostVote>,
     pub divergence: Option<Divergence>,
     /// Two nodes' hash chains differ: their compacted prefixes differ.
     pub prefix_divergence: Option<PrefixDivergence>,
@@ -297,6 +322,9 @@ impl AgreementReport {
                 d.term,
                 d.candidates.join(" and ")
             );
+        }
+        for v in &self.lost_votes {
+            s += &format!("\n  {}", v.describe());
         }
         if let Some(d) = &self.divergence {
             s += &format!(
@@ -406,7 +434,63 @@ fn double_votes(events: &[EventLine]) -> Vec<DoubleVote> {
         .collect()
 }
 
-/// Runs the four checks. `history` supplies the acknowledged updates (`ok` events with
+/// Every vote a node announced (its `vote` events, written once durable) that a later
+/// restart of that node did not read back (its `recovered` events). A node's events are
+/// in stream order, so the last vote before a `recovered` is the one the disk must hold;
+/// the first `recovered` of a node (its initial start) counts as restart 0.
+fn lost_votes(events: &[EventLine]) -> Vec<LostVote> {
+    /// A node's last announced vote (term, candidate) and its `recovered` events so far.
+    type Seen<'a> = (Option<(u64, &'a str)>, u64);
+    let mut state: BTreeMap<&str, Seen> = BTreeMap::new();
+    let mut lost = Vec::new();
+    for e in events {
+        let (last, restarts) = state.entry(&e.node).or_default();
+        match &e.event {
+            NodeEvent::Vote { term, candidate } => *last = Some((*term, candidate)),
+            NodeEvent::Recovered { term, vote } => {
+                if let Some((t, c)) = *last
+                    && (*term < t || (*term == t && vote.as_deref() != Some(c)))
+                {
+                    lost.push(LostVote {
+                        node: e.node.clone(),
+                        term: t,
+                        candidate: c.to_string(),
+                        recovered_term: *term,
+                        recovered_vote: vote.clone(),
+                        restart: *restarts,
+                    });
+                }
+                *last = vote.as_deref().map(|v| (*term, v));
+                *restarts += 1;
+            }
+            _ => {}
+        }
+    }
+    lost
+}
+
+impl LostVote {
+    /// One line: what was announced and what came back.
+    pub fn describe(&self) -> String {
+        let back = match (&self.recovered_vote, self.recovered_term == self.term) {
+            (None, true) => format!("no vote in term {}", self.term),
+            (Some(v), true) => format!("a vote for {v}"),
+            (v, false) => format!(
+                "term {}{}",
+                self.recovered_term,
+                v.as_ref()
+                    .map(|v| format!(" and a vote for {v}"))
+                    .unwrap_or_default()
+            ),
+        };
+        format!(
+            "{} voted for {} in term {} (durable), restarted and read back {back}",
+            self.node, self.candidate, self.term
+        )
+    }
+}
+
+/// Runs the five checks. `history` supplies the acknowledged updates (`ok` events with
 /// `f` of `write`, `cas` or `add`); nemesis and read events are ignored. `members` says
 /// whose dumps there should be.
 pub fn check(
@@ -433,6 +517,7 @@ pub fn check(
         })
         .collect();
     let double_votes = double_votes(events);
+    let lost_votes = lost_votes(events);
 
     // index → the first node seen with an entry there, and that entry.
     let mut log: BTreeMap<u64, (&str, &DumpEntry)> = BTreeMap::new();
@@ -581,6 +666,7 @@ pub fn check(
 
     let bad = !duplicate_leaders.is_empty()
         || !double_votes.is_empty()
+        || !lost_votes.is_empty()
         || divergence.is_some()
         || prefix_divergence.is_some()
         || !missing_writes.is_empty();
@@ -609,6 +695,7 @@ pub fn check(
         longest,
         duplicate_leaders,
         double_votes,
+        lost_votes,
         divergence,
         prefix_divergence,
         missing_writes,

@@ -5,7 +5,8 @@
 //!  LinearizabilityReport ─► stuck ops of each invalid key ─► earliest invocation ─┐
 //!  SetReport + History ───► lost / stale: the add's ack; unexpected: first read ──┼─► earliest
 //!  AgreementReport + History ─► missing write: its ack; divergence at index i:    │
-//!                               the first ack committed at or beyond i ───────────┘
+//!                               the first ack committed at or beyond i;           │
+//!                               lost vote at restart k: the k-th restart of it ───┘
 //! ```
 //!
 //! Times are the history's (nanoseconds since the test started), never a node's clock:
@@ -147,7 +148,8 @@ pub fn set(r: &SetReport, history: &History) -> Option<Anomaly> {
 
 /// A missing write dates from its acknowledgement; a divergence at index `i` from the first
 /// acknowledgement of an update committed at or beyond `i` (by then the diverging prefix
-/// was committed). Two leaders or a double vote have no time in the history.
+/// was committed); a lost vote from the restart that read the node's state back. Two
+/// leaders or a double vote have no time in the history.
 pub fn agreement(r: &AgreementReport, history: &History) -> Option<Anomaly> {
     if r.verdict != Verdict::Invalid {
         return None;
@@ -203,6 +205,18 @@ pub fn agreement(r: &AgreementReport, history: &History) -> Option<Anomaly> {
             what: format!("{} all led term {}", d.nodes.join(", "), d.term),
         });
     }
+    for v in &r.lost_votes {
+        let what = v.describe();
+        found.push(match nth_restart(history, &v.node, v.restart) {
+            Some(e) => Anomaly::at("agreement", e.time, e.index, what),
+            None => Anomaly {
+                checker: "agreement".into(),
+                time_s: None,
+                history_index: None,
+                what,
+            },
+        });
+    }
     for v in &r.double_votes {
         found.push(Anomaly {
             checker: "agreement".into(),
@@ -217,6 +231,22 @@ pub fn agreement(r: &AgreementReport, history: &History) -> Option<Anomaly> {
         });
     }
     earliest(found)
+}
+
+/// The nemesis's `n`-th `restart` of `node` (1-based), whose value lists the nodes
+/// restarted.
+fn nth_restart<'a>(history: &'a History, node: &str, n: u64) -> Option<&'a crate::history::Event> {
+    let n = usize::try_from(n).ok()?.checked_sub(1)?;
+    history
+        .events
+        .iter()
+        .filter(|e| e.process.is_nemesis() && e.f == "restart")
+        .filter(|e| {
+            e.value
+                .as_array()
+                .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(node)))
+        })
+        .nth(n)
 }
 
 fn undated(checker: &str, what: Option<&String>) -> Option<Anomaly> {

@@ -154,6 +154,96 @@ fn a_node_voting_for_two_candidates_in_one_term_is_reported() {
     );
 }
 
+fn recovered(node: &str, term: u64, vote: Option<&str>) -> EventLine {
+    line(
+        node,
+        NodeEvent::Recovered {
+            term,
+            vote: vote.map(String::from),
+        },
+    )
+}
+
+/// A nemesis event at `time` ns: `f` of the nodes listed.
+fn nemesis(index: u64, time: u64, f: &str, nodes: &[&str]) -> Event {
+    Event {
+        index,
+        time,
+        kind: EventType::Info,
+        process: Process::Nemesis,
+        f: f.into(),
+        key: None,
+        value: json!(nodes),
+        error: None,
+        node: None,
+        committed: None,
+    }
+}
+
+#[test]
+fn a_vote_read_back_at_every_restart_is_kept() {
+    // Restarts that read back the last vote, a later term with no vote (a node that only
+    // saw a higher term), or nothing before any vote: all as a durable vote should be.
+    let events = [
+        recovered("n1", 0, None),
+        vote("n1", 2, "n3"),
+        recovered("n1", 2, Some("n3")),
+        recovered("n1", 5, None),
+        vote("n2", 3, "n2"),
+        recovered("n2", 3, Some("n2")),
+        vote("n2", 4, "n3"),
+        recovered("n2", 4, Some("n3")),
+    ];
+    let r = check(&three_agreeing(), &events, &History::default());
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert!(r.lost_votes.is_empty());
+}
+
+#[test]
+fn a_vote_missing_after_a_restart_is_reported_and_dated_by_that_restart() {
+    // n2 votes for n1 in term 4 and restarts twice: the first restart (its second start)
+    // reads back the vote, the second reads back no vote in term 4. n3's restart reads
+    // back an earlier term than the one it voted in.
+    let events = [
+        recovered("n2", 0, None),
+        vote("n2", 4, "n1"),
+        recovered("n2", 4, Some("n1")),
+        recovered("n2", 4, None),
+        recovered("n3", 0, None),
+        vote("n3", 6, "n3"),
+        recovered("n3", 5, Some("n1")),
+    ];
+    let r = check(&three_agreeing(), &events, &History::default());
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary());
+    assert_eq!(r.double_votes, vec![]);
+    let lost: Vec<_> = r
+        .lost_votes
+        .iter()
+        .map(|v| (v.node.as_str(), v.term, v.candidate.as_str(), v.restart))
+        .collect();
+    assert_eq!(lost, vec![("n2", 4, "n1", 2), ("n3", 6, "n3", 1)]);
+    assert!(r.summary().contains(
+        "n2 voted for n1 in term 4 (durable), restarted and read back no vote in term 4"
+    ));
+    assert!(r.summary().contains(
+        "n3 voted for n3 in term 6 (durable), restarted and read back term 5 and a vote for n1"
+    ));
+
+    // Dated by the nemesis's restart of the node: n2's second, at 9 s, is later than
+    // n3's first, at 7 s.
+    let history = History::new(vec![
+        nemesis(0, 1_000_000_000, "restart", &["n2"]),
+        nemesis(1, 7_000_000_000, "restart", &["n1", "n3"]),
+        nemesis(2, 9_000_000_000, "restart", &["n2"]),
+    ]);
+    let a = anomaly::agreement(&r, &history).expect("an anomaly");
+    assert_eq!((a.time_s, a.history_index), (Some(7.0), Some(1)), "{a:?}");
+    assert!(a.what.starts_with("n3 voted for n3 in term 6"), "{a:?}");
+    // With no restart in the history to date it by, the lost vote is named, undated.
+    let a = anomaly::agreement(&r, &History::default()).expect("an anomaly");
+    assert_eq!(a.time_s, None);
+}
+
 #[test]
 fn vote_events_parse_their_candidate_from_for() {
     let text = "{\"node\":\"n2\",\"event\":\"vote\",\"term\":4,\"for\":\"n1\",\"time_ms\":1}\n";

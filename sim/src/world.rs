@@ -938,7 +938,16 @@ where
         if node.core.is_some() || node.dead {
             return;
         }
-        node.core = Some(P::recover(node.config.clone(), node.disk.clone()));
+        let core = P::recover(node.config.clone(), node.disk.clone());
+        // Announced as a real node's runtime announces it, for the same check.
+        if let Some((term, vote)) = core.recovered_vote() {
+            node.events.push(EventLine {
+                node: self.names[k].clone(),
+                time_ms: Some(self.now / 1000),
+                event: NodeEvent::Recovered { term, vote },
+            });
+        }
+        node.core = Some(core);
     }
 
     fn resume(&mut self, k: usize) {

@@ -231,6 +231,9 @@ fn agreement_findings(s: &mut String, r: &AgreementReport) {
             html(&dl.nodes.join(", "))
         );
     }
+    for lv in r.lost_votes.iter().take(8) {
+        let _ = write!(s, "<div>lost vote: {}</div>", html(&lv.describe()));
+    }
     for dv in r.double_votes.iter().take(8) {
         let _ = write!(
             s,

@@ -142,6 +142,13 @@ pub trait Protocol: Send + 'static {
     where
         Self: Sized;
 
+    /// The election state as recovered (the runtime asks once, right after
+    /// [`Protocol::recover`], and announces it as a `recovered` event): the current term
+    /// and the vote cast in it. Protocols that do not vote keep the default, `None`.
+    fn recovered_vote(&self) -> Option<(u64, Option<String>)> {
+        None
+    }
+
     /// Advances the state machine by one input.
     fn step(&mut self, input: Input<Self::Msg>, out: &mut Output<Self::Msg, Self::Record>);
 

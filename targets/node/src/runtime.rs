@@ -201,6 +201,9 @@ async fn serve<P: Protocol>(
         client: client_addr.to_string(),
         peer_listen: peer_addr.map(|a| a.to_string()),
     });
+    if let Some((term, vote)) = core.recovered_vote() {
+        events.emit(NodeEvent::Recovered { term, vote });
+    }
     let id = args.id.clone();
     spawn_ticker(tx.clone(), Duration::from_millis(args.tick_ms.max(1)))?;
     let mut driver =

@@ -387,6 +387,10 @@ impl Protocol for Raft {
     type Msg = Msg;
     type Record = Record;
 
+    fn recovered_vote(&self) -> Option<(u64, Option<String>)> {
+        Some((self.term, self.vote.clone()))
+    }
+
     fn recover(config: CoreConfig, records: Vec<Record>) -> Raft {
         let s = Settings::from_config(&config);
         let r = Recovered::replay(records);

@@ -36,7 +36,9 @@
 //!   hears of a newer term).
 //! - `early-ack`: writes (not cas) are acknowledged once in the leader's own durable log.
 //! - `forget-vote`: the vote is never written to disk, so a restarted node can vote twice
-//!   in one term.
+//!   in one term. The runtime announces the term and vote a node read back at every start
+//!   (`recovered` events, from [`Protocol::recovered_vote`](sunder_core::Protocol)), and
+//!   the agreement checker finds the vote missing at the first restart after one.
 //! - `lease-read`: reads are served locally while a lease measured on the leader's own
 //!   clock (`now_ms` of its ticks: CLOCK_MONOTONIC, which libfaketime can step back or
 //!   slow) has not run out.

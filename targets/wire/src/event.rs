@@ -30,6 +30,15 @@ pub enum NodeEvent {
         #[serde(default)]
         peer_listen: Option<String>,
     },
+    /// The election state the node read back from disk at start, written right after
+    /// `start` by nodes whose protocol votes (Raft: its current term and the vote it cast in
+    /// it). A vote announced before as durable must be in it after a restart: the agreement
+    /// checker holds the two against each other.
+    Recovered {
+        term: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vote: Option<String>,
+    },
     /// The node leads `term` (Raft term, Paxos ballot round): at most one node per term.
     Leader { term: u64 },
     /// The node granted its vote in `term`, written only once the vote is durable.
@@ -99,6 +108,14 @@ mod tests {
                 members: vec!["n1".into(), "n2".into()],
                 client: "127.0.0.1:1".into(),
                 peer_listen: Some("127.0.0.1:2".into()),
+            },
+            NodeEvent::Recovered {
+                term: 2,
+                vote: Some("n2".into()),
+            },
+            NodeEvent::Recovered {
+                term: 0,
+                vote: None,
             },
             NodeEvent::Leader { term: 2 },
             NodeEvent::Vote {
