@@ -3,13 +3,14 @@
 //! ```text
 //!  events/<node>.jsonl ─► EventLine ─┬► leader events by term ──► duplicate leaders
 //!                                    ├► vote events by node and term ──► double votes
-//!                                    └► last vote before each recovered ──► lost votes
+//!                                    ├► last vote before each recovered ──► lost votes
+//!                                    └► promise / accept rounds by node ──► broken promises
 //!  dump of each node ───► Dump ──────┬► entries by index, compared ──► first divergence
 //!                                    └► union = the committed log ─┐
 //!  history.jsonl ─► ok write / cas / add ──────────────────────────┴► missing writes
 //! ```
 //!
-//! Five properties, for any log-based protocol (Raft: index and term; Paxos: slot and
+//! Six properties, for any log-based protocol (Raft: index and term; Paxos: slot and
 //! ballot round):
 //! - **election safety**: at most one node announces itself leader of any one term;
 //! - **one vote per term**: no node grants its vote to two different candidates in one
@@ -21,6 +22,9 @@
 //!   and vote it read back at every start; the last vote it announced before must be in
 //!   it. A lost vote is a double vote waiting for a second candidate to ask: caught at the
 //!   restart, whether or not one asks;
+//! - **promises kept**: a Paxos acceptor writes a `promise` event when its promise rises and
+//!   an `accept` event when it first accepts under a new round; none may be below a round
+//!   it promised or accepted before (restarts included);
 //! - **committed-prefix agreement**: no index at which two nodes committed different
 //!   entries (by term and command);
 //! - **acknowledged writes present**: every `ok` write, cas or add of the history is a
@@ -222,6 +226,35 @@ pub struct LostVote {
     pub restart: u64,
 }
 
+/// A Paxos acceptor that promised or accepted a ballot round below a promise it had
+/// already made: the one rule acceptors keep, whatever the proposers do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenPromise {
+    pub node: String,
+    /// `accept` or `promise`.
+    pub what: String,
+    pub term: u64,
+    /// The highest round it had promised or accepted before.
+    pub promised: u64,
+    /// The node's own timestamp of the event (its wall clock, or simulated time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<u64>,
+}
+
+impl BrokenPromise {
+    pub fn describe(&self) -> String {
+        let did = if self.what == "accept" {
+            "accepted a proposal of"
+        } else {
+            "promised"
+        };
+        format!(
+            "{} {did} round {} after promising round {}",
+            self.node, self.term, self.promised
+        )
+    }
+}
+
 /// The first index at which two nodes' committed entries differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
@@ -280,6 +313,9 @@ pub struct AgreementReport {
     /// Votes announced as durable and missing from what the node read back at a restart.
     #[serde(default)]
     pub lost_votes: Vec<LostVote>,
+    /// Acceptors that went below a promise (`promise` and `accept` events).
+    #[serde(default)]
+    pub broken_promises: Vec<BrokenPromise>,
     pub divergence: Option<Divergence>,
     /// Two nodes' hash chains differ: their compacted prefixes differ.
     pub prefix_divergence: Option<PrefixDivergence>,
@@ -325,6 +361,9 @@ impl AgreementReport {
         }
         for v in &self.lost_votes {
             s += &format!("\n  {}", v.describe());
+        }
+        for p in &self.broken_promises {
+            s += &format!("\n  {}", p.describe());
         }
         if let Some(d) = &self.divergence {
             s += &format!(
@@ -469,6 +508,32 @@ fn lost_votes(events: &[EventLine]) -> Vec<LostVote> {
     lost
 }
 
+/// Every `promise` or `accept` event below the highest round its node promised or
+/// accepted before, in stream order (restarts included: a promise is durable).
+fn broken_promises(events: &[EventLine]) -> Vec<BrokenPromise> {
+    let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut broken = Vec::new();
+    for e in events {
+        let (what, term) = match e.event {
+            NodeEvent::Promise { term } => ("promise", term),
+            NodeEvent::Accept { term } => ("accept", term),
+            _ => continue,
+        };
+        let h = highest.entry(&e.node).or_default();
+        if term < *h {
+            broken.push(BrokenPromise {
+                node: e.node.clone(),
+                what: what.into(),
+                term,
+                promised: *h,
+                time_ms: e.time_ms,
+            });
+        }
+        *h = (*h).max(term);
+    }
+    broken
+}
+
 impl LostVote {
     /// One line: what was announced and what came back.
     pub fn describe(&self) -> String {
@@ -490,7 +555,7 @@ impl LostVote {
     }
 }
 
-/// Runs the five checks. `history` supplies the acknowledged updates (`ok` events with
+/// Runs the six checks. `history` supplies the acknowledged updates (`ok` events with
 /// `f` of `write`, `cas` or `add`); nemesis and read events are ignored. `members` says
 /// whose dumps there should be.
 pub fn check(
@@ -518,6 +583,7 @@ pub fn check(
         .collect();
     let double_votes = double_votes(events);
     let lost_votes = lost_votes(events);
+    let broken_promises = broken_promises(events);
 
     // index → the first node seen with an entry there, and that entry.
     let mut log: BTreeMap<u64, (&str, &DumpEntry)> = BTreeMap::new();
@@ -667,6 +733,7 @@ pub fn check(
     let bad = !duplicate_leaders.is_empty()
         || !double_votes.is_empty()
         || !lost_votes.is_empty()
+        || !broken_promises.is_empty()
         || divergence.is_some()
         || prefix_divergence.is_some()
         || !missing_writes.is_empty();
@@ -696,6 +763,7 @@ pub fn check(
         duplicate_leaders,
         double_votes,
         lost_votes,
+        broken_promises,
         divergence,
         prefix_divergence,
         missing_writes,

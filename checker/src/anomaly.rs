@@ -9,9 +9,11 @@
 //!                               lost vote at restart k: the k-th restart of it ───┘
 //! ```
 //!
-//! Times are the history's (nanoseconds since the test started), never a node's clock:
-//! under clock faults a node's wall clock says nothing about when. Evidence with no place
-//! in the history (two leaders of one term, a double vote) is named with no time.
+//! Times are the history's (nanoseconds since the test started). A node's clock is used
+//! only for evidence with no place in the history (an acceptor's broken promise), and only
+//! when the caller vouches for it with the nodes' clock reading at the history's start:
+//! under clock faults a node's wall clock says nothing about when. Other evidence with no
+//! place in the history (two leaders of one term, a double vote) is named with no time.
 
 use crate::agreement::AgreementReport;
 use crate::history::{EventType, History};
@@ -148,9 +150,15 @@ pub fn set(r: &SetReport, history: &History) -> Option<Anomaly> {
 
 /// A missing write dates from its acknowledgement; a divergence at index `i` from the first
 /// acknowledgement of an update committed at or beyond `i` (by then the diverging prefix
-/// was committed); a lost vote from the restart that read the node's state back. Two
-/// leaders or a double vote have no time in the history.
-pub fn agreement(r: &AgreementReport, history: &History) -> Option<Anomaly> {
+/// was committed); a lost vote from the restart that read the node's state back; a broken
+/// promise from the node's own timestamp, but only given `clock_origin_ms`, the nodes'
+/// clock at the history's time 0 (known when they run on this machine without clock
+/// faults, or simulated). Two leaders or a double vote have no time in the history.
+pub fn agreement(
+    r: &AgreementReport,
+    history: &History,
+    clock_origin_ms: Option<u64>,
+) -> Option<Anomaly> {
     if r.verdict != Verdict::Invalid {
         return None;
     }
@@ -203,6 +211,17 @@ pub fn agreement(r: &AgreementReport, history: &History) -> Option<Anomaly> {
             time_s: None,
             history_index: None,
             what: format!("{} all led term {}", d.nodes.join(", "), d.term),
+        });
+    }
+    for p in &r.broken_promises {
+        let at = clock_origin_ms
+            .zip(p.time_ms)
+            .and_then(|(o, t)| t.checked_sub(o));
+        found.push(Anomaly {
+            checker: "agreement".into(),
+            time_s: at.map(|ms| ms as f64 / 1e3),
+            history_index: None,
+            what: p.describe(),
         });
     }
     for v in &r.lost_votes {

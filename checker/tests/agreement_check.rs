@@ -236,12 +236,64 @@ fn a_vote_missing_after_a_restart_is_reported_and_dated_by_that_restart() {
         nemesis(1, 7_000_000_000, "restart", &["n1", "n3"]),
         nemesis(2, 9_000_000_000, "restart", &["n2"]),
     ]);
-    let a = anomaly::agreement(&r, &history).expect("an anomaly");
+    let a = anomaly::agreement(&r, &history, None).expect("an anomaly");
     assert_eq!((a.time_s, a.history_index), (Some(7.0), Some(1)), "{a:?}");
     assert!(a.what.starts_with("n3 voted for n3 in term 6"), "{a:?}");
     // With no restart in the history to date it by, the lost vote is named, undated.
-    let a = anomaly::agreement(&r, &History::default()).expect("an anomaly");
+    let a = anomaly::agreement(&r, &History::default(), None).expect("an anomaly");
     assert_eq!(a.time_s, None);
+}
+
+fn at(ms: u64, node: &str, event: NodeEvent) -> EventLine {
+    EventLine {
+        node: node.into(),
+        time_ms: Some(ms),
+        event,
+    }
+}
+
+#[test]
+fn acceptors_that_keep_their_promises_are_valid() {
+    // Promises rise; accepts are at or above the promise, across a restart too.
+    let events = [
+        at(10, "n1", NodeEvent::Promise { term: 1 }),
+        at(11, "n1", NodeEvent::Accept { term: 1 }),
+        at(20, "n1", NodeEvent::Accept { term: 3 }),
+        at(30, "n1", NodeEvent::Promise { term: 7 }),
+        at(31, "n1", NodeEvent::Accept { term: 7 }),
+        at(12, "n2", NodeEvent::Accept { term: 2 }),
+    ];
+    let r = check(&three_agreeing(), &events, &History::default());
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert!(r.broken_promises.is_empty());
+}
+
+#[test]
+fn an_accept_below_a_promise_is_reported_and_dated_by_the_node_clock_when_vouched_for() {
+    let events = [
+        at(1_000, "n1", NodeEvent::Promise { term: 6 }),
+        at(1_500, "n2", NodeEvent::Promise { term: 6 }),
+        at(4_250, "n1", NodeEvent::Accept { term: 4 }),
+        at(5_000, "n2", NodeEvent::Promise { term: 5 }),
+    ];
+    let r = check(&three_agreeing(), &events, &History::default());
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary());
+    let got: Vec<_> = r
+        .broken_promises
+        .iter()
+        .map(|b| (b.node.as_str(), b.what.as_str(), b.term, b.promised))
+        .collect();
+    assert_eq!(got, vec![("n1", "accept", 4, 6), ("n2", "promise", 5, 6)]);
+    assert!(
+        r.summary()
+            .contains("n1 accepted a proposal of round 4 after promising round 6")
+    );
+    // The nodes' clock read 1000 ms at the history's start: n1's accept was 3.25 s in.
+    let a = anomaly::agreement(&r, &History::default(), Some(1_000)).expect("an anomaly");
+    assert_eq!(a.time_s, Some(3.25), "{a:?}");
+    // Without an origin the node clock is not trusted: named, undated.
+    let a = anomaly::agreement(&r, &History::default(), None).expect("an anomaly");
+    assert_eq!(a.time_s, None, "{a:?}");
 }
 
 #[test]
@@ -280,7 +332,7 @@ fn lost_acknowledged_write_is_missing() {
     assert_eq!(r.missing_writes[0].history_index, 3);
     assert!(r.summary().contains("is not committed"));
     // Dated by its acknowledgement (event 3, at 3 ns in this history).
-    let a = anomaly::agreement(&r, &history).expect("an anomaly");
+    let a = anomaly::agreement(&r, &history, None).expect("an anomaly");
     assert_eq!((a.history_index, a.time_s), (Some(3), Some(3e-9)), "{a:?}");
     assert!(a.what.contains("write of k = 5"), "{}", a.what);
 }
@@ -294,12 +346,12 @@ fn a_divergence_dates_from_the_first_ack_committed_at_or_beyond_it() {
     history.events[3].committed = Some(Committed { index: 2, term: 1 });
     let r = check(&dumps, &[], &history);
     assert_eq!(r.verdict, Verdict::Invalid);
-    let a = anomaly::agreement(&r, &history).expect("an anomaly");
+    let a = anomaly::agreement(&r, &history, None).expect("an anomaly");
     assert_eq!(a.history_index, Some(3), "{a:?}");
     assert!(a.what.contains("at index 2"), "{}", a.what);
     // Without positions in the history it is still named, with no time.
     let bare = acked(&[("write", "k", json!(1)), ("cas", "k", json!([1, 2]))]);
-    let a = anomaly::agreement(&check(&dumps, &[], &bare), &bare).expect("an anomaly");
+    let a = anomaly::agreement(&check(&dumps, &[], &bare), &bare, None).expect("an anomaly");
     assert_eq!(a.time_s, None, "{a:?}");
 }
 

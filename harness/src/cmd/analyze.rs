@@ -103,7 +103,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
                     .context("the configuration has no node count")?;
                 let members = (1..=n).map(|i| format!("n{i}")).collect();
                 let outcomes = old.as_ref().map_or(Value::Null, |r| json!(r.nodes));
-                Some(checks::AgreementInput::new(dir, members, &outcomes))
+                // The run's clock origin, which it recorded when node times could be trusted.
+                let origin = old
+                    .as_ref()
+                    .and_then(|r| r.extra.get("clock_origin_ms"))
+                    .and_then(Value::as_u64);
+                Some(checks::AgreementInput::new(dir, members, &outcomes).clock_origin(origin))
             }
             false => None,
         };

@@ -361,8 +361,10 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
     // not); a node without a dump is named with its reason.
     let members: Vec<String> = o.events.keys().cloned().collect();
     let outcomes = serde_json::to_value(&nodes)?;
-    let agreement = checks::has_log(&cfg.target)
-        .then(|| checks::AgreementInput::new(dir.path.as_path(), members, &outcomes));
+    let agreement = checks::has_log(&cfg.target).then(|| {
+        // Simulated nodes stamp their events in simulated time, the history's own.
+        checks::AgreementInput::new(dir.path.as_path(), members, &outcomes).clock_origin(Some(0))
+    });
     let mut checked = checks::run(
         WorkloadKind::Register,
         &o.history,

@@ -68,6 +68,9 @@ pub fn has_log(target: &str) -> bool {
 pub struct AgreementInput<'a> {
     pub dir: &'a Path,
     pub members: Membership,
+    /// The nodes' clock at the history's time 0, when their event timestamps can date
+    /// evidence that has no place in the history (see [`anomaly::agreement`]).
+    pub clock_origin_ms: Option<u64>,
 }
 
 impl<'a> AgreementInput<'a> {
@@ -80,7 +83,17 @@ impl<'a> AgreementInput<'a> {
                 m.dump_errors.insert(id.clone(), e.to_string());
             }
         }
-        AgreementInput { dir, members: m }
+        AgreementInput {
+            dir,
+            members: m,
+            clock_origin_ms: None,
+        }
+    }
+
+    /// Node timestamps minus `origin` are history times (local nodes, no clock faults).
+    pub fn clock_origin(mut self, origin: Option<u64>) -> Self {
+        self.clock_origin_ms = origin;
+        self
     }
 }
 
@@ -131,7 +144,7 @@ fn check_agreement(
         Ok((dumps, events, warnings)) => {
             let mut r = agreement::check(&dumps, &events, history, &input.members);
             r.warnings.extend(warnings);
-            let when = anomaly::agreement(&r, history);
+            let when = anomaly::agreement(&r, history, input.clock_origin_ms);
             let c = CheckerResult {
                 name: "agreement".into(),
                 verdict: r.verdict,

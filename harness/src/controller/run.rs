@@ -39,7 +39,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sunder_checker::History;
-use sunder_nemesis::{FaketimeClocks, Nemesis, NemesisOp, NetnsNet, Step, schedule};
+use sunder_nemesis::{FaketimeClocks, FaultKind, Nemesis, NemesisOp, NetnsNet, Step, schedule};
 use sunder_wire::Op;
 use sunder_workloads::{AnyClient, Generator, Recorder, final_phase_with, run_workers_with};
 use tokio::sync::watch;
@@ -130,10 +130,14 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     // A first signal during the teardown counts too: the checkers get the short budget.
     let interrupted = interrupted || *intr.borrow();
     let history = History::new(main.recorder.events());
+    if let Some(ms) = main.clock_origin_ms {
+        base.extra.insert("clock_origin_ms".into(), json!(ms));
+    }
     let judged = judge(
         &cfg,
         &dir,
         members,
+        main.clock_origin_ms,
         &base.nodes,
         history,
         interrupted,
@@ -191,6 +195,9 @@ fn new_results<'a>(cfg: &'a TestConfig, dir: &RunDir) -> Results<&'a TestConfig>
 /// the relays: they must outlive the nodes), and whether it was cut short.
 struct MainPhase {
     recorder: Arc<Recorder>,
+    /// The nodes' wall clock (milliseconds since the epoch) at the history's time 0, when
+    /// their event timestamps can be trusted: local nodes without clock faults.
+    clock_origin_ms: Option<u64>,
     history_path: PathBuf,
     runner: FaultRunner,
     interrupted: bool,
@@ -214,6 +221,14 @@ async fn main_phase(
     let sink = std::fs::File::create(&history_path)
         .with_context(|| format!("create {}", history_path.display()))?;
     let start = Instant::now();
+    let clock_origin_ms = (!cfg.nemesis.contains(&FaultKind::Clock))
+        .then(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+        })
+        .flatten()
+        .map(|d| d.as_millis() as u64);
     let recorder = Arc::new(Recorder::new(start, Box::new(sink)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = {
@@ -259,6 +274,7 @@ async fn main_phase(
     }
     Ok(MainPhase {
         recorder,
+        clock_origin_ms,
         history_path,
         runner,
         interrupted,
@@ -465,10 +481,12 @@ struct Judged {
 
 /// Runs the checkers on the history (and, for replicated logs, the dumps) off the async
 /// threads; the next signal cancels them.
+#[allow(clippy::too_many_arguments)] // each is a distinct piece of the run's evidence
 async fn judge(
     cfg: &TestConfig,
     dir: &RunDir,
     members: Vec<String>,
+    clock_origin_ms: Option<u64>,
     nodes: &BTreeMap<String, Value>,
     history: History,
     interrupted: bool,
@@ -487,9 +505,9 @@ async fn judge(
     eprintln!("sunder: checking the history (Ctrl-C stops the checkers)");
     let flag = cancel.clone();
     let checked: Checked = tokio::task::spawn_blocking(move || {
-        let agreement = agreement_dir
-            .as_deref()
-            .map(|d| checks::AgreementInput::new(d, members, &outcomes));
+        let agreement = agreement_dir.as_deref().map(|d| {
+            checks::AgreementInput::new(d, members, &outcomes).clock_origin(clock_origin_ms)
+        });
         checks::run(kind, &history, budget, agreement, Some(flag))
     })
     .await

@@ -234,6 +234,9 @@ fn agreement_findings(s: &mut String, r: &AgreementReport) {
     for lv in r.lost_votes.iter().take(8) {
         let _ = write!(s, "<div>lost vote: {}</div>", html(&lv.describe()));
     }
+    for bp in r.broken_promises.iter().take(8) {
+        let _ = write!(s, "<div>broken promise: {}</div>", html(&bp.describe()));
+    }
     for dv in r.double_votes.iter().take(8) {
         let _ = write!(
             s,

@@ -13,7 +13,10 @@
 //! the majority elects a successor but the old leader has not yet stepped down.
 //! `string-ballots` and `ignore-accepted` mostly show as slots whose chosen values differ
 //! between nodes' dumps (the agreement checker); `no-persist` as lost acknowledged writes
-//! (linearizability).
+//! (linearizability). `string-ballots` also shows earlier, as an acceptor that accepts a
+//! deposed leader's round below its promise: acceptors announce their promises and the
+//! rounds they accept under (`promise` and `accept` events), which the agreement checker
+//! holds against each other.
 
 /// Names accepted by `--bug`.
 pub const KNOWN: &[&str] = &["string-ballots", "ignore-accepted", "no-persist"];

@@ -61,6 +61,8 @@ pub struct Paxos {
     pending: BTreeMap<u64, (ReqToken, String)>,
     /// Peer messages dropped at the boundary (validate.rs).
     rejected: u64,
+    /// The ballot round of the last `accept` event written.
+    announced_accept: Option<u64>,
 }
 
 impl Paxos {
@@ -106,7 +108,20 @@ impl Paxos {
         }
     }
 
-    fn persist(&self, records: Vec<Record>, out: &mut Out) {
+    /// Hands records to the runtime, and announces what they say the acceptor did: a
+    /// promise that rose, and the first accept under each new ballot round (the agreement
+    /// checker holds accepts and promises against the highest promise before them).
+    fn persist(&mut self, records: Vec<Record>, out: &mut Out) {
+        for r in &records {
+            match r {
+                Record::Promise(b) => out.events.push(NodeEvent::Promise { term: b.round }),
+                Record::Accepted { ballot, .. } if self.announced_accept != Some(ballot.round) => {
+                    self.announced_accept = Some(ballot.round);
+                    out.events.push(NodeEvent::Accept { term: ballot.round });
+                }
+                _ => {}
+            }
+        }
         if !self.bugs.no_persist {
             out.persist.extend(records);
         }
@@ -580,6 +595,7 @@ impl Protocol for Paxos {
             last_catchup_ms: None,
             pending: BTreeMap::new(),
             rejected: 0,
+            announced_accept: None,
         };
         for r in &records {
             node.acceptor.restore(r);

@@ -49,6 +49,13 @@ pub enum NodeEvent {
     },
     /// The node's commit index advanced to `index` (committed in `term`).
     Commit { index: u64, term: u64 },
+    /// A Paxos acceptor promised ballot round `term` (its promise rose: a Prepare, or an
+    /// Accept of a higher ballot). Promises only rise: the agreement checker holds every
+    /// later `promise` and `accept` of the node against the highest so far.
+    Promise { term: u64 },
+    /// A Paxos acceptor accepted values under ballot round `term`, written when the round
+    /// differs from the one it last announced (not once per slot).
+    Accept { term: u64 },
     /// A Paxos slot was chosen and applied.
     Chosen { slot: u64 },
     /// A PBFT replica executed the batch at sequence number `seq`, ordered in `view`.
@@ -123,6 +130,8 @@ mod tests {
                 candidate: "n2".into(),
             },
             NodeEvent::Commit { index: 9, term: 2 },
+            NodeEvent::Promise { term: 7 },
+            NodeEvent::Accept { term: 7 },
             NodeEvent::Chosen { slot: 4 },
             NodeEvent::Execute { seq: 3, view: 1 },
             NodeEvent::Stable { seq: 64 },
