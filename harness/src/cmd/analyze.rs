@@ -104,10 +104,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
                 let members = (1..=n).map(|i| format!("n{i}")).collect();
                 let outcomes = old.as_ref().map_or(Value::Null, |r| json!(r.nodes));
                 // The run's clock origin, which it recorded when node times could be trusted.
-                let origin = old
-                    .as_ref()
-                    .and_then(|r| r.extra.get("clock_origin_ms"))
-                    .and_then(Value::as_u64);
+                let origin = old.as_ref().and_then(|r| r.clock_origin_ms);
                 Some(checks::AgreementInput::new(dir, members, &outcomes).clock_origin(origin))
             }
             false => None,
@@ -148,6 +145,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
             checkers: Vec::new(),
             counterexample: None,
             first_anomaly: None,
+            clock_origin_ms: None,
             stats: None,
             nodes: Default::default(),
             warnings: Vec::new(),

@@ -155,6 +155,7 @@ pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> 
         checkers: Vec::new(),
         counterexample: None,
         first_anomaly: None,
+        clock_origin_ms: None,
         stats: None,
         nodes: BTreeMap::new(),
         warnings: Vec::new(),

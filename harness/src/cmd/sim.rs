@@ -398,6 +398,8 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
         "stats": checked.stats,
         "nodes": nodes,
         "warnings": o.warnings,
+        // Nodes stamp events in simulated milliseconds from 0, the history's own clock.
+        "clock_origin_ms": 0,
         "simulation": { "simulated_ms": o.sim_ms, "steps": o.steps, "faults": o.schedule.len() },
     });
     let mut r = r;

@@ -52,6 +52,11 @@ pub struct Results<C = Value> {
     /// When the run first went wrong (invalid runs): the earliest evidence of any checker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_anomaly: Option<Anomaly>,
+    /// The nodes' wall clock (ms since the epoch) at the history's time 0, recorded when
+    /// their event timestamps can date evidence (local nodes, no clock faults), so that
+    /// `sunder analyze` dates it as the run did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_origin_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stats: Option<Stats>,
     /// Per node: how the run ended for it (dump fetched or why not, restarts).
@@ -255,6 +260,7 @@ mod tests {
                 },
             ],
             counterexample: None,
+            clock_origin_ms: None,
             first_anomaly: None,
             stats: None,
             nodes: BTreeMap::new(),
@@ -295,6 +301,7 @@ mod tests {
                 details: Value::Null,
             }],
             counterexample: Some(serde_json::json!({"key": "k1"})),
+            clock_origin_ms: Some(1_796_403_594_586),
             first_anomaly: Some(Anomaly {
                 checker: "linearizability".into(),
                 time_s: Some(7.25),

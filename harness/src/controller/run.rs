@@ -130,9 +130,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     // A first signal during the teardown counts too: the checkers get the short budget.
     let interrupted = interrupted || *intr.borrow();
     let history = History::new(main.recorder.events());
-    if let Some(ms) = main.clock_origin_ms {
-        base.extra.insert("clock_origin_ms".into(), json!(ms));
-    }
+    base.clock_origin_ms = main.clock_origin_ms;
     let judged = judge(
         &cfg,
         &dir,
@@ -184,6 +182,7 @@ fn new_results<'a>(cfg: &'a TestConfig, dir: &RunDir) -> Results<&'a TestConfig>
         checkers: Vec::new(),
         counterexample: None,
         first_anomaly: None,
+        clock_origin_ms: None,
         stats: None,
         nodes: BTreeMap::new(),
         warnings: Vec::new(),

@@ -305,6 +305,7 @@ mod tests {
                 config: Value::Null,
                 checkers,
                 counterexample: None,
+                clock_origin_ms: None,
                 first_anomaly: None,
                 stats: None,
                 nodes: Default::default(),

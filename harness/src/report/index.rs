@@ -342,6 +342,7 @@ mod tests {
             config: serde_json::json!({"target": "raft"}),
             checkers: vec![],
             counterexample: None,
+            clock_origin_ms: None,
             first_anomaly: None,
             stats: None,
             nodes: Default::default(),
