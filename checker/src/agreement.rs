@@ -226,6 +226,9 @@ pub struct LostVote {
     pub restart: u64,
 }
 
+/// Lost votes and broken promises the terminal summary lists before it counts the rest.
+const SUMMARY_LINES: usize = 8;
+
 /// A Paxos acceptor that promised or accepted a ballot round below a promise it had
 /// already made: the one rule acceptors keep, whatever the proposers do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,11 +362,21 @@ impl AgreementReport {
                 d.candidates.join(" and ")
             );
         }
-        for v in &self.lost_votes {
-            s += &format!("\n  {}", v.describe());
+        // Both can repeat at every restart or ballot: the first few, and how many.
+        let lines = self
+            .lost_votes
+            .iter()
+            .map(LostVote::describe)
+            .chain(self.broken_promises.iter().map(BrokenPromise::describe));
+        let total = self.lost_votes.len() + self.broken_promises.len();
+        for line in lines.take(SUMMARY_LINES) {
+            s += &format!("\n  {line}");
         }
-        for p in &self.broken_promises {
-            s += &format!("\n  {}", p.describe());
+        if total > SUMMARY_LINES {
+            s += &format!(
+                "\n  ... {} more lost votes or broken promises (results.json has them all)",
+                total - SUMMARY_LINES
+            );
         }
         if let Some(d) = &self.divergence {
             s += &format!(
