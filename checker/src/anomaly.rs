@@ -47,6 +47,24 @@ impl Anomaly {
         }
     }
 
+    /// Evidence with no time: named, undated.
+    fn undated(checker: &str, what: String) -> Anomaly {
+        Anomaly {
+            checker: checker.into(),
+            time_s: None,
+            history_index: None,
+            what,
+        }
+    }
+
+    /// Dated by a history event when there is one, else undated.
+    fn by(checker: &str, event: Option<&crate::history::Event>, what: String) -> Anomaly {
+        match event {
+            Some(e) => Anomaly::at(checker, e.time, e.index, what),
+            None => Anomaly::undated(checker, what),
+        }
+    }
+
     /// One line for a terminal: `12.4 s into the run (linearizability: ...)`.
     pub fn line(&self) -> String {
         match self.time_s {
@@ -195,23 +213,11 @@ pub fn agreement(
         let first_ack = history
             .client_events()
             .find(|e| e.kind == EventType::Ok && e.committed.is_some_and(|c| c.index >= index));
-        found.push(match first_ack {
-            Some(e) => Anomaly::at("agreement", e.time, e.index, what),
-            None => Anomaly {
-                checker: "agreement".into(),
-                time_s: None,
-                history_index: None,
-                what,
-            },
-        });
+        found.push(Anomaly::by("agreement", first_ack, what));
     }
     for d in &r.duplicate_leaders {
-        found.push(Anomaly {
-            checker: "agreement".into(),
-            time_s: None,
-            history_index: None,
-            what: format!("{} all led term {}", d.nodes.join(", "), d.term),
-        });
+        let what = format!("{} all led term {}", d.nodes.join(", "), d.term);
+        found.push(Anomaly::undated("agreement", what));
     }
     for p in &r.broken_promises {
         let at = clock_origin_ms
@@ -225,29 +231,17 @@ pub fn agreement(
         });
     }
     for v in &r.lost_votes {
-        let what = v.describe();
-        found.push(match nth_restart(history, &v.node, v.restart) {
-            Some(e) => Anomaly::at("agreement", e.time, e.index, what),
-            None => Anomaly {
-                checker: "agreement".into(),
-                time_s: None,
-                history_index: None,
-                what,
-            },
-        });
+        let restart = nth_restart(history, &v.node, v.restart);
+        found.push(Anomaly::by("agreement", restart, v.describe()));
     }
     for v in &r.double_votes {
-        found.push(Anomaly {
-            checker: "agreement".into(),
-            time_s: None,
-            history_index: None,
-            what: format!(
-                "{} voted for {} in term {}",
-                v.node,
-                v.candidates.join(" and "),
-                v.term
-            ),
-        });
+        let what = format!(
+            "{} voted for {} in term {}",
+            v.node,
+            v.candidates.join(" and "),
+            v.term
+        );
+        found.push(Anomaly::undated("agreement", what));
     }
     earliest(found)
 }
@@ -269,12 +263,7 @@ fn nth_restart<'a>(history: &'a History, node: &str, n: u64) -> Option<&'a crate
 }
 
 fn undated(checker: &str, what: Option<&String>) -> Option<Anomaly> {
-    what.map(|w| Anomaly {
-        checker: checker.into(),
-        time_s: None,
-        history_index: None,
-        what: w.clone(),
-    })
+    what.map(|w| Anomaly::undated(checker, w.clone()))
 }
 
 #[cfg(test)]
