@@ -63,6 +63,12 @@ fn a_planted_bug_fails_and_its_run_dir_analyzes_the_same() {
     let again: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
     assert_eq!(again["verdict"], "invalid");
+    // The same first anomaly, printed as the run prints it.
+    assert_eq!(again["first_anomaly"], results["first_anomaly"]);
+    let a = &results["first_anomaly"];
+    assert!(a["time_s"].is_number(), "{a}");
+    let printed = String::from_utf8_lossy(&analyzed.stdout);
+    assert!(printed.contains("first anomaly: "), "{printed}");
     assert_eq!(
         again["checkers"][0]["verdict"],
         results["checkers"][0]["verdict"]

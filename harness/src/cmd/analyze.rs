@@ -222,8 +222,14 @@ fn summary(r: &StoredResults, report: &Path) -> String {
         .as_ref()
         .map(|s| s.overall.clone())
         .unwrap_or_default();
+    // As the run prints it: when the run first went wrong.
+    let first = r
+        .first_anomaly
+        .as_ref()
+        .map(|a| format!("first anomaly: {}\n", a.line()))
+        .unwrap_or_default();
     format!(
-        "\n{} (seed {}), re-checked\n{} ops: ok {}  fail {}  info {}\n{t}\nverdict: {}   exit {}\nreport:  {}\n",
+        "\n{} (seed {}), re-checked\n{} ops: ok {}  fail {}  info {}\n{t}\n{first}verdict: {}   exit {}\nreport:  {}\n",
         r.name,
         r.seed,
         o.invoked,
