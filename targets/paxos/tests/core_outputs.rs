@@ -69,7 +69,17 @@ fn a_lone_node_persists_before_it_replies() {
     );
     assert_eq!(out.reply.len(), 1);
     assert!(out.reply[0].1.ok);
-    assert_eq!(out.events, vec![sunder_wire::NodeEvent::Chosen { slot: 1 }]);
+    // The first accept under the leader's round is announced (for the agreement checker's
+    // promise check), then the choice.
+    let term = p.ballot().round;
+    assert_eq!(
+        out.events,
+        vec![
+            sunder_wire::NodeEvent::Accept { term },
+            sunder_wire::NodeEvent::Chosen { slot: 1 }
+        ]
+    );
+
     let read = step(
         &mut p,
         Input::Client {
@@ -102,6 +112,12 @@ fn a_lone_node_persists_before_it_replies() {
     assert_eq!(
         (first["index"].clone(), first["term"].clone()),
         (json!(1), json!(entry.round))
+    );
+    // Later accepts under the same round are not announced again.
+    let again = step(&mut p, write(3, 6));
+    assert_eq!(
+        again.events,
+        vec![sunder_wire::NodeEvent::Chosen { slot: 3 }]
     );
 }
 
