@@ -140,8 +140,8 @@ fn clean_hosts_refuses_a_bad_hosts_file_before_connecting() {
 
 #[test]
 fn test_with_hosts_is_checked_shown_by_dry_run_and_never_run_locally() {
-    // No hosts needed: nothing connects. Until nodes start over SSH, a run with hosts must
-    // be refused (exit 3) rather than quietly run on this machine.
+    // No hosts needed: a host that refuses the connection fails the run (exit 3) before
+    // anything starts, and nothing is run on this machine instead.
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
     let base = [
@@ -186,8 +186,201 @@ fn test_with_hosts_is_checked_shown_by_dry_run_and_never_run_locally() {
         doc["replay"]
     );
 
-    let (code, _, err) = run(&two);
+    // Port 1 of this machine refuses at once: no host, no node.
+    let refused = [
+        "--host",
+        "n1=root@127.0.0.1:1",
+        "--host",
+        "n2=root@127.0.0.1:1",
+    ];
+    let (code, _, err) = run(&refused);
     assert_eq!(code, Some(3), "{err}");
-    assert!(err.contains("not available yet"), "{err}");
-    assert!(!results.exists(), "no run directory for a refused run");
+    assert!(err.contains("connecting to the hosts"), "{err}");
+    let doc = results_json(&results);
+    assert!(
+        doc["harness_error"]
+            .as_str()
+            .unwrap()
+            .contains("connecting to the hosts"),
+        "{doc}"
+    );
+    assert!(doc["verdict"].is_null(), "{doc}");
+}
+
+/// The one run directory under `results` (a sweep-less run: `<results>/<name>/<stamp>/`).
+fn run_dir(results: &Path) -> std::path::PathBuf {
+    let name = std::fs::read_dir(results)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && !p.is_symlink())
+        .expect("a test directory");
+    std::fs::read_dir(&name)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && !p.is_symlink())
+        .expect("a run directory")
+}
+
+fn results_json(results: &Path) -> serde_json::Value {
+    let p = run_dir(results).join("results.json");
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+/// Nothing of any run is left on any host: no process but sshd, no nftables table of
+/// sunder's, nothing under the remote base directory.
+fn assert_nothing_left(t: &TestHosts) {
+    for id in &t.names {
+        let procs = t.foreign_processes(id);
+        assert!(procs.is_empty(), "{id}: processes left: {procs:?}");
+        let tables = t.tables(id);
+        assert!(!tables.contains("sunder-"), "{id}: tables left: {tables}");
+        let ls = t.connect(id).run(&["ls", "-A", "--", &t.base]).unwrap();
+        assert_eq!(
+            ls.stdout_text().trim(),
+            "",
+            "{id}: files left under {}",
+            t.base
+        );
+    }
+}
+
+/// `sunder test` over SSH with these extra flags, from the hub: (exit code, stderr, results
+/// directory).
+fn remote_test(t: &TestHosts, dir: &Path, extra: &[&str]) -> (i32, String, std::path::PathBuf) {
+    let file = dir.join("hosts.toml");
+    hosts_file(t, &file);
+    let results = dir.join("results");
+    let mut args = vec![
+        "test",
+        "--hosts",
+        file.to_str().unwrap(),
+        "--remote-base",
+        &t.base,
+        "--nodes",
+        "3",
+        "--results",
+        results.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, _, err) = sunder_in_hub(t, &args);
+    (code, err, results)
+}
+
+#[test]
+fn raft_over_ssh_under_partitions_and_kills_is_valid_and_leaves_nothing_behind() {
+    let Some(t) = TestHosts::new(3) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err, results) = remote_test(
+        &t,
+        dir.path(),
+        &[
+            "--target",
+            "raft",
+            "--time-limit",
+            "20s",
+            "--nemesis",
+            "partition,kill",
+            "--nemesis-interval",
+            "2s",
+            "--fault-lengths",
+            "fixed",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let run = run_dir(&results);
+    let doc = results_json(&results);
+    assert_eq!(doc["verdict"], "valid", "{doc}");
+    // Every fault took effect on the hosts: nemesis events without errors, of both kinds.
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let nemesis: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    for f in ["partition", "kill", "restart", "heal"] {
+        assert!(nemesis.iter().any(|e| e["f"] == f), "no {f} in {nemesis:?}");
+    }
+    let failed: Vec<_> = nemesis.iter().filter(|e| !e["error"].is_null()).collect();
+    assert!(
+        failed.is_empty(),
+        "faults that failed on the hosts: {failed:?}"
+    );
+    // The nodes' files came home; the dumps were taken; every remote command is logged.
+    for id in &t.names {
+        let nodes = run.join("nodes");
+        assert!(nodes.join(id).is_dir(), "{id}'s data directory");
+        assert!(nodes.join(format!("{id}.log")).is_file(), "{id}'s log");
+        let events = std::fs::read_to_string(nodes.join(format!("{id}.events.jsonl"))).unwrap();
+        assert!(
+            events.contains("\"commit\""),
+            "{id} committed nothing: {events:.300}"
+        );
+        assert!(doc["nodes"][id]["dump"].is_string(), "{doc}");
+    }
+    assert!(doc["nodes"]["n1"]["starts"].as_u64().unwrap() >= 1, "{doc}");
+    let log = std::fs::read_to_string(run.join("remote.log")).unwrap();
+    assert!(log.contains("nft") && log.contains("KILL"), "{log:.500}");
+    assert_nothing_left(&t);
+}
+
+#[test]
+fn an_interrupted_run_over_ssh_leaves_nothing_on_any_host() {
+    let Some(t) = TestHosts::new(3) else { return };
+    // During the setup (connecting, uploading) and in the middle of the run, under faults.
+    for after_ms in [400, 6000] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hosts.toml");
+        hosts_file(&t, &file);
+        let results = dir.path().join("results");
+        let mut guard = support::Guard::new(&results);
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &t.net.names().hub()])
+            .arg(support::sunder_path())
+            .args([
+                "test",
+                "--hosts",
+                file.to_str().unwrap(),
+                "--remote-base",
+                &t.base,
+            ])
+            .args([
+                "--nodes",
+                "3",
+                "--time-limit",
+                "60s",
+                "--nemesis",
+                "partition,kill",
+            ])
+            .args([
+                "--nemesis-interval",
+                "1s",
+                "--results",
+                results.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        guard.child = Some(child);
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        // `ip netns exec` execs the controller: the child's pid is sunder's.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        let out = guard.child.take().unwrap().wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(130),
+            "interrupted after {after_ms} ms: {err}"
+        );
+        assert_nothing_left(&t);
+    }
 }

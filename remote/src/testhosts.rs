@@ -145,7 +145,7 @@ impl TestHosts {
             let child = Command::new("ip")
                 .args(["netns", "exec", &hosts.net.names().node(id)])
                 .args(["unshare", "-m", "--propagation", "private", "sh", "-c"])
-                .arg(r#"mount -t tmpfs -o size=64m sunder-test "$0" && exec "$@""#)
+                .arg(r#"mount -t tmpfs -o size=1g sunder-test "$0" && exec "$@""#)
                 .arg(&hosts.base)
                 .args([SSHD, "-D", "-e", "-f"])
                 .arg(&cfg)

@@ -124,6 +124,11 @@ pub struct TestArgs {
     /// user's and the system's]. Host keys are always checked.
     #[arg(long = "ssh-known-hosts")]
     pub ssh_known_hosts: Option<PathBuf>,
+    /// With --host/--hosts: the directory on every host under which the run's own
+    /// directory (binary, data, logs, pid files) is made and, at the end, removed
+    /// [default: /tmp/sunder-remote].
+    #[arg(long = "remote-base")]
+    pub remote_base: Option<String>,
     /// Run a Maelstrom node program (JSON lines on stdin/stdout) as every node, with its
     /// arguments after `--`; sunder is its network, services and clients (README "Maelstrom
     /// nodes").
@@ -175,6 +180,12 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
     if args.parallel == 0 {
         anyhow::bail!("--parallel must be at least 1");
     }
+    if args.parallel > 1 && cfg.hosts.is_some() {
+        anyhow::bail!(
+            "--parallel with --hosts/--host: remote nodes listen on fixed ports of their hosts, \
+             so runs on the same hosts go one at a time (leave --parallel at 1)"
+        );
+    }
     let sweep = match (&args.seeds, args.test_count) {
         (Some(s), _) => Some(s.clone()),
         (None, Some(n)) => Some(SeedList::consecutive(cfg.seed, n).map_err(anyhow::Error::msg)?),
@@ -185,14 +196,6 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
     };
     if args.dry_run {
         return controller::dry_run(&cfg, args.dry_run_ops);
-    }
-    if cfg.hosts.is_some() {
-        // The hosts are read and checked above (and shown by --dry-run); starting nodes over
-        // SSH is the next step of issue #18. Refusing beats silently running locally.
-        anyhow::bail!(
-            "--hosts/--host: starting nodes on remote hosts is not available yet (issue #18); \
-             --dry-run shows the checked configuration, `sunder clean --hosts` works"
-        );
     }
     if cfg.net == NetBackend::Netns {
         if let Some(why) = sunder_nemesis::netns::unavailable() {

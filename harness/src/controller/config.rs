@@ -192,13 +192,21 @@ impl TestConfig {
             bail!("--op-timeout must be more than zero");
         }
         let members: Vec<String> = (1..=a.nodes).map(|i| format!("n{i}")).collect();
-        let hosts = Hosts::from_flags(
+        let mut hosts = Hosts::from_flags(
             &a.host,
             a.hosts.as_deref(),
             a.ssh_identity.as_deref(),
             a.ssh_known_hosts.as_deref(),
             &members,
         )?;
+        if let Some(base) = &a.remote_base {
+            let Some(h) = hosts.as_mut() else {
+                bail!("--remote-base is for --hosts or --host");
+            };
+            sunder_remote::layout::check_base(base)
+                .map_err(|e| anyhow::anyhow!("--remote-base: {e}"))?;
+            h.base = base.clone();
+        }
         if hosts.is_some() {
             if spec.is_some() {
                 bail!(

@@ -9,7 +9,7 @@
 //! what was reached is kept in force and undone.
 
 use super::admin::Admin;
-use super::cluster::SharedCluster;
+use super::nodes::{Nodes, blocking};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -29,7 +29,7 @@ pub type InForce = Arc<Mutex<String>>;
 pub type Net = Box<dyn Network + Send>;
 
 pub struct FaultRunner {
-    pub nemesis: Nemesis<Net, SharedCluster>,
+    pub nemesis: Nemesis<Net, Nodes>,
     pub members: Vec<NodeId>,
     pub admin: Admin,
     pub recorder: Arc<Recorder>,
@@ -70,7 +70,7 @@ impl FaultRunner {
                             self.stop(fault.kind());
                         }
                         let value = fault.value();
-                        match self.nemesis.start(fault) {
+                        match blocking(|| self.nemesis.start(fault)) {
                             Ok(applied) => self.record(f, applied.value(), applied.error()),
                             Err(e) => self.record(f, value, Some(e.to_string())),
                         }
@@ -88,7 +88,7 @@ impl FaultRunner {
     }
 
     fn stop(&mut self, kind: FaultKind) {
-        let r = self.nemesis.stop(kind);
+        let r = blocking(|| self.nemesis.stop(kind));
         self.record_stop(kind, r, true);
     }
 
@@ -113,7 +113,7 @@ impl FaultRunner {
     /// Undoes every fault in force (pauses, then kills, then the network), recording each;
     /// what an undo could not reach stays in force and is named in the progress line.
     pub fn heal_all(&mut self) {
-        for (kind, r) in self.nemesis.heal_all() {
+        for (kind, r) in blocking(|| self.nemesis.heal_all()) {
             self.record_stop(kind, r, false);
         }
         self.update_in_force();
@@ -187,7 +187,7 @@ fn unanswering_admin(members: &[String]) -> (Admin, std::net::SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::cluster::{Cluster, NodeSpec};
+    use crate::controller::cluster::{Cluster, NodeSpec, SharedCluster};
     use sunder_nemesis::{FaultSpec, LossSpec, PartitionShape, ProxyNet, TargetSpec};
 
     fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
@@ -219,7 +219,7 @@ mod tests {
         let start = Instant::now();
         let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
         let mut runner = FaultRunner {
-            nemesis: Nemesis::new(Box::new(net), cluster.clone()),
+            nemesis: Nemesis::new(Box::new(net), Nodes::Local(cluster.clone())),
             members,
             admin,
             recorder: recorder.clone(),
@@ -280,7 +280,7 @@ mod tests {
 #[cfg(test)]
 mod half_applied {
     use super::*;
-    use crate::controller::cluster::{Cluster, NodeSpec};
+    use crate::controller::cluster::{Cluster, NodeSpec, SharedCluster};
     use sunder_nemesis::{FaultSpec, ProxyNet, TargetSpec};
 
     fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
@@ -332,7 +332,7 @@ mod half_applied {
         let start = Instant::now();
         let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
         let mut runner = FaultRunner {
-            nemesis: Nemesis::new(Box::new(net), cluster.clone()),
+            nemesis: Nemesis::new(Box::new(net), Nodes::Local(cluster.clone())),
             members,
             admin,
             recorder: recorder.clone(),

@@ -9,8 +9,11 @@ use super::config::NetBackend;
 use super::config::TestConfig;
 use super::faults::Net;
 use super::keys::RunKeys;
+use super::nodes::Nodes;
 use super::ports;
 use super::probe::Probe;
+use super::remote::Hosts;
+use super::remote_nodes::RemoteNodes;
 use super::rundir::RunDir;
 use super::spec::{Member, NodeContext, TargetSpec};
 use anyhow::Context;
@@ -21,7 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime, preloaded};
-use sunder_nemesis::{FaketimeClocks, FaultKind, NetnsNet, NodeId, ProxyNet};
+use sunder_nemesis::{Clocks, FaketimeClocks, FaultKind, NetnsNet, NodeId, ProxyNet};
+use sunder_remote::RemoteClocks;
 use sunder_workloads::{AnyClient, BftClient, Dialer, Endpoint, JsonLinesClient, NsDialer};
 use tokio::sync::watch;
 
@@ -31,7 +35,7 @@ const BUILTIN_STOP_GRACE: Duration = Duration::from_secs(3);
 const ATTEMPTS: usize = 3;
 
 pub struct Launched {
-    pub cluster: SharedCluster,
+    pub nodes: Nodes,
     /// The network backend, for the nemesis.
     pub net: Net,
     /// With `--net netns`: the namespaces, for the teardown at the end of the run (their
@@ -45,9 +49,24 @@ pub struct Launched {
     /// How nodes are stopped at the end: a signal, then SIGKILL after the grace.
     pub stop: (nix::sys::signal::Signal, Duration),
     /// With `--nemesis clock`: the nodes' clock control files.
-    pub clocks: Option<FaketimeClocks>,
+    pub clocks: Option<RunClocks>,
     /// Said on the terminal already; for results.json.
     pub warnings: Vec<String>,
+}
+
+/// The clock backend of a run with clock faults: control files here, or on the hosts.
+pub enum RunClocks {
+    Local(FaketimeClocks),
+    Remote(RemoteClocks),
+}
+
+impl RunClocks {
+    pub fn boxed(self) -> Box<dyn Clocks + Send> {
+        match self {
+            RunClocks::Local(c) => Box::new(c),
+            RunClocks::Remote(c) => Box::new(c),
+        }
+    }
 }
 
 pub enum Startup {
@@ -185,7 +204,7 @@ pub fn builtin_command(cfg: &TestConfig, exe: &Path, ctx: &NodeCtx<'_>) -> NodeC
 }
 
 /// Whether the run's nodes sign and need keys from the controller (PBFT).
-fn signs(cfg: &TestConfig) -> bool {
+pub fn signs(cfg: &TestConfig) -> bool {
     cfg.spec.is_none() && cfg.target == "pbft"
 }
 
@@ -222,10 +241,10 @@ pub async fn launch(
             // The signal came during setup: nothing is started on top of it.
             return Ok(Startup::Interrupted);
         }
-        let spawned = l.cluster.lock().start_all();
+        let spawned = l.nodes.start_all();
         let outcome = match spawned {
             Err(e) => Err(e),
-            Ok(()) => wait_ready(&l.cluster, &l.probe, intr).await,
+            Ok(()) => wait_ready(&l.nodes, &l.probe, intr).await,
         };
         match outcome {
             Ok(true) => {
@@ -233,12 +252,14 @@ pub async fn launch(
                 return Ok(Startup::Ready(l));
             }
             Ok(false) => {
-                tokio::task::block_in_place(|| l.cluster.lock().kill_all());
+                l.nodes.kill_all();
                 return Ok(Startup::Interrupted);
             }
             Err(e) => {
-                tokio::task::block_in_place(|| l.cluster.lock().kill_all());
-                if attempt < ATTEMPTS && e.contains("Address already in use") {
+                l.nodes.kill_all();
+                // Remote nodes have fixed ports: new ones would not help.
+                let local = cfg.hosts.is_none();
+                if local && attempt < ATTEMPTS && e.contains("Address already in use") {
                     eprintln!("sunder: a port was taken during start-up; retrying with new ports");
                     for id in cfg.members() {
                         let _ = std::fs::remove_dir_all(dir.node_file(&id));
@@ -336,6 +357,9 @@ fn netns_layout(members: &[NodeId], net: &NetnsNet, spec: Option<&TargetSpec>) -
 }
 
 async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Result<Launched> {
+    if let Some(hosts) = &cfg.hosts {
+        return start_remote(cfg, dir, hosts);
+    }
     let members = cfg.members();
     let (layout, net, netns, dialer): (Layout, Net, Option<Arc<NetnsNet>>, Dialer) = match cfg.net {
         NetBackend::Proxy => {
@@ -457,32 +481,74 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
             (spec.stop.signal, spec.stop.grace),
         ),
         None => (
-            match &keys {
-                Some(k) => AnyClient::Bft(
-                    BftClient::new(
-                        endpoints,
-                        dialer,
-                        &k.client_secrets(),
-                        &k.replica_publics(),
-                        bft_retransmit(cfg),
-                    )
-                    .context("the BFT client")?,
-                ),
-                None => AnyClient::JsonLines(JsonLinesClient::with_dialer(endpoints, dialer)),
-            },
+            builtin_client(cfg, endpoints, dialer, keys.as_ref())?,
             Probe::Admin(admin.clone()),
             (nix::sys::signal::Signal::SIGTERM, BUILTIN_STOP_GRACE),
         ),
     };
     Ok(Launched {
-        cluster: SharedCluster::new(cluster),
+        nodes: Nodes::Local(SharedCluster::new(cluster)),
         net,
         netns,
         client: Arc::new(client),
         admin,
         probe,
         stop,
-        clocks,
+        clocks: clocks.map(RunClocks::Local),
+        warnings: Vec::new(),
+    })
+}
+
+/// The workers' client for a built-in target: JSON lines, or a BFT client with the run's
+/// keys.
+fn builtin_client(
+    cfg: &TestConfig,
+    endpoints: Vec<Endpoint>,
+    dialer: Dialer,
+    keys: Option<&RunKeys>,
+) -> anyhow::Result<AnyClient> {
+    Ok(match keys {
+        Some(k) => AnyClient::Bft(
+            BftClient::new(
+                endpoints,
+                dialer,
+                &k.client_secrets(),
+                &k.replica_publics(),
+                bft_retransmit(cfg),
+            )
+            .context("the BFT client")?,
+        ),
+        None => AnyClient::JsonLines(JsonLinesClient::with_dialer(endpoints, dialer)),
+    })
+}
+
+/// `--hosts`: the nodes on their hosts over SSH, reached directly at the hosts' addresses.
+fn start_remote(cfg: &TestConfig, dir: &RunDir, hosts: &Hosts) -> anyhow::Result<Launched> {
+    let members = cfg.members();
+    let keys = signs(cfg)
+        .then(|| RunKeys::new(cfg.seed, &members, (cfg.concurrency + members.len()) as u64));
+    if let Some(k) = &keys {
+        k.write(dir).context("write the run's keys")?;
+    }
+    let setup = tokio::task::block_in_place(|| RemoteNodes::setup(cfg, dir, hosts))?;
+    let endpoints: Vec<Endpoint> = members
+        .iter()
+        .map(|id| Endpoint {
+            id: id.clone(),
+            addr: setup.clients[id],
+        })
+        .collect();
+    let admin = Admin::with_dialer(endpoints.clone(), Dialer::Direct);
+    let client = builtin_client(cfg, endpoints, Dialer::Direct, keys.as_ref())?;
+    Ok(Launched {
+        nodes: Nodes::Remote(setup.nodes),
+        net: Box::new(setup.net),
+        netns: None,
+        client: Arc::new(client),
+        probe: Probe::Admin(admin.clone()),
+        admin,
+        stop: (nix::sys::signal::Signal::SIGTERM, BUILTIN_STOP_GRACE),
+        clocks: setup.clocks.map(RunClocks::Remote),
         warnings: Vec::new(),
     })
 }
@@ -490,12 +556,11 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
 /// With clock faults: does every node map libfaketime? One that does not (a static or Go
 /// binary) keeps its real clock; its clock faults are then recorded as not applied.
 fn check_preload(l: &mut Launched) {
-    let Some(clocks) = l.clocks.as_mut() else {
+    let Some(RunClocks::Local(clocks)) = l.clocks.as_mut() else {
         return;
     };
-    let c = l.cluster.lock();
-    for id in c.ids() {
-        let why = match c.pid(&id).map(preloaded) {
+    for id in l.nodes.ids() {
+        let why = match l.nodes.local_pid(&id).map(preloaded) {
             Some(Ok(true)) => continue,
             Some(Ok(false)) => {
                 "libfaketime is not loaded in the node process (a static or Go binary reads \
@@ -515,8 +580,8 @@ fn check_preload(l: &mut Launched) {
 /// An answer counts only if it came from the node's own process group (see owner.rs): a
 /// node whose port another program took fails to bind and exits, and the check above then
 /// reports it with its log (and the launch retries on new ports).
-fn not_an_impostor(cluster: &SharedCluster, probe: &Probe, id: &str) -> Result<(), String> {
-    let (Some(pid), Some(addr)) = (cluster.lock().pid(id), probe.addr(id)) else {
+fn not_an_impostor(nodes: &Nodes, probe: &Probe, id: &str) -> Result<(), String> {
+    let (Some(pid), Some(addr)) = (nodes.local_pid(id), probe.addr(id)) else {
         return Ok(());
     };
     match super::owner::group_listens_on(pid, addr.port()) {
@@ -530,32 +595,26 @@ fn not_an_impostor(cluster: &SharedCluster, probe: &Probe, id: &str) -> Result<(
 /// `Ok(true)` when every node is up, `Ok(false)` on interrupt, `Err` with the reason and
 /// the logs of the nodes at fault otherwise.
 async fn wait_ready(
-    cluster: &SharedCluster,
+    nodes: &Nodes,
     probe: &Probe,
     intr: &mut watch::Receiver<bool>,
 ) -> Result<bool, String> {
     let deadline = Instant::now() + probe.start_timeout();
     let mut last_error = BTreeMap::new();
-    let mut pending = cluster.lock().ids();
+    let mut pending = nodes.ids();
     loop {
         for id in &pending {
-            let exited = cluster.lock().exited(id);
-            if let Some(status) = exited {
-                let c = cluster.lock();
-                let log = c
-                    .spec(id)
-                    .map(|s| s.log.display().to_string())
-                    .unwrap_or_default();
+            if let Some(status) = nodes.exited(id) {
+                let (log, tail) = nodes.log_tail(id, 15);
                 return Err(format!(
-                    "node {id} exited during start-up ({status})\n--- {log}:\n{}",
-                    c.log_tail(id, 15)
+                    "node {id} exited during start-up ({status})\n--- {log}:\n{tail}"
                 ));
             }
         }
         let mut still = Vec::new();
         for id in pending {
             let answered = match probe.up(&id).await {
-                Ok(()) => not_an_impostor(cluster, probe, &id),
+                Ok(()) => not_an_impostor(nodes, probe, &id),
                 Err(e) => Err(e),
             };
             if let Err(e) = answered {
@@ -568,16 +627,12 @@ async fn wait_ready(
             return Ok(true);
         }
         if Instant::now() > deadline {
-            let c = cluster.lock();
             let tails: Vec<String> = pending
                 .iter()
                 .map(|id| {
-                    let log = c
-                        .spec(id)
-                        .map(|s| s.log.display().to_string())
-                        .unwrap_or_default();
+                    let (log, tail) = nodes.log_tail(id, 15);
                     let why = last_error.get(id).map_or("", String::as_str);
-                    format!("--- {id}: {why}\n--- {log}:\n{}", c.log_tail(id, 15))
+                    format!("--- {id}: {why}\n--- {log}:\n{tail}")
                 })
                 .collect();
             return Err(format!(

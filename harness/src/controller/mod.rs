@@ -27,8 +27,10 @@
 //! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow, one
 //!   function per phase. [`interrupt`]: what Ctrl-C and SIGTERM do during a run.
 //! - [`spec`]: target specs, third-party systems described in TOML.
+//! - [`nodes`]: the node processes wherever they run, one type for the run's flow.
 //! - [`remote`]: `--hosts`/`--host`: which host carries which node, how ssh reaches it,
-//!   and each node's command there.
+//!   and each node's command there. [`remote_nodes`]: the nodes on those hosts, from the
+//!   first connection through the download to the removal of everything the run made.
 
 pub mod admin;
 pub mod checks;
@@ -38,11 +40,13 @@ pub mod faults;
 pub mod interrupt;
 pub mod keys;
 pub mod launch;
+pub mod nodes;
 pub mod owner;
 pub mod ports;
 pub mod probe;
 pub mod progress;
 pub mod remote;
+pub mod remote_nodes;
 pub mod results;
 pub mod run;
 pub mod rundir;

@@ -136,6 +136,9 @@ pub struct Hosts {
     pub default_identity: Option<PathBuf>,
     pub default_known_hosts: Option<PathBuf>,
     pub nodes: BTreeMap<String, NodeHost>,
+    /// `--remote-base`: where the run's directory goes on every host
+    /// ([`sunder_remote::DEFAULT_BASE`] unless given).
+    pub base: String,
 }
 
 /// One table of hosts.toml; any other key is an error (a typo must not silently fall back
@@ -226,6 +229,7 @@ impl Hosts {
             default_identity: identity.map(Path::to_path_buf),
             default_known_hosts: known_hosts.map(Path::to_path_buf),
             nodes,
+            base: sunder_remote::DEFAULT_BASE.to_string(),
         };
         for id in hosts.nodes.keys() {
             hosts
@@ -283,6 +287,10 @@ impl Hosts {
         if let Some(p) = &self.default_known_hosts {
             c.push("--ssh-known-hosts".to_string());
             c.push(p.display().to_string());
+        }
+        if self.base != sunder_remote::DEFAULT_BASE {
+            c.push("--remote-base".to_string());
+            c.push(self.base.clone());
         }
         c
     }

@@ -18,11 +18,11 @@
 
 use super::admin::Admin;
 use super::checks::{self, Checked};
-use super::cluster::{NodeState, SharedCluster};
 use super::config::TestConfig;
 use super::faults::{FaultRunner, InForce, Net};
 use super::interrupt::{cancel_on_next_signal, fired, interrupt_channel};
-use super::launch::{Launched, Startup, launch};
+use super::launch::{Launched, RunClocks, Startup, launch};
+use super::nodes::Nodes;
 use super::probe::Probe;
 use super::progress::Progress;
 use super::results::{self, Results};
@@ -39,7 +39,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sunder_checker::History;
-use sunder_nemesis::{FaketimeClocks, FaultKind, Nemesis, NemesisOp, NetnsNet, Step, schedule};
+use sunder_nemesis::{FaultKind, Nemesis, NemesisOp, NetnsNet, Step, schedule};
 use sunder_wire::Op;
 use sunder_workloads::{AnyClient, Generator, Recorder, final_phase_with, run_workers_with};
 use tokio::sync::watch;
@@ -70,7 +70,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let mut base = new_results(&cfg, &dir);
 
     let Launched {
-        cluster,
+        nodes,
         net,
         netns,
         client,
@@ -97,7 +97,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     let members = cfg.members();
 
     let main = main_phase(
-        &cfg, &dir, steps, &cluster, net, clocks, &client, &admin, &mut intr,
+        &cfg, &dir, steps, &nodes, net, clocks, &client, &admin, &mut intr,
     )
     .await?;
     base.warnings.extend(main.warnings);
@@ -115,10 +115,11 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
     }
 
     base.nodes = collect_dumps(&cfg, &dir, &admin, &members, interrupted).await;
-    let died = audit(&cluster, &dir, &members, &mut base.nodes);
+    let died = audit(&nodes, &dir, &members, &mut base.nodes);
     base.warnings.extend(died);
     let torn = teardown(
-        &cluster,
+        &nodes,
+        &dir,
         stop,
         main.runner,
         netns,
@@ -209,9 +210,9 @@ async fn main_phase(
     cfg: &TestConfig,
     dir: &RunDir,
     steps: Vec<Step>,
-    cluster: &SharedCluster,
+    nodes: &Nodes,
     net: Net,
-    clocks: Option<FaketimeClocks>,
+    clocks: Option<RunClocks>,
     client: &Arc<AnyClient>,
     admin: &Admin,
     intr: &mut watch::Receiver<bool>,
@@ -220,7 +221,8 @@ async fn main_phase(
     let sink = std::fs::File::create(&history_path)
         .with_context(|| format!("create {}", history_path.display()))?;
     let start = Instant::now();
-    let clock_origin_ms = (!cfg.nemesis.contains(&FaultKind::Clock))
+    // Remote nodes read their hosts' clocks, which this run does not vouch for.
+    let clock_origin_ms = (!cfg.nemesis.contains(&FaultKind::Clock) && cfg.hosts.is_none())
         .then(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -242,8 +244,8 @@ async fn main_phase(
     let in_force: InForce = Arc::new(Mutex::new(String::new()));
     let mut runner = FaultRunner {
         nemesis: match clocks {
-            Some(c) => Nemesis::new(net, cluster.clone()).with_clocks(Box::new(c)),
-            None => Nemesis::new(net, cluster.clone()),
+            Some(c) => Nemesis::new(net, nodes.clone()).with_clocks(c.boxed()),
+            None => Nemesis::new(net, nodes.clone()),
         },
         members: cfg.members(),
         admin: admin.clone(),
@@ -397,26 +399,23 @@ async fn collect_dumps(
 /// Records how often each node started, and names the nodes that died on their own (not
 /// by the nemesis): each is worth a warning.
 fn audit(
-    cluster: &SharedCluster,
+    procs: &Nodes,
     dir: &RunDir,
     members: &[String],
     nodes: &mut BTreeMap<String, Value>,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    let mut c = cluster.lock();
     for id in members {
-        let was = c.state(id);
-        let died = if was == Some(NodeState::Killed) {
-            None
-        } else {
-            c.exited(id)
-        };
+        let died = procs.exited(id);
         let entry = nodes.entry(id.clone()).or_insert_with(|| json!({}));
-        entry["starts"] = json!(c.starts(id));
+        entry["starts"] = json!(procs.starts(id));
         if let Some(status) = died {
-            entry["exited_by_itself"] = json!(status.to_string());
-            let log = dir.node_file(&format!("{id}.log"));
-            let tail = log_tail(&log, 8);
+            entry["exited_by_itself"] = json!(status);
+            // A remote node's log is downloaded only at the teardown: read it on its host.
+            let tail = match procs {
+                Nodes::Local(_) => log_tail(&dir.node_file(&format!("{id}.log")), 8),
+                Nodes::Remote(_) => procs.log_tail(id, 8).1,
+            };
             warnings.push(format!(
                 "node {id} exited by itself before the end ({status}); see nodes/{id}.log{}",
                 if tail.is_empty() {
@@ -443,10 +442,13 @@ fn log_tail(path: &std::path::Path, n: usize) -> String {
 }
 
 /// Stops the nodes, then the relays (nodes talked through them until they stopped), then
-/// removes the namespaces, then makes the history durable before anything reads it.
-/// Returns what went wrong, for the results.
+/// removes the namespaces (remote nodes: downloads their files and removes the run from
+/// the hosts), then makes the history durable before anything reads it. Returns what went
+/// wrong, for the results.
+#[allow(clippy::too_many_arguments)] // each is a distinct part of what the run made
 fn teardown(
-    cluster: &SharedCluster,
+    nodes: &Nodes,
+    dir: &RunDir,
     (stop_signal, stop_grace): (Signal, Duration),
     runner: FaultRunner,
     netns: Option<Arc<NetnsNet>>,
@@ -454,8 +456,11 @@ fn teardown(
     history_path: &std::path::Path,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
-    tokio::task::block_in_place(|| cluster.lock().stop_all_with(stop_signal, stop_grace));
+    warnings.extend(nodes.stop_all(stop_signal, stop_grace));
     drop(runner);
+    if let Nodes::Remote(r) = nodes {
+        warnings.extend(tokio::task::block_in_place(|| r.finish(dir)));
+    }
     if let Some(ns) = netns {
         // Explicitly, to report a failure; the drop guard would only log it.
         if let Err(e) = tokio::task::block_in_place(|| ns.teardown()) {
