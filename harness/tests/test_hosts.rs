@@ -252,6 +252,7 @@ fn remote_test(t: &TestHosts, dir: &Path, extra: &[&str]) -> (i32, String, std::
     let file = dir.join("hosts.toml");
     hosts_file(t, &file);
     let results = dir.join("results");
+    let nodes = t.names.len().to_string();
     let mut args = vec![
         "test",
         "--hosts",
@@ -259,7 +260,7 @@ fn remote_test(t: &TestHosts, dir: &Path, extra: &[&str]) -> (i32, String, std::
         "--remote-base",
         &t.base,
         "--nodes",
-        "3",
+        &nodes,
         "--results",
         results.to_str().unwrap(),
     ];
@@ -269,7 +270,16 @@ fn remote_test(t: &TestHosts, dir: &Path, extra: &[&str]) -> (i32, String, std::
 }
 
 #[test]
-fn raft_over_ssh_under_partitions_and_kills_is_valid_and_leaves_nothing_behind() {
+fn raft_over_ssh_under_partitions_kills_and_clock_faults_is_valid_and_leaves_nothing_behind() {
+    let faketime = sunder_nemesis::clock::find_libfaketime()
+        .is_none()
+        .then(|| {
+            "raft over ssh with clock faults: libfaketime is missing (apt-get install faketime)"
+                .to_string()
+        });
+    if !sunder_test_support::met(faketime) {
+        return;
+    }
     let Some(t) = TestHosts::new(3) else { return };
     let dir = tempfile::tempdir().unwrap();
     let (code, err, results) = remote_test(
@@ -281,7 +291,7 @@ fn raft_over_ssh_under_partitions_and_kills_is_valid_and_leaves_nothing_behind()
             "--time-limit",
             "20s",
             "--nemesis",
-            "partition,kill",
+            "partition,kill,clock",
             "--nemesis-interval",
             "2s",
             "--fault-lengths",
@@ -301,9 +311,15 @@ fn raft_over_ssh_under_partitions_and_kills_is_valid_and_leaves_nothing_behind()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|e| e["process"] == "nemesis")
         .collect();
-    for f in ["partition", "kill", "restart", "heal"] {
+    for f in ["partition", "kill", "restart", "heal", "clock-reset"] {
         assert!(nemesis.iter().any(|e| e["f"] == f), "no {f} in {nemesis:?}");
     }
+    assert!(
+        nemesis
+            .iter()
+            .any(|e| e["f"] == "clock-bump" || e["f"] == "clock-strobe"),
+        "no clock fault in {nemesis:?}"
+    );
     let failed: Vec<_> = nemesis.iter().filter(|e| !e["error"].is_null()).collect();
     assert!(
         failed.is_empty(),
@@ -383,4 +399,104 @@ fn an_interrupted_run_over_ssh_leaves_nothing_on_any_host() {
         );
         assert_nothing_left(&t);
     }
+}
+
+#[test]
+fn etcd_over_ssh_under_partitions_and_kills_is_valid_and_leaves_nothing_behind() {
+    // A spec target: the spec's command and ports on each host, its ready check and its
+    // adapter from the controller, the etcd the host has (here the machine's own).
+    if !support::netns_system_usable("etcd over ssh", &[("/usr/bin/etcd", "etcd-server")]) {
+        return;
+    }
+    let Some(t) = TestHosts::new(3) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = support::shipped_spec("etcd.toml");
+    let (code, err, results) = remote_test(
+        &t,
+        dir.path(),
+        &[
+            "--target-spec",
+            spec.to_str().unwrap(),
+            "--time-limit",
+            "20s",
+            "--nemesis",
+            "partition,kill",
+            "--nemesis-interval",
+            "3s",
+            "--fault-lengths",
+            "fixed",
+            "--seed",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let run = run_dir(&results);
+    let doc = results_json(&results);
+    assert_eq!(doc["verdict"], "valid", "{doc}");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let faults: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    for f in ["partition", "kill"] {
+        assert!(faults.iter().any(|e| e["f"] == f), "no {f} in {faults:?}");
+    }
+    let failed: Vec<_> = faults.iter().filter(|e| !e["error"].is_null()).collect();
+    assert!(
+        failed.is_empty(),
+        "faults that failed on the hosts: {failed:?}"
+    );
+    let oks = history
+        .lines()
+        .filter(|l| l.contains(r#""type":"ok""#))
+        .count();
+    assert!(oks > 50, "only {oks} operations succeeded: {err}");
+    for id in &t.names {
+        // etcd's own data directory (its WAL) came home.
+        assert!(run.join("nodes").join(id).join("member").is_dir(), "{id}");
+    }
+    assert_nothing_left(&t);
+}
+
+#[test]
+fn pbft_over_ssh_carries_the_run_keys_to_the_hosts_and_is_valid() {
+    let Some(t) = TestHosts::new(4) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (code, err, results) = remote_test(
+        &t,
+        dir.path(),
+        &[
+            "--target",
+            "pbft",
+            "--time-limit",
+            "15s",
+            "--nemesis",
+            "partition,kill",
+            "--fault-lengths",
+            "fixed",
+            "--nemesis-interval",
+            "4s",
+            "--seed",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let run = run_dir(&results);
+    let doc = results_json(&results);
+    assert_eq!(doc["verdict"], "valid", "{doc}");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let oks = history
+        .lines()
+        .filter(|l| l.contains(r#""type":"ok""#))
+        .count();
+    assert!(oks > 50, "only {oks} operations succeeded: {err}");
+    use std::os::unix::fs::PermissionsExt;
+    for id in &t.names {
+        // The replica's secret key went to its host (0600) and came back with its files.
+        let secret = run.join("nodes").join(id).join("secret.key");
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", secret.display());
+    }
+    assert_nothing_left(&t);
 }

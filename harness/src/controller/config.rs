@@ -144,6 +144,8 @@ impl TestConfig {
             "netns" => NetBackend::Netns,
             other => bail!("--net {other:?}: expected proxy or netns"),
         };
+        // Nodes on remote hosts (checked in full below, with the members).
+        let remote = !a.host.is_empty() || a.hosts.is_some();
         if let (Some(spec), Some(path)) = (&spec, &a.target_spec) {
             let missing = spec.client.missing_for(workload);
             if !missing.is_empty() && spec.client.name() != "http" {
@@ -163,12 +165,15 @@ impl TestConfig {
                     missing.join("] and [client.")
                 );
             }
+            // Remote hosts give every node an address of its own and cut links with rules
+            // on it, as namespaces do: a spec's netns faults are the ones that apply.
+            let as_net = if remote { NetBackend::Netns } else { net };
             spec.requires
-                .check(&net.to_string(), &nemesis)
+                .check(&as_net.to_string(), &nemesis)
                 .map_err(|e| anyhow::anyhow!("--target-spec {}: {e}", path.display()))?;
             // A spec's member list gives every peer one address per member, which no relay
             // can come between: "partitioned" would be a lie.
-            if net == NetBackend::Proxy && nemesis.contains(&FaultKind::Partition) {
+            if as_net == NetBackend::Proxy && nemesis.contains(&FaultKind::Partition) {
                 bail!(
                     "--target-spec {}: partitions of a spec target need --net netns (its \
                      members reach each other directly, so the proxy cannot cut them)",
@@ -176,8 +181,11 @@ impl TestConfig {
                 );
             }
         }
-        if nemesis.contains(&FaultKind::Loss) && net != NetBackend::Netns {
-            bail!("--nemesis loss: packet loss needs --net netns (the proxy sees no packets)");
+        if nemesis.contains(&FaultKind::Loss) && net != NetBackend::Netns && !remote {
+            bail!(
+                "--nemesis loss: packet loss needs --net netns or remote hosts (the proxy sees \
+                 no packets)"
+            );
         }
         if net == NetBackend::Netns && a.nodes > 250 {
             bail!(
@@ -208,11 +216,6 @@ impl TestConfig {
             h.base = base.clone();
         }
         if hosts.is_some() {
-            if spec.is_some() {
-                bail!(
-                    "--hosts/--host: remote hosts run the built-in targets only, not --target-spec"
-                );
-            }
             if net == NetBackend::Netns {
                 bail!(
                     "--hosts/--host with --net netns: remote nodes are on their own hosts; \

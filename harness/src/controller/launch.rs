@@ -539,15 +539,30 @@ fn start_remote(cfg: &TestConfig, dir: &RunDir, hosts: &Hosts) -> anyhow::Result
         })
         .collect();
     let admin = Admin::with_dialer(endpoints.clone(), Dialer::Direct);
-    let client = builtin_client(cfg, endpoints, Dialer::Direct, keys.as_ref())?;
+    let (client, probe, stop) = match &cfg.spec {
+        Some(spec) => (
+            spec.client.build(endpoints, Dialer::Direct),
+            Probe::Spec {
+                spec: spec.clone(),
+                dialer: Dialer::Direct,
+                addrs: setup.clients.clone(),
+            },
+            (spec.stop.signal, spec.stop.grace),
+        ),
+        None => (
+            builtin_client(cfg, endpoints, Dialer::Direct, keys.as_ref())?,
+            Probe::Admin(admin.clone()),
+            (nix::sys::signal::Signal::SIGTERM, BUILTIN_STOP_GRACE),
+        ),
+    };
     Ok(Launched {
         nodes: Nodes::Remote(setup.nodes),
         net: Box::new(setup.net),
         netns: None,
         client: Arc::new(client),
-        probe: Probe::Admin(admin.clone()),
+        probe,
         admin,
-        stop: (nix::sys::signal::Signal::SIGTERM, BUILTIN_STOP_GRACE),
+        stop,
         clocks: setup.clocks.map(RunClocks::Remote),
         warnings: Vec::new(),
     })

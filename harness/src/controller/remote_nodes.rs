@@ -18,12 +18,14 @@
 //! left.
 
 use super::config::TestConfig;
-use super::remote::{Hosts, node_launches};
+use super::remote::{Hosts, RemoteNode, node_launches};
 use super::rundir::RunDir;
+use super::spec::{Member, NodeContext, TargetSpec};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime};
 use sunder_nemesis::{FaultKind, NemesisError, NodeId, Outcome, Processes};
@@ -112,9 +114,12 @@ impl RemoteNodes {
         let exe = std::env::current_exe().context("find this executable")?;
         let remote_exe = format!("{}/bin/sunder", layout.dir());
         let keys = super::launch::signs(cfg);
+        let builtin = cfg.spec.is_none();
         let uploaded = each_node(&members, |id| {
             let h = &state.hosts[id];
-            h.upload(&exe, &remote_exe, 0o755)?;
+            if builtin {
+                h.upload(&exe, &remote_exe, 0o755)?;
+            }
             if keys {
                 let home = dir.node_file(id);
                 let work = layout.work_dir(id);
@@ -156,7 +161,10 @@ impl RemoteNodes {
         .context("set up the run's nftables tables on the hosts")?;
         state.net = Some(net.clone());
 
-        let mut launches = node_launches(cfg, &layout, &addrs, &remote_exe)?;
+        let mut launches = match &cfg.spec {
+            None => node_launches(cfg, &layout, &addrs, &remote_exe)?,
+            Some(spec) => spec_launches(spec, &layout, &members, &addrs, &state.hosts)?,
+        };
         let clocks = if cfg.nemesis.contains(&FaultKind::Clock) {
             let lib = find_libfaketime().context(
                 "--nemesis clock needs libfaketime: install the Debian package `faketime` \
@@ -347,6 +355,82 @@ impl Processes for RemoteNodes {
     fn resume(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
         self.lock().procs.resume(nodes)
     }
+}
+
+/// A spec target's nodes on their hosts: the spec's command and config files rendered with
+/// each host's address, the spec's fixed ports and the run's directory there. The config
+/// files are written to the hosts now; a program given relative to the spec (a script
+/// of the spec's author) is uploaded to `<run>/bin/`, a bare name or an absolute path is
+/// the host's own.
+fn spec_launches(
+    spec: &TargetSpec,
+    layout: &RunLayout,
+    ids: &[NodeId],
+    addrs: &BTreeMap<NodeId, IpAddr>,
+    hosts: &BTreeMap<NodeId, Arc<Host>>,
+) -> anyhow::Result<Vec<RemoteNode>> {
+    let members: Vec<Member> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Member {
+            id: id.clone(),
+            index: i + 1,
+            ip: addrs[id],
+            client_port: spec.ports.client,
+            peer_port: spec.ports.peer,
+        })
+        .collect();
+    let spec_dir = spec.path.parent().filter(|d| !d.as_os_str().is_empty());
+    let mut out = Vec::new();
+    for (me, m) in members.iter().enumerate() {
+        let id = &m.id;
+        let host = &hosts[id];
+        let ctx = NodeContext {
+            me,
+            members: members.clone(),
+            data_dir: PathBuf::from(layout.work_dir(id)),
+            log: PathBuf::from(layout.log_file(id)),
+            run_dir: PathBuf::from(layout.dir()),
+        };
+        for (path, text) in spec.node_files(&ctx) {
+            host.write_file(&path.display().to_string(), text.as_bytes(), 0o644)
+                .with_context(|| format!("write {} on the host of {id}", path.display()))?;
+        }
+        let (program, args, env) = spec.node_command(&ctx);
+        let program = match spec_dir {
+            Some(d) if program.starts_with(d) => {
+                let name = program
+                    .file_name()
+                    .with_context(|| format!("program {}", program.display()))?;
+                let remote = format!("{}/bin/{}", layout.dir(), name.to_string_lossy());
+                host.upload(&program, &remote, 0o755)
+                    .with_context(|| format!("upload {} to the host of {id}", program.display()))?;
+                remote
+            }
+            _ => program.display().to_string(),
+        };
+        let text = |s: OsString| {
+            s.into_string()
+                .map_err(|s| anyhow::anyhow!("node {id}: {s:?} is not UTF-8"))
+        };
+        let mut argv = vec![program];
+        for a in args {
+            argv.push(text(a)?);
+        }
+        let mut launch = Launch::in_run(layout, id, argv);
+        for (k, v) in env {
+            launch = launch.env(&text(k)?, &text(v)?);
+        }
+        launch
+            .validate()
+            .map_err(|e| anyhow::anyhow!("node {id}: {e}"))?;
+        out.push(RemoteNode {
+            id: id.clone(),
+            launch,
+            client: m.client_addr(),
+        });
+    }
+    Ok(out)
 }
 
 /// `f` for every node at once, one thread each (ssh round trips, uploads); results by node.
