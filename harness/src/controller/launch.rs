@@ -70,7 +70,7 @@ impl RunClocks {
 }
 
 pub enum Startup {
-    Ready(Launched),
+    Ready(Box<Launched>),
     Failed(String),
     Interrupted,
 }
@@ -249,7 +249,7 @@ pub async fn launch(
         match outcome {
             Ok(true) => {
                 check_preload(&mut l);
-                return Ok(Startup::Ready(l));
+                return Ok(Startup::Ready(Box::new(l)));
             }
             Ok(false) => {
                 l.nodes.kill_all();

@@ -80,7 +80,7 @@ async fn run_async(cfg: TestConfig, json: bool) -> anyhow::Result<i32> {
         clocks,
         warnings,
     } = match launch(&cfg, &dir, &mut intr).await? {
-        Startup::Ready(l) => l,
+        Startup::Ready(l) => *l,
         Startup::Failed(e) => {
             eprintln!("sunder: the cluster did not start: {e}");
             base.harness_error = Some(e);
