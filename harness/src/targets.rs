@@ -23,15 +23,31 @@ pub struct TargetInfo {
     /// The nodes elect or name a leader that `status` reports: the nemesis aims faults at
     /// it more often than at other nodes ([`sunder_nemesis::LEADER_WEIGHT`]).
     pub leader: bool,
-    /// The default of the target's `election_ms` option, for targets that elect a leader
-    /// on a timeout: a client's default op timeout is the election timeout
-    /// ([`TargetInfo::op_timeout`]).
-    pub election_ms: Option<u64>,
+    /// How long the nodes wait on a silent leader before they replace it, for targets that
+    /// have a leader on a timeout: the nemesis's varied rhythm times its middle faults by it
+    /// ([`TargetInfo::leader_timeout`]), and on targets that elect on it, a client's
+    /// default op timeout is it ([`TargetInfo::op_timeout`]).
+    pub leader_timeout: Option<LeaderTimeout>,
     /// Runs one node until SIGTERM or SIGINT (`sunder node NAME ...`); `None` for a core
     /// that so far runs only under the simulator (`sunder test` and `sunder node` refuse it).
     pub run_node: Option<fn(NodeArgs) -> Result<(), NodeError>>,
     /// The deterministic simulator's entry for this core (`sunder sim --target NAME`).
     pub sim: Option<RunFn>,
+}
+
+/// A target's leader timeout: the `--opt` that sets it, in milliseconds, and its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderTimeout {
+    pub opt: &'static str,
+    pub default_ms: u64,
+}
+
+/// Raft's and Multi-Paxos's: an election timeout.
+const fn election(default_ms: u64) -> Option<LeaderTimeout> {
+    Some(LeaderTimeout {
+        opt: "election_ms",
+        default_ms,
+    })
 }
 
 /// A target whose core runs both as a node process and under the simulator.
@@ -40,7 +56,7 @@ const fn builtin<P: SimTarget>(
     about: &'static str,
     agreement: bool,
     leader: bool,
-    election_ms: Option<u64>,
+    leader_timeout: Option<LeaderTimeout>,
 ) -> TargetInfo {
     TargetInfo {
         name,
@@ -49,7 +65,7 @@ const fn builtin<P: SimTarget>(
         opts: P::accepted_opts,
         agreement,
         leader,
-        election_ms,
+        leader_timeout,
         run_node: Some(sunder_node::run_node::<P>),
         sim: Some(sunder_sim::run_with_schedule::<P>),
     }
@@ -76,14 +92,14 @@ pub static TARGETS: &[TargetInfo] = &[
         "Raft: leader election and a replicated log",
         true,
         true,
-        Some(300), // `election_ms`'s default in targets/raft/src/config.rs
+        election(300), // `election_ms`'s default in targets/raft/src/config.rs
     ),
     builtin::<sunder_paxos::Paxos>(
         "paxos",
         "Multi-Paxos: a replicated log",
         true,
         true,
-        Some(500), // `election_ms`'s default in targets/paxos/src/core.rs
+        election(500), // `election_ms`'s default in targets/paxos/src/core.rs
     ),
     // Its node reads the key files the controller writes (pbft_node.rs).
     TargetInfo {
@@ -93,7 +109,12 @@ pub static TARGETS: &[TargetInfo] = &[
             "PBFT: Byzantine fault tolerant, signed messages and client requests",
             true,
             true,
-            None,
+            // `view_change_ms`'s default in targets/pbft/src/core.rs (its first view change;
+            // later ones wait longer).
+            Some(LeaderTimeout {
+                opt: "view_change_ms",
+                default_ms: 300,
+            }),
         )
     },
 ];
@@ -109,16 +130,23 @@ impl TargetInfo {
     /// of them, stays: see `workloads::worker`) in time to meet both sides of a short
     /// partition, where a longer wait would see the fault heal first.
     pub fn op_timeout(&self, opts: &[(String, String)]) -> std::time::Duration {
-        let Some(default) = self.election_ms else {
-            return DEFAULT_OP_TIMEOUT;
-        };
+        match self.leader_timeout {
+            Some(t) if t.opt == "election_ms" => self.leader_timeout(opts).expect("some"),
+            _ => DEFAULT_OP_TIMEOUT,
+        }
+    }
+
+    /// The leader timeout with these `--opt`s (the last one that sets it, else the
+    /// default), at least 1 ms; `None` for a target without one.
+    pub fn leader_timeout(&self, opts: &[(String, String)]) -> Option<std::time::Duration> {
+        let t = self.leader_timeout?;
         let ms = opts
             .iter()
             .rev()
-            .find(|(k, _)| k == "election_ms")
+            .find(|(k, _)| k == t.opt)
             .and_then(|(_, v)| v.parse::<u64>().ok())
-            .unwrap_or(default);
-        std::time::Duration::from_millis(ms.max(1))
+            .unwrap_or(t.default_ms);
+        Some(std::time::Duration::from_millis(ms.max(1)))
     }
 }
 
@@ -194,6 +222,21 @@ mod tests {
         assert_eq!(find("paxos").unwrap().op_timeout(&[]), ms(500));
         for t in ["lww", "primary", "pbft"] {
             assert_eq!(find(t).unwrap().op_timeout(&[]), DEFAULT_OP_TIMEOUT, "{t}");
+        }
+    }
+
+    #[test]
+    fn the_leader_timeout_is_the_election_or_view_change_timeout_as_set() {
+        let ms = |v| Some(std::time::Duration::from_millis(v));
+        let set = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert_eq!(find("raft").unwrap().leader_timeout(&[]), ms(300));
+        assert_eq!(find("paxos").unwrap().leader_timeout(&[]), ms(500));
+        let pbft = find("pbft").unwrap();
+        assert_eq!(pbft.leader_timeout(&[]), ms(300));
+        assert_eq!(pbft.leader_timeout(&set("view_change_ms", "700")), ms(700));
+        assert_eq!(pbft.leader_timeout(&set("election_ms", "700")), ms(300));
+        for t in ["lww", "primary"] {
+            assert_eq!(find(t).unwrap().leader_timeout(&[]), None, "{t}");
         }
     }
 

@@ -45,6 +45,10 @@ pub struct ScheduleConfig {
     pub leader_weight: u32,
     /// How long faults last and how far apart they are.
     pub lengths: FaultLengths,
+    /// How long the target waits on a silent leader before replacing it (an election or
+    /// view-change timeout), if it has one: the varied rhythm's middle faults then last one
+    /// to two of it (see [`FaultLengths::Varied`]).
+    pub leader_timeout_ms: Option<u64>,
 }
 
 /// The rhythm of a schedule.
@@ -57,9 +61,12 @@ pub enum FaultLengths {
     /// Quiet gaps drawn between half and one and a half intervals, and faults of every
     /// length: a third of them (half of the kills) blips of 5 to 100 ms, which end inside
     /// one election (a voter back before the vote is over, a leader back before it is
-    /// deposed), a third 100 ms to 1 s, a third 1 s to two intervals (a new leader elected
-    /// and serving while the old one is cut off). Bugs hide behind different lengths; a
-    /// run that does not know which bug it looks for tries them all.
+    /// deposed), a third one to two leader timeouts (100 ms to 1 s for a target without
+    /// one): a leader cut off just long enough to be replaced, back before it notices
+    /// and steps down, the window where two leaders overlap; a third 1 s to two
+    /// intervals (a new leader elected and serving while the old one is cut off). Bugs
+    /// hide behind different lengths; a run that does not know which bug it looks for
+    /// tries them all.
     #[default]
     Varied,
 }
@@ -148,7 +155,7 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
             FaultKind::Loss => FaultSpec::Loss(LossSpec::random(&mut rng)),
         };
         let length = if varied {
-            fault_length(kind, interval, &mut rhythm)
+            fault_length(kind, interval, cfg.leader_timeout_ms, &mut rhythm)
         } else {
             interval
         };
@@ -194,12 +201,20 @@ fn gap(interval: u64, rng: &mut ChaCha8Rng) -> u64 {
 }
 
 /// How long one fault of the varied rhythm lasts, in ms (see [`FaultLengths::Varied`]).
-fn fault_length(kind: FaultKind, interval: u64, rng: &mut ChaCha8Rng) -> u64 {
+fn fault_length(
+    kind: FaultKind,
+    interval: u64,
+    leader_timeout_ms: Option<u64>,
+    rng: &mut ChaCha8Rng,
+) -> u64 {
     let short_pct = if kind == FaultKind::Kill { 50 } else { 33 };
     if rng.random_range(0..100) < short_pct {
         rng.random_range(5..100)
     } else if rng.random_bool(0.5) {
-        rng.random_range(100..1000)
+        match leader_timeout_ms {
+            Some(t) => rng.random_range(t.max(1)..2 * t.max(1)),
+            None => rng.random_range(100..1000),
+        }
     } else {
         rng.random_range(1000..(2 * interval).max(1001))
     }
@@ -269,6 +284,7 @@ mod tests {
             seed,
             leader_weight: 1,
             lengths: FaultLengths::Fixed,
+            leader_timeout_ms: None,
         }
     }
 
@@ -473,6 +489,45 @@ mod tests {
         let n = fixed.len().min(varied.len());
         assert!(n >= 10);
         assert_eq!(fixed[..n], varied[..n]);
+    }
+
+    #[test]
+    fn the_middle_faults_last_one_to_two_leader_timeouts_when_the_target_has_one() {
+        let lengths = |leader_timeout_ms| -> Vec<u64> {
+            let s = schedule(&ScheduleConfig {
+                lengths: FaultLengths::Varied,
+                time_limit: Duration::from_secs(3600),
+                leader_timeout_ms,
+                ..cfg(5)
+            });
+            s.chunks(2)
+                .filter_map(|p| Some(p.get(1)?.at_ms - p[0].at_ms))
+                .collect()
+        };
+        let count =
+            |ls: &[u64], lo: u64, hi: u64| ls.iter().filter(|l| (lo..hi).contains(*l)).count();
+        let with = lengths(Some(500));
+        // Blips, then 500-999 ms, then 1 s and longer: nothing between 100 and 500 ms.
+        assert_eq!(count(&with, 100, 500), 0, "{with:?}");
+        let middle = count(&with, 500, 1000);
+        assert!(middle * 5 > with.len(), "{middle} of {}", with.len());
+        // Without one, the middle third spreads over 100 ms to 1 s.
+        let without = lengths(None);
+        assert!(count(&without, 100, 500) > 0, "{without:?}");
+        // Only the lengths change: the same faults start in the same order.
+        let starts = |l| -> Vec<NemesisOp> {
+            schedule(&ScheduleConfig {
+                lengths: FaultLengths::Varied,
+                leader_timeout_ms: l,
+                ..cfg(5)
+            })
+            .iter()
+            .map(|s| s.op)
+            .filter(|op| matches!(op, NemesisOp::Start(_)))
+            .take(10)
+            .collect()
+        };
+        assert_eq!(starts(Some(500)), starts(None));
     }
 
     #[test]

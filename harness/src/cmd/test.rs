@@ -58,7 +58,7 @@ pub struct TestArgs {
     /// The nemesis's beat: with `--fault-lengths fixed`, the quiet time before each fault
     /// and how long each fault lasts; with `varied`, the mean quiet time, and faults last
     /// from 5 ms to two intervals.
-    #[arg(long = "nemesis-interval", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long = "nemesis-interval", default_value = "3s", value_parser = parse_duration)]
     pub nemesis_interval: Duration,
     /// `varied` (faults of every length, blips that end inside one election to faults of
     /// two intervals, at uneven gaps) or `fixed` (every fault and every gap one interval).

@@ -215,13 +215,11 @@ impl TestConfig {
                 .map_err(|e| anyhow::anyhow!("--remote-base: {e}"))?;
             h.base = base.clone();
         }
-        if hosts.is_some() {
-            if net == NetBackend::Netns {
-                bail!(
-                    "--hosts/--host with --net netns: remote nodes are on their own hosts; \
-                     faults there are the hosts' nftables rules (leave --net at its default)"
-                );
-            }
+        if hosts.is_some() && net == NetBackend::Netns {
+            bail!(
+                "--hosts/--host with --net netns: remote nodes are on their own hosts; \
+                 faults there are the hosts' nftables rules (leave --net at its default)"
+            );
         }
         let mut opts = Vec::new();
         for o in &a.opts {
@@ -322,7 +320,17 @@ impl TestConfig {
             seed: derive_seed(self.seed, "nemesis"),
             leader_weight: self.leader_weight(),
             lengths: self.fault_lengths,
+            leader_timeout_ms: self.leader_timeout().map(|d| d.as_millis() as u64),
         }
+    }
+
+    /// The built-in target's leader timeout with this run's `--opt`s (spec targets: none
+    /// known).
+    pub fn leader_timeout(&self) -> Option<Duration> {
+        if self.spec.is_some() {
+            return None;
+        }
+        crate::targets::find_node(&self.target)?.leader_timeout(&self.opts)
     }
 
     /// How much more often faults aim at the leader: [`LEADER_WEIGHT`] for a built-in
