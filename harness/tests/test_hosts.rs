@@ -269,6 +269,41 @@ fn remote_test(t: &TestHosts, dir: &Path, extra: &[&str]) -> (i32, String, std::
     (code, err, results)
 }
 
+/// A run that must be valid, with every fault in force on the hosts it aimed at: its
+/// directory, its results.json and its nemesis events (each checked to carry no error).
+/// Also checks that the clients got real work through.
+fn valid_run(
+    code: i32,
+    err: &str,
+    results: &Path,
+) -> (
+    std::path::PathBuf,
+    serde_json::Value,
+    Vec<serde_json::Value>,
+) {
+    assert_eq!(code, 0, "{err}");
+    let run = run_dir(results);
+    let doc = results_json(results);
+    assert_eq!(doc["verdict"], "valid", "{doc}");
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .collect();
+    let oks = events.iter().filter(|e| e["type"] == "ok").count();
+    assert!(oks > 50, "only {oks} operations succeeded: {err}");
+    let nemesis: Vec<serde_json::Value> = events
+        .into_iter()
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    let failed: Vec<_> = nemesis.iter().filter(|e| !e["error"].is_null()).collect();
+    assert!(
+        failed.is_empty(),
+        "faults that failed on the hosts: {failed:?}"
+    );
+    (run, doc, nemesis)
+}
+
 #[test]
 fn raft_over_ssh_under_partitions_kills_and_clock_faults_is_valid_and_leaves_nothing_behind() {
     let faketime = sunder_nemesis::clock::find_libfaketime()
@@ -300,17 +335,7 @@ fn raft_over_ssh_under_partitions_kills_and_clock_faults_is_valid_and_leaves_not
             "3",
         ],
     );
-    assert_eq!(code, 0, "{err}");
-    let run = run_dir(&results);
-    let doc = results_json(&results);
-    assert_eq!(doc["verdict"], "valid", "{doc}");
-    // Every fault took effect on the hosts: nemesis events without errors, of both kinds.
-    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
-    let nemesis: Vec<serde_json::Value> = history
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["process"] == "nemesis")
-        .collect();
+    let (run, doc, nemesis) = valid_run(code, &err, &results);
     for f in ["partition", "kill", "restart", "heal", "clock-reset"] {
         assert!(nemesis.iter().any(|e| e["f"] == f), "no {f} in {nemesis:?}");
     }
@@ -319,11 +344,6 @@ fn raft_over_ssh_under_partitions_kills_and_clock_faults_is_valid_and_leaves_not
             .iter()
             .any(|e| e["f"] == "clock-bump" || e["f"] == "clock-strobe"),
         "no clock fault in {nemesis:?}"
-    );
-    let failed: Vec<_> = nemesis.iter().filter(|e| !e["error"].is_null()).collect();
-    assert!(
-        failed.is_empty(),
-        "faults that failed on the hosts: {failed:?}"
     );
     // The nodes' files came home; the dumps were taken; every remote command is logged.
     for id in &t.names {
@@ -429,29 +449,10 @@ fn etcd_over_ssh_under_partitions_and_kills_is_valid_and_leaves_nothing_behind()
             "2",
         ],
     );
-    assert_eq!(code, 0, "{err}");
-    let run = run_dir(&results);
-    let doc = results_json(&results);
-    assert_eq!(doc["verdict"], "valid", "{doc}");
-    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
-    let faults: Vec<serde_json::Value> = history
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["process"] == "nemesis")
-        .collect();
+    let (run, _, faults) = valid_run(code, &err, &results);
     for f in ["partition", "kill"] {
         assert!(faults.iter().any(|e| e["f"] == f), "no {f} in {faults:?}");
     }
-    let failed: Vec<_> = faults.iter().filter(|e| !e["error"].is_null()).collect();
-    assert!(
-        failed.is_empty(),
-        "faults that failed on the hosts: {failed:?}"
-    );
-    let oks = history
-        .lines()
-        .filter(|l| l.contains(r#""type":"ok""#))
-        .count();
-    assert!(oks > 50, "only {oks} operations succeeded: {err}");
     for id in &t.names {
         // etcd's own data directory (its WAL) came home.
         assert!(run.join("nodes").join(id).join("member").is_dir(), "{id}");
@@ -481,16 +482,8 @@ fn pbft_over_ssh_carries_the_run_keys_to_the_hosts_and_is_valid() {
             "3",
         ],
     );
-    assert_eq!(code, 0, "{err}");
-    let run = run_dir(&results);
-    let doc = results_json(&results);
-    assert_eq!(doc["verdict"], "valid", "{doc}");
-    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
-    let oks = history
-        .lines()
-        .filter(|l| l.contains(r#""type":"ok""#))
-        .count();
-    assert!(oks > 50, "only {oks} operations succeeded: {err}");
+    let (run, _, faults) = valid_run(code, &err, &results);
+    assert!(faults.iter().any(|e| e["f"] == "kill"), "{faults:?}");
     use std::os::unix::fs::PermissionsExt;
     for id in &t.names {
         // The replica's secret key went to its host (0600) and came back with its files.

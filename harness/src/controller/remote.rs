@@ -20,6 +20,7 @@ use super::launch::{NodeCtx, builtin_command};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use sunder_remote::{HostSpec, Launch, RunId, RunLayout};
@@ -93,17 +94,13 @@ pub fn node_launches(
             events: PathBuf::from(format!("{}/{id}.events.jsonl", layout.dir())),
         };
         let cmd = builtin_command(cfg, Path::new(exe), &ctx);
-        let mut argv = vec![cmd.program.display().to_string()];
-        for a in cmd.args {
-            argv.push(
-                a.into_string()
-                    .map_err(|a| anyhow::anyhow!("node {id}: argument {a:?} is not UTF-8"))?,
-            );
-        }
-        let launch = Launch::in_run(layout, id, argv);
-        launch
-            .validate()
-            .map_err(|e| anyhow::anyhow!("node {id}: {e}"))?;
+        let launch = remote_launch(
+            layout,
+            id,
+            cmd.program.display().to_string(),
+            cmd.args,
+            cmd.env,
+        )?;
         out.push(RemoteNode {
             id: id.clone(),
             launch,
@@ -111,6 +108,33 @@ pub fn node_launches(
         });
     }
     Ok(out)
+}
+
+/// Node `id`'s process on its host: `program` with `args` and `env` (which must be UTF-8:
+/// they travel as words of a remote command), in the run's directory, checked.
+pub fn remote_launch(
+    layout: &RunLayout,
+    id: &str,
+    program: String,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+) -> anyhow::Result<Launch> {
+    let text = |s: OsString| {
+        s.into_string()
+            .map_err(|s| anyhow::anyhow!("node {id}: {s:?} is not UTF-8"))
+    };
+    let mut argv = vec![program];
+    for a in args {
+        argv.push(text(a)?);
+    }
+    let mut launch = Launch::in_run(layout, id, argv);
+    for (k, v) in env {
+        launch = launch.env(&text(k)?, &text(v)?);
+    }
+    launch
+        .validate()
+        .map_err(|e| anyhow::anyhow!("node {id}: {e}"))?;
+    Ok(launch)
 }
 
 /// The most bytes of a hosts file read: it is a handful of short tables.

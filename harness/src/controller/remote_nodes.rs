@@ -18,12 +18,11 @@
 //! left.
 
 use super::config::TestConfig;
-use super::remote::{Hosts, RemoteNode, node_launches};
+use super::remote::{Hosts, RemoteNode, node_launches, remote_launch};
 use super::rundir::RunDir;
 use super::spec::{Member, NodeContext, TargetSpec};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -409,24 +408,9 @@ fn spec_launches(
             }
             _ => program.display().to_string(),
         };
-        let text = |s: OsString| {
-            s.into_string()
-                .map_err(|s| anyhow::anyhow!("node {id}: {s:?} is not UTF-8"))
-        };
-        let mut argv = vec![program];
-        for a in args {
-            argv.push(text(a)?);
-        }
-        let mut launch = Launch::in_run(layout, id, argv);
-        for (k, v) in env {
-            launch = launch.env(&text(k)?, &text(v)?);
-        }
-        launch
-            .validate()
-            .map_err(|e| anyhow::anyhow!("node {id}: {e}"))?;
         out.push(RemoteNode {
             id: id.clone(),
-            launch,
+            launch: remote_launch(layout, id, program, args, env)?,
             client: m.client_addr(),
         });
     }
