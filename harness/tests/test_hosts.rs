@@ -493,3 +493,51 @@ fn pbft_over_ssh_carries_the_run_keys_to_the_hosts_and_is_valid() {
     }
     assert_nothing_left(&t);
 }
+
+#[test]
+fn a_node_that_will_not_start_over_ssh_is_reported_with_its_log_and_removed() {
+    let Some(t) = TestHosts::new(2) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Its config file is rendered on the host; the node prints it and exits.
+    let spec = dir.path().join("broken.toml");
+    std::fs::write(
+        &spec,
+        r#"
+name = "broken"
+[ports]
+client = 7000
+peer = 7001
+[node]
+program = "/bin/sh"
+args = ["-c", "cat {data_dir}/boot.conf >&2; exit 3"]
+[[files]]
+path = "boot.conf"
+text = "node {id} at {ip} refuses to boot"
+[ready]
+tcp = true
+timeout = "10s"
+[requires]
+net = ["netns"]
+"#,
+    )
+    .unwrap();
+    let (code, err, results) = remote_test(
+        &t,
+        dir.path(),
+        &["--target-spec", spec.to_str().unwrap(), "--nemesis", "kill"],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("exited during start-up"), "{err}");
+    assert!(
+        err.contains("refuses to boot"),
+        "the node's log is quoted: {err}"
+    );
+    let doc = results_json(&results);
+    assert!(
+        doc["harness_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refuses to boot")),
+        "{doc}"
+    );
+    assert_nothing_left(&t);
+}
