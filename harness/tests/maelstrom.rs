@@ -100,6 +100,66 @@ fn echo_correct_is_valid_and_a_wrong_echo_is_caught() {
     assert_verdict(&bad, "echo", "invalid", "differ from what was sent");
 }
 
+/// `sunder test --maelstrom NODE --test-count 2 --parallel 2 ARGS`: exit code and sweep.json.
+fn sweep(node: &str, args: &[&str]) -> (i32, Value, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .arg("test")
+        .arg("--maelstrom")
+        .arg(nodes_dir().join(node))
+        .args(["--results".as_ref(), tmp.path().as_os_str()])
+        .args([
+            "--seed",
+            "5",
+            "--test-count",
+            "2",
+            "--parallel",
+            "2",
+            "--name",
+            "sw",
+        ])
+        .args(args)
+        .output()
+        .expect("run sunder");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let dir = std::fs::read_dir(tmp.path().join("sw"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("sweep-"))
+        .unwrap_or_else(|| panic!("no sweep directory: {stderr}"))
+        .path();
+    let v =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    (out.status.code().unwrap_or(-1), v, stderr)
+}
+
+#[test]
+fn a_sweep_runs_every_seed_and_the_worst_verdict_decides() {
+    if !have_python() {
+        return;
+    }
+    let args = ["-w", "echo", "--time-limit", "2s", "--nemesis", "partition"];
+    let (code, ok, err) = sweep("echo.py", &args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ok["counts"]["valid"], 2, "{ok}");
+    let seeds: Vec<u64> = ok["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [5, 6]);
+    assert!(
+        ok["command"].as_str().unwrap().contains("--seed S"),
+        "{}",
+        ok["command"]
+    );
+    // The node's own arguments reach every seed's run.
+    let (code, bad, err) = sweep("echo.py", &[&args[..], &["--", "--bug"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(bad["counts"]["invalid"], 2, "{bad}");
+}
+
 #[test]
 fn unique_ids_without_the_node_id_collide() {
     if !have_python() {

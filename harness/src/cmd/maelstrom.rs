@@ -60,6 +60,18 @@ fn quote(s: &str) -> String {
 
 /// The command that runs this configuration again.
 pub fn replay(c: &Config) -> String {
+    let mut parts = vec!["sunder".to_string(), "test".to_string()];
+    parts.extend(flag_args(c).iter().map(|a| quote(a)));
+    if !c.args.is_empty() {
+        parts.push("--".into());
+        parts.extend(c.args.iter().map(|a| quote(a)));
+    }
+    parts.join(" ")
+}
+
+/// The `sunder test` flags of this configuration, seed included (the node's own
+/// arguments, which follow `--`, are `c.args`).
+fn flag_args(c: &Config) -> Vec<String> {
     let latency = match c.latency {
         config::Latency::Constant { ms } => format!("constant:{ms}ms"),
         config::Latency::Uniform { min_ms, max_ms } => format!("uniform:{min_ms}ms..{max_ms}ms"),
@@ -70,60 +82,107 @@ pub fn replay(c: &Config) -> String {
         .iter()
         .map(|k| serde_json::to_value(k).map_or(String::new(), |v| v.as_str().unwrap_or("").into()))
         .collect();
-    let mut parts = vec![
-        "sunder test --maelstrom".to_string(),
-        quote(&c.binary.display().to_string()),
-        format!("-w {}", c.workload),
-        format!("--nodes {}", c.nodes),
-        format!("--concurrency {}", c.concurrency),
-        format!("--rate {}", c.rate),
-        format!("--time-limit {}", humantime::format_duration(c.time_limit)),
-        format!(
-            "--nemesis {}",
-            if nemesis.is_empty() {
-                "none".into()
-            } else {
-                nemesis.join(",")
-            }
-        ),
-        format!(
-            "--nemesis-interval {}",
-            humantime::format_duration(c.nemesis_interval)
-        ),
-        format!("--latency {latency}"),
-        format!("--seed {}", c.seed),
-    ];
+    let mut a: Vec<String> = Vec::new();
+    let mut flag = |k: &str, v: String| {
+        a.push(k.to_string());
+        a.push(v);
+    };
+    flag("--maelstrom", c.binary.display().to_string());
+    flag("-w", c.workload.to_string());
+    flag("--nodes", c.nodes.to_string());
+    flag("--concurrency", c.concurrency.to_string());
+    flag("--rate", c.rate.to_string());
+    flag(
+        "--time-limit",
+        humantime::format_duration(c.time_limit).to_string(),
+    );
+    flag(
+        "--nemesis",
+        if nemesis.is_empty() {
+            "none".into()
+        } else {
+            nemesis.join(",")
+        },
+    );
+    flag(
+        "--nemesis-interval",
+        humantime::format_duration(c.nemesis_interval).to_string(),
+    );
+    flag("--latency", latency);
+    flag("--seed", c.seed.to_string());
     if c.workload == sunder_maelstrom::Workload::Broadcast {
         let t = serde_json::to_value(c.topology).unwrap_or(Value::Null);
-        parts.push(format!("--topology {}", t.as_str().unwrap_or("grid")));
+        flag("--topology", t.as_str().unwrap_or("grid").to_string());
     }
     if c.workload.has_keys() {
-        parts.push(format!("--key-count {}", c.key_count));
+        flag("--key-count", c.key_count.to_string());
     }
     if c.loss > 0.0 {
-        parts.push(format!("--loss {}", c.loss));
+        flag("--loss", c.loss.to_string());
     }
     if c.duplicate > 0.0 {
-        parts.push(format!("--duplicate {}", c.duplicate));
+        flag("--duplicate", c.duplicate.to_string());
     }
-    if !c.args.is_empty() {
-        parts.push("--".into());
-        parts.extend(c.args.iter().map(|a| quote(a)));
-    }
-    parts.join(" ")
+    a
 }
 
-pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> {
-    let cfg = config(args, program, seed)?;
-    let nemesis = if cfg.nemesis.is_empty() {
+/// A sweep of this configuration (`--test-count`, `--seeds`): each seed one
+/// `sunder test --maelstrom ... --seed S` run.
+pub fn sweep_plan(
+    args: &TestArgs,
+    program: PathBuf,
+    seed: u64,
+) -> anyhow::Result<super::sweep::Plan> {
+    let c = config(args, program, seed)?;
+    let name = run_name(args, &c);
+    let mut shown = c.clone();
+    shown.seed = 0;
+    let command = replay(&shown).replace("--seed 0", "--seed S");
+    let mut config = serde_json::to_value(&c).context("serialise the configuration")?;
+    config["target"] = json!("maelstrom");
+    config["name"] = json!(name);
+    let (one, run) = (c, name.clone());
+    Ok(super::sweep::Plan {
+        name,
+        results: args.results.clone(),
+        junit: args.junit.clone(),
+        config,
+        command,
+        args: Box::new(move |seed, root| {
+            let mut c = one.clone();
+            c.seed = seed;
+            let mut a = flag_args(&c);
+            a.extend([
+                "--results".to_string(),
+                root.display().to_string(),
+                "--name".to_string(),
+                run.clone(),
+                "--json".to_string(),
+            ]);
+            if !c.args.is_empty() {
+                a.push("--".into());
+                a.extend(c.args.iter().cloned());
+            }
+            a
+        }),
+    })
+}
+
+/// `--name`, else `maelstrom-<workload>-<faults>`.
+fn run_name(args: &TestArgs, c: &Config) -> String {
+    let nemesis = if c.nemesis.is_empty() {
         "none".to_string()
     } else {
         args.nemesis.replace(',', "+")
     };
-    let name = args
-        .name
+    args.name
         .clone()
-        .unwrap_or_else(|| format!("maelstrom-{}-{nemesis}", cfg.workload));
+        .unwrap_or_else(|| format!("maelstrom-{}-{nemesis}", c.workload))
+}
+
+pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> {
+    let cfg = config(args, program, seed)?;
+    let name = run_name(args, &cfg);
     let dir = RunDir::create(&args.results, &name)?;
     let replay = replay(&cfg);
     // The configuration as readers take it: `target` and `workload` say what ran.
@@ -212,7 +271,12 @@ pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> 
             m["all_per_op"].as_f64().unwrap_or(0.0)
         );
     }
-    print!("{}", r.summary());
+    // With --json, stdout is the results alone (a sweep reads it).
+    if args.json {
+        eprint!("{}", r.summary());
+    } else {
+        print!("{}", r.summary());
+    }
     if let Some(j) = &args.junit {
         write_junit(j, &r).with_context(|| format!("write {}", j.display()))?;
     }

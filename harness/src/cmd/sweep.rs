@@ -61,7 +61,7 @@ pub struct Sweep<'a> {
     pub sweep: bool,
     pub seeds: String,
     pub parallel: usize,
-    pub config: &'a TestConfig,
+    pub config: &'a Value,
     /// The command a single seed runs (with `--seed S`).
     pub command: String,
     pub finished: bool,
@@ -133,20 +133,64 @@ fn install_handlers() -> anyhow::Result<()> {
 }
 
 /// Runs the sweep; returns the exit code.
-pub fn run(cfg: &TestConfig, seeds: &SeedList, parallel: usize, json: bool) -> anyhow::Result<i32> {
+/// What a sweep runs: the same `sunder test` on every seed.
+pub struct Plan {
+    pub name: String,
+    pub results: PathBuf,
+    pub junit: Option<PathBuf>,
+    /// One run's configuration, as `sweep.json` records it.
+    pub config: Value,
+    /// The command one seed runs, with `--seed S`, for people.
+    pub command: String,
+    /// The arguments after `sunder test` that run `seed` with its run directory under the
+    /// given root, named `name`, and its `results.json` on stdout (`--json`).
+    pub args: Box<dyn Fn(u64, &Path) -> Vec<String> + Send + Sync>,
+}
+
+impl Plan {
+    /// A built-in target's or a spec's test.
+    pub fn for_test(cfg: &TestConfig) -> anyhow::Result<Plan> {
+        let command = {
+            let mut c = cfg.clone();
+            c.seed = 0;
+            c.replay_command().replace("--seed 0", "--seed S")
+        };
+        let one = cfg.clone();
+        Ok(Plan {
+            name: cfg.name.clone(),
+            results: cfg.results.clone(),
+            junit: cfg.junit.clone(),
+            config: serde_json::to_value(cfg).context("serialise the configuration")?,
+            command,
+            args: Box::new(move |seed, root| {
+                let mut c = one.clone();
+                c.seed = seed;
+                c.junit = None;
+                let mut a = c.replay_args();
+                a.extend([
+                    "--results".to_string(),
+                    root.display().to_string(),
+                    "--name".to_string(),
+                    c.name.clone(),
+                    "--json".to_string(),
+                ]);
+                a
+            }),
+        })
+    }
+}
+
+pub fn run(plan: Plan, seeds: &SeedList, parallel: usize, json: bool) -> anyhow::Result<i32> {
     if seeds.is_empty() {
         anyhow::bail!("a sweep needs at least one seed");
     }
     let parallel = parallel.clamp(1, seeds.len());
     let exe = std::env::current_exe().context("find the sunder executable")?;
-    let dir = create_dir(&cfg.results, &cfg.name)?;
+    let dir = create_dir(&plan.results, &plan.name)?;
     install_handlers()?;
     let runs_root = dir.clone();
-    let command = {
-        let mut c = cfg.clone();
-        c.seed = 0;
-        c.replay_command().replace("--seed 0", "--seed S")
-    };
+    let command = plan.command.clone();
+    let plan = Arc::new(plan);
     eprintln!(
         "sunder: sweep of {} seed(s) ({seeds}), {parallel} at a time, in {}",
         seeds.len(),
@@ -165,11 +209,11 @@ pub fn run(cfg: &TestConfig, seeds: &SeedList, parallel: usize, json: bool) -> a
         let interrupted = INTERRUPTED.load(Ordering::SeqCst);
         let exit_code = counts.exit_code(interrupted);
         let s = Sweep {
-            name: &cfg.name,
+            name: &plan.name,
             sweep: true,
             seeds: seeds.to_string(),
             parallel,
-            config: cfg,
+            config: &plan.config,
             command: command.clone(),
             finished,
             interrupted,
@@ -187,7 +231,7 @@ pub fn run(cfg: &TestConfig, seeds: &SeedList, parallel: usize, json: bool) -> a
             } else {
                 print!("{text}");
             }
-            if let Some(p) = &cfg.junit {
+            if let Some(p) = &plan.junit {
                 write_atomic(p, junit(&s).as_bytes())
                     .with_context(|| format!("write {}", p.display()))?;
             }
@@ -224,7 +268,7 @@ pub fn run(cfg: &TestConfig, seeds: &SeedList, parallel: usize, json: bool) -> a
     let workers: Vec<_> = (0..parallel)
         .map(|_| {
             let (queue, done, running) = (queue.clone(), done.clone(), running.clone());
-            let (exe, cfg, root) = (exe.clone(), cfg.clone(), runs_root.clone());
+            let (exe, plan, root) = (exe.clone(), plan.clone(), runs_root.clone());
             std::thread::spawn(move || {
                 loop {
                     if INTERRUPTED.load(Ordering::SeqCst) {
@@ -234,7 +278,7 @@ pub fn run(cfg: &TestConfig, seeds: &SeedList, parallel: usize, json: bool) -> a
                     else {
                         return;
                     };
-                    let outcome = run_seed(&exe, &cfg, seed, &root, &running);
+                    let outcome = run_seed(&exe, &plan, seed, &root, &running);
                     eprintln!("{}", line(&outcome, &root));
                     done.lock().unwrap_or_else(|p| p.into_inner()).push(outcome);
                 }
@@ -298,7 +342,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// One seed as a child process; never fails (a child that could not run is an outcome).
 fn run_seed(
     exe: &Path,
-    cfg: &TestConfig,
+    plan: &Plan,
     seed: u64,
     root: &Path,
     running: &Mutex<BTreeSet<i32>>,
@@ -316,9 +360,6 @@ fn run_seed(
         reason: None,
         first_anomaly_s: None,
     };
-    let mut one = cfg.clone();
-    one.seed = seed;
-    one.junit = None;
     let log_path = root.join(format!("seed-{seed}.log"));
     let log = match std::fs::File::create(&log_path) {
         Ok(f) => f,
@@ -329,12 +370,7 @@ fn run_seed(
     };
     let mut cmd = Command::new(exe);
     cmd.arg("test")
-        .args(one.replay_args())
-        .arg("--results")
-        .arg(root)
-        .arg("--name")
-        .arg(&cfg.name)
-        .arg("--json")
+        .args((plan.args)(seed, root))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)
@@ -577,7 +613,7 @@ mod tests {
     }
 
     /// A finished sweep of `runs` over `seeds`.
-    fn finished<'a>(cfg: &'a TestConfig, seeds: &str, runs: Vec<SeedOutcome>) -> Sweep<'a> {
+    fn finished<'a>(cfg: &'a Value, seeds: &str, runs: Vec<SeedOutcome>) -> Sweep<'a> {
         Sweep {
             name: "t",
             sweep: true,
@@ -596,7 +632,7 @@ mod tests {
 
     #[test]
     fn the_summary_gives_each_seeds_first_anomaly_and_their_median() {
-        let cfg = crate::controller::config::tests_support::config();
+        let cfg = serde_json::to_value(crate::controller::config::tests_support::config()).unwrap();
         let runs = vec![
             outcome(1, "invalid"),
             outcome(2, "valid"),
@@ -635,7 +671,7 @@ mod tests {
 
     #[test]
     fn junit_has_one_case_per_seed() {
-        let cfg = crate::controller::config::tests_support::config();
+        let cfg = serde_json::to_value(crate::controller::config::tests_support::config()).unwrap();
         let runs = vec![
             outcome(1, "valid"),
             outcome(2, "invalid"),

@@ -133,8 +133,7 @@ pub struct TestArgs {
     /// arguments after `--`; sunder is its network, services and clients (README "Maelstrom
     /// nodes").
     #[arg(long, value_name = "PROGRAM", conflicts_with_all = [
-        "target", "target_spec", "client_opts", "bugs", "opts", "seeds", "test_count",
-        "dry_run", "host", "hosts", "net",
+        "target", "target_spec", "client_opts", "bugs", "opts", "dry_run", "host", "hosts", "net",
     ])]
     pub maelstrom: Option<PathBuf>,
     /// The Maelstrom node program's arguments (after `--`).
@@ -168,13 +167,27 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run(args: TestArgs) -> anyhow::Result<i32> {
     if let Some(program) = args.maelstrom.clone() {
-        if args.parallel != 1 {
-            anyhow::bail!("--parallel is for sweeps, which --maelstrom does not run yet");
-        }
         let seed = args
             .seed
             .unwrap_or_else(crate::controller::config::random_seed);
-        return super::maelstrom::run(&args, program, seed);
+        let seeds = match (&args.seeds, args.test_count) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(n)) => Some(SeedList::consecutive(seed, n).map_err(anyhow::Error::msg)?),
+            (None, None) => None,
+        };
+        return match seeds {
+            Some(seeds) => {
+                if args.parallel == 0 {
+                    anyhow::bail!("--parallel must be at least 1");
+                }
+                let plan = super::maelstrom::sweep_plan(&args, program, seed)?;
+                super::sweep::run(plan, &seeds, args.parallel, args.json)
+            }
+            None if args.parallel > 1 => {
+                anyhow::bail!("--parallel is for sweeps: add --test-count N or --seeds A..B")
+            }
+            None => super::maelstrom::run(&args, program, seed),
+        };
     }
     let cfg = TestConfig::from_args(&args)?;
     if args.parallel == 0 {
@@ -203,7 +216,12 @@ pub fn run(args: TestArgs) -> anyhow::Result<i32> {
         }
     }
     match sweep {
-        Some(seeds) => super::sweep::run(&cfg, &seeds, args.parallel, args.json),
+        Some(seeds) => super::sweep::run(
+            super::sweep::Plan::for_test(&cfg)?,
+            &seeds,
+            args.parallel,
+            args.json,
+        ),
         None => controller::run(cfg, args.json),
     }
 }
