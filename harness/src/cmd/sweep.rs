@@ -133,6 +133,9 @@ fn install_handlers() -> anyhow::Result<()> {
 }
 
 /// Runs the sweep; returns the exit code.
+/// The `sunder test` arguments for one seed, given the root of the sweep's runs.
+pub type SeedArgs = dyn Fn(u64, &Path) -> Vec<String> + Send + Sync;
+
 /// What a sweep runs: the same `sunder test` on every seed.
 pub struct Plan {
     pub name: String,
@@ -144,7 +147,7 @@ pub struct Plan {
     pub command: String,
     /// The arguments after `sunder test` that run `seed` with its run directory under the
     /// given root, named `name`, and its `results.json` on stdout (`--json`).
-    pub args: Box<dyn Fn(u64, &Path) -> Vec<String> + Send + Sync>,
+    pub args: Box<SeedArgs>,
 }
 
 impl Plan {
