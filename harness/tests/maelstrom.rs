@@ -161,6 +161,51 @@ fn a_sweep_runs_every_seed_and_the_worst_verdict_decides() {
 }
 
 #[test]
+fn clock_faults_reach_a_python_node_and_every_one_is_recorded_and_reset() {
+    if !have_python() {
+        return;
+    }
+    let missing = sunder_nemesis::clock::find_libfaketime()
+        .is_none()
+        .then(|| {
+            "maelstrom clock faults: libfaketime is missing (apt-get install faketime)".to_string()
+        });
+    if !sunder_test_support::met(missing) {
+        return;
+    }
+    let r = run(
+        "echo.py",
+        &["-w", "echo", "--time-limit", "6s", "--nemesis", "clock"],
+    );
+    assert_verdict(&r, "echo", "valid", "each what was sent");
+    let warnings = r.results["warnings"].to_string();
+    assert!(
+        !warnings.contains("clock faults cannot reach"),
+        "{warnings}"
+    );
+    let run_dir = r.tmp.path().join("latest");
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    let clock: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    let starts = clock
+        .iter()
+        .filter(|e| e["f"] == "clock-bump" || e["f"] == "clock-strobe")
+        .count();
+    let resets = clock.iter().filter(|e| e["f"] == "clock-reset").count();
+    assert!(starts >= 2 && starts == resets, "{clock:?}");
+    // The preload was found in every node process: no fault fell short of a node.
+    assert!(clock.iter().all(|e| e["error"].is_null()), "{clock:?}");
+    // Back on the real clock at the end: every control file holds +0.
+    for n in 1..=3 {
+        let f = std::fs::read_to_string(run_dir.join(format!("nodes/n{n}.faketime"))).unwrap();
+        assert_eq!(f.trim(), "+0", "n{n}");
+    }
+}
+
+#[test]
 fn unique_ids_without_the_node_id_collide() {
     if !have_python() {
         return;
@@ -475,7 +520,7 @@ fn unknown_maelstrom_combinations_are_errors() {
     for (args, says) in [
         (&["-w", "txn-list-append"][..], "unknown Maelstrom workload"),
         (
-            &["-w", "echo", "--nemesis", "clock"],
+            &["-w", "echo", "--nemesis", "loss"],
             "not available with --maelstrom",
         ),
         (

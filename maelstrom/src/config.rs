@@ -222,6 +222,9 @@ pub enum FaultKind {
     Partition,
     Kill,
     Pause,
+    /// libfaketime: the nodes' wall clocks bumped or strobed (programs that read the
+    /// clock through libc).
+    Clock,
 }
 
 /// `partition,kill,pause` or `none`.
@@ -235,11 +238,11 @@ pub fn parse_nemesis(s: &str) -> Result<Vec<FaultKind>, ConfigError> {
             "partition" => FaultKind::Partition,
             "kill" => FaultKind::Kill,
             "pause" => FaultKind::Pause,
+            "clock" => FaultKind::Clock,
             other => {
                 return Err(bad(format!(
                     "--nemesis `{other}` is not available with --maelstrom (partition, kill, \
-                     pause, or none; clock and loss are not done yet, use --loss for random \
-                     message loss)"
+                     pause, clock, or none; use --loss for random message loss)"
                 )));
             }
         };
@@ -416,7 +419,8 @@ mod tests {
     fn unknown_names_are_errors() {
         assert!("txn-list-append".parse::<Workload>().is_err());
         assert_eq!("kafka".parse::<Workload>(), Ok(Workload::Kafka));
-        assert!(parse_nemesis("partition,clock").is_err());
+        assert!(parse_nemesis("partition,loss").is_err());
+        assert_eq!(parse_nemesis("clock").unwrap(), [FaultKind::Clock]);
         assert_eq!(
             parse_nemesis("pause,partition").unwrap(),
             [FaultKind::Partition, FaultKind::Pause]

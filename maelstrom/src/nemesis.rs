@@ -2,13 +2,14 @@
 //! until the time limit. Pure: the run applies it.
 
 use crate::config::FaultKind;
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
+use sunder_nemesis::{ClockFault, ClockMode, ClockSpec, TargetSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -24,6 +25,10 @@ pub enum Fault {
     Pause {
         nodes: Vec<String>,
     },
+    /// A clock bump or strobe, stopped by a reset of the same nodes.
+    Clock {
+        fault: ClockFault,
+    },
 }
 
 impl Fault {
@@ -33,6 +38,7 @@ impl Fault {
             Fault::Partition { .. } => ("partition", "heal"),
             Fault::Kill { .. } => ("kill", "restart"),
             Fault::Pause { .. } => ("pause", "resume"),
+            Fault::Clock { fault } => (fault.start_f(), "clock-reset"),
         }
     }
 
@@ -52,6 +58,7 @@ impl Fault {
                 json!({"shape": shape, "grudge": grudge})
             }
             Fault::Kill { nodes } | Fault::Pause { nodes } => json!(nodes),
+            Fault::Clock { fault } => fault.value(),
         }
     }
 }
@@ -143,6 +150,27 @@ fn targets(rng: &mut ChaCha8Rng, ids: &[String]) -> Vec<String> {
     v
 }
 
+/// A bump or a strobe of one node, a minority, a majority or all (there is no leader to
+/// aim at): offsets from milliseconds to minutes either way, as sunder's own nemesis draws.
+fn clock(rng: &mut ChaCha8Rng, ids: &[String]) -> ClockFault {
+    let mode = if rng.random_bool(0.5) {
+        ClockMode::Bump
+    } else {
+        ClockMode::Strobe
+    };
+    let target = *[
+        TargetSpec::One,
+        TargetSpec::Minority,
+        TargetSpec::Majority,
+        TargetSpec::All,
+    ]
+    .choose(rng)
+    .expect("non-empty");
+    ClockSpec { mode, target }
+        .resolve(ids, None, rng)
+        .expect("no target needs a leader, and there are nodes")
+}
+
 /// The schedule for `kinds` over `time_limit`.
 pub fn schedule(
     seed: u64,
@@ -170,6 +198,9 @@ pub fn schedule(
             },
             FaultKind::Pause => Fault::Pause {
                 nodes: targets(&mut rng, ids),
+            },
+            FaultKind::Clock => Fault::Clock {
+                fault: clock(&mut rng, ids),
             },
         };
         out.push(Planned {

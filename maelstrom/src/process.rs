@@ -132,14 +132,21 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// The node's pid (the leader of its process group).
+    pub fn pid(&self) -> u32 {
+        self.pgid.as_raw() as u32
+    }
+
     /// Spawns the node, sends `init` and waits for `init_ok`; returns the process, its
     /// stdin and its stdout reader positioned after the `init_ok`.
+    #[allow(clippy::too_many_arguments)] // each is part of what one node is started with
     pub async fn start(
         id: &str,
         all: &[String],
         program: &Path,
         args: &[String],
         nodes_dir: &Path,
+        env: &[(String, String)],
         init_timeout: Duration,
         init_msg_id: u64,
     ) -> Result<(NodeProcess, ChildStdin, LineReader), NodeError> {
@@ -158,6 +165,7 @@ impl NodeProcess {
             .map_err(|e| spawn_err(format!("{}: {e}", log.display())))?;
         let mut cmd = Command::new(program);
         cmd.args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("SUNDER_DATA_DIR", &data)
             .env("SUNDER_NODE_ID", id)
             .stdin(Stdio::piped())

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sunder_checker::{EventType, History, Process};
+use sunder_nemesis::{Clocks, FaketimeClocks};
 use sunder_workloads::recorder::Recorder;
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
@@ -81,6 +82,10 @@ struct Shared {
     killed: Mutex<BTreeSet<String>>,
     paused: Mutex<BTreeSet<String>>,
     restarts: Mutex<BTreeMap<String, u64>>,
+    /// With `--nemesis clock`: each node's libfaketime control file, and the environment
+    /// that preloads it.
+    clocks: Option<Mutex<FaketimeClocks>>,
+    clock_env: BTreeMap<String, Vec<(String, String)>>,
     warnings: Mutex<Vec<String>>,
     /// A node broke the protocol mid-run: the run stops and exits 3.
     fatal: Mutex<Option<NodeError>>,
@@ -102,8 +107,15 @@ impl Shared {
         nodes_dir: PathBuf,
         input: mpsc::Sender<Message>,
         recorder: Recorder,
+        clocks: Option<ClockBackend>,
     ) -> Arc<Shared> {
+        let (clocks, clock_env) = match clocks {
+            Some(b) => (Some(Mutex::new(b.clocks)), b.env),
+            None => (None, BTreeMap::new()),
+        };
         Arc::new(Shared {
+            clocks,
+            clock_env,
             net: Mutex::new(Network::new(cfg.seed, cfg.latency, cfg.loss, cfg.duplicate)),
             cfg,
             ids,
@@ -151,10 +163,12 @@ impl Shared {
             &self.cfg.binary,
             &self.cfg.args,
             &self.nodes_dir,
+            self.clock_env.get(id).map_or(&[][..], Vec::as_slice),
             self.cfg.init_timeout,
             init_id,
         )
         .await?;
+        self.check_preload(id, proc.pid());
         let (tx, rx) = mpsc::channel(STDIN_QUEUE);
         tokio::spawn(write_stdin(stdin, rx));
         tokio::spawn(read_stdout(self.clone(), id.to_string(), reader));
@@ -183,6 +197,23 @@ impl Shared {
             Some(p) => p.signal(sig),
             None => Err(format!("{id} is not running")),
         }
+    }
+
+    /// With clock faults: a node whose process does not map libfaketime (a static or Go
+    /// binary) keeps its real clock; its clock faults are then recorded as not applied.
+    fn check_preload(&self, id: &str, pid: u32) {
+        let Some(clocks) = &self.clocks else {
+            return;
+        };
+        let why = match sunder_nemesis::clock::preloaded(pid) {
+            Ok(true) => return,
+            Ok(false) => "libfaketime is not loaded in the node process (a static or Go \
+                 binary reads the clock without libc)"
+                .to_string(),
+            Err(e) => format!("cannot read the node's /proc maps: {e}"),
+        };
+        self.warn(format!("clock faults cannot reach {id}: {why}"));
+        lock(clocks).unaffected(id, &why);
     }
 
     /// Applies a fault or its stop; returns (nodes reached, errors by node).
@@ -223,6 +254,26 @@ impl Shared {
                         && let Err(e) = self.signal(n, Signal::SIGCONT)
                     {
                         failed.insert(n.clone(), e);
+                    }
+                }
+            }
+            (Fault::Clock { fault }, start) => {
+                let Some(clocks) = &self.clocks else {
+                    failed.insert("*".into(), "no clock backend".into());
+                    return failed;
+                };
+                let mut c = lock(clocks);
+                let r = if start {
+                    c.apply(fault)
+                } else {
+                    c.reset(&fault.nodes())
+                };
+                match r {
+                    Ok(o) => failed.extend(o.failed),
+                    Err(e) => {
+                        for n in fault.nodes() {
+                            failed.insert(n, e.to_string());
+                        }
                     }
                 }
             }
@@ -592,6 +643,52 @@ async fn send_topology(
     Ok(())
 }
 
+/// The clock faults' backend: the control files, and each node's environment that
+/// preloads libfaketime reading its own.
+struct ClockBackend {
+    clocks: FaketimeClocks,
+    env: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// With `--nemesis clock`: a control file `nodes/<id>.faketime` per node (holding `+0`) and
+/// the environment that preloads libfaketime reading it; an error when libfaketime is
+/// not installed.
+fn clock_backend(
+    cfg: &Config,
+    ids: &[String],
+    nodes_dir: &Path,
+) -> Result<Option<ClockBackend>, RunError> {
+    use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime};
+    if !cfg.nemesis.contains(&crate::config::FaultKind::Clock) {
+        return Ok(None);
+    }
+    let lib = find_libfaketime().ok_or_else(|| {
+        RunError::Setup(
+            "--nemesis clock needs libfaketime, which was not found: install the Debian \
+             package `faketime`, or point SUNDER_LIBFAKETIME at libfaketime.so.1"
+                .into(),
+        )
+    })?;
+    std::fs::create_dir_all(nodes_dir)
+        .map_err(|e| RunError::Setup(format!("create {}: {e}", nodes_dir.display())))?;
+    let files: BTreeMap<String, PathBuf> = ids
+        .iter()
+        .map(|id| (id.clone(), nodes_dir.join(format!("{id}.faketime"))))
+        .collect();
+    let env = files
+        .iter()
+        .map(|(id, f)| {
+            (
+                id.clone(),
+                faketime_env(&lib, f, fake_monotonic_requested()),
+            )
+        })
+        .collect();
+    let clocks =
+        FaketimeClocks::new(files).map_err(|e| RunError::Setup(format!("clock files: {e}")))?;
+    Ok(Some(ClockBackend { clocks, env }))
+}
+
 /// Runs the test in `dir` (which exists, with `nodes/`). The history streams to
 /// `dir/history.jsonl`.
 pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
@@ -607,7 +704,8 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
         cfg.nemesis_interval,
         cfg.time_limit,
     );
-    let shared = Shared::new(cfg, ids.clone(), dir.join("nodes"), input, recorder);
+    let clocks = clock_backend(&cfg, &ids, &dir.join("nodes"))?;
+    let shared = Shared::new(cfg, ids.clone(), dir.join("nodes"), input, recorder, clocks);
     // Ctrl-C or SIGTERM: stop the workload and the nemesis, kill the nodes, check what
     // was recorded (the default action would leave the nodes' process groups running).
     let signals = {
@@ -818,7 +916,7 @@ pub async fn route_only(clients: usize, requests: u64, window: u64) -> u64 {
     let cfg = Config::new(PathBuf::from("none"), Vec::new(), Workload::LinKv, 1);
     let recorder = Recorder::new(Instant::now(), Box::new(std::io::sink()));
     let (input, input_rx) = mpsc::channel(INPUT_QUEUE);
-    let shared = Shared::new(cfg, Vec::new(), PathBuf::new(), input, recorder);
+    let shared = Shared::new(cfg, Vec::new(), PathBuf::new(), input, recorder, None);
     let mut tasks = Vec::new();
     for i in 1..=clients {
         let name = format!("c{i}");
