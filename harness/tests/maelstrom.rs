@@ -307,6 +307,46 @@ fn g_counter_that_adds_gossip_double_counts() {
 }
 
 #[test]
+fn a_counter_that_trusts_link_order_is_caught_by_reordering_alone() {
+    if !have_python() {
+        return;
+    }
+    // No faults but the network's: the FIFO-trusting node is valid on ordered links, and
+    // loses the deltas that later ones overtake once messages are reordered.
+    let args = [
+        "-w",
+        "g-counter",
+        "--time-limit",
+        "4s",
+        "--rate",
+        "100",
+        "--nemesis",
+        "none",
+        // Constant: each link keeps its order (a random latency alone reorders).
+        "--latency",
+        "1",
+        "--recovery",
+        "1s",
+    ];
+    let ordered = run("g_counter.py", &[&args[..], &["--", "--fifo"]].concat());
+    assert_verdict(&ordered, "g-counter", "valid", "within");
+    let reordered = [&args[..], &["--reorder", "0.2"]].concat();
+    let bad = run(
+        "g_counter.py",
+        &[&reordered[..], &["--", "--fifo"]].concat(),
+    );
+    assert_verdict(&bad, "g-counter", "invalid", "outside");
+    assert!(
+        bad.results["messages"]["reordered"].as_u64() > Some(0),
+        "{}",
+        bad.results["messages"]
+    );
+    // The gossiping node (maps merged by maximum) shrugs reordering off.
+    let ok = run("g_counter.py", &reordered);
+    assert_verdict(&ok, "g-counter", "valid", "within");
+}
+
+#[test]
 fn lin_kv_through_the_service_is_linearizable_and_local_reads_are_not() {
     if !have_python() {
         return;

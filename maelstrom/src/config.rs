@@ -281,6 +281,9 @@ pub struct Config {
     /// Probability that a message between two nodes is lost / delivered twice.
     pub loss: f64,
     pub duplicate: f64,
+    /// Probability that a message between two nodes is held back 10 to 100 ms, so that
+    /// later ones overtake it.
+    pub reorder: f64,
     pub nemesis: Vec<FaultKind>,
     #[serde(serialize_with = "dur::ser")]
     pub nemesis_interval: Duration,
@@ -311,6 +314,7 @@ impl Config {
             latency: Latency::Constant { ms: 0.0 },
             loss: 0.0,
             duplicate: 0.0,
+            reorder: 0.0,
             nemesis: Vec::new(),
             nemesis_interval: Duration::from_secs(2),
             topology: Topology::Grid,
@@ -332,7 +336,11 @@ impl Config {
         if !(self.rate.is_finite() && self.rate >= 0.0) {
             return Err(bad("--rate must be a non-negative number"));
         }
-        for (name, p) in [("--loss", self.loss), ("--duplicate", self.duplicate)] {
+        for (name, p) in [
+            ("--loss", self.loss),
+            ("--duplicate", self.duplicate),
+            ("--reorder", self.reorder),
+        ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(bad(format!("{name} is a probability between 0 and 1")));
             }

@@ -18,6 +18,8 @@ pub struct MessageCounts {
     pub cut: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// Held back so that later messages overtook them (`--reorder`).
+    pub reordered: u64,
     /// Dropped at delivery: the destination was down, its queue full, or no such id.
     pub to_down_node: u64,
     pub queue_full: u64,

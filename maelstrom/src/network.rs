@@ -2,6 +2,10 @@
 //! many times and after how long. Seeded, so one seed gives one sequence of decisions for
 //! one sequence of messages.
 //!
+//! Reordering (`--reorder P`) holds a message between nodes back by a further 10 to 100 ms
+//! with probability P, so that messages sent after it on the same link overtake it: links
+//! are not FIFO, as UDP and reconnecting TCP are not.
+//!
 //! Faults touch links between nodes only: clients and services are reached over links that
 //! are never cut, lost or duplicated (as in Maelstrom, where a client's request may time
 //! out but the client itself is not partitioned). Latency applies to every link.
@@ -28,6 +32,9 @@ pub struct Network {
     latency: Latency,
     loss: f64,
     duplicate: f64,
+    reorder: f64,
+    /// Messages held back so far.
+    reordered: u64,
     /// Directed links (from, to) that carry nothing: `to` no longer hears `from`.
     cuts: BTreeSet<(String, String)>,
 }
@@ -48,8 +55,22 @@ impl Network {
             latency,
             loss,
             duplicate,
+            reorder: 0.0,
+            reordered: 0,
             cuts: BTreeSet::new(),
         }
+    }
+
+    /// Holds a message between nodes back with probability `p` (see the module's map).
+    /// At 0 no draw is made, so a seed's other decisions are as without reordering.
+    pub fn with_reorder(mut self, p: f64) -> Network {
+        self.reorder = p;
+        self
+    }
+
+    /// How many messages were held back.
+    pub fn reordered(&self) -> u64 {
+        self.reordered
     }
 
     pub fn set_cuts(&mut self, cuts: BTreeSet<(String, String)>) {
@@ -91,6 +112,11 @@ impl Network {
         if between_nodes && self.duplicate > 0.0 && self.rng.random::<f64>() < self.duplicate {
             delays.push(self.delay());
         }
+        if between_nodes && self.reorder > 0.0 && self.rng.random::<f64>() < self.reorder {
+            let extra = Duration::from_millis(self.rng.random_range(10..=100));
+            delays[0] += extra;
+            self.reordered += 1;
+        }
         Fate::Deliver(delays)
     }
 }
@@ -109,6 +135,37 @@ mod tests {
             Fate::Deliver(vec![Duration::from_millis(2)])
         );
         assert!(matches!(n.route("c1", "n1"), Fate::Deliver(_)));
+    }
+
+    #[test]
+    fn reordering_holds_messages_between_nodes_back_and_moves_no_other_decision() {
+        let lat = Latency::Constant { ms: 1.0 };
+        let mut r = Network::new(3, lat, 0.0, 0.0).with_reorder(1.0);
+        for _ in 0..50 {
+            let Fate::Deliver(d) = r.route("n1", "n2") else {
+                panic!("delivered")
+            };
+            assert!((11..=101).contains(&(d[0].as_millis() as u64)), "{d:?}");
+        }
+        assert_eq!(r.reordered(), 50);
+        // Clients are never held back.
+        assert_eq!(
+            r.route("c1", "n1"),
+            Fate::Deliver(vec![Duration::from_millis(1)])
+        );
+        // At 0, the decisions are those of a network without the option.
+        let mut a = Network::new(9, Latency::Exponential { mean_ms: 5.0 }, 0.2, 0.2);
+        let mut b =
+            Network::new(9, Latency::Exponential { mean_ms: 5.0 }, 0.2, 0.2).with_reorder(0.0);
+        for _ in 0..100 {
+            assert_eq!(a.route("n1", "n2"), b.route("n1", "n2"));
+        }
+        // Some held back, some not, at 0.3.
+        let mut h = Network::new(4, lat, 0.0, 0.0).with_reorder(0.3);
+        for _ in 0..200 {
+            h.route("n2", "n3");
+        }
+        assert!((30..90).contains(&h.reordered()), "{}", h.reordered());
     }
 
     #[test]

@@ -116,7 +116,10 @@ impl Shared {
         Arc::new(Shared {
             clocks,
             clock_env,
-            net: Mutex::new(Network::new(cfg.seed, cfg.latency, cfg.loss, cfg.duplicate)),
+            net: Mutex::new(
+                Network::new(cfg.seed, cfg.latency, cfg.loss, cfg.duplicate)
+                    .with_reorder(cfg.reorder),
+            ),
             cfg,
             ids,
             nodes_dir,
@@ -747,6 +750,7 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
             .map_err(|e| RunError::Setup(format!("the checkers panicked: {e}")))?
     };
     let mut messages = lock(&shared.counts).clone();
+    messages.reordered = lock(&shared.net).reordered();
     messages.operations = history
         .client_events()
         .filter(|e| e.kind == EventType::Invoke)

@@ -37,6 +37,7 @@ pub fn config(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<Co
     }
     c.loss = args.loss;
     c.duplicate = args.duplicate;
+    c.reorder = args.reorder;
     if let Some(d) = args.init_timeout {
         c.init_timeout = d;
     }
@@ -122,6 +123,9 @@ fn flag_args(c: &Config) -> Vec<String> {
     }
     if c.duplicate > 0.0 {
         flag("--duplicate", c.duplicate.to_string());
+    }
+    if c.reorder > 0.0 {
+        flag("--reorder", c.reorder.to_string());
     }
     a
 }

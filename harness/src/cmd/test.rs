@@ -152,6 +152,10 @@ pub struct TestArgs {
     /// With --maelstrom: probability that a message between two nodes arrives twice.
     #[arg(long, default_value_t = 0.0, requires = "maelstrom")]
     pub duplicate: f64,
+    /// With --maelstrom: probability that a message between two nodes is held back 10 to
+    /// 100 ms, so that later ones on the same link overtake it.
+    #[arg(long, default_value_t = 0.0, requires = "maelstrom")]
+    pub reorder: f64,
     /// With --maelstrom: how long a node has to answer `init` [default: 10s].
     #[arg(long = "init-timeout", value_parser = parse_duration, requires = "maelstrom")]
     pub init_timeout: Option<Duration>,
