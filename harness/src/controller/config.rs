@@ -574,9 +574,10 @@ mod hosts_tests {
                 "the run has nodes n1, n2",
             ),
             (vec!["--host", "n1=a", "--net", "netns"], "--net netns"),
+            (vec!["--remote-base", "/srv/s"], "--remote-base is for"),
             (
-                vec!["--host", "n1=a", "--target-spec", spec],
-                "--target-spec",
+                vec!["--host", "n1=a", "--remote-base", "rel/dir"],
+                "--remote-base",
             ),
             (vec!["--ssh-identity", "/k"], "--ssh-identity"),
             (vec!["--host", "n1=a", "--hosts", "/h.toml"], "--hosts"),
@@ -591,6 +592,25 @@ mod hosts_tests {
             let e = parse(&all).unwrap_err();
             assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");
         }
+        // A spec on hosts gets the faults it allows under --net netns (partitions
+        // included, which the proxy could not give it), and its base is recorded.
+        let c = parse(&[
+            "--nodes",
+            "2",
+            "--host",
+            "n1=a",
+            "--host",
+            "n2=b",
+            "--target-spec",
+            spec,
+            "--nemesis",
+            "partition,kill",
+            "--remote-base",
+            "/srv/sunder",
+        ])
+        .unwrap();
+        assert_eq!(c.hosts.as_ref().unwrap().base, "/srv/sunder");
+        assert!(c.replay_command().contains("--remote-base /srv/sunder"));
     }
 }
 
