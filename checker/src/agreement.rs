@@ -136,6 +136,9 @@ pub struct Membership {
     pub nodes: Vec<String>,
     /// Node → why its dump could not be taken.
     pub dump_errors: BTreeMap<String, String>,
+    /// Members the run made Byzantine (`--byzantine`): their dumps and events are left
+    /// out, since a liar promises nothing; the honest members are judged.
+    pub byzantine: BTreeSet<String>,
 }
 
 impl Membership {
@@ -144,6 +147,7 @@ impl Membership {
         Membership {
             nodes: nodes.into_iter().map(Into::into).collect(),
             dump_errors: BTreeMap::new(),
+            byzantine: BTreeSet::new(),
         }
     }
 }
@@ -258,6 +262,33 @@ impl BrokenPromise {
     }
 }
 
+/// Two nodes that executed different batches at one sequence number (PBFT's `execute`
+/// events): the first such pair for each sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitExecution {
+    pub seq: u64,
+    pub node_a: String,
+    pub digest_a: String,
+    pub node_b: String,
+    pub digest_b: String,
+    /// `node_b`'s timestamp of its execution (the second of the two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<u64>,
+}
+
+impl SplitExecution {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} and {} executed different batches at sequence number {} ({}… and {}…)",
+            self.node_a,
+            self.node_b,
+            self.seq,
+            &self.digest_a[..self.digest_a.len().min(12)],
+            &self.digest_b[..self.digest_b.len().min(12)]
+        )
+    }
+}
+
 /// The first index at which two nodes' committed entries differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
@@ -319,6 +350,9 @@ pub struct AgreementReport {
     /// Acceptors that went below a promise (`promise` and `accept` events).
     #[serde(default)]
     pub broken_promises: Vec<BrokenPromise>,
+    /// Honest replicas that executed different batches at one sequence number (PBFT).
+    #[serde(default)]
+    pub split_executions: Vec<SplitExecution>,
     pub divergence: Option<Divergence>,
     /// Two nodes' hash chains differ: their compacted prefixes differ.
     pub prefix_divergence: Option<PrefixDivergence>,
@@ -339,6 +373,9 @@ pub struct AgreementReport {
     /// The highest index any `commit` event announced.
     pub announced_commit: Option<u64>,
     pub warnings: Vec<String>,
+    /// Byzantine members, not judged (see [`Membership::byzantine`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub byzantine: Vec<String>,
 }
 
 impl AgreementReport {
@@ -350,6 +387,9 @@ impl AgreementReport {
                 " ({} nodes, longest log {node} up to {index})",
                 self.nodes.len()
             );
+        }
+        if !self.byzantine.is_empty() {
+            s += &format!("; Byzantine, not judged: {}", self.byzantine.join(", "));
         }
         for d in &self.duplicate_leaders {
             s += &format!("\n  two leaders in term {}: {}", d.term, d.nodes.join(", "));
@@ -367,14 +407,16 @@ impl AgreementReport {
             .lost_votes
             .iter()
             .map(LostVote::describe)
-            .chain(self.broken_promises.iter().map(BrokenPromise::describe));
-        let total = self.lost_votes.len() + self.broken_promises.len();
+            .chain(self.broken_promises.iter().map(BrokenPromise::describe))
+            .chain(self.split_executions.iter().map(SplitExecution::describe));
+        let total =
+            self.lost_votes.len() + self.broken_promises.len() + self.split_executions.len();
         for line in lines.take(SUMMARY_LINES) {
             s += &format!("\n  {line}");
         }
         if total > SUMMARY_LINES {
             s += &format!(
-                "\n  ... {} more lost votes or broken promises (results.json has them all)",
+                "\n  ... {} more lost votes, broken promises or split executions (results.json has them all)",
                 total - SUMMARY_LINES
             );
         }
@@ -521,6 +563,43 @@ fn lost_votes(events: &[EventLine]) -> Vec<LostVote> {
     lost
 }
 
+/// For each sequence number, the first `execute` event whose digest differs from the
+/// first one seen there (by another node: a node's own replays carry its digest).
+fn split_executions(events: &[EventLine]) -> Vec<SplitExecution> {
+    let mut first: BTreeMap<u64, (&str, &str)> = BTreeMap::new();
+    let mut split: BTreeMap<u64, SplitExecution> = BTreeMap::new();
+    for e in events {
+        let NodeEvent::Execute {
+            seq,
+            digest: Some(d),
+            ..
+        } = &e.event
+        else {
+            continue;
+        };
+        match first.get(seq) {
+            None => {
+                first.insert(*seq, (&e.node, d));
+            }
+            Some(&(node, d0)) if d0 != d && !split.contains_key(seq) => {
+                split.insert(
+                    *seq,
+                    SplitExecution {
+                        seq: *seq,
+                        node_a: node.to_string(),
+                        digest_a: d0.to_string(),
+                        node_b: e.node.clone(),
+                        digest_b: d.clone(),
+                        time_ms: e.time_ms,
+                    },
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    split.into_values().collect()
+}
+
 /// Every `promise` or `accept` event below the highest round its node promised or
 /// accepted before, in stream order (restarts included: a promise is durable).
 fn broken_promises(events: &[EventLine]) -> Vec<BrokenPromise> {
@@ -577,6 +656,9 @@ pub fn check(
     history: &History,
     members: &Membership,
 ) -> AgreementReport {
+    if !members.byzantine.is_empty() {
+        return check_honest(dumps, events, history, members);
+    }
     let mut warnings = Vec::new();
     let (missing_dumps, unexpected_dumps) = membership_gaps(dumps, members);
 
@@ -597,6 +679,7 @@ pub fn check(
     let double_votes = double_votes(events);
     let lost_votes = lost_votes(events);
     let broken_promises = broken_promises(events);
+    let split_executions = split_executions(events);
 
     // index → the first node seen with an entry there, and that entry.
     let mut log: BTreeMap<u64, (&str, &DumpEntry)> = BTreeMap::new();
@@ -747,6 +830,7 @@ pub fn check(
         || !double_votes.is_empty()
         || !lost_votes.is_empty()
         || !broken_promises.is_empty()
+        || !split_executions.is_empty()
         || divergence.is_some()
         || prefix_divergence.is_some()
         || !missing_writes.is_empty();
@@ -777,6 +861,7 @@ pub fn check(
         double_votes,
         lost_votes,
         broken_promises,
+        split_executions,
         divergence,
         prefix_divergence,
         missing_writes,
@@ -788,7 +873,39 @@ pub fn check(
         writes_beyond_dumps: beyond,
         announced_commit: announced,
         warnings,
+        byzantine: Vec::new(),
     }
+}
+
+/// [`check`] over the honest members alone: the Byzantine ones' dumps, events and
+/// missing dumps are left out, and named in the report.
+fn check_honest(
+    dumps: &[Dump],
+    events: &[EventLine],
+    history: &History,
+    members: &Membership,
+) -> AgreementReport {
+    let honest = |n: &String| !members.byzantine.contains(n);
+    let dumps: Vec<Dump> = dumps.iter().filter(|d| honest(&d.node)).cloned().collect();
+    let events: Vec<EventLine> = events.iter().filter(|e| honest(&e.node)).cloned().collect();
+    let judged = Membership {
+        nodes: members
+            .nodes
+            .iter()
+            .filter(|n| honest(n))
+            .cloned()
+            .collect(),
+        dump_errors: members
+            .dump_errors
+            .iter()
+            .filter(|(n, _)| honest(n))
+            .map(|(n, e)| (n.clone(), e.clone()))
+            .collect(),
+        byzantine: BTreeSet::new(),
+    };
+    let mut r = check(&dumps, &events, history, &judged);
+    r.byzantine = members.byzantine.iter().cloned().collect();
+    r
 }
 
 /// Members without a dump, and dumps from non-members or repeated.

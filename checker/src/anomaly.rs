@@ -219,15 +219,20 @@ pub fn agreement(
         let what = format!("{} all led term {}", d.nodes.join(", "), d.term);
         found.push(Anomaly::undated("agreement", what));
     }
-    for p in &r.broken_promises {
+    let by_clock = r
+        .broken_promises
+        .iter()
+        .map(|p| (p.time_ms, p.describe()))
+        .chain(r.split_executions.iter().map(|x| (x.time_ms, x.describe())));
+    for (time_ms, what) in by_clock {
         let at = clock_origin_ms
-            .zip(p.time_ms)
+            .zip(time_ms)
             .and_then(|(o, t)| t.checked_sub(o));
         found.push(Anomaly {
             checker: "agreement".into(),
             time_s: at.map(|ms| ms as f64 / 1e3),
             history_index: None,
-            what: p.describe(),
+            what,
         });
     }
     for v in &r.lost_votes {

@@ -722,3 +722,55 @@ fn a_dump_built_by_a_core_reads_back_whole() {
     let v = serde_json::to_value(&built).unwrap();
     assert_eq!(parse_dump(&v, "n1.dump.json").unwrap(), built);
 }
+
+fn exec(ms: u64, node: &str, seq: u64, digest: &str) -> EventLine {
+    at(
+        ms,
+        node,
+        NodeEvent::Execute {
+            seq,
+            view: 0,
+            digest: Some(digest.into()),
+        },
+    )
+}
+
+#[test]
+fn replicas_that_executed_different_batches_at_one_sequence_number_are_invalid() {
+    // Agreeing executions (a replay of its own by n1 included) are valid ...
+    let agreeing = [
+        exec(10, "n1", 1, "aa"),
+        exec(11, "n2", 1, "aa"),
+        exec(12, "n3", 1, "aa"),
+        exec(20, "n1", 1, "aa"),
+        exec(30, "n2", 2, "bb"),
+    ];
+    let r = check(&three_agreeing(), &agreeing, &History::default());
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert!(r.split_executions.is_empty());
+    // ... a second digest at one sequence number is not, even when the final dumps agree
+    // (the replica took a peer's state afterwards).
+    let mut split = agreeing.to_vec();
+    split.push(exec(2_400, "n3", 2, "cc"));
+    let r = check(&three_agreeing(), &split, &History::default());
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary());
+    let x = &r.split_executions[..];
+    assert_eq!(x.len(), 1);
+    assert_eq!(
+        (x[0].seq, x[0].node_a.as_str(), x[0].node_b.as_str()),
+        (2, "n2", "n3")
+    );
+    assert!(
+        r.summary()
+            .contains("n2 and n3 executed different batches at sequence number 2")
+    );
+    let a = anomaly::agreement(&r, &History::default(), Some(400)).expect("an anomaly");
+    assert_eq!(a.time_s, Some(2.0), "{a:?}");
+    // A Byzantine member's executions are not judged.
+    let mut m = Membership::of(["n1", "n2", "n3"]);
+    m.byzantine.insert("n3".into());
+    let r = agreement::check(&three_agreeing(), &split, &History::default(), &m);
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert_eq!(r.byzantine, vec!["n3".to_string()]);
+    assert!(r.summary().contains("Byzantine, not judged: n3"));
+}

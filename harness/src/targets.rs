@@ -17,6 +17,8 @@ pub struct TargetInfo {
     pub bugs: fn() -> &'static [&'static str],
     /// The `--opt` keys the core accepts (the controller checks them before any node starts).
     pub opts: fn() -> &'static [OptSpec],
+    /// The Byzantine behaviours the core can act out (`--byzantine-mode`); none for most.
+    pub byzantine_modes: fn() -> &'static [&'static str],
     /// The nodes keep a replicated log: the run takes their dumps and event streams and the
     /// agreement checker judges them.
     pub agreement: bool,
@@ -63,6 +65,7 @@ const fn builtin<P: SimTarget>(
         about,
         bugs: P::known_bugs,
         opts: P::accepted_opts,
+        byzantine_modes: P::byzantine_modes,
         agreement,
         leader,
         leader_timeout,

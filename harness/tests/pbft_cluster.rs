@@ -1,5 +1,6 @@
-//! PBFT as real processes: `sunder node pbft` refuses to start without good key files, and
-//! `sunder test --target pbft` on 4 replicas is valid under partitions and kills while the
+//! PBFT as real processes: `sunder node pbft` refuses to start without good key files,
+//! `sunder test --target pbft` on 4 replicas is valid under partitions and kills (with and
+//! without a Byzantine replica; two break it), while the
 //! planted bug `early-reply` is caught by a documented mix that the correct build passes.
 //!
 //! The mix for the bug: `--nemesis partition --nemesis-interval 1s --time-limit 15s
@@ -259,4 +260,68 @@ fn early_reply_is_caught_and_the_same_run_without_it_is_valid() {
         return;
     }
     panic!("early-reply was not caught in 3 seeds of the documented mix");
+}
+
+/// `--byzantine N` on real processes: one liar of each behaviour at once (`mix`) among 4
+/// replicas is survived, two equivocating liars (one more than f) make the honest replicas
+/// execute different batches, and the run says so. Seed 2 draws n1 (the first primary) and
+/// n4 as the two liars, and n1 alone as the one (the same draw `sunder sim` makes).
+#[test]
+fn f_byzantine_replicas_are_survived_and_f_plus_one_break_agreement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(tmp.path());
+    let run = |name: &str, liars: &str, mode: &str| {
+        sunder_test(
+            tmp.path(),
+            name,
+            &[
+                "--target",
+                "pbft",
+                "--nodes",
+                "4",
+                "--nemesis",
+                "partition,kill",
+                "--time-limit",
+                "12s",
+                "--seed",
+                "2",
+                "--byzantine",
+                liars,
+                "--byzantine-mode",
+                mode,
+            ],
+        )
+    };
+    let one = run("one", "1", "mix");
+    assert_eq!(one.code, Some(0), "{}", verdicts(&one));
+    assert_eq!(one.checker("agreement"), Some("valid"));
+    assert_eq!(
+        one.results["config"]["byzantine_nodes"],
+        serde_json::json!(["n1"])
+    );
+    // The lies reached the honest replicas, which refused the ones they could tell.
+    let logs: String = (2..=4)
+        .map(|n| {
+            std::fs::read_to_string(tmp.path().join(format!("one/latest/nodes/n{n}.log")))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        logs.contains("bad signature or forged sender") || logs.contains("peer message dropped"),
+        "no honest replica refused anything from the liar"
+    );
+
+    let two = run("two", "2", "equivocate");
+    assert_eq!(two.code, Some(1), "{}", verdicts(&two));
+    assert_eq!(two.checker("agreement"), Some("invalid"));
+    assert_eq!(
+        two.results["config"]["byzantine_nodes"],
+        serde_json::json!(["n1", "n4"])
+    );
+    assert!(
+        two.output
+            .contains("executed different batches at sequence number"),
+        "{}",
+        two.output
+    );
 }

@@ -102,6 +102,7 @@ pub fn judge(seed: u64, schedule: Schedule, f: Finished) -> Outcome {
     // Every node is a member; one whose dump the final phase could not take is named, so
     // the verdict cannot be valid on partial evidence.
     let mut membership = agreement::Membership::of(f.names.iter().cloned());
+    membership.byzantine = f.byzantine.iter().cloned().collect();
     for n in &f.names {
         if !f.dumps.contains_key(n) {
             membership

@@ -44,6 +44,11 @@ pub struct SimConfig {
     /// The tick interval the cores are told about and get ticks at.
     pub tick_ms: u64,
     pub seed: u64,
+    /// Byzantine members (`--byzantine N`), chosen by the seed on their own stream (see
+    /// [`SimConfig::byzantine_nodes`]); 0: every node honest.
+    pub byzantine: usize,
+    /// What they do (`--byzantine-mode`): one of the core's `Protocol::byzantine_modes`.
+    pub byzantine_mode: String,
 }
 
 impl SimConfig {
@@ -62,12 +67,20 @@ impl SimConfig {
             op_timeout_ms: 500,
             tick_ms: 10,
             seed,
+            byzantine: 0,
+            byzantine_mode: "mix".into(),
         }
     }
 
-    /// Checks the settings, and the bugs against the ones the core knows (`known`, its
-    /// `Protocol::known_bugs`).
-    pub fn validate(&self, known: &[&str]) -> Result<(), SimError> {
+    /// The Byzantine members, by name (`n1`..), in order: `byzantine` of them drawn by
+    /// the seed on the BYZANTINE stream, so that a run's other draws stay as they were.
+    pub fn byzantine_nodes(&self) -> Vec<String> {
+        byzantine_members(self.seed, self.nodes, self.byzantine)
+    }
+
+    /// Checks the settings, the bugs against the ones the core knows (`known`, its
+    /// `Protocol::known_bugs`) and a Byzantine mode against its `byzantine_modes`.
+    pub fn validate(&self, known: &[&str], modes: &[&str]) -> Result<(), SimError> {
         for b in &self.bugs {
             if !known.contains(&b.as_str()) {
                 return Err(SimError::UnknownBug {
@@ -99,8 +112,40 @@ impl SimConfig {
         if self.interval_ms == 0 || self.tick_ms == 0 || self.op_timeout_ms == 0 {
             return bad("interval, tick and op timeout must be more than zero".into());
         }
+        if self.byzantine > 0 {
+            if self.byzantine >= self.nodes {
+                return bad(format!(
+                    "byzantine {}: at least one of the {} nodes must be honest",
+                    self.byzantine, self.nodes
+                ));
+            }
+            if !modes.contains(&self.byzantine_mode.as_str()) {
+                return bad(if modes.is_empty() {
+                    format!("{} has no Byzantine behaviours", self.target)
+                } else {
+                    format!(
+                        "byzantine mode {}: unknown for {}; known: {}",
+                        self.byzantine_mode,
+                        self.target,
+                        modes.join(", ")
+                    )
+                });
+            }
+        }
         Ok(())
     }
+}
+
+/// `count` of the members `n1..n{nodes}`, drawn by `seed` on the BYZANTINE stream, in
+/// order. `sunder sim` and `sunder test` draw with this one function, so a seed makes the
+/// same members Byzantine in both; the `count` drawn first are among any larger draw.
+pub fn byzantine_members(seed: u64, nodes: usize, count: usize) -> Vec<String> {
+    use rand::seq::SliceRandom;
+    let mut all: Vec<usize> = (1..=nodes).collect();
+    all.shuffle(&mut rng(seed, stream::BYZANTINE));
+    let mut chosen: Vec<usize> = all.into_iter().take(count).collect();
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| format!("n{i}")).collect()
 }
 
 /// The one seed formula: every random stream of a run is ChaCha8 seeded with the run seed,
@@ -117,4 +162,5 @@ pub mod stream {
     pub const NETWORK: u64 = 2;
     pub const CLIENTS: u64 = 3;
     pub const CORES: u64 = 4;
+    pub const BYZANTINE: u64 = 5;
 }

@@ -40,7 +40,7 @@ pub fn run_with_schedule<P: SimTarget>(
     cfg: &SimConfig,
     schedule: Schedule,
 ) -> Result<Outcome, SimError> {
-    cfg.validate(P::known_bugs())?;
+    cfg.validate(P::known_bugs(), P::byzantine_modes())?;
     let mut cfg = cfg.clone();
     for (k, v) in P::default_opts() {
         cfg.opts
@@ -91,7 +91,9 @@ impl SimTarget for sunder_pbft::Pbft {
 
     fn hooks(cfg: &SimConfig) -> Hooks<Self> {
         Hooks {
-            invariant: Some(if cfg.bugs.is_empty() {
+            // With Byzantine members, honest replicas refuse what liars send: only
+            // agreement among the honest (the world leaves liars out) is checked.
+            invariant: Some(if cfg.bugs.is_empty() && cfg.byzantine == 0 {
                 crate::pbft::honest
             } else {
                 crate::pbft::same_executions

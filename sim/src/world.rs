@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use sunder_checker::{Event, EventType, Process};
-use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
+use sunder_core::{Byzantine, CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_wire::{EventLine, NodeEvent, Op, Response};
 
 use crate::client::{Pending, SimClient, Workload, completion_value, invoke_value};
@@ -158,8 +158,10 @@ struct InForce {
 
 /// The end state a run leaves for the checkers.
 pub struct Finished {
-    /// Every member, in order: the agreement checker must hear from each.
+    /// Every member, in order: the agreement checker must hear from each honest one.
     pub names: Vec<String>,
+    /// The Byzantine members: the checkers leave their dumps and events out.
+    pub byzantine: Vec<String>,
     pub history: Vec<Event>,
     /// Per node, its `dump` reply's value (absent when it could not answer).
     pub dumps: BTreeMap<String, Value>,
@@ -207,6 +209,7 @@ where
     pub fn new(cfg: &SimConfig, schedule: Schedule, hooks: Hooks<P>) -> World<P> {
         let names: Vec<String> = (1..=cfg.nodes).map(|i| format!("n{i}")).collect();
         let mut seeds = rng(cfg.seed, stream::CORES);
+        let liars = cfg.byzantine_nodes();
         let nodes = names
             .iter()
             .map(|id| {
@@ -217,6 +220,10 @@ where
                     opts: cfg.opts.clone(),
                     seed: seeds.random(),
                     tick_ms: cfg.tick_ms,
+                    byzantine: liars.contains(id).then(|| Byzantine {
+                        mode: cfg.byzantine_mode.clone(),
+                        allies: liars.iter().filter(|l| *l != id).cloned().collect(),
+                    }),
                 };
                 Node {
                     core: Some(P::recover(config.clone(), Vec::new())),
@@ -338,6 +345,7 @@ where
         let sim_ms = self.now / 1000;
         Finished {
             names: self.names.clone(),
+            byzantine: self.cfg.byzantine_nodes(),
             history: self.history,
             dumps,
             events: self
@@ -464,6 +472,7 @@ where
                 .nodes
                 .iter()
                 .zip(&self.names)
+                .filter(|(n, _)| n.config.byzantine.is_none())
                 .filter_map(|(n, name)| n.core.as_ref().map(|c| (name.as_str(), c)))
                 .collect();
             if let Some(v) = inv(&live) {

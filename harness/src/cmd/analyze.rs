@@ -105,7 +105,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<i32> {
                 let outcomes = old.as_ref().map_or(Value::Null, |r| json!(r.nodes));
                 // The run's clock origin, which it recorded when node times could be trusted.
                 let origin = old.as_ref().and_then(|r| r.clock_origin_ms);
-                Some(checks::AgreementInput::new(dir, members, &outcomes).clock_origin(origin))
+                // The members the run made Byzantine are not judged (as in the run).
+                let liars: Vec<String> =
+                    serde_json::from_value(config["byzantine_nodes"].clone()).unwrap_or_default();
+                Some(
+                    checks::AgreementInput::new(dir, members, &outcomes)
+                        .clock_origin(origin)
+                        .byzantine(&liars),
+                )
             }
             false => None,
         };

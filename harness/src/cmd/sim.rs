@@ -62,6 +62,14 @@ pub struct SimArgs {
     /// A protocol setting `KEY=VALUE` passed to the cores (repeatable).
     #[arg(long = "opt")]
     pub opts: Vec<String>,
+    /// Make N nodes Byzantine, chosen by the seed (printed with each failing seed; the
+    /// checkers judge the honest nodes only). PBFT tolerates f = (n-1)/3.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub byzantine: usize,
+    /// What the Byzantine nodes do (pbft: equivocate, silent, corrupt-digest, forge,
+    /// replay, mix).
+    #[arg(long = "byzantine-mode", default_value = "mix", value_name = "MODE")]
+    pub byzantine_mode: String,
     /// Threads running seeds [default: available cores].
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -132,7 +140,9 @@ fn config(a: &SimArgs, seed: u64) -> anyhow::Result<SimConfig> {
             _ => bail!("--opt {o:?}: expected KEY=VALUE"),
         }
     }
-    c.validate((target.bugs)())
+    c.byzantine = a.byzantine;
+    c.byzantine_mode = a.byzantine_mode.clone();
+    c.validate((target.bugs)(), (target.byzantine_modes)())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(c)
 }
@@ -160,6 +170,12 @@ fn replay_command(a: &SimArgs, seed: u64) -> String {
     for o in &a.opts {
         s += &format!(" --opt {o}");
     }
+    if a.byzantine > 0 {
+        s += &format!(
+            " --byzantine {} --byzantine-mode {}",
+            a.byzantine, a.byzantine_mode
+        );
+    }
     s
 }
 
@@ -175,7 +191,11 @@ pub fn run(a: SimArgs) -> anyhow::Result<i32> {
     if a.replay {
         let cfg = config(&a, first)?;
         let o = simulate(run, &cfg)?;
-        eprintln!("sunder sim: seed {first}: {}", verdict_line(&o));
+        eprintln!(
+            "sunder sim: seed {first}{}: {}",
+            liars(&cfg),
+            verdict_line(&o)
+        );
         let dir = write_run(&a, &cfg, &o, &a.results)?;
         println!("run: {}", dir.display());
         return Ok(o.verdict.exit_code());
@@ -208,7 +228,7 @@ pub fn run(a: SimArgs) -> anyhow::Result<i32> {
                     if seed > last {
                         break;
                     }
-                    let o = match config(&a, seed).and_then(|c| simulate(run, &c)) {
+                    let o = match config(&a, seed).and_then(|c| Ok((simulate(run, &c)?, c))) {
                         Ok(o) => o,
                         Err(e) => {
                             *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
@@ -216,10 +236,11 @@ pub fn run(a: SimArgs) -> anyhow::Result<i32> {
                             break;
                         }
                     };
+                    let (o, cfg) = o;
                     sim_ms.fetch_add(o.sim_ms, Ordering::Relaxed);
                     ran.fetch_add(1, Ordering::Relaxed);
                     if o.verdict != Verdict::Valid {
-                        eprintln!("seed {seed}: {}", verdict_line(&o));
+                        eprintln!("seed {seed}{}: {}", liars(&cfg), verdict_line(&o));
                         if a.fail_fast && o.verdict == Verdict::Invalid {
                             stop.store(true, Ordering::Relaxed);
                         }
@@ -294,6 +315,18 @@ pub fn run(a: SimArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// The seed's Byzantine members, for a line about the seed (empty when all are honest).
+fn liars(cfg: &SimConfig) -> String {
+    if cfg.byzantine == 0 {
+        return String::new();
+    }
+    format!(
+        " (Byzantine {}: {})",
+        cfg.byzantine_mode,
+        cfg.byzantine_nodes().join(", ")
+    )
+}
+
 fn verdict_line(o: &Outcome) -> String {
     match o.verdict {
         Verdict::Valid => "valid".into(),
@@ -327,6 +360,9 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
         "nemesis_interval": humantime::format_duration(Duration::from_millis(cfg.interval_ms)).to_string(),
         "op_timeout": humantime::format_duration(Duration::from_millis(cfg.op_timeout_ms)).to_string(),
         "simulated": true,
+        "byzantine": cfg.byzantine,
+        "byzantine_mode": (cfg.byzantine > 0).then_some(&cfg.byzantine_mode),
+        "byzantine_nodes": cfg.byzantine_nodes(),
     });
     dir.write_json(
         "config.json",
@@ -360,10 +396,13 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
     // Every simulated node is a member (the events map has one entry per node, quiet or
     // not); a node without a dump is named with its reason.
     let members: Vec<String> = o.events.keys().cloned().collect();
+    let byzantine = cfg.byzantine_nodes();
     let outcomes = serde_json::to_value(&nodes)?;
     let agreement = checks::has_log(&cfg.target).then(|| {
         // Simulated nodes stamp their events in simulated time, the history's own.
-        checks::AgreementInput::new(dir.path.as_path(), members, &outcomes).clock_origin(Some(0))
+        checks::AgreementInput::new(dir.path.as_path(), members, &outcomes)
+            .clock_origin(Some(0))
+            .byzantine(&byzantine)
     });
     let mut checked = checks::run(
         WorkloadKind::Register,

@@ -74,6 +74,15 @@ pub struct TestArgs {
     /// A protocol setting `KEY=VALUE` passed to the nodes (repeatable).
     #[arg(long = "opt")]
     pub opts: Vec<String>,
+    /// Make N nodes Byzantine, chosen by the seed and recorded (results.json
+    /// `byzantine`); the checkers judge the honest nodes only. PBFT tolerates
+    /// f = (n-1)/3; more shows what the bound is for.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub byzantine: usize,
+    /// What the Byzantine nodes do (pbft: equivocate, silent, corrupt-digest, forge,
+    /// replay, mix).
+    #[arg(long = "byzantine-mode", default_value = "mix", value_name = "MODE")]
+    pub byzantine_mode: String,
     /// Where runs are stored.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,

@@ -90,6 +90,12 @@ impl<'a> AgreementInput<'a> {
         }
     }
 
+    /// The members the run made Byzantine: the checkers leave them out.
+    pub fn byzantine(mut self, nodes: &[String]) -> Self {
+        self.members.byzantine = nodes.iter().cloned().collect();
+        self
+    }
+
     /// Node timestamps minus `origin` are history times (local nodes, no clock faults).
     pub fn clock_origin(mut self, origin: Option<u64>) -> Self {
         self.clock_origin_ms = origin;

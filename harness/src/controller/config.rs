@@ -64,9 +64,23 @@ pub struct TestConfig {
     pub junit: Option<PathBuf>,
     #[serde(serialize_with = "human")]
     pub op_timeout: Duration,
+    /// `--byzantine N`: how many nodes lie (0: none), and how (`--byzantine-mode`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub byzantine: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub byzantine_mode: Option<String>,
+    /// Which nodes lie: drawn by the seed as `sunder sim` draws them
+    /// (`sunder_sim::config::byzantine_members`), recorded here for the checkers and
+    /// `sunder analyze`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub byzantine_nodes: Vec<String>,
     /// `--hosts`/`--host`: the nodes run on these hosts over SSH; `None`: on this machine.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hosts: Option<Hosts>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -241,6 +255,31 @@ impl TestConfig {
                 bail!("--bug {b:?}: expected a bug name");
             }
         }
+        if a.byzantine > 0 {
+            let modes = builtin
+                .filter(|_| spec.is_none())
+                .map_or(&[][..], |t| (t.byzantine_modes)());
+            if modes.is_empty() {
+                bail!(
+                    "--byzantine: {target} has no Byzantine behaviours (pbft has: {})",
+                    sunder_pbft::byzantine::MODES.join(", ")
+                );
+            }
+            if !modes.contains(&a.byzantine_mode.as_str()) {
+                bail!(
+                    "--byzantine-mode {}: unknown for {target}; known: {}",
+                    a.byzantine_mode,
+                    modes.join(", ")
+                );
+            }
+            if a.byzantine >= a.nodes {
+                bail!(
+                    "--byzantine {}: at least one of the {} nodes must be honest",
+                    a.byzantine,
+                    a.nodes
+                );
+            }
+        }
         let op_timeout = match (a.op_timeout, &spec, builtin) {
             (Some(t), _, _) => t,
             (None, None, Some(t)) => t.op_timeout(&opts),
@@ -269,6 +308,7 @@ impl TestConfig {
         {
             bail!("--name {name:?}: use letters, digits, '.', '_', '+' and '-' only");
         }
+        let seed = a.seed.unwrap_or_else(random_seed);
         Ok(TestConfig {
             name,
             target,
@@ -281,7 +321,7 @@ impl TestConfig {
             rate: (a.rate > 0.0).then_some(a.rate),
             time_limit: a.time_limit,
             key_count: a.key_count,
-            seed: a.seed.unwrap_or_else(random_seed),
+            seed,
             nemesis,
             nemesis_interval: a.nemesis_interval,
             fault_lengths: a.fault_lengths,
@@ -291,6 +331,9 @@ impl TestConfig {
             results: a.results.clone(),
             junit: a.junit.clone(),
             op_timeout,
+            byzantine: a.byzantine,
+            byzantine_mode: (a.byzantine > 0).then(|| a.byzantine_mode.clone()),
+            byzantine_nodes: sunder_sim::config::byzantine_members(seed, a.nodes, a.byzantine),
             hosts,
         })
     }
@@ -386,6 +429,10 @@ impl TestConfig {
         flag("--op-timeout", d(self.op_timeout));
         for b in &self.bugs {
             flag("--bug", b.clone());
+        }
+        if let Some(m) = &self.byzantine_mode {
+            flag("--byzantine", self.byzantine.to_string());
+            flag("--byzantine-mode", m.clone());
         }
         for (k, v) in &self.opts {
             flag("--opt", format!("{k}={v}"));
@@ -642,6 +689,83 @@ mod spec_tests {
             "{replay}"
         );
         super::tests_support::assert_replays(&c);
+    }
+
+    #[test]
+    fn byzantine_nodes_are_drawn_by_the_seed_checked_and_replayed() {
+        let c = parse(&[
+            "--target",
+            "pbft",
+            "--nodes",
+            "7",
+            "--seed",
+            "9",
+            "--byzantine",
+            "2",
+            "--byzantine-mode",
+            "equivocate",
+        ])
+        .unwrap();
+        assert_eq!(c.byzantine_nodes.len(), 2);
+        assert_eq!(
+            c.byzantine_nodes,
+            sunder_sim::config::byzantine_members(9, 7, 2),
+            "the members sunder sim makes Byzantine on this seed"
+        );
+        assert_eq!(c.byzantine_mode.as_deref(), Some("equivocate"));
+        super::tests_support::assert_replays(&c);
+        // Only a liar gets the flags, with its allies.
+        let exe = std::path::Path::new("/x/sunder");
+        let dir = std::path::PathBuf::from("/d");
+        let members = c.members();
+        for (i, id) in members.iter().enumerate() {
+            let ctx = crate::controller::launch::NodeCtx {
+                id,
+                index: i + 1,
+                members: &members,
+                client: "127.0.0.1:1".parse().unwrap(),
+                peer_listen: "127.0.0.1:2".parse().unwrap(),
+                peers: Default::default(),
+                data: dir.clone(),
+                events: dir.clone(),
+            };
+            let args: Vec<String> = crate::controller::launch::builtin_command(&c, exe, &ctx)
+                .args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let liar = c.byzantine_nodes.contains(id);
+            assert_eq!(args.contains(&"--byzantine".to_string()), liar, "{id}");
+            assert_eq!(
+                args.iter().filter(|a| *a == "--byzantine-ally").count(),
+                usize::from(liar)
+            );
+        }
+        // Honest runs say nothing of it.
+        let h = parse(&["--target", "pbft", "--seed", "9"]).unwrap();
+        assert!(h.byzantine_nodes.is_empty() && h.byzantine_mode.is_none());
+        assert!(serde_json::to_value(&h).unwrap().get("byzantine").is_none());
+        for (args, needle) in [
+            (vec!["--byzantine", "1"], "raft has no Byzantine behaviours"),
+            (
+                vec![
+                    "--target",
+                    "pbft",
+                    "--byzantine",
+                    "1",
+                    "--byzantine-mode",
+                    "nope",
+                ],
+                "known: equivocate",
+            ),
+            (
+                vec!["--target", "pbft", "--nodes", "4", "--byzantine", "4"],
+                "must be honest",
+            ),
+        ] {
+            let e = parse(&args).unwrap_err().to_string();
+            assert!(e.contains(needle), "{args:?}: {e}");
+        }
     }
 
     #[test]

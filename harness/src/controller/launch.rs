@@ -185,6 +185,15 @@ pub fn builtin_command(cfg: &TestConfig, exe: &Path, ctx: &NodeCtx<'_>) -> NodeC
     for (k, v) in &cfg.opts {
         push("--opt", format!("{k}={v}"));
     }
+    let liars = &cfg.byzantine_nodes;
+    if let Some(mode) = &cfg.byzantine_mode
+        && liars.iter().any(|l| l == ctx.id)
+    {
+        push("--byzantine", mode.clone());
+        for ally in liars.iter().filter(|l| *l != ctx.id) {
+            push("--byzantine-ally", ally.clone());
+        }
+    }
     if signs(cfg) {
         // Written by start_once into the node's directory (keys.rs).
         push(

@@ -164,6 +164,12 @@ fn prepare(cfg: &TestConfig) -> anyhow::Result<(RunDir, Vec<Step>)> {
     if let Some(d) = cfg.spec.as_ref().and_then(|s| s.description.as_ref()) {
         eprintln!("sunder: target {}: {d}", cfg.target);
     }
+    if let Some(mode) = &cfg.byzantine_mode {
+        eprintln!(
+            "sunder: Byzantine ({mode}), not judged: {}",
+            cfg.byzantine_nodes.join(", ")
+        );
+    }
     Ok((dir, steps))
 }
 
@@ -508,9 +514,12 @@ async fn judge(
     let (cancel, on_signal) = cancel_on_next_signal(signals);
     eprintln!("sunder: checking the history (Ctrl-C stops the checkers)");
     let flag = cancel.clone();
+    let liars = cfg.byzantine_nodes.clone();
     let checked: Checked = tokio::task::spawn_blocking(move || {
         let agreement = agreement_dir.as_deref().map(|d| {
-            checks::AgreementInput::new(d, members, &outcomes).clock_origin(clock_origin_ms)
+            checks::AgreementInput::new(d, members, &outcomes)
+                .clock_origin(clock_origin_ms)
+                .byzantine(&liars)
         });
         checks::run(kind, &history, budget, agreement, Some(flag))
     })

@@ -237,6 +237,16 @@ fn agreement_findings(s: &mut String, r: &AgreementReport) {
     for bp in r.broken_promises.iter().take(8) {
         let _ = write!(s, "<div>broken promise: {}</div>", html(&bp.describe()));
     }
+    for x in r.split_executions.iter().take(8) {
+        let _ = write!(s, "<div>split execution: {}</div>", html(&x.describe()));
+    }
+    if !r.byzantine.is_empty() {
+        let _ = write!(
+            s,
+            "<div>Byzantine, not judged: <code>{}</code></div>",
+            html(&r.byzantine.join(", "))
+        );
+    }
     for dv in r.double_votes.iter().take(8) {
         let _ = write!(
             s,

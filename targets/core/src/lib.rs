@@ -12,7 +12,8 @@
 //!   sunder-sim  queue  ──┘                     └─  Protocol::recover(config, persisted records)
 //! ```
 //!
-//! - [`protocol`]: [`Protocol`], [`Input`], [`Output`], [`CoreConfig`], [`NodeId`], [`ReqToken`].
+//! - [`protocol`]: [`Protocol`], [`Input`], [`Output`], [`CoreConfig`] (with a Byzantine
+//!   node's [`Byzantine`] part), [`NodeId`], [`ReqToken`].
 //! - [`kv`]: [`KvState`] and [`KvError`], the register/set store and its client responses.
 //! - [`opts`]: the `--opt` settings a protocol accepts ([`OptSpec`]), checked by the node and
 //!   the controller against the same list.
@@ -23,4 +24,4 @@ pub mod protocol;
 
 pub use kv::{KvError, KvState};
 pub use opts::{OptError, OptKind, OptSpec};
-pub use protocol::{CoreConfig, Input, NodeId, Output, Protocol, ReqToken};
+pub use protocol::{Byzantine, CoreConfig, Input, NodeId, Output, Protocol, ReqToken};

@@ -117,6 +117,19 @@ pub struct CoreConfig {
     pub seed: u64,
     /// Tick interval the runtime uses.
     pub tick_ms: u64,
+    /// Set when the run made this node one of its Byzantine members (`--byzantine`):
+    /// how it lies, and who lies with it. `None` for an honest node. Only a core that
+    /// lists behaviours in [`Protocol::byzantine_modes`] is ever given one.
+    pub byzantine: Option<Byzantine>,
+}
+
+/// A Byzantine node's part: its behaviour (one of the core's
+/// [`Protocol::byzantine_modes`]) and the other Byzantine members of the run, its allies
+/// (Byzantine nodes collude: the worst case a BFT protocol must survive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Byzantine {
+    pub mode: String,
+    pub allies: Vec<NodeId>,
 }
 
 impl CoreConfig {
@@ -154,6 +167,15 @@ pub trait Protocol: Send + 'static {
 
     /// Bug names this protocol understands (an unknown `--bug` is a start-up error).
     fn known_bugs() -> &'static [&'static str]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
+
+    /// The Byzantine behaviours this core can act out (`--byzantine-mode`); none by
+    /// default. Twins need none: they are two honest processes with one identity.
+    fn byzantine_modes() -> &'static [&'static str]
     where
         Self: Sized,
     {

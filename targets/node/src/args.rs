@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::protocol::{CoreConfig, NodeId};
+use crate::protocol::{Byzantine, CoreConfig, NodeId};
 use crate::wal::WalError;
 
 /// Command-line settings of one node (flattened into `sunder node <TARGET> ...`).
@@ -54,6 +54,14 @@ pub struct NodeArgs {
     /// Every replica's and client's public key, a JSON file (a signing target: pbft).
     #[arg(long = "public-keys")]
     pub public_keys: Option<PathBuf>,
+    /// Make this node Byzantine: act out MODE, one of the core's behaviours (pbft:
+    /// equivocate, silent, corrupt-digest, forge, replay, mix). The controller gives it to
+    /// the members `sunder test --byzantine N` chose.
+    #[arg(long = "byzantine", value_name = "MODE")]
+    pub byzantine: Option<String>,
+    /// Another Byzantine member this one colludes with (repeatable; with --byzantine).
+    #[arg(long = "byzantine-ally", value_name = "ID")]
+    pub byzantine_allies: Vec<NodeId>,
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
@@ -95,8 +103,32 @@ impl NodeArgs {
             .unwrap_or_else(|| self.data.join("events.jsonl"))
     }
 
-    /// Checks what clap cannot, against the protocol's known bugs.
-    pub fn validate(&self, known_bugs: &[&str]) -> Result<(), NodeError> {
+    /// Checks what clap cannot, against the protocol's known bugs and Byzantine modes.
+    pub fn validate(&self, known_bugs: &[&str], modes: &[&str]) -> Result<(), NodeError> {
+        if let Some(m) = &self.byzantine
+            && !modes.contains(&m.as_str())
+        {
+            return Err(NodeError::Config(if modes.is_empty() {
+                format!("--byzantine {m}: this target has no Byzantine behaviours")
+            } else {
+                format!("--byzantine {m}: unknown; known: {}", modes.join(", "))
+            }));
+        }
+        if self.byzantine.is_none() && !self.byzantine_allies.is_empty() {
+            return Err(NodeError::Config(
+                "--byzantine-ally given without --byzantine".into(),
+            ));
+        }
+        let members = self.members();
+        if let Some(a) = self
+            .byzantine_allies
+            .iter()
+            .find(|a| !members.contains(a) || **a == self.id)
+        {
+            return Err(NodeError::Config(format!(
+                "--byzantine-ally {a}: not another member of the cluster"
+            )));
+        }
         for b in &self.bugs {
             if !known_bugs.contains(&b.as_str()) {
                 return Err(NodeError::UnknownBug {
@@ -161,6 +193,12 @@ impl NodeArgs {
         if let Some(p) = &self.public_keys {
             a.extend(["--public-keys".into(), p.display().to_string()]);
         }
+        if let Some(m) = &self.byzantine {
+            a.extend(["--byzantine".into(), m.clone()]);
+        }
+        for id in &self.byzantine_allies {
+            a.extend(["--byzantine-ally".into(), id.clone()]);
+        }
         a.extend([
             "--seed".into(),
             self.seed.to_string(),
@@ -183,6 +221,10 @@ impl NodeArgs {
             opts: self.opts.iter().cloned().collect::<BTreeMap<_, _>>(),
             seed: derive_seed(self.seed, &self.id),
             tick_ms: self.tick_ms,
+            byzantine: self.byzantine.as_ref().map(|mode| Byzantine {
+                mode: mode.clone(),
+                allies: self.byzantine_allies.clone(),
+            }),
         }
     }
 }
@@ -262,13 +304,39 @@ mod tests {
         let c = a.core_config();
         assert_eq!(c.opt("batch"), Some("off"));
         assert_eq!(c.tick_ms, 10);
-        assert!(a.validate(&[]).is_ok());
+        assert!(a.validate(&[], &[]).is_ok());
+        assert_eq!(c.byzantine, None);
         let mut b = a.clone();
         b.bugs.push("nope".into());
         assert!(matches!(
-            b.validate(&["stale-read"]),
+            b.validate(&["stale-read"], &[]),
             Err(NodeError::UnknownBug { .. })
         ));
+        // A Byzantine part: a known mode, allies that are other members; it round-trips.
+        let mut z = a.clone();
+        z.byzantine = Some("silent".into());
+        z.byzantine_allies = vec!["n3".into()];
+        assert!(z.validate(&[], &["silent"]).is_ok());
+        let again = Cli::try_parse_from(std::iter::once("x".to_string()).chain(z.to_args()))
+            .unwrap()
+            .node;
+        assert_eq!(
+            again.core_config().byzantine,
+            Some(Byzantine {
+                mode: "silent".into(),
+                allies: vec!["n3".into()]
+            })
+        );
+        let err = |z: &NodeArgs, modes: &[&str]| match z.validate(&[], modes) {
+            Err(NodeError::Config(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(err(&z, &[]).contains("no Byzantine behaviours"));
+        assert!(err(&z, &["forge"]).contains("known: forge"));
+        z.byzantine_allies = vec!["n2".into()];
+        assert!(err(&z, &["silent"]).contains("not another member"));
+        z.byzantine = None;
+        assert!(err(&z, &["silent"]).contains("without --byzantine"));
         assert!(
             Cli::try_parse_from([
                 "x",

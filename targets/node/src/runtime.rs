@@ -71,7 +71,7 @@ pub fn run_node_with<P: Protocol>(
     args: NodeArgs,
     build: impl FnOnce(crate::CoreConfig, Vec<P::Record>) -> P,
 ) -> Result<(), NodeError> {
-    args.validate(P::known_bugs())?;
+    args.validate(P::known_bugs(), P::byzantine_modes())?;
     crate::opts::check(
         P::accepted_opts(),
         args.opts.iter().map(|(k, v)| (k.as_str(), v.as_str())),

@@ -448,6 +448,7 @@ fn config(seed: u64) -> CoreConfig {
         opts: Default::default(),
         seed,
         tick_ms: 10,
+        byzantine: None,
     }
 }
 

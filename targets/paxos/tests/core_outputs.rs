@@ -17,6 +17,7 @@ fn core(id: &str, members: &[&str], bugs: &[&str]) -> Paxos {
         opts: BTreeMap::new(),
         seed: 1,
         tick_ms: 10,
+        byzantine: None,
     };
     Paxos::recover(config, Vec::new())
 }

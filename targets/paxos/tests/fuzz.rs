@@ -25,6 +25,7 @@ fn config(i: usize, seed: u64) -> CoreConfig {
         opts: Default::default(),
         seed: seed * 10 + i as u64,
         tick_ms: 10,
+        byzantine: None,
     }
 }
 

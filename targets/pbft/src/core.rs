@@ -1,6 +1,7 @@
 //! `Pbft`: one replica, behind the `Protocol` trait.
 
 use crate::bugs::{self, Bugs};
+use crate::byzantine::{self, Liar};
 use crate::crypto::{Keys, chain, digest_of};
 use crate::keyfile::ClientKeys;
 use crate::msg::{Body, CommitCert, Digest, PreparedCert, Req, Signed, Snapshot};
@@ -114,6 +115,8 @@ pub struct Pbft {
     bad_signatures: u64,
     /// Client requests dropped for a bad or missing client signature.
     bad_client_signatures: u64,
+    /// Set on a replica the run made Byzantine: what it does to its messages.
+    liar: Option<Liar>,
 }
 
 /// The `--opt` keys PBFT accepts.
@@ -571,7 +574,11 @@ impl Pbft {
             },
         );
         if !self.replaying {
-            out.events.push(NodeEvent::Execute { seq, view });
+            out.events.push(NodeEvent::Execute {
+                seq,
+                view,
+                digest: Some(hex(&digest)),
+            });
         }
         if seq % self.timing.checkpoint == 0 {
             let snap = self.snapshot();
@@ -642,6 +649,9 @@ impl Pbft {
                 v["bad_signatures"] = json!(self.bad_signatures);
                 v["bad_client_signatures"] = json!(self.bad_client_signatures);
                 v["signed_clients"] = json!(self.clients.is_some());
+                if let Some(l) = &self.liar {
+                    v["byzantine_lies"] = json!(l.lies);
+                }
                 out.reply.push((token, Response::ok(0, v)));
             }
             Op::Dump => out.reply.push((token, Response::ok(0, self.dump()))),
@@ -976,6 +986,11 @@ impl Pbft {
             }
             return;
         }
+        // A peer may ask beyond what this replica executed (a replayed or a lying fetch):
+        // nothing to send.
+        if first > self.executed {
+            return;
+        }
         let q = self.quorum();
         let mut certs = Vec::new();
         for (_, slot) in self.slots.range(first..=self.executed) {
@@ -1284,18 +1299,31 @@ impl Pbft {
     fn dump(&self) -> Value {
         // One entry per request: index seq·1000 + position, so that the agreement checker
         // compares requests; the view is left out (a batch re-issued in a later view is
-        // the same entry).
+        // the same entry). A null request (an empty batch) is one no-op entry, so that a
+        // replica that executed nothing at a sequence number where another executed
+        // requests is seen to differ.
         let entries = self
             .history
             .iter()
             .flat_map(|(seq, e)| {
-                e.batch.iter().enumerate().map(move |(i, r)| DumpEntry {
-                    index: dump_index(*seq, i, e.batch.len()),
+                let noop = e.batch.is_empty().then(|| DumpEntry {
+                    index: dump_index(*seq, 0, 1),
                     term: 0,
-                    command: serde_json::to_value(&r.op).expect("serializable"),
-                    origin: Some(format!("{}:{}", r.client, r.ts)),
+                    command: Value::Null,
+                    origin: None,
                     digest: Some(hex(&e.chain)),
-                })
+                });
+                e.batch
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, r)| DumpEntry {
+                        index: dump_index(*seq, i, e.batch.len()),
+                        term: 0,
+                        command: serde_json::to_value(&r.op).expect("serializable"),
+                        origin: Some(format!("{}:{}", r.client, r.ts)),
+                        digest: Some(hex(&e.chain)),
+                    })
+                    .chain(noop)
             })
             .collect();
         // What this process did not execute itself (before a restart or a state transfer)
@@ -1425,6 +1453,10 @@ impl Pbft {
             rejected: 0,
             bad_signatures: 0,
             bad_client_signatures: 0,
+            liar: config
+                .byzantine
+                .as_ref()
+                .map(|b| Liar::new(b, me, &config.members, config.seed).expect("a known mode")),
         };
         let mut scratch = Out::default();
         for r in records {
@@ -1484,16 +1516,26 @@ impl Protocol for Pbft {
     }
 
     fn step(&mut self, input: Input<Signed>, out: &mut Out) {
+        if let (Some(l), Input::Peer { msg, .. }) = (&mut self.liar, &input) {
+            l.heard(msg);
+        }
         match input {
             Input::Tick { now_ms } => self.tick(now_ms, out),
             Input::Peer { from, msg } => self.on_peer(&from, msg, out),
             Input::Client { token, op } => self.on_client(token, op, out),
             Input::Signed { token, op, auth } => self.on_signed(token, op, auth, out),
         }
+        if let Some(l) = &mut self.liar {
+            l.distort(&self.keys, out);
+        }
     }
 
     fn known_bugs() -> &'static [&'static str] {
         bugs::KNOWN
+    }
+
+    fn byzantine_modes() -> &'static [&'static str] {
+        byzantine::MODES
     }
 
     fn accepted_opts() -> &'static [OptSpec] {

@@ -28,8 +28,9 @@
 //! signer is not the peer it came from (a new-view excepted: any peer may relay it) is
 //! dropped and counted (`bad_signatures` in `status`). validate.rs bounds every message
 //! before the core acts on it (`rejected`).
-//! msg.rs holds the messages; bugs.rs the planted bugs (`--bug`); keyfile.rs the run's
-//! keys and their files.
+//! msg.rs holds the messages; bugs.rs the planted bugs (`--bug`); byzantine.rs the
+//! behaviours a Byzantine replica acts out (`--byzantine-mode`: the honest core's output,
+//! distorted after each step); keyfile.rs the run's keys and their files.
 //!
 //! Clients: the node runtime builds a replica with the controller's keys
 //! ([`Pbft::with_keys`], files read by `keyfile.rs`): a data request must carry its client's
@@ -41,6 +42,7 @@
 //! replica keys are derived from `--opt key_seed`.
 
 pub mod bugs;
+pub mod byzantine;
 mod core;
 pub mod crypto;
 pub mod keyfile;

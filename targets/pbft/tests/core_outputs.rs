@@ -26,6 +26,7 @@ fn config(i: usize, bugs: &[&str]) -> CoreConfig {
         opts: BTreeMap::from([("checkpoint".to_string(), "4".to_string())]),
         seed: i as u64,
         tick_ms: 10,
+        byzantine: None,
     }
 }
 

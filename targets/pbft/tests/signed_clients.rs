@@ -30,6 +30,7 @@ fn replica(i: usize, bugs: &[&str]) -> Pbft {
         opts: BTreeMap::new(),
         seed: 0,
         tick_ms: 10,
+        byzantine: None,
     };
     let (keys, clients) = keys_of(i);
     Pbft::with_keys(config, keys, Some(clients), Vec::new())

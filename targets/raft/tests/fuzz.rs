@@ -334,6 +334,7 @@ fn config_of(i: usize, seed: u64) -> CoreConfig {
         opts: [("snapshot".to_string(), "25".to_string())].into(),
         seed: seed * 10 + i as u64,
         tick_ms: 10,
+        byzantine: None,
     }
 }
 

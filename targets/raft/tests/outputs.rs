@@ -18,6 +18,7 @@ fn config(id: &str, bugs: &[&str], opts: &[(&str, &str)]) -> CoreConfig {
             .collect(),
         seed: 7,
         tick_ms: 10,
+        byzantine: None,
     }
 }
 

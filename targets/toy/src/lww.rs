@@ -219,6 +219,7 @@ mod tests {
             opts: Default::default(),
             seed: 0,
             tick_ms: 10,
+            byzantine: None,
         };
         Lww::recover(cfg, vec![])
     }

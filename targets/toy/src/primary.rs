@@ -278,6 +278,7 @@ mod tests {
             opts: Default::default(),
             seed: 0,
             tick_ms: 10,
+            byzantine: None,
         };
         let mut c = Primary::recover(cfg, vec![]);
         c.step(Input::Tick { now_ms: 1000 }, &mut Out::default());

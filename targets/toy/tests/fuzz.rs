@@ -230,6 +230,7 @@ fn config(i: usize, seed: u64) -> CoreConfig {
         opts: [("timeout-ms".to_string(), "200".to_string())].into(),
         seed: seed * 10 + i as u64,
         tick_ms: 10,
+        byzantine: None,
     }
 }
 

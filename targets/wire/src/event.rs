@@ -58,8 +58,16 @@ pub enum NodeEvent {
     Accept { term: u64 },
     /// A Paxos slot was chosen and applied.
     Chosen { slot: u64 },
-    /// A PBFT replica executed the batch at sequence number `seq`, ordered in `view`.
-    Execute { seq: u64, view: u64 },
+    /// A PBFT replica executed the batch at sequence number `seq`, ordered in `view`;
+    /// `digest` is the batch's (hex SHA-256): two honest replicas that execute different
+    /// digests at one sequence number broke agreement, even if one later takes the
+    /// other's state.
+    Execute {
+        seq: u64,
+        view: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
+    },
     /// A PBFT checkpoint at `seq` became stable (2f+1 matching); the log below is gone.
     Stable { seq: u64 },
     /// A PBFT replica took a peer's state at checkpoint `seq` instead of replaying the log.
@@ -133,7 +141,11 @@ mod tests {
             NodeEvent::Promise { term: 7 },
             NodeEvent::Accept { term: 7 },
             NodeEvent::Chosen { slot: 4 },
-            NodeEvent::Execute { seq: 3, view: 1 },
+            NodeEvent::Execute {
+                seq: 3,
+                view: 1,
+                digest: Some("ab".into()),
+            },
             NodeEvent::Stable { seq: 64 },
             NodeEvent::StateTransfer { seq: 64 },
             NodeEvent::ViewChange { view: 2 },
