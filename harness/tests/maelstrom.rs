@@ -576,6 +576,7 @@ fn unknown_maelstrom_combinations_are_errors() {
             "unknown distribution",
         ),
         (&["-w", "echo", "--target", "raft"], "cannot be used with"),
+        (&["-w", "echo", "--byzantine", "1"], "cannot be used with"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_sunder"))
             .args(["test", "--maelstrom", "/nonexistent/node"])

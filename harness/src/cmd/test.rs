@@ -143,6 +143,7 @@ pub struct TestArgs {
     /// nodes").
     #[arg(long, value_name = "PROGRAM", conflicts_with_all = [
         "target", "target_spec", "client_opts", "bugs", "opts", "dry_run", "host", "hosts", "net",
+        "byzantine", "byzantine_mode",
     ])]
     pub maelstrom: Option<PathBuf>,
     /// The Maelstrom node program's arguments (after `--`).

@@ -6,7 +6,7 @@
 //! | mode | what the liar's peers receive |
 //! |---|---|
 //! | `equivocate` | its pre-prepares, prepares and commits, true to its allies and to one half of the honest replicas, and for a null batch (empty, its digest) to the other half: two pre-prepares for one slot from a faulty primary, double votes from a faulty backup |
-//! | `silent` | nothing |
+//! | `silent` | nothing (its clients still get its replies) |
 //! | `corrupt-digest` | its pre-prepares, prepares, commits and checkpoints with a digest bit flipped, validly signed |
 //! | `forge` | its messages (but its status) claiming another replica as their sender (it cannot sign as one); its catch-up answers (commit certificates, state) altered inside, other replicas' signatures and all |
 //! | `replay` | its messages, and now and then an old message it sent or heard, again |
