@@ -59,6 +59,6 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         ));
     }
     sunder_node::run_node_with(args, move |config, records| {
-        Pbft::with_keys(config, keys, Some(clients), records)
+        Pbft::with_keys(config, keys.clone(), Some(clients.clone()), records)
     })
 }

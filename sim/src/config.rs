@@ -119,12 +119,18 @@ impl SimConfig {
                     self.byzantine, self.nodes
                 ));
             }
-            if !modes.contains(&self.byzantine_mode.as_str()) {
+            // Twins need no behaviour in the core: every core has them.
+            if self.byzantine_mode != sunder_core::twins::MODE
+                && !modes.contains(&self.byzantine_mode.as_str())
+            {
                 return bad(if modes.is_empty() {
-                    format!("{} has no Byzantine behaviours", self.target)
+                    format!(
+                        "{} has no Byzantine behaviours but twins",
+                        self.target
+                    )
                 } else {
                     format!(
-                        "byzantine mode {}: unknown for {}; known: {}",
+                        "byzantine mode {}: unknown for {}; known: twins, {}",
                         self.byzantine_mode,
                         self.target,
                         modes.join(", ")

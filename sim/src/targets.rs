@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use sunder_core::Protocol;
+use sunder_core::twins::{self, Twins};
 
 use crate::check::{Outcome, judge};
 use crate::config::{SimConfig, SimError};
@@ -47,7 +48,19 @@ pub fn run_with_schedule<P: SimTarget>(
             .entry(k.to_string())
             .or_insert_with(|| v.to_string());
     }
-    let f = World::<P>::new(&cfg, schedule.clone(), P::hooks(&cfg)).run();
+    let f = if cfg.byzantine > 0 && cfg.byzantine_mode == twins::MODE {
+        // Twins are honest code: the per-step invariants, made for honest cores, are left
+        // to the checkers, which judge the honest members.
+        let h = P::hooks(&cfg);
+        let hooks = Hooks::<Twins<P>> {
+            invariant: None,
+            replies_needed: h.replies_needed,
+            tamper: h.tamper,
+        };
+        World::<Twins<P>>::new(&cfg, schedule.clone(), hooks).run()
+    } else {
+        World::<P>::new(&cfg, schedule.clone(), P::hooks(&cfg)).run()
+    };
     Ok(judge(cfg.seed, schedule, f))
 }
 

@@ -256,20 +256,19 @@ impl TestConfig {
             }
         }
         if a.byzantine > 0 {
-            let modes = builtin
-                .filter(|_| spec.is_none())
-                .map_or(&[][..], |t| (t.byzantine_modes)());
-            if modes.is_empty() {
-                bail!(
-                    "--byzantine: {target} has no Byzantine behaviours (pbft has: {})",
-                    sunder_pbft::byzantine::MODES.join(", ")
-                );
-            }
-            if !modes.contains(&a.byzantine_mode.as_str()) {
+            let Some(t) = builtin.filter(|_| spec.is_none()) else {
+                bail!("--byzantine: a spec target has no Byzantine behaviours (not even twins yet)");
+            };
+            let modes = (t.byzantine_modes)();
+            let twins = sunder_node::twins::MODE;
+            if a.byzantine_mode != twins && !modes.contains(&a.byzantine_mode.as_str()) {
                 bail!(
                     "--byzantine-mode {}: unknown for {target}; known: {}",
                     a.byzantine_mode,
-                    modes.join(", ")
+                    std::iter::once(twins)
+                        .chain(modes.iter().copied())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             if a.byzantine >= a.nodes {
@@ -746,7 +745,7 @@ mod spec_tests {
         assert!(h.byzantine_nodes.is_empty() && h.byzantine_mode.is_none());
         assert!(serde_json::to_value(&h).unwrap().get("byzantine").is_none());
         for (args, needle) in [
-            (vec!["--byzantine", "1"], "raft has no Byzantine behaviours"),
+            (vec!["--byzantine", "1"], "unknown for raft; known: twins"),
             (
                 vec![
                     "--target",
@@ -756,7 +755,7 @@ mod spec_tests {
                     "--byzantine-mode",
                     "nope",
                 ],
-                "known: equivocate",
+                "known: twins, equivocate",
             ),
             (
                 vec!["--target", "pbft", "--nodes", "4", "--byzantine", "4"],

@@ -15,12 +15,15 @@
 //! - [`protocol`]: [`Protocol`], [`Input`], [`Output`], [`CoreConfig`] (with a Byzantine
 //!   node's [`Byzantine`] part), [`NodeId`], [`ReqToken`].
 //! - [`kv`]: [`KvState`] and [`KvError`], the register/set store and its client responses.
+//! - [`twins`]: [`twins::Twins`], one Byzantine identity made of two honest cores
+//!   (`--byzantine-mode twins`, for every core).
 //! - [`opts`]: the `--opt` settings a protocol accepts ([`OptSpec`]), checked by the node and
 //!   the controller against the same list.
 
 pub mod kv;
 pub mod opts;
 pub mod protocol;
+pub mod twins;
 
 pub use kv::{KvError, KvState};
 pub use opts::{OptError, OptKind, OptSpec};

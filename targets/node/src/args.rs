@@ -106,12 +106,16 @@ impl NodeArgs {
     /// Checks what clap cannot, against the protocol's known bugs and Byzantine modes.
     pub fn validate(&self, known_bugs: &[&str], modes: &[&str]) -> Result<(), NodeError> {
         if let Some(m) = &self.byzantine
+            && m != sunder_core::twins::MODE
             && !modes.contains(&m.as_str())
         {
             return Err(NodeError::Config(if modes.is_empty() {
-                format!("--byzantine {m}: this target has no Byzantine behaviours")
+                format!("--byzantine {m}: this target has no Byzantine behaviours but twins")
             } else {
-                format!("--byzantine {m}: unknown; known: {}", modes.join(", "))
+                format!(
+                    "--byzantine {m}: unknown; known: twins, {}",
+                    modes.join(", ")
+                )
             }));
         }
         if self.byzantine.is_none() && !self.byzantine_allies.is_empty() {
@@ -317,6 +321,9 @@ mod tests {
         z.byzantine = Some("silent".into());
         z.byzantine_allies = vec!["n3".into()];
         assert!(z.validate(&[], &["silent"]).is_ok());
+        let mut tw = z.clone();
+        tw.byzantine = Some("twins".into());
+        assert!(tw.validate(&[], &[]).is_ok(), "every target has twins");
         let again = Cli::try_parse_from(std::iter::once("x".to_string()).chain(z.to_args()))
             .unwrap()
             .node;
@@ -332,7 +339,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(err(&z, &[]).contains("no Byzantine behaviours"));
-        assert!(err(&z, &["forge"]).contains("known: forge"));
+        assert!(err(&z, &["forge"]).contains("known: twins, forge"));
         z.byzantine_allies = vec!["n2".into()];
         assert!(err(&z, &["silent"]).contains("not another member"));
         z.byzantine = None;

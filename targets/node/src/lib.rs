@@ -35,5 +35,5 @@ pub use args::{NodeArgs, NodeError};
 pub use runtime::{monotonic_ms, run_node, run_node_with};
 pub use sunder_core::{CoreConfig, Input, KvError, KvState, NodeId, Output, Protocol, ReqToken};
 pub use sunder_core::{OptError, OptKind, OptSpec};
-pub use sunder_core::{kv, opts, protocol};
+pub use sunder_core::{kv, opts, protocol, twins};
 pub use wal::{Wal, WalError};

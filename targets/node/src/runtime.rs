@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sunder_core::twins::Twins;
 use sunder_wire::NodeEvent;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
@@ -54,7 +55,10 @@ enum DriverMsg<M> {
 
 /// Runs one node of protocol `P` until SIGTERM or SIGINT (then `Ok`), or until it cannot
 /// go on (a bind failure, an unusable data directory or log: `Err`).
-pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError> {
+pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError>
+where
+    P::Msg: Clone,
+{
     if args.secret_key.is_some() || args.public_keys.is_some() {
         return Err(NodeError::Config(
             "--secret-key and --public-keys are for a target that signs (pbft); this one takes no keys"
@@ -64,13 +68,16 @@ pub fn run_node<P: Protocol>(args: NodeArgs) -> Result<(), NodeError> {
     run_node_with(args, P::recover)
 }
 
-/// [`run_node`] with the core built by `build` from its configuration and recovered records
+/// [`run_node`] with the core built by `build` (twice for twins) from its configuration and recovered records
 /// instead of [`Protocol::recover`]: for a core that needs more than its command line gives
 /// (PBFT: the keys its key files hold, read by the caller before anything starts).
 pub fn run_node_with<P: Protocol>(
     args: NodeArgs,
-    build: impl FnOnce(crate::CoreConfig, Vec<P::Record>) -> P,
-) -> Result<(), NodeError> {
+    build: impl Fn(crate::CoreConfig, Vec<P::Record>) -> P,
+) -> Result<(), NodeError>
+where
+    P::Msg: Clone,
+{
     args.validate(P::known_bugs(), P::byzantine_modes())?;
     crate::opts::check(
         P::accepted_opts(),
@@ -101,14 +108,16 @@ pub fn run_node_with<P: Protocol>(
     let records: Vec<P::Record> = opened.wal.decode_all(&opened.payloads)?;
     let recovered = records.len();
     let wal = opened.wal;
-    let core = build(args.core_config(), records);
+    // A node given `--byzantine twins` is two cores with its one identity
+    // (sunder_core::twins); any other node is its one core, passed through.
+    let core = Twins::build(args.core_config(), records, build);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| NodeError::Runtime(format!("cannot start tokio: {e}")))?;
-    let result = rt.block_on(serve::<P>(args, core, wal, events, recovered));
+    let result = rt.block_on(serve::<Twins<P>>(args, core, wal, events, recovered));
     rt.shutdown_timeout(Duration::from_millis(200));
     result
 }
