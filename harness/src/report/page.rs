@@ -18,6 +18,8 @@ use sunder_checker::stats::{Latency, OpStats, Stats};
 
 const CSS: &str = include_str!("report.css");
 const TIMELINE_JS: &str = include_str!("timeline.js");
+/// The zoom, pan, ticks and fault bands the timeline and the message diagram share.
+const TIMEAXIS_JS: &str = include_str!("timeaxis.js");
 
 /// Renders the page. `cex_page` names the counterexample page when one was written.
 pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
@@ -28,7 +30,7 @@ pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>sunder: {}</title><style>{CSS}</style></head><body>\n",
+         <title>sunder: {}</title><style>{CSS}</style><script>{TIMEAXIS_JS}</script></head><body>\n",
         html(&name)
     );
     header(&mut s, run, &name, stats.as_ref());
