@@ -317,6 +317,7 @@ mod tests {
             history: None,
             warnings: vec![],
             nodes: vec![],
+            messages: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //!   RunData ─► header (verdict, stats) ─► checkers (reasons; set elements; agreement
 //!          │   divergence; linearizability counterexample → linearizability.html iframe)
 //!          ├─► configuration + replay ─► plots (plot.rs) ─► timeline (timeline.rs + .js)
+//!          ├─► messages (Maelstrom: messages.rs + .js; both canvases zoom with timeaxis.js)
 //!          └─► nodes (log links) ─► files ─► warnings
 //! ```
 
@@ -43,6 +44,7 @@ pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
     }
     faults(&mut s, &bands);
     timeline_section(&mut s, run, &bands);
+    super::messages::section(&mut s, run);
     nodes(&mut s, run);
     files(&mut s, run, cex_page);
     s.push_str("</body></html>\n");
@@ -255,6 +257,7 @@ fn files(s: &mut String, run: &RunData, cex_page: Option<&str>) {
         "config.json",
         "schedule.json",
         "history.jsonl",
+        sunder_maelstrom::messages::FILE,
         "results.json",
     ]
     .into_iter()
