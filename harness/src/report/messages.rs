@@ -117,11 +117,14 @@ pub fn build(records: &[MessageRecord], anomaly_s: Option<f64>, run_end_us: i64)
         .map(|t| (t * 1e6) as i64);
     let (home, home_label) = match anomaly_us {
         Some(a) => (
-            [(a - WINDOW_US / 2).max(0), (a + WINDOW_US / 2).min(end_us)],
+            [
+                a.saturating_sub(WINDOW_US / 2).max(0),
+                a.saturating_add(WINDOW_US / 2).min(end_us),
+            ],
             "around the first anomaly".to_string(),
         ),
         None => (
-            [first_us, (first_us + WINDOW_US).min(end_us)],
+            [first_us, first_us.saturating_add(WINDOW_US).min(end_us)],
             "first 2 s".to_string(),
         ),
     };
@@ -205,7 +208,7 @@ pub fn build(records: &[MessageRecord], anomaly_s: Option<f64>, run_end_us: i64)
             .map(|&i| us(records[i].delivered_ms.unwrap_or(records[i].sent_ms)))
             .max()
             .unwrap_or(to_us);
-        (from_us, last.max(from_us + 1))
+        (from_us, last.max(from_us.saturating_add(1)))
     };
     let home = [home[0].clamp(lo_us, hi_us), home[1].clamp(lo_us, hi_us)];
     Built {
@@ -419,6 +422,73 @@ mod tests {
         assert_eq!(d.lanes[3], "clients (11)");
         assert!(d.lane_of[3..].iter().all(|&l| l == 3));
         assert_eq!(d.types[0], "read", "the most frequent type first");
+    }
+
+    /// A Maelstrom run's page: the section, its data as the file has it, the counts of what
+    /// the run left out, and a bad line named rather than dropped in silence.
+    #[test]
+    fn the_page_of_a_maelstrom_run_draws_its_messages() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"config":{"name":"m","target":"maelstrom","workload":"echo","seed":1},"replay":"sunder test"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("history.jsonl"),
+            "{\"index\":0,\"time\":1000000,\"type\":\"invoke\",\"process\":0,\"f\":\"echo\",\"value\":1}\n\
+             {\"index\":1,\"time\":9000000,\"type\":\"ok\",\"process\":0,\"f\":\"echo\",\"value\":1}\n",
+        )
+        .unwrap();
+        let mut lines = String::new();
+        let mut req = rec(1.5, "c1", "n1", "echo", MessageFate::Delivered);
+        req.msg_id = Some(4);
+        let mut reply = rec(4.0, "n1", "c1", "echo_ok", MessageFate::Delivered);
+        reply.in_reply_to = Some(4);
+        for r in [&req, &reply] {
+            lines.push_str(&serde_json::to_string(r).unwrap());
+            lines.push('\n');
+        }
+        lines.push_str("{\"sent_ms\":\n");
+        std::fs::write(dir.join("messages.jsonl"), lines).unwrap();
+        std::fs::write(
+            dir.join("results.json"),
+            r#"{"name":"m","seed":1,"exit_code":0,"verdict":"valid","config":{"target":"maelstrom"},
+               "message_log":{"file":"messages.jsonl","limit":2,"written":2,"over_limit":3,"writer_behind":0}}"#,
+        )
+        .unwrap();
+        let page = std::fs::read_to_string(super::super::write_report(dir).unwrap()).unwrap();
+        assert!(page.contains("<h2 id=\"messages-h\">Messages</h2>"));
+        assert!(
+            page.contains("messages.jsonl line 3: not a message record"),
+            "the bad line is named"
+        );
+        assert!(page.contains("the run left 3 messages out of the file (3 past its limit of 2"));
+        let data = page
+            .split("id=\"messages-data\">")
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .unwrap();
+        let d: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(d["procs"], serde_json::json!(["n1", "c1"]));
+        assert_eq!(
+            d["msgs"],
+            serde_json::json!([1500, 3500, 1, 0, 0, 0, 4, -1, 4000, 6000, 0, 1, 1, 0, 1, 4])
+        );
+        // The whole run is 9 ms; the first window starts at the first message.
+        assert_eq!(d["lo_us"], 0);
+        assert_eq!(d["hi_us"], 9000);
+        assert_eq!(d["home"], serde_json::json!([1500, 9000]));
+        // Any run without messages.jsonl that is not Maelstrom's has no section.
+        std::fs::remove_file(dir.join("messages.jsonl")).unwrap();
+        std::fs::write(
+            dir.join("results.json"),
+            r#"{"name":"m","seed":1,"exit_code":0,"verdict":"valid","config":{"target":"raft"}}"#,
+        )
+        .unwrap();
+        let page = std::fs::read_to_string(super::super::write_report(dir).unwrap()).unwrap();
+        assert!(!page.contains("messages-h"));
     }
 
     #[test]
