@@ -594,3 +594,211 @@ fn unknown_maelstrom_combinations_are_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
+
+/// `messages.jsonl`, parsed with the type the router writes it with.
+fn message_records(dir: &Path) -> Vec<sunder_maelstrom::messages::MessageRecord> {
+    let text = std::fs::read_to_string(dir.join("messages.jsonl")).expect("messages.jsonl");
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("messages.jsonl line {}: {e}: {l}", i + 1))
+        })
+        .collect()
+}
+
+/// The run's client operations that completed `ok`: (invoke ms, completion ms, node, f).
+fn ok_operations(dir: &Path) -> Vec<(f64, f64, String, String)> {
+    let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let mut open = std::collections::HashMap::new();
+    let mut ops = Vec::new();
+    for l in text.lines() {
+        let e: Value = serde_json::from_str(l).unwrap();
+        let Some(p) = e["process"].as_u64() else {
+            continue; // the nemesis
+        };
+        let ms = e["time"].as_u64().unwrap() as f64 / 1e6;
+        match e["type"].as_str().unwrap() {
+            "invoke" => {
+                open.insert(p, ms);
+            }
+            "ok" => {
+                let start = open
+                    .remove(&p)
+                    .expect("an invocation before its completion");
+                let node = e["node"].as_str().unwrap().to_string();
+                ops.push((start, ms, node, e["f"].as_str().unwrap().to_string()));
+            }
+            _ => {
+                open.remove(&p);
+            }
+        }
+    }
+    ops
+}
+
+/// Every message of a run is in `messages.jsonl` on the history's clock: each acknowledged
+/// operation is a client's request to its node sent after the invocation and the node's
+/// reply (`in_reply_to` the request) delivered before the completion; gossip between nodes
+/// is there, cut where the partition cut it; and the report draws the diagram from it.
+#[test]
+fn messages_jsonl_holds_each_operation_and_the_report_draws_them() {
+    use sunder_maelstrom::messages::MessageFate;
+    if !have_python() {
+        return;
+    }
+    let r = run(
+        "broadcast.py",
+        &[
+            "-w",
+            "broadcast",
+            "--node-count",
+            "3",
+            "--topology",
+            "line",
+            "--time-limit",
+            "2s",
+            "--rate",
+            "40",
+            "--recovery",
+            "600ms",
+            "--nemesis",
+            "partition",
+        ],
+    );
+    assert_verdict(&r, "broadcast", "valid", "in every node's final read");
+    let dir = r.tmp.path().join("latest");
+    let recs = message_records(&dir);
+    let log = &r.results["message_log"];
+    assert_eq!(log["written"].as_u64(), Some(recs.len() as u64), "{log}");
+    assert_eq!(log["over_limit"], 0, "{log}");
+    assert_eq!(log["writer_behind"], 0, "{log}");
+    let ops = ok_operations(&dir);
+    assert!(ops.len() > 20, "{} operations", ops.len());
+    let slack = 0.01; // µs rounding of both clocks' readings
+    for (start, end, node, f) in &ops {
+        let kind = if f == "final-read" {
+            "read"
+        } else {
+            f.as_str()
+        };
+        let reply_kind = format!("{kind}_ok");
+        let served = recs.iter().any(|q| {
+            q.dest == *node
+                && q.src.starts_with('c')
+                && q.kind == kind
+                && q.fate == MessageFate::Delivered
+                && q.sent_ms + slack >= *start
+                && q.delivered_ms.is_some_and(|d| d <= *end + slack)
+                && recs.iter().any(|a| {
+                    a.src == *node
+                        && a.dest == q.src
+                        && a.kind == reply_kind
+                        && a.in_reply_to.is_some()
+                        && a.in_reply_to == q.msg_id
+                        && a.sent_ms + slack >= q.delivered_ms.unwrap()
+                        && a.delivered_ms.is_some_and(|d| d <= *end + slack)
+                })
+        });
+        assert!(
+            served,
+            "no request and reply for {f} on {node} at {start}..{end} ms"
+        );
+    }
+    // Gossip between nodes, and every message the partition cut, as counted.
+    let gossip = recs
+        .iter()
+        .filter(|m| m.kind == "gossip" && m.src.starts_with('n') && m.dest.starts_with('n'))
+        .count();
+    assert!(gossip > 0, "no gossip recorded");
+    let cut = recs.iter().filter(|m| m.fate == MessageFate::Cut).count() as u64;
+    assert_eq!(Some(cut), r.results["messages"]["cut"].as_u64());
+    assert!(
+        cut > 0,
+        "the partition cut nothing: {}",
+        r.results["messages"]
+    );
+    assert!(
+        recs.iter()
+            .filter(|m| m.fate == MessageFate::Cut)
+            .all(|m| m.delivered_ms.is_none()),
+        "a cut message has no delivery time"
+    );
+    // The report's diagram holds every message, by name.
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(page.contains("<h2 id=\"messages-h\">Messages</h2>"));
+    assert!(page.contains("function sunderZoom"), "the shared zoom code");
+    let data = page
+        .split("id=\"messages-data\">")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
+        .expect("the diagram's data");
+    let d: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(d["msgs"].as_array().unwrap().len(), recs.len() * 8);
+    let procs: Vec<&str> = d["procs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(&procs[..3], ["n1", "n2", "n3"], "nodes first: {procs:?}");
+    assert!(procs[3..].iter().all(|p| p.starts_with('c')), "{procs:?}");
+    let types = d["types"].as_array().unwrap();
+    for t in ["broadcast", "broadcast_ok", "gossip", "read", "read_ok"] {
+        assert!(types.iter().any(|x| x == t), "{t} missing from {types:?}");
+    }
+    assert!(
+        page.contains("<a href=\"messages.jsonl\">"),
+        "the file is linked"
+    );
+}
+
+/// An interrupted run leaves `messages.jsonl` complete: every line whole, as many as
+/// results.json says were written.
+#[test]
+fn an_interrupted_run_leaves_messages_jsonl_complete() {
+    if !have_python() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sunder"))
+        .arg("test")
+        .arg("--maelstrom")
+        .arg(nodes_dir().join("echo.py"))
+        .args(["--results".as_ref(), tmp.path().as_os_str()])
+        .args(["-w", "echo", "--time-limit", "60s", "--rate", "200"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = tmp.path().join("latest/messages.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Some messages flushed (the writer flushes at least every 250 ms), then SIGINT.
+    while std::fs::metadata(&file).map_or(0, |m| m.len()) < 2_000 {
+        assert!(std::time::Instant::now() < deadline, "no messages recorded");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let dir = tmp.path().join("latest");
+    let recs = message_records(&dir);
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["interrupted"], true);
+    assert_eq!(
+        results["message_log"]["written"].as_u64(),
+        Some(recs.len() as u64)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with('\n'), "the last line is whole");
+    assert!(recs.iter().any(|m| m.kind == "echo_ok"));
+}

@@ -9,14 +9,19 @@
 //!   Config ──► run::run ──► process (n1..nN: init/init_ok, stderr → nodes/<id>.log,
 //!   (config)      │                    SUNDER_DATA_DIR = nodes/<id>/)
 //!                 ├──► router ◄──► network (seeded latency, loss, duplication, cut links)
-//!                 │       └──────► services (lin-kv, seq-kv, lww-kv, lin-tso)
+//!                 │       ├──────► services (lin-kv, seq-kv, lww-kv, lin-tso)
+//!                 │       └──────► messages (each message's fate ─► writer thread ─► messages.jsonl)
 //!                 ├──► clients c1..cK (workload: requests, replies → history.jsonl)
 //!                 ├──► nemesis schedule (partition, kill + restart, pause)
-//!                 └──► heal, final reads ──► checkers ──► Outcome (verdicts, message counts)
+//!                 └──► heal, final reads ──► checkers ──► Outcome (verdicts, message counts,
+//!                                                              what messages.jsonl holds)
 //! ```
 //!
 //! - [`counts`]: message counts by client, server and service ends.
 //! - [`message`]: the envelope, bounded parsing, error codes and the definite rule.
+//! - [`messages`]: `messages.jsonl`, one record per message and its fate (sent and
+//!   delivered times, ends, type, ids), written off the router's path, bounded, read back
+//!   for the report's message diagram.
 //! - [`config`]: flags as a validated [`config::Config`]; workloads, latency, topology.
 //! - [`network`]: the network's seeded decisions (pure).
 //! - [`services`]: the services by name: `lin-kv`, `seq-kv`, `lww-kv`, `lin-tso` (pure).
@@ -37,6 +42,7 @@ pub mod kafka_checker;
 pub mod kv_op;
 pub mod lww_kv;
 pub mod message;
+pub mod messages;
 pub mod nemesis;
 pub mod network;
 pub mod process;

@@ -9,13 +9,16 @@
 //!   nemesis task ────────┘ cuts ────────┘
 //! ```
 //!
-//! The router is the one place every message passes, so it counts them and applies every
-//! network fault; the recorder is the one place events get their index and time.
+//! The router is the one place every message passes, so it counts them, applies every
+//! network fault and records each one's fate in `messages.jsonl` (through
+//! [`MessageLog`], which never makes it wait); the recorder is the one place events get
+//! their index and time. Both take their times from one origin, the run's start.
 
 use crate::checkers::{self, CheckResult};
 use crate::config::{Config, Workload};
 pub use crate::counts::MessageCounts;
 use crate::message::Message;
+use crate::messages::{LogSummary, MessageFate, MessageLog, MessageRecord};
 use crate::nemesis::{self, Fault, Planned};
 use crate::network::{Fate, Network, is_client, is_node};
 use crate::process::{Line, LineReader, NodeError, NodeProcess};
@@ -65,6 +68,8 @@ pub struct Outcome {
     pub nodes: BTreeMap<String, Value>,
     pub warnings: Vec<String>,
     pub schedule: Vec<Planned>,
+    /// What `messages.jsonl` holds and what it left out.
+    pub message_log: LogSummary,
     /// Ctrl-C or SIGTERM cut the run short: the verdicts cover a partial history.
     pub interrupted: bool,
 }
@@ -94,6 +99,7 @@ struct Shared {
     msg_ids: AtomicU64,
     input: mpsc::Sender<Message>,
     recorder: Recorder,
+    log: MessageLog,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,6 +113,7 @@ impl Shared {
         nodes_dir: PathBuf,
         input: mpsc::Sender<Message>,
         recorder: Recorder,
+        log: MessageLog,
         clocks: Option<ClockBackend>,
     ) -> Arc<Shared> {
         let (clocks, clock_env) = match clocks {
@@ -137,6 +144,7 @@ impl Shared {
             msg_ids: AtomicU64::new(1),
             input,
             recorder,
+            log,
         })
     }
 
@@ -394,23 +402,53 @@ async fn read_stdout(shared: Arc<Shared>, id: String, mut reader: LineReader) {
     }
 }
 
-/// Delivers one message that has spent its time in the network.
+/// A message held for its delay: when it was sent, and which copy it is (delivered,
+/// duplicate or reordered: its fate if it arrives).
+struct Held {
+    m: Message,
+    sent_ms: f64,
+    copy: MessageFate,
+}
+
+/// A record of `m` for `messages.jsonl`.
+fn record_of(m: &Message, sent_ms: f64, fate: MessageFate) -> MessageRecord {
+    MessageRecord::new(
+        sent_ms,
+        &m.src,
+        &m.dest,
+        m.kind(),
+        m.msg_id(),
+        m.in_reply_to(),
+        fate,
+    )
+}
+
+/// Delivers one message that has spent its time in the network, and records its fate.
 fn deliver(
     shared: &Shared,
     services: &mut Services,
     started: tokio::time::Instant,
-    m: Message,
+    h: Held,
     back: &mut Vec<Message>,
 ) {
-    if is_node(&m.dest) {
+    let Held { m, sent_ms, copy } = h;
+    let mut rec = record_of(&m, sent_ms, copy);
+    rec.delivered_ms = Some(shared.log.now_ms());
+    let fate = if is_node(&m.dest) {
         let tx = lock(&shared.stdins).get(&m.dest).cloned();
         match tx {
             Some(tx) => {
                 if tx.try_send(m.to_line()).is_err() {
                     lock(&shared.counts).queue_full += 1;
+                    MessageFate::QueueFull
+                } else {
+                    copy
                 }
             }
-            None => lock(&shared.counts).to_down_node += 1,
+            None => {
+                lock(&shared.counts).to_down_node += 1;
+                MessageFate::Down
+            }
         }
     } else if is_client(&m.dest) {
         let tx = lock(&shared.clients).get(&m.dest).cloned();
@@ -418,52 +456,85 @@ fn deliver(
             Some(tx) => {
                 if tx.try_send(m).is_err() {
                     lock(&shared.counts).queue_full += 1;
+                    MessageFate::QueueFull
+                } else {
+                    copy
                 }
             }
-            None => lock(&shared.counts).unknown_dest += 1,
+            None => {
+                lock(&shared.counts).unknown_dest += 1;
+                MessageFate::UnknownDest
+            }
         }
     } else if is_service(&m.dest) {
         let reply = services.handle(&m.dest, &m.src, &m.body, started.elapsed());
         back.push(Message::new(&m.dest, &m.src, reply));
+        copy
     } else {
         lock(&shared.counts).unknown_dest += 1;
-    }
+        MessageFate::UnknownDest
+    };
+    rec.fate = fate;
+    shared.log.record(rec);
 }
 
 /// The router: every message is counted, given its fate by the network, held for its
-/// delay and delivered. Ends when every sender is gone.
+/// delay, delivered and recorded. Ends when every sender is gone.
 async fn router(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
     let mut services = Services::new(shared.cfg.seed);
     let started = tokio::time::Instant::now();
     let mut due: BinaryHeap<Reverse<(tokio::time::Instant, u64)>> = BinaryHeap::new();
-    let mut held: HashMap<u64, Message> = HashMap::new();
+    let mut held: HashMap<u64, Held> = HashMap::new();
     let mut seq = 0u64;
     let mut back = Vec::new();
     let mut admit = |m: Message,
                      due: &mut BinaryHeap<Reverse<(tokio::time::Instant, u64)>>,
-                     held: &mut HashMap<u64, Message>| {
-        let fate = {
+                     held: &mut HashMap<u64, Held>| {
+        let sent_ms = shared.log.now_ms();
+        let (fate, held_back) = {
             let mut c = lock(&shared.counts);
             c.count(&m.src, &m.dest);
-            let fate = lock(&shared.net).route(&m.src, &m.dest);
+            let mut net = lock(&shared.net);
+            let before = net.reordered();
+            let fate = net.route(&m.src, &m.dest);
+            // The network holds back at most the first copy, and counts it when it does.
+            let held_back = net.reordered() > before;
             match &fate {
                 Fate::Cut => c.cut += 1,
                 Fate::Lost => c.lost += 1,
                 Fate::Deliver(d) => c.duplicated += d.len() as u64 - 1,
             }
-            fate
+            (fate, held_back)
         };
-        if let Fate::Deliver(delays) = fate {
-            let now = tokio::time::Instant::now();
-            for d in delays {
-                if held.len() >= HELD_MAX {
-                    lock(&shared.counts).queue_full += 1;
-                    continue;
-                }
-                seq += 1;
-                due.push(Reverse((now + d, seq)));
-                held.insert(seq, m.clone());
+        let delays = match fate {
+            Fate::Deliver(delays) => delays,
+            Fate::Cut => return shared.log.record(record_of(&m, sent_ms, MessageFate::Cut)),
+            Fate::Lost => return shared.log.record(record_of(&m, sent_ms, MessageFate::Lost)),
+        };
+        let now = tokio::time::Instant::now();
+        for (i, d) in delays.into_iter().enumerate() {
+            let copy = match i {
+                0 if held_back => MessageFate::Reordered,
+                0 => MessageFate::Delivered,
+                _ => MessageFate::Duplicate,
+            };
+            if held.len() >= HELD_MAX {
+                lock(&shared.counts).queue_full += 1;
+                shared
+                    .log
+                    .record(record_of(&m, sent_ms, MessageFate::QueueFull));
+                continue;
             }
+            seq += 1;
+            due.push(Reverse((now + d, seq)));
+            held.insert(
+                seq,
+                Held {
+                    m: m.clone(),
+                    sent_ms,
+                    copy,
+                },
+            );
         }
     };
     loop {
@@ -480,8 +551,8 @@ async fn router(shared: Arc<Shared>, mut rx: mpsc::Receiver<Message>) {
                         break;
                     }
                     due.pop();
-                    if let Some(m) = held.remove(&s) {
-                        deliver(&shared, &mut services, started, m, &mut back);
+                    if let Some(h) = held.remove(&s) {
+                        deliver(&shared, &mut services, started, h, &mut back);
                     }
                 }
                 for m in back.drain(..) {
@@ -697,7 +768,11 @@ fn clock_backend(
 pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
     let history = std::fs::File::create(dir.join("history.jsonl"))
         .map_err(|e| RunError::Setup(format!("create history.jsonl: {e}")))?;
-    let recorder = Recorder::new(Instant::now(), Box::new(std::io::BufWriter::new(history)));
+    // Time 0 of the history and of messages.jsonl alike.
+    let origin = Instant::now();
+    let recorder = Recorder::new(origin, Box::new(std::io::BufWriter::new(history)));
+    let log = MessageLog::create(dir, origin)
+        .map_err(|e| RunError::Setup(format!("create {}: {e}", crate::messages::FILE)))?;
     let ids = cfg.node_ids();
     let (input, input_rx) = mpsc::channel(INPUT_QUEUE);
     let plan = nemesis::schedule(
@@ -708,7 +783,15 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
         cfg.time_limit,
     );
     let clocks = clock_backend(&cfg, &ids, &dir.join("nodes"))?;
-    let shared = Shared::new(cfg, ids.clone(), dir.join("nodes"), input, recorder, clocks);
+    let shared = Shared::new(
+        cfg,
+        ids.clone(),
+        dir.join("nodes"),
+        input,
+        recorder,
+        log,
+        clocks,
+    );
     // Ctrl-C or SIGTERM: stop the workload and the nemesis, kill the nodes, check what
     // was recorded (the default action would leave the nodes' process groups running).
     let signals = {
@@ -736,6 +819,13 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
     }
     lock(&shared.stdins).clear();
     let _ = shared.recorder.flush();
+    // As the history: complete on disk however the run ended (an interrupt comes here too).
+    let message_log = {
+        let s = shared.clone();
+        tokio::task::spawn_blocking(move || s.log.finish())
+            .await
+            .map_err(|e| RunError::Setup(format!("the messages.jsonl writer: {e}")))?
+    };
     result?;
     if let Some(e) = lock(&shared.fatal).take() {
         return Err(e.into());
@@ -784,6 +874,7 @@ pub async fn run(cfg: Config, dir: &Path) -> Result<Outcome, RunError> {
         nodes,
         warnings,
         schedule: plan,
+        message_log,
         interrupted: shared.interrupted.load(Ordering::Relaxed),
     })
 }
@@ -919,8 +1010,15 @@ async fn final_polls(
 pub async fn route_only(clients: usize, requests: u64, window: u64) -> u64 {
     let cfg = Config::new(PathBuf::from("none"), Vec::new(), Workload::LinKv, 1);
     let recorder = Recorder::new(Instant::now(), Box::new(std::io::sink()));
+    // Recording is part of the router's cost per message, so the benchmark pays it too.
+    let log = MessageLog::to_writer(
+        Box::new(std::io::sink()),
+        Instant::now(),
+        crate::messages::MAX_RECORDS,
+    )
+    .expect("start the log's writer thread");
     let (input, input_rx) = mpsc::channel(INPUT_QUEUE);
-    let shared = Shared::new(cfg, Vec::new(), PathBuf::new(), input, recorder, None);
+    let shared = Shared::new(cfg, Vec::new(), PathBuf::new(), input, recorder, log, None);
     let mut tasks = Vec::new();
     for i in 1..=clients {
         let name = format!("c{i}");

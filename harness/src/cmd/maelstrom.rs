@@ -258,6 +258,28 @@ pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> 
                 "messages".into(),
                 serde_json::to_value(&o.messages).unwrap_or(Value::Null),
             );
+            r.extra.insert(
+                "message_log".into(),
+                serde_json::to_value(&o.message_log).unwrap_or(Value::Null),
+            );
+            if o.message_log.omitted() > 0 || o.message_log.error.is_some() {
+                let l = &o.message_log;
+                r.warnings.push(format!(
+                    "{} holds {} messages and leaves out {} ({} past its limit of {}, {} its \
+                     writer could not keep up with, {} after a write error{})",
+                    l.file,
+                    l.written,
+                    l.omitted(),
+                    l.over_limit,
+                    l.limit,
+                    l.writer_behind,
+                    l.failed,
+                    l.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ));
+            }
         }
     }
     dir.write_json("results.json", &r)?;

@@ -327,6 +327,7 @@ mod tests {
             history: None,
             warnings: vec![],
             nodes: vec![],
+            messages: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //!   run dir ──► RunData (results.json, config.json, history.jsonl, nodes/) ──► page::render
 //!                  │                                                          │ plot (SVG)
 //!                  │                                                          │ timeline (canvas)
+//!                  ├─ messages.jsonl (Maelstrom) ─► messages::build ──────────────┤ message diagram
 //!                  └─ invalid linearizability ─► linearizability.html ◄────────┘ iframe + link
 //!                                                                              ▼
 //!                                                                          report.html
@@ -14,8 +15,9 @@
 //! ```
 //!
 //! - [`rundata`]: reading a run. [`bands`]: nemesis faults as intervals. [`timeline`]: the
-//!   operation timeline's compact data. [`plot`]: SVG charts. [`page`]: the report page;
-//!   [`checkers`]: its checkers section.
+//!   operation timeline's compact data. [`messages`]: the message diagram's (Maelstrom
+//!   runs). [`plot`]: SVG charts. [`page`]: the report page; [`checkers`]: its checkers
+//!   section. `timeaxis.js` is the zoom and pan both canvases share.
 //! - [`index`]: the runs table and directory listings. [`server`]: the HTTP server.
 //! - [`escape`]: HTML, `<script>` JSON and URL escaping for everything embedded.
 
@@ -23,6 +25,7 @@ pub mod bands;
 pub mod checkers;
 pub mod escape;
 pub mod index;
+pub mod messages;
 pub mod page;
 pub mod plot;
 pub mod rundata;

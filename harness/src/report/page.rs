@@ -4,6 +4,7 @@
 //!   RunData ─► header (verdict, stats) ─► checkers (reasons; set elements; agreement
 //!          │   divergence; linearizability counterexample → linearizability.html iframe)
 //!          ├─► configuration + replay ─► plots (plot.rs) ─► timeline (timeline.rs + .js)
+//!          ├─► messages (Maelstrom: messages.rs + .js; both canvases zoom with timeaxis.js)
 //!          └─► nodes (log links) ─► files ─► warnings
 //! ```
 
@@ -18,6 +19,8 @@ use sunder_checker::stats::{Latency, OpStats, Stats};
 
 const CSS: &str = include_str!("report.css");
 const TIMELINE_JS: &str = include_str!("timeline.js");
+/// The zoom, pan, ticks and fault bands the timeline and the message diagram share.
+const TIMEAXIS_JS: &str = include_str!("timeaxis.js");
 
 /// Renders the page. `cex_page` names the counterexample page when one was written.
 pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
@@ -28,7 +31,7 @@ pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
     let _ = write!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>sunder: {}</title><style>{CSS}</style></head><body>\n",
+         <title>sunder: {}</title><style>{CSS}</style><script>{TIMEAXIS_JS}</script></head><body>\n",
         html(&name)
     );
     header(&mut s, run, &name, stats.as_ref());
@@ -41,6 +44,7 @@ pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
     }
     faults(&mut s, &bands);
     timeline_section(&mut s, run, &bands);
+    super::messages::section(&mut s, run);
     nodes(&mut s, run);
     files(&mut s, run, cex_page);
     s.push_str("</body></html>\n");
@@ -253,6 +257,7 @@ fn files(s: &mut String, run: &RunData, cex_page: Option<&str>) {
         "config.json",
         "schedule.json",
         "history.jsonl",
+        sunder_maelstrom::messages::FILE,
         "results.json",
     ]
     .into_iter()

@@ -14,6 +14,7 @@ use sunder_checker::History;
 use sunder_checker::format::jsonl::read_jsonl_path;
 use sunder_checker::stats::{self, Stats};
 
+use super::messages::MessagesFile;
 use crate::controller::checks::CheckerResult;
 
 /// One node's files, as paths relative to the run directory (what the page links to).
@@ -36,6 +37,8 @@ pub struct RunData {
     /// Problems met while reading (a truncated history line, a missing file).
     pub warnings: Vec<String>,
     pub nodes: Vec<NodeFiles>,
+    /// `messages.jsonl` (Maelstrom runs), when there is one.
+    pub messages: Option<MessagesFile>,
 }
 
 impl RunData {
@@ -72,8 +75,10 @@ impl RunData {
             warnings.push("no history.jsonl: the run stopped before its workload started".into());
             None
         };
+        let messages = read_messages(dir, results.as_ref(), &mut warnings);
         Ok(RunData {
             dir: dir.to_path_buf(),
+            messages,
             nodes: node_files(dir, results.as_ref()),
             results,
             config,
@@ -105,6 +110,42 @@ impl RunData {
     pub fn checkers(&self) -> &[CheckerResult] {
         self.results.as_ref().map_or(&[], |r| &r.checkers)
     }
+}
+
+/// `messages.jsonl` with `results.json`'s account of it; a file that cannot be read is a
+/// warning (the rest of the report stands without the diagram).
+fn read_messages(
+    dir: &Path,
+    results: Option<&StoredResults>,
+    warnings: &mut Vec<String>,
+) -> Option<MessagesFile> {
+    use sunder_maelstrom::messages;
+    let path = dir.join(messages::FILE);
+    if !path.is_file() {
+        return None;
+    }
+    let log = match messages::read(&path, messages::MAX_RECORDS as usize) {
+        Ok(log) => log,
+        Err(e) => {
+            warnings.push(e.to_string());
+            return None;
+        }
+    };
+    warnings.extend(log.warnings);
+    let summary = results
+        .and_then(|r| r.extra.get("message_log"))
+        .and_then(|v| match serde_json::from_value(v.clone()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warnings.push(format!("results.json's message_log: {e}"));
+                None
+            }
+        });
+    Some(MessagesFile {
+        records: log.records,
+        unread: log.unread,
+        summary,
+    })
 }
 
 fn read_json_opt(p: &Path) -> anyhow::Result<Option<Value>> {
