@@ -1,6 +1,6 @@
 //! PBFT as real processes: `sunder node pbft` refuses to start without good key files,
 //! `sunder test --target pbft` on 4 replicas is valid under partitions and kills (with and
-//! without a Byzantine replica; two break it), while the
+//! without a Byzantine replica; two break it; a twin breaks Raft), while the
 //! planted bug `early-reply` is caught by a documented mix that the correct build passes.
 //!
 //! The mix for the bug: `--nemesis partition --nemesis-interval 1s --time-limit 15s
@@ -323,5 +323,42 @@ fn f_byzantine_replicas_are_survived_and_f_plus_one_break_agreement() {
             .contains("executed different batches at sequence number"),
         "{}",
         two.output
+    );
+}
+
+/// Twins on real processes: a Raft node given `--byzantine twins` is two Raft cores with
+/// one identity, each talking to half of the others; Raft does not tolerate that (a twin
+/// votes twice in a term) and the run must say so. Real runs are not deterministic: the
+/// first of a few seeds that breaks, then that seed without the twin, valid.
+#[test]
+fn a_twin_of_a_raft_node_is_reported_and_the_run_without_it_is_valid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(tmp.path());
+    let run = |name: &str, seed: u64, twins: bool| {
+        let seed = seed.to_string();
+        let mut a = vec!["--target", "raft", "--time-limit", "10s", "--seed", &seed];
+        if twins {
+            a.extend(["--byzantine", "1", "--byzantine-mode", "twins"]);
+        }
+        sunder_test(tmp.path(), name, &a)
+    };
+    let caught = (1..=4).find_map(|seed| {
+        let r = run(&format!("twin-{seed}"), seed, true);
+        assert_ne!(r.code, Some(3), "{}", verdicts(&r));
+        (r.code == Some(1)).then_some((seed, r))
+    });
+    let (seed, r) = caught.expect("a twin broke Raft within 4 seeds");
+    assert_eq!(
+        r.results["config"]["byzantine_nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let honest = run("honest", seed, false);
+    assert_eq!(
+        honest.code,
+        Some(0),
+        "seed {seed} without the twin: {}",
+        verdicts(&honest)
     );
 }

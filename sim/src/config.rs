@@ -124,10 +124,7 @@ impl SimConfig {
                 && !modes.contains(&self.byzantine_mode.as_str())
             {
                 return bad(if modes.is_empty() {
-                    format!(
-                        "{} has no Byzantine behaviours but twins",
-                        self.target
-                    )
+                    format!("{} has no Byzantine behaviours but twins", self.target)
                 } else {
                     format!(
                         "byzantine mode {}: unknown for {}; known: twins, {}",

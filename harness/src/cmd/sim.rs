@@ -66,8 +66,8 @@ pub struct SimArgs {
     /// checkers judge the honest nodes only). PBFT tolerates f = (n-1)/3.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub byzantine: usize,
-    /// What the Byzantine nodes do (pbft: equivocate, silent, corrupt-digest, forge,
-    /// replay, mix).
+    /// What the Byzantine nodes do: `twins` on any target (two honest cores with one
+    /// identity); pbft also: equivocate, silent, corrupt-digest, forge, replay, mix.
     #[arg(long = "byzantine-mode", default_value = "mix", value_name = "MODE")]
     pub byzantine_mode: String,
     /// Threads running seeds [default: available cores].

@@ -79,8 +79,8 @@ pub struct TestArgs {
     /// f = (n-1)/3; more shows what the bound is for.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub byzantine: usize,
-    /// What the Byzantine nodes do (pbft: equivocate, silent, corrupt-digest, forge,
-    /// replay, mix).
+    /// What the Byzantine nodes do: `twins` on any target (two honest cores with one
+    /// identity); pbft also: equivocate, silent, corrupt-digest, forge, replay, mix.
     #[arg(long = "byzantine-mode", default_value = "mix", value_name = "MODE")]
     pub byzantine_mode: String,
     /// Where runs are stored.

@@ -257,7 +257,9 @@ impl TestConfig {
         }
         if a.byzantine > 0 {
             let Some(t) = builtin.filter(|_| spec.is_none()) else {
-                bail!("--byzantine: a spec target has no Byzantine behaviours (not even twins yet)");
+                bail!(
+                    "--byzantine: a spec target has no Byzantine behaviours (not even twins yet)"
+                );
             };
             let modes = (t.byzantine_modes)();
             let twins = sunder_node::twins::MODE;

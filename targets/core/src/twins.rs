@@ -38,10 +38,7 @@ impl<P: Protocol> Twins<P> {
         records: Vec<P::Record>,
         build: impl Fn(CoreConfig, Vec<P::Record>) -> P,
     ) -> Twins<P> {
-        let part = config
-            .byzantine
-            .clone()
-            .filter(|b| b.mode == MODE);
+        let part = config.byzantine.clone().filter(|b| b.mode == MODE);
         let mut honest = config.clone();
         honest.byzantine = None;
         let to_twin = match &part {
@@ -51,7 +48,10 @@ impl<P: Protocol> Twins<P> {
                     .iter()
                     .filter(|m| **m != config.id && !b.allies.contains(m))
                     .collect();
-                others[others.len() / 2..].iter().map(|m| (*m).clone()).collect()
+                others[others.len() / 2..]
+                    .iter()
+                    .map(|m| (*m).clone())
+                    .collect()
             }
             None => BTreeSet::new(),
         };
