@@ -2,10 +2,11 @@
 //! `messages`).
 
 use crate::network::{is_client, is_node};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Messages the router saw, by the kinds of their ends.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MessageCounts {
     pub client_to_server: u64,
     pub server_to_client: u64,

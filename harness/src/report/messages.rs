@@ -17,6 +17,7 @@ use super::escape::{html, script_json};
 use super::rundata::RunData;
 use serde::Serialize;
 use std::fmt::Write;
+use sunder_maelstrom::counts::MessageCounts;
 use sunder_maelstrom::messages::{LogSummary, MessageFate, MessageRecord};
 use sunder_maelstrom::network::{is_client, is_node};
 
@@ -271,6 +272,33 @@ fn fate_key(f: MessageFate) -> String {
 
 /// The "Messages" section, for a run with `messages.jsonl` (Maelstrom runs); nothing for
 /// others.
+/// The router's counts from `results.json`'s `messages`, one line.
+fn counts(s: &mut String, run: &RunData) {
+    let Some(v) = run.results.as_ref().and_then(|r| r.extra.get("messages")) else {
+        return;
+    };
+    let Ok(c) = serde_json::from_value::<MessageCounts>(v.clone()) else {
+        return;
+    };
+    let _ = write!(
+        s,
+        "<p class=\"muted\">{} operations; client→server {}, server→client {}, \
+         server→server {} ({:.2} per operation), server↔service {}; {:.2} messages per \
+         operation in all; cut {}, lost {}, duplicated {}, reordered {}</p>\n",
+        c.operations,
+        c.client_to_server,
+        c.server_to_client,
+        c.server_to_server,
+        c.server_to_server_per_op,
+        c.server_to_service + c.service_to_server,
+        c.all_per_op,
+        c.cut,
+        c.lost,
+        c.duplicated,
+        c.reordered
+    );
+}
+
 pub fn section(s: &mut String, run: &RunData) {
     let Some(m) = &run.messages else {
         if run.config["target"] == "maelstrom" {
@@ -279,6 +307,7 @@ pub fn section(s: &mut String, run: &RunData) {
         return;
     };
     s.push_str("<h2 id=\"messages-h\">Messages</h2>");
+    counts(s, run);
     let end_us = run
         .history
         .as_ref()
@@ -455,11 +484,16 @@ mod tests {
         std::fs::write(
             dir.join("results.json"),
             r#"{"name":"m","seed":1,"exit_code":0,"verdict":"valid","config":{"target":"maelstrom"},
-               "message_log":{"file":"messages.jsonl","limit":2,"written":2,"over_limit":3,"writer_behind":0}}"#,
+               "message_log":{"file":"messages.jsonl","limit":2,"written":2,"over_limit":3,"writer_behind":0},
+               "messages":{"client_to_server":1,"server_to_client":1,"operations":1,"all_per_op":2.0}}"#,
         )
         .unwrap();
         let page = std::fs::read_to_string(super::super::write_report(dir).unwrap()).unwrap();
         assert!(page.contains("<h2 id=\"messages-h\">Messages</h2>"));
+        assert!(
+            page.contains("1 operations; client→server 1, server→client 1, server→server 0"),
+            "the router's counts are on the page"
+        );
         assert!(
             page.contains("messages.jsonl line 3: not a message record"),
             "the bad line is named"
