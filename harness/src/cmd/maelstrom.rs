@@ -127,6 +127,10 @@ fn flag_args(c: &Config) -> Vec<String> {
     if c.reorder > 0.0 {
         flag("--reorder", c.reorder.to_string());
     }
+    let d = |t| humantime::format_duration(t).to_string();
+    flag("--op-timeout", d(c.op_timeout));
+    flag("--init-timeout", d(c.init_timeout));
+    flag("--recovery", d(c.recovery));
     a
 }
 
@@ -310,4 +314,65 @@ pub fn run(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<i32> 
         println!("{}", serde_json::to_string_pretty(&r)?);
     }
     Ok(r.exit_code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: TestArgs,
+    }
+
+    fn parse(words: &[String]) -> TestArgs {
+        Cli::try_parse_from(std::iter::once("sunder".to_string()).chain(words.iter().cloned()))
+            .unwrap()
+            .a
+    }
+
+    /// What a replay or a sweep's seed runs is the configuration the user asked for: its
+    /// flags parse back to the same configuration, timeouts included.
+    #[test]
+    fn the_replay_flags_give_back_the_same_configuration() {
+        let words = [
+            "--maelstrom",
+            "/bin/node",
+            "-w",
+            "lin-kv",
+            "--nodes",
+            "4",
+            "--op-timeout",
+            "2s",
+            "--init-timeout",
+            "7s",
+            "--recovery",
+            "3s",
+            "--loss",
+            "0.1",
+            "--reorder",
+            "0.2",
+            "--latency",
+            "uniform:1ms..5ms",
+            "--nemesis",
+            "partition,kill",
+            "--key-count",
+            "4",
+            "--",
+            "--flag",
+        ]
+        .map(String::from);
+        let a = parse(&words);
+        let c = config(&a, a.maelstrom.clone().unwrap(), 9).unwrap();
+        let again = [flag_args(&c), vec!["--".to_string()], c.args.clone()].concat();
+        let b = parse(&again);
+        let back = config(&b, b.maelstrom.clone().unwrap(), 9).unwrap();
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::to_value(&back).unwrap()
+        );
+        assert!(replay(&c).contains("--op-timeout 2s --init-timeout 7s --recovery 3s"));
+    }
 }
