@@ -280,11 +280,11 @@ fn counts(s: &mut String, run: &RunData) {
     let Ok(c) = serde_json::from_value::<MessageCounts>(v.clone()) else {
         return;
     };
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<p class=\"muted\">{} operations; client→server {}, server→client {}, \
          server→server {} ({:.2} per operation), server↔service {}; {:.2} messages per \
-         operation in all; cut {}, lost {}, duplicated {}, reordered {}</p>\n",
+         operation in all; cut {}, lost {}, duplicated {}, reordered {}</p>",
         c.operations,
         c.client_to_server,
         c.server_to_client,
