@@ -261,8 +261,23 @@ fn raft_correct_is_valid_under_the_lease_read_mix() {
     };
     let dir = tempfile::tempdir().unwrap();
     let _guard = Guard::new(dir.path());
-    let r = run(dir.path(), h, false, 1, "20s");
-    assert_eq!(r.code, Some(0), "not valid:\n{}", r.output);
+    // Debian's libfaketime (0.9.10), with FAKETIME_NO_CACHE, re-reads its control file
+    // into one static buffer from whichever thread asks the time, so one thread's strtod
+    // can parse the buffer while another rewrites it after a clock fault changed the file;
+    // glibc then aborts the node ("strtod_l.c: ... Assertion `numsize == 1 && n < d'
+    // failed", seen once in CI). Such a run says nothing about Raft (it ends unknown, a
+    // node missing): that exact abort, and only it, moves the test to the next seed.
+    let mut seed = 1;
+    let r = loop {
+        let r = run(dir.path(), h, false, seed, "20s");
+        if r.code == Some(2) && r.output.contains("____strtod_l_internal") && seed < 3 {
+            eprintln!("seed {seed}: a node aborted inside libfaketime's strtod; next seed");
+            seed += 1;
+            continue;
+        }
+        break r;
+    };
+    assert_eq!(r.code, Some(0), "seed {seed} not valid:\n{}", r.output);
 }
 
 #[test]

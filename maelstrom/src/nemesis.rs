@@ -94,7 +94,7 @@ fn partition(rng: &mut ChaCha8Rng, ids: &[String]) -> Fault {
     let mut shuffled = ids.to_vec();
     shuffled.shuffle(rng);
     let n = ids.len();
-    let (shape, cuts) = match rng.random_range(0..4u32) {
+    let (shape, cuts) = match rng.random_range(0..6u32) {
         0 => ("isolate-one", split(&shuffled[..1], &shuffled[1..], false)),
         1 => {
             let half = n / 2;
@@ -112,7 +112,23 @@ fn partition(rng: &mut ChaCha8Rng, ids: &[String]) -> Fault {
         // majorities ring would cut nothing, and a "partition" that changes nothing
         // proves nothing. Isolate one instead (same draws, so larger clusters' schedules
         // do not move).
-        _ if n < 4 => ("isolate-one", split(&shuffled[..1], &shuffled[1..], false)),
+        3 if n < 4 => ("isolate-one", split(&shuffled[..1], &shuffled[1..], false)),
+        4 if n >= 3 => {
+            // Bridge: two halves that hear each other only through one node in between.
+            let left = 1 + (n - 1) / 2;
+            (
+                "bridge",
+                split(&shuffled[1..left], &shuffled[left..], false),
+            )
+        }
+        // A third of the nodes (at least one) cut off from the rest.
+        4 | 5 => {
+            let k = (n / 3).max(1);
+            (
+                "minority-third",
+                split(&shuffled[..k], &shuffled[k..], false),
+            )
+        }
         _ => {
             // Majorities ring: each node hears itself and its two ring neighbours.
             let mut cuts = BTreeSet::new();
@@ -250,6 +266,7 @@ mod tests {
     fn partitions_keep_each_node_hearing_itself_and_one_way_cuts_are_one_way() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut one_way_seen = false;
+        let mut shapes = BTreeSet::new();
         for i in 0..100 {
             let Fault::Partition { shape, cuts } = partition(&mut rng, &ids(2 + i % 5)) else {
                 unreachable!()
@@ -261,8 +278,31 @@ mod tests {
                 .all(|(a, b)| cuts.contains(&(b.clone(), a.clone())));
             assert_eq!(symmetric, shape != "one-way-halves", "{shape}");
             one_way_seen |= !symmetric;
+            shapes.insert(shape.clone());
+            if shape == "bridge" {
+                // One node hears both sides, which do not hear each other.
+                let n = 2 + i % 5;
+                let heard_by_all = ids(n)
+                    .into_iter()
+                    .filter(|x| cuts.iter().all(|(a, b)| a != x && b != x))
+                    .count();
+                assert_eq!(heard_by_all, 1, "{cuts:?}");
+            }
         }
         assert!(one_way_seen);
+        let all: BTreeSet<&str> = [
+            "isolate-one",
+            "halves",
+            "one-way-halves",
+            "majorities-ring",
+            "bridge",
+            "minority-third",
+        ]
+        .into();
+        assert_eq!(
+            shapes.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+            all
+        );
         let f = Fault::Partition {
             shape: "x".into(),
             cuts: [("n1".to_string(), "n2".to_string())].into(),
