@@ -34,28 +34,45 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// Starts `n` nodes on ports the OS handed out. Between the probe that found a port
+    /// free and the node's bind, another process may take it (an outgoing connection
+    /// from a test running beside this one, seen once in CI): a node that says exactly
+    /// that makes a fresh start on new ports, at most three times.
     fn start(target: &'static str, n: usize, extra: &[&str]) -> Cluster {
-        let nodes = (1..=n)
-            .map(|i| Node {
-                id: format!("n{i}"),
-                client: free_port(),
-                peer: free_port(),
-                child: None,
-            })
-            .collect();
-        let mut c = Cluster {
-            dir: tempfile::tempdir().unwrap(),
-            target,
-            nodes,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        for i in 0..n {
-            c.spawn(i);
+        for attempt in 1.. {
+            let nodes = (1..=n)
+                .map(|i| Node {
+                    id: format!("n{i}"),
+                    client: free_port(),
+                    peer: free_port(),
+                    child: None,
+                })
+                .collect();
+            let mut c = Cluster {
+                dir: tempfile::tempdir().unwrap(),
+                target,
+                nodes,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+            };
+            for i in 0..n {
+                c.spawn(i);
+            }
+            let taken = (0..n).find_map(|i| {
+                c.ready(i)
+                    .err()
+                    .filter(|log| log.contains("Address already in use") && attempt < 3)
+            });
+            match taken {
+                Some(log) => eprintln!("a port was taken under our feet, new ports: {log}"),
+                None => {
+                    for i in 0..n {
+                        c.wait_ready(i);
+                    }
+                    return c;
+                }
+            }
         }
-        for i in 0..n {
-            c.wait_ready(i);
-        }
-        c
+        unreachable!()
     }
 
     fn data(&self, i: usize) -> PathBuf {
@@ -93,20 +110,23 @@ impl Cluster {
     }
 
     fn wait_ready(&self, i: usize) {
+        if let Err(log) = self.ready(i) {
+            panic!("{} never answered status; log:\n{log}", self.nodes[i].id);
+        }
+    }
+
+    /// Waits for node `i` to answer `status`; its log when it does not within 20 s.
+    fn ready(&self, i: usize) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(r) = try_call(self.nodes[i].client, json!({"id": 1, "op": "status"})) {
                 if r["ok"] == true {
-                    return;
+                    return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!(
-            "{} never answered status; log:\n{}",
-            self.nodes[i].id,
-            std::fs::read_to_string(self.log(i)).unwrap_or_default()
-        );
+        Err(std::fs::read_to_string(self.log(i)).unwrap_or_default())
     }
 
     fn call(&self, i: usize, req: Value) -> Value {
