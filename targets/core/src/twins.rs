@@ -39,8 +39,12 @@ impl<P: Protocol> Twins<P> {
         build: impl Fn(CoreConfig, Vec<P::Record>) -> P,
     ) -> Twins<P> {
         let part = config.byzantine.clone().filter(|b| b.mode == MODE);
+        // The two cores of a twin are honest code; any other Byzantine part (a behaviour
+        // the core acts out itself) passes through to the one core.
         let mut honest = config.clone();
-        honest.byzantine = None;
+        if part.is_some() {
+            honest.byzantine = None;
+        }
         let to_twin = match &part {
             Some(b) => {
                 let others: Vec<&NodeId> = config
@@ -161,6 +165,7 @@ mod tests {
         id: NodeId,
         members: Vec<NodeId>,
         seen: u64,
+        byzantine: Option<Byzantine>,
     }
 
     impl Protocol for Echo {
@@ -171,6 +176,7 @@ mod tests {
                 id: c.id,
                 members: c.members,
                 seen: records.len() as u64,
+                byzantine: c.byzantine,
             }
         }
         fn step(&mut self, _input: Input<u64>, out: &mut Output<u64, u64>) {
@@ -210,6 +216,7 @@ mod tests {
     fn each_twin_hears_and_talks_to_its_own_half() {
         let mut t = Twins::<Echo>::recover(config(Some(MODE)), vec![7, 7]);
         assert!(t.is_twin());
+        assert_eq!(t.original().byzantine, None, "both cores are honest code");
         let half: Vec<&str> = t.twin_peers().iter().map(String::as_str).collect();
         assert_eq!(half, ["n4", "n5"]);
         // n2 talks to the original (which recovered 2 records), n4 to the twin (none).
@@ -240,6 +247,11 @@ mod tests {
         for mode in [None, Some("silent")] {
             let mut t = Twins::<Echo>::recover(config(mode), Vec::new());
             assert!(!t.is_twin());
+            // A behaviour the core acts out itself reaches it unchanged.
+            assert_eq!(
+                t.original().byzantine.as_ref().map(|b| b.mode.as_str()),
+                mode
+            );
             let mut out = Output::default();
             t.step(peer("n4"), &mut out);
             assert_eq!(out.send.len(), 4, "everyone hears the one core");
