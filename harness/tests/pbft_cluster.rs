@@ -222,6 +222,54 @@ fn four_replicas_are_valid_under_partition_and_kill() {
     assert_eq!(from_disk, restarts, "every restart recovered records");
 }
 
+/// With `--client-opt send=all` a call completes in one round of the protocol; sent to the
+/// primary first, it needs the first retransmission (a tenth of the op timeout, 500 ms
+/// here) to hear from f+1 replicas. Not a speed test: which round answers is the protocol's.
+#[test]
+fn a_client_sending_to_every_replica_needs_no_retransmission() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(tmp.path());
+    let p50 = |send: &str| {
+        let opt = format!("send={send}");
+        let r = sunder_test(
+            tmp.path(),
+            send,
+            &[
+                "--target",
+                "pbft",
+                "--nodes",
+                "4",
+                "--nemesis",
+                "none",
+                "--time-limit",
+                "5s",
+                "--concurrency",
+                "2",
+                "--op-timeout",
+                "5s",
+                "--client-opt",
+                &opt,
+                "--seed",
+                "1",
+            ],
+        );
+        assert_eq!(r.code, Some(0), "{send}: {}", verdicts(&r));
+        r.results["stats"]["overall"]["latency"]["p50_ms"]
+            .as_f64()
+            .unwrap()
+    };
+    let all = p50("all");
+    let primary = p50("primary");
+    assert!(
+        all < 250.0,
+        "send=all: p50 {all} ms, as if it waited to resend"
+    );
+    assert!(
+        primary >= 500.0,
+        "send=primary: p50 {primary} ms, before any resend"
+    );
+}
+
 const BUG_MIX: [&str; 16] = [
     "--target",
     "pbft",

@@ -5,7 +5,8 @@
 //! ```text
 //!  call(op) ─► take a client identity (id, key, next timestamp) from the pool
 //!     │        sign (id, ts, op)                        (sunder_wire::bft::request_bytes)
-//!     ├─► the primary it believes in ─────────────────┐
+//!     ├─► the primary it believes in (FirstSend::All: ┐
+//!     │   every replica at once) ─────────────────────┤
 //!     │   every `retransmit`: every replica with no   ├─► answers: each must be signed by
 //!     │   exchange in flight (a killed one, later)  ──┘   the replica it came from, for
 //!     ▼                                                   this id and ts; others ignored
@@ -35,6 +36,31 @@ use tokio::time::{Instant, sleep_until};
 
 /// The least time between retransmissions.
 const MIN_RETRANSMIT: Duration = Duration::from_millis(20);
+
+/// Where a call's request goes first.
+///
+/// Replies come back on the connection a request went out on, so a replica the client
+/// has not asked cannot answer it: with [`FirstSend::Primary`] (Castro and Liskov's
+/// client) a call needs the first retransmission to hear from f+1 replicas; with
+/// [`FirstSend::All`] (as BFT-SMaRt's clients do) it completes in one round, at the cost
+/// of every backup relaying the request to the primary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FirstSend {
+    #[default]
+    Primary,
+    All,
+}
+
+impl std::str::FromStr for FirstSend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "primary" => Ok(FirstSend::Primary),
+            "all" => Ok(FirstSend::All),
+            _ => Err(format!("{s:?}: expected primary or all")),
+        }
+    }
+}
 
 /// Why a BFT client cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +92,7 @@ pub struct BftClient {
     free: Semaphore,
     primary: AtomicUsize,
     retransmit: Duration,
+    first_send: FirstSend,
     bad_replies: AtomicU64,
 }
 
@@ -124,8 +151,15 @@ impl BftClient {
             free: Semaphore::new(client_secrets.len()),
             pool: Mutex::new(pool),
             retransmit: retransmit.max(MIN_RETRANSMIT),
+            first_send: FirstSend::Primary,
             bad_replies: AtomicU64::new(0),
         })
+    }
+
+    /// Where each call's request goes first (the primary unless said).
+    pub fn with_first_send(mut self, first: FirstSend) -> Self {
+        self.first_send = first;
+        self
     }
 
     /// Replies ignored: unsigned, signed by someone else, for another request, or forged.
@@ -196,8 +230,12 @@ impl BftClient {
             });
         };
         let first = self.primary.load(Ordering::Relaxed).min(n - 1);
-        send(first, &mut tasks);
-        in_flight[first] = true;
+        for (i, busy) in in_flight.iter_mut().enumerate() {
+            if i == first || self.first_send == FirstSend::All {
+                *busy = true;
+                send(i, &mut tasks);
+            }
+        }
         let mut next_round = Instant::now() + self.retransmit;
         loop {
             tokio::select! {

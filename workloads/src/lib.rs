@@ -59,7 +59,7 @@ pub mod worker;
 pub mod zookeeper;
 
 pub use adapter::{AdapterConfig, AnyClient};
-pub use bft::{BftClient, BftError};
+pub use bft::{BftClient, BftError, FirstSend};
 pub use client::{Client, Endpoint, Outcome};
 pub use config::{ConfigError, SET_KEY, UnknownWorkload, WorkloadConfig, WorkloadKind};
 pub use dial::{Dialer, NsDialer};

@@ -21,8 +21,9 @@ pub struct TestArgs {
     #[arg(long = "target-spec", conflicts_with = "target")]
     pub target_spec: Option<PathBuf>,
     /// Overrides a setting of the spec's `[client]` table, `KEY=VALUE` (repeatable), e.g.
-    /// `--client-opt reads=serializable`.
-    #[arg(long = "client-opt", requires = "target_spec")]
+    /// `--client-opt reads=serializable`. Built-in targets: pbft's `send=primary|all` (where
+    /// a BFT client's request goes first; default primary).
+    #[arg(long = "client-opt")]
     pub client_opts: Vec<String>,
     /// Number of nodes.
     #[arg(long, visible_alias = "node-count", default_value_t = 3)]

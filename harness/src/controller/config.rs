@@ -91,7 +91,35 @@ fn display<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S:
     s.collect_str(v)
 }
 
+/// The `--client-opt` keys a built-in target's client takes: PBFT's `send=primary|all`
+/// (where a BFT client's request goes first, [`sunder_workloads::FirstSend`]).
+pub fn builtin_client_opt(
+    target: &str,
+    key: &str,
+    value: &str,
+) -> anyhow::Result<sunder_workloads::FirstSend> {
+    if target != "pbft" || key != "send" {
+        bail!(
+            "--client-opt {key}={value}: unknown for --target {target} (a built-in target's \
+             client takes only pbft's send=primary|all; the other keys are a spec's)"
+        );
+    }
+    value
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--client-opt send: {e}"))
+}
+
 impl TestConfig {
+    /// Where a PBFT client's requests go first (`--client-opt send=...`).
+    pub fn bft_first_send(&self) -> sunder_workloads::FirstSend {
+        self.client_opts
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "send")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_default()
+    }
+
     /// Validates the flags. Every error names the flag.
     pub fn from_args(a: &TestArgs) -> anyhow::Result<TestConfig> {
         let mut client_opts = Vec::new();
@@ -122,6 +150,11 @@ impl TestConfig {
                 a.target,
                 crate::targets::names()
             );
+        }
+        if spec.is_none() {
+            for (k, v) in &client_opts {
+                builtin_client_opt(&a.target, k, v)?;
+            }
         }
         if !(1..=15).contains(&a.nodes) {
             bail!("--nodes {}: must be between 1 and 15", a.nodes);
@@ -693,6 +726,24 @@ mod spec_tests {
     }
 
     #[test]
+    fn a_built_in_target_takes_only_its_own_client_opts() {
+        let c = parse(&["--target", "pbft", "--client-opt", "send=all"]).unwrap();
+        assert_eq!(c.bft_first_send(), sunder_workloads::FirstSend::All);
+        assert!(c.replay_command().contains("--client-opt send=all"));
+        super::tests_support::assert_replays(&c);
+        let c = parse(&["--target", "pbft"]).unwrap();
+        assert_eq!(c.bft_first_send(), sunder_workloads::FirstSend::Primary);
+        for bad in [
+            &["--target", "pbft", "--client-opt", "send=everyone"][..],
+            &["--target", "pbft", "--client-opt", "reads=sync"],
+            &["--target", "raft", "--client-opt", "send=all"],
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("--client-opt"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
     fn byzantine_nodes_are_drawn_by_the_seed_checked_and_replayed() {
         let c = parse(&[
             "--target",
@@ -802,7 +853,10 @@ mod spec_tests {
                 vec!["--target-spec", "/nonexistent.toml"],
                 "/nonexistent.toml",
             ),
-            (vec!["--client-opt", "reads=serializable"], "--target-spec"),
+            (
+                vec!["--client-opt", "reads=serializable"],
+                "the other keys are a spec's",
+            ),
         ] {
             let e = parse(&args).unwrap_err();
             assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");

@@ -525,7 +525,8 @@ fn builtin_client(
                 &k.replica_publics(),
                 bft_retransmit(cfg),
             )
-            .context("the BFT client")?,
+            .context("the BFT client")?
+            .with_first_send(cfg.bft_first_send()),
         ),
         None => AnyClient::JsonLines(JsonLinesClient::with_dialer(endpoints, dialer)),
     })

@@ -101,6 +101,10 @@ pub struct Pbft {
     waiting: BTreeMap<u64, (u64, ReqToken)>,
     /// Requests received directly and not yet executed (a backup's view-change timer).
     pending: BTreeMap<(u64, u64), Req>,
+    /// Pending requests a backup has not relayed to the primary yet: at the next tick it
+    /// relays those no pre-prepare carried meanwhile (a client that sent to every replica
+    /// reached the primary itself, so most are never relayed).
+    unforwarded: BTreeSet<(u64, u64)>,
     timer_from: Option<u64>,
     backoff: u64,
     vc_deadline: u64,
@@ -199,12 +203,25 @@ impl Pbft {
     /// Whether a request carries a valid signature of the client it names (always, in the
     /// unsigned mode; never checked with the planted bug `skip-sig-check`).
     fn req_ok(&self, r: &Req) -> bool {
+        if self.pending.get(&(r.client, r.ts)) == Some(r) {
+            return true; // checked when it came from the client, byte for byte the same
+        }
         match (&self.clients, &r.sig) {
             (None, _) => true,
             _ if self.bugs.skip_sig_check => true,
             (Some(c), Some(sig)) => c.verify_parts(r.client, r.ts, &r.op, sig),
             (Some(_), None) => false,
         }
+    }
+
+    /// Whether this replica has queued or executed the request of this client and
+    /// timestamp (whatever its operation: a second one is never ordered).
+    fn holds(&self, r: &Req) -> bool {
+        self.queued.contains(&(r.client, r.ts))
+            || self
+                .replies
+                .get(&r.client)
+                .is_some_and(|(ts, _)| *ts >= r.ts)
     }
 
     fn bad_client(&mut self, why: &str) {
@@ -335,7 +352,8 @@ impl Pbft {
         // (Batches inside certificates and new views were prepared by a quorum, of which
         // at least one honest replica checked them here.)
         let unsigned = match &s.body {
-            Body::Forward { req } => !self.req_ok(req),
+            // One the primary already holds or executed is dropped by on_forward unread.
+            Body::Forward { req } => !self.holds(req) && !self.req_ok(req),
             Body::PrePrepare { batch, .. } => !batch.iter().all(|r| self.req_ok(r)),
             _ => false,
         };
@@ -412,6 +430,11 @@ impl Pbft {
                     return false; // one pre-prepare per (view, seq): the first counts
                 }
                 slot.pre_prepare = Some(s.clone());
+                if let Body::PrePrepare { batch, .. } = &s.body {
+                    for r in batch {
+                        self.unforwarded.remove(&(r.client, r.ts));
+                    }
+                }
                 if s.from == self.me {
                     self.next_seq = self.next_seq.max(seq + 1);
                 }
@@ -534,6 +557,11 @@ impl Pbft {
                 .and_then(|s| s.pre_prepare.as_ref())
                 .map_or(self.view, pp_view);
             self.execute(next, view, digest, batch, out);
+            // The primary batches while a batch is in flight; once none is, what queued
+            // up meanwhile goes out at once rather than at the next tick.
+            if self.timing.batch && self.nothing_in_flight() && !self.queue.is_empty() {
+                self.flush(out);
+            }
         }
     }
 
@@ -712,10 +740,20 @@ impl Pbft {
             if self.pending.is_empty() {
                 self.timer_from = Some(self.now_ms);
             }
-            self.pending.insert((req.client, req.ts), req.clone());
-            let to = self.primary_of(self.view);
-            let s = self.keys.sign(Body::Forward { req });
-            self.send_to(to, s, out);
+            self.unforwarded.insert((req.client, req.ts));
+            self.pending.insert((req.client, req.ts), req);
+        }
+    }
+
+    /// A backup relays to the primary the requests it holds that no pre-prepare carried
+    /// since they arrived.
+    fn relay_unordered(&mut self, out: &mut Out) {
+        let to = self.primary_of(self.view);
+        for key in std::mem::take(&mut self.unforwarded) {
+            if let Some(req) = self.pending.get(&key).cloned() {
+                let s = self.keys.sign(Body::Forward { req });
+                self.send_to(to, s, out);
+            }
         }
     }
 
@@ -735,10 +773,17 @@ impl Pbft {
             return;
         }
         self.queue.push_back(req);
-        // Nothing in flight: send at once; otherwise batch until the next tick.
-        if !self.timing.batch || self.next_seq <= self.executed + 1 {
+        // Nothing in flight: send at once; otherwise batch until it executes (or the next tick).
+        if !self.timing.batch || self.nothing_in_flight() {
             self.flush(out);
         }
+    }
+
+    /// Whether every number this primary assigned has executed here. (Batching keeps one
+    /// batch in flight: measured, two or four in flight made smaller batches and less
+    /// throughput.)
+    fn nothing_in_flight(&self) -> bool {
+        self.next_seq <= self.executed + 1
     }
 
     /// The primary assigns sequence numbers to queued requests, within the window.
@@ -1246,6 +1291,7 @@ impl Pbft {
         }
         self.next_seq = max_seq + 1;
         // Requests this replica still waits on go to the new primary.
+        self.unforwarded.clear();
         let pending: Vec<Req> = self.pending.values().cloned().collect();
         for req in pending {
             if self.is_primary() {
@@ -1278,6 +1324,8 @@ impl Pbft {
                 && now_ms >= t + self.timing.view_change_ms * self.backoff
             {
                 self.start_view_change(self.view + 1, out);
+            } else {
+                self.relay_unordered(out);
             }
         } else if now_ms >= self.vc_deadline {
             self.start_view_change(self.view + 1, out);
@@ -1441,6 +1489,7 @@ impl Pbft {
             next_seq: 1,
             waiting: BTreeMap::new(),
             pending: BTreeMap::new(),
+            unforwarded: BTreeSet::new(),
             timer_from: None,
             backoff: 1,
             vc_deadline: 0,

@@ -16,6 +16,8 @@ struct Cluster {
     configs: Vec<CoreConfig>,
     /// Batch sizes of the pre-prepares n1 sent to n2.
     batches: Vec<usize>,
+    /// Requests relayed to a primary (`Forward`), by sender.
+    forwards: Vec<usize>,
 }
 
 fn config(i: usize, bugs: &[&str]) -> CoreConfig {
@@ -44,6 +46,7 @@ impl Cluster {
             cut: Vec::new(),
             configs,
             batches: Vec::new(),
+            forwards: Vec::new(),
         }
     }
 
@@ -58,6 +61,9 @@ impl Cluster {
             let j: usize = to[1..].parse::<usize>().unwrap() - 1;
             if let (0, 1, Body::PrePrepare { batch, .. }) = (i, j, &m.body) {
                 self.batches.push(batch.len());
+            }
+            if let Body::Forward { .. } = &m.body {
+                self.forwards.push(i);
             }
             self.queue.push((i, j, m));
         }
@@ -326,6 +332,44 @@ fn batching_on_by_default_and_off_on_request() {
     };
     assert_eq!(pre_prepares(None), vec![1, 4]);
     assert_eq!(pre_prepares(Some("off")), vec![1, 1, 1, 1, 1]);
+}
+
+/// A backup that a client asked directly relays the request to the primary at its next
+/// tick, and not at all when the primary's pre-prepare carried it first (a client that
+/// sends to every replica at once reaches the primary itself).
+#[test]
+fn a_backup_relays_a_request_at_its_next_tick_unless_a_pre_prepare_carried_it() {
+    let mut c = Cluster::new(&[]);
+    c.tick(0);
+    // To a backup alone: nothing relayed until the tick, then it executes everywhere.
+    c.request(1, 7, 1, write("a", 1));
+    assert!(c.forwards.is_empty());
+    assert_eq!(c.nodes[0].executed(), 0);
+    c.tick(10);
+    assert_eq!(c.forwards, vec![1]);
+    assert!(c.nodes.iter().all(|n| n.executed() == 1));
+    // To every replica at once: the primary orders it, no backup relays it.
+    for i in 0..4 {
+        let token = ReqToken { conn: 8, id: 1 };
+        c.step(
+            i,
+            Input::Client {
+                token,
+                op: write("b", 2),
+            },
+        );
+    }
+    c.pump();
+    c.tick(20);
+    c.tick(30);
+    assert_eq!(c.forwards, vec![1], "no second relay");
+    for n in &c.nodes {
+        assert_eq!(n.executed(), 2);
+        assert_eq!(n.state().read("b"), serde_json::json!(2));
+    }
+    // Each replica answered the copy it was sent.
+    let answered: Vec<usize> = c.replies.iter().skip(1).map(|(i, _, _)| *i).collect();
+    assert_eq!(answered, vec![0, 1, 2, 3]);
 }
 
 /// Without a quorum no view starts, and each failed view waits twice as long as the last.
