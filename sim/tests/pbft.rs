@@ -237,7 +237,7 @@ fn f_plus_one_equivocators_make_honest_replicas_diverge() {
 fn skip_sig_check_is_found_by_a_forging_replica() {
     // A forger's catch-up answers carry other replicas' messages, altered: a replica that
     // never checks signatures believes them. Seed 5 is the first of 1..60 that shows it
-    // (11 of 60 do); the correct build is valid there with the same forger.
+    // (17 of 60 do); the correct build is valid there with the same forger.
     let o = byzantine_with(Some("skip-sig-check"), 4, 1, "forge", 5);
     assert_eq!(o.verdict, Verdict::Invalid, "{}", o.reason());
     let ok = byzantine(4, 1, "forge", 5);

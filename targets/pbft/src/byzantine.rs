@@ -175,9 +175,11 @@ impl Liar {
                         // alters them and signs only the envelope, which is its own.
                         *s = keys.sign(body);
                         self.lies += 1;
-                    } else if n > 1 && !matches!(s.body, Body::Status { .. }) {
+                    } else if n > 1 && !asks_or_tells_progress(&s.body) {
                         // Its status goes out true, so that peers behind ask it to catch
-                        // them up.
+                        // them up, and so do its own requests to catch up: a forger that
+                        // fell behind and could never catch up would have nothing left to
+                        // answer with.
                         s.from = (self.me + self.rng.random_range(1..n)) % n;
                         self.lies += 1;
                     }
@@ -203,6 +205,17 @@ impl Liar {
             Behaviour::Mix => unreachable!("drawn above"),
         }
     }
+}
+
+/// Status and the requests to catch up, which a forger keeps true.
+fn asks_or_tells_progress(body: &Body) -> bool {
+    matches!(
+        body,
+        Body::Status { .. }
+            | Body::Fetch { .. }
+            | Body::FetchState { .. }
+            | Body::FetchNewView { .. }
+    )
 }
 
 /// A catch-up answer (commit certificates, or a transferred state) with other contents:
@@ -391,6 +404,13 @@ mod tests {
         let mut out = prepare_to_all(&keys);
         l.distort(&keys, &mut out);
         assert!(out.send.iter().all(|(_, s)| s.from != 0 && !keys.verify(s)));
+        // What keeps a forger caught up and asked goes out true.
+        let mut out = Output::default();
+        for body in [Body::Fetch { from: 3 }, Body::FetchState { seq: 64 }] {
+            out.send.push((members()[1].clone(), keys.sign(body)));
+        }
+        l.distort(&keys, &mut out);
+        assert!(out.send.iter().all(|(_, s)| s.from == 0 && keys.verify(s)));
 
         let (mut l, keys) = liar("silent", &[]);
         let mut out = prepare_to_all(&keys);
