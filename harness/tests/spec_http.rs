@@ -154,6 +154,110 @@ fn the_fixture_store_with_reads_at_the_primary_is_valid_under_the_same_partition
     }
 }
 
+/// Twins of a spec target (`--byzantine 1 --byzantine-mode twins`, the spec saying
+/// `twins = true`): a second store process with n1's identity and address, in a namespace
+/// of its own, that n3 reaches instead of n1. With reads at the primary the store is
+/// linearizable, but n3 now forwards everything to a primary of its own: two primaries, one
+/// history, not linearizable, without faults. The same seed without the twin is valid, so
+/// the twin, not the seed, is what breaks it.
+#[test]
+fn a_twin_of_the_primary_splits_the_store_and_the_same_run_without_it_is_valid() {
+    if !usable() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let _guard = Guard::new(root.path());
+    let spec = spec_variant(
+        root.path(),
+        "primary.toml",
+        &[(r#""--reads", "local""#, r#""--reads", "primary""#)],
+    );
+    let run = |name: &str, twins: bool| {
+        let mut a = vec![
+            "--target-spec",
+            spec.to_str().unwrap(),
+            "--net",
+            "netns",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5s",
+            // the seed that draws n1, the primary, as the Byzantine node
+            "--seed",
+            "1",
+        ];
+        if twins {
+            a.extend(["--byzantine", "1", "--byzantine-mode", "twins"]);
+        }
+        sunder_test(root.path(), name, &a)
+    };
+    let twin = run("twin", true);
+    assert_eq!(
+        twin.results["config"]["byzantine_nodes"],
+        serde_json::json!(["n1"]),
+        "seed 1 no longer twins the primary: pick the seed that does"
+    );
+    assert_eq!(twin.code, Some(1), "{}", twin.output);
+    assert_eq!(twin.checker("linearizability"), Some("invalid"));
+    let nodes = root.path().join("twin/latest/nodes");
+    let netns: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("twin/latest/netns.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(netns["twins"], serde_json::json!(["n1"]));
+    assert_eq!(netns["twin_side"], serde_json::json!(["n3"]));
+    // The twin ran as a primary of its own and took writes (forwarded by n3).
+    let twin_log = std::fs::read_to_string(nodes.join("n1-twin/log.jsonl")).unwrap();
+    assert!(twin_log.contains("\"put\""), "{twin_log}");
+    assert!(
+        !twin.output.contains("was not running at the end"),
+        "{}",
+        twin.output
+    );
+
+    let honest = run("honest", false);
+    assert_eq!(honest.code, Some(0), "{}", honest.output);
+    assert_eq!(honest.checker("linearizability"), Some("valid"));
+}
+
+/// Twins are refused where they cannot be had: a spec that does not allow them, a mode
+/// other than twins, and the proxy backend (one address, two processes, needs netns).
+#[test]
+fn twins_of_a_spec_target_are_refused_unless_allowed_and_on_netns() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = spec_variant(dir.path(), "allowed.toml", &[]);
+    let refused = spec_variant(dir.path(), "refused.toml", &[("twins = true", "")]);
+    let try_run = |spec: &Path, extra: &[&str]| {
+        let out = sunder()
+            .args(["test", "--target-spec"])
+            .arg(spec)
+            .args(["--byzantine", "1"])
+            .args(extra)
+            .arg("--results")
+            .arg(dir.path().join("results"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let twins = ["--byzantine-mode", "twins", "--net", "netns"];
+    assert!(try_run(&refused, &twins).contains("does not allow twins"));
+    assert!(
+        try_run(
+            &allowed,
+            &["--byzantine-mode", "equivocate", "--net", "netns"]
+        )
+        .contains("known: twins")
+    );
+    assert!(
+        try_run(&allowed, &["--byzantine-mode", "twins", "--net", "proxy"])
+            .contains("needs --net netns")
+    );
+}
+
 /// A spec without set operations cannot run the set workload: said before anything starts.
 #[test]
 fn a_workload_needing_operations_the_spec_lacks_is_refused() {

@@ -302,3 +302,114 @@ fn leftovers_of_a_dead_owner_are_found_and_removed() {
             .all(|n| netns_path(n).exists())
     );
 }
+
+/// Twins: a second namespace at a member's address. The honest members on the twin side
+/// reach the twin, the others and the clients reach the original, honest members still
+/// reach each other, and a partition aimed at the member reaches both of its namespaces.
+#[test]
+fn a_twin_shares_its_address_and_each_side_reaches_only_its_own() {
+    if !usable() {
+        return;
+    }
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<NodeId>>();
+    let plan = netns::TwinPlan {
+        twinned: ids(&["n2"]),
+        twin_side: ids(&["n4"]),
+    };
+    let mut net =
+        Arc::new(NetnsNet::setup_with_twins(ids(&["n1", "n2", "n3", "n4"]), plan.clone()).unwrap());
+    assert_eq!(
+        ours_listed(&net).len(),
+        6,
+        "four members, a twin and the hub"
+    );
+    // One port at n2's address in both of its namespaces.
+    let ip = net.addr("n2").unwrap();
+    let original = inside(Arc::new(net.node_handle("n2").unwrap()), move || {
+        TcpListener::bind((ip, 0)).unwrap()
+    });
+    let port = original.local_addr().unwrap().port();
+    let twin = inside(Arc::new(net.twin_handle("n2").unwrap()), move || {
+        TcpListener::bind((ip, port)).unwrap()
+    });
+    for l in [&original, &twin] {
+        l.set_nonblocking(true).unwrap();
+    }
+    let addr = SocketAddr::new(ip.into(), port);
+    // Which of the two accepted a connection from `h`'s namespace (None: neither).
+    let reached = |h: NsHandle| -> Option<&'static str> {
+        if !inside(Arc::new(h), move || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(700)).is_ok()
+        }) {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        match (original.accept().is_ok(), twin.accept().is_ok()) {
+            (true, false) => Some("original"),
+            (false, true) => Some("twin"),
+            other => panic!("both or neither accepted: {other:?}"),
+        }
+    };
+    let node = |id: &str| net.node_handle(id).unwrap();
+    assert_eq!(reached(node("n1")), Some("original"));
+    assert_eq!(reached(node("n3")), Some("original"));
+    assert_eq!(reached(node("n4")), Some("twin"));
+    let hub = NsHandle::open(net.hub_path()).unwrap();
+    assert_eq!(
+        reached(hub),
+        Some("original"),
+        "the clients reach the original"
+    );
+    // Honest members still reach each other; the twin reaches only its side, the
+    // original only the other.
+    let (_l4, a4) = listen(&net, "n4");
+    let (_l1, a1) = listen(&net, "n1");
+    assert!(connects(&net, "n1", a4));
+    let from_twin = |a: SocketAddr| {
+        inside(Arc::new(net.twin_handle("n2").unwrap()), move || {
+            TcpStream::connect_timeout(&a, Duration::from_millis(700)).is_ok()
+        })
+    };
+    assert!(from_twin(a4) && !from_twin(a1));
+    assert!(connects(&net, "n2", a1) && !connects(&net, "n2", a4));
+    assert!(net.twin_handle("n1").is_err(), "n1 has no twin");
+
+    // A partition with n2 as the receiver lands in both of n2's namespaces.
+    let mut g = Grudge::default();
+    g.cut("n4", "n2");
+    assert!(net.apply_partition(&g).unwrap().is_complete());
+    let twin_rules = netns::command::run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &net.names().twin("n2"),
+            "nft",
+            "list",
+            "ruleset",
+        ],
+        None,
+    )
+    .unwrap();
+    assert!(twin_rules.contains("10.77.0.4"), "{twin_rules}");
+    assert!(net.ruleset("n2").unwrap().contains("10.77.0.4"));
+    assert!(!from_twin(a4), "n4 is cut from the twin now");
+    assert!(net.heal_nodes(&["n2".into()]).unwrap().is_complete());
+    assert!(from_twin(a4), "healed");
+
+    let names = net.names().namespaces();
+    Arc::get_mut(&mut net).unwrap().teardown().unwrap();
+    assert!(names.iter().all(|n| !netns_path(n).exists()), "{names:?}");
+
+    // A plan with a stranger, or a member on both sides, is refused before anything exists.
+    let bad = netns::TwinPlan {
+        twinned: ids(&["n9"]),
+        twin_side: vec![],
+    };
+    assert!(NetnsNet::setup_with_twins(ids(&["n1", "n2"]), bad).is_err());
+    let both = netns::TwinPlan {
+        twinned: ids(&["n1"]),
+        twin_side: ids(&["n1"]),
+    };
+    assert!(NetnsNet::setup_with_twins(ids(&["n1", "n2"]), both).is_err());
+}

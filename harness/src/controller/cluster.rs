@@ -51,7 +51,10 @@ struct NodeProc {
 
 /// Every node of a run.
 pub struct Cluster {
+    /// The members, and the twins under their own keys (see [`Cluster::add_twin`]).
     nodes: BTreeMap<NodeId, NodeProc>,
+    /// A member's twin's key in `nodes`.
+    twin_of: BTreeMap<NodeId, NodeId>,
     /// With `--net netns`: the namespace each node's process enters before exec.
     netns: BTreeMap<NodeId, Arc<NsHandle>>,
 }
@@ -75,8 +78,60 @@ impl Cluster {
             .collect();
         Cluster {
             nodes,
+            twin_of: BTreeMap::new(),
             netns: BTreeMap::new(),
         }
+    }
+
+    /// Gives member `of` a twin (`--byzantine-mode twins` on a spec target): a second
+    /// process from `spec` (its `id` a key of its own, not a member's), in namespace
+    /// `netns`, started, killed, paused and resumed together with the member. It is not
+    /// among [`ids`](Self::ids): clients, probes and checks know the member only.
+    pub fn add_twin(&mut self, of: &str, spec: NodeSpec, netns: Option<Arc<NsHandle>>) {
+        let key = spec.id.clone();
+        if let Some(h) = netns {
+            self.netns.insert(key.clone(), h);
+        }
+        self.nodes.insert(
+            key.clone(),
+            NodeProc {
+                spec,
+                child: None,
+                state: NodeState::Exited,
+                pgid: None,
+                starts: 0,
+            },
+        );
+        self.twin_of.insert(of.to_string(), key);
+    }
+
+    /// Twins that are no longer running although nobody killed them: (member, why).
+    pub fn twins_gone(&mut self) -> Vec<(NodeId, String)> {
+        let pairs: Vec<(NodeId, NodeId)> = self
+            .twin_of
+            .iter()
+            .map(|(a, b)| (a.clone(), b.clone()))
+            .collect();
+        let mut gone = Vec::new();
+        for (of, key) in pairs {
+            if self.state(&key) == Some(NodeState::Killed) {
+                continue;
+            }
+            if let Some(status) = self.exited(&key) {
+                gone.push((
+                    of,
+                    format!("{status}; log {}", self.nodes[&key].spec.log.display()),
+                ));
+            }
+        }
+        gone
+    }
+
+    /// The member and, when it has one, its twin's key.
+    fn with_twin(&self, id: &str) -> Vec<NodeId> {
+        std::iter::once(id.to_string())
+            .chain(self.twin_of.get(id).cloned())
+            .collect()
     }
 
     /// Starts this node (and its restarts) inside the namespace `handle` names.
@@ -84,8 +139,13 @@ impl Cluster {
         self.netns.insert(id.to_string(), handle);
     }
 
+    /// The members (twins not included).
     pub fn ids(&self) -> Vec<NodeId> {
-        self.nodes.keys().cloned().collect()
+        self.nodes
+            .keys()
+            .filter(|k| !self.twin_of.values().any(|t| t == *k))
+            .cloned()
+            .collect()
     }
 
     pub fn spec(&self, id: &str) -> Option<&NodeSpec> {
@@ -106,8 +166,16 @@ impl Cluster {
         self.nodes.get(id).map_or(0, |n| n.starts)
     }
 
-    /// Starts (or restarts) one node in a new process group.
+    /// Starts (or restarts) one node, and its twin if it has one, each in a new process
+    /// group.
     pub fn spawn(&mut self, id: &str) -> Result<(), String> {
+        for key in self.with_twin(id) {
+            self.spawn_one(&key)?;
+        }
+        Ok(())
+    }
+
+    fn spawn_one(&mut self, id: &str) -> Result<(), String> {
         let n = self
             .nodes
             .get_mut(id)
@@ -175,8 +243,19 @@ impl Cluster {
         killpg(Pid::from_raw(pgid), sig).map_err(|e| format!("{sig} to {id} (group {pgid}): {e}"))
     }
 
-    /// SIGKILL to the node's group, and reap it.
+    /// SIGKILL to the node's group (and its twin's), and reap them.
     pub fn kill(&mut self, id: &str) -> Result<(), String> {
+        let mut first = Ok(());
+        for key in self.with_twin(id) {
+            let r = self.kill_one(&key);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+
+    fn kill_one(&mut self, id: &str) -> Result<(), String> {
         let r = self.signal(id, Signal::SIGKILL);
         let n = self.nodes.get_mut(id).expect("signal checked the id");
         if let Some(c) = n.child.as_mut() {
@@ -190,7 +269,18 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP to the node's group (and its twin's, if running).
     pub fn pause(&mut self, id: &str) -> Result<(), String> {
+        self.pause_one(id)?;
+        for key in self.with_twin(id).into_iter().skip(1) {
+            if self.state(&key) == Some(NodeState::Running) {
+                self.pause_one(&key)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn pause_one(&mut self, id: &str) -> Result<(), String> {
         if self.state(id) != Some(NodeState::Running) {
             return Err(format!("{id} is not running ({:?})", self.state(id)));
         }
@@ -199,7 +289,19 @@ impl Cluster {
         Ok(())
     }
 
+    /// SIGCONT to the node's group (and its twin's) if paused.
     pub fn resume(&mut self, id: &str) -> Result<(), String> {
+        let mut first = Ok(());
+        for key in self.with_twin(id) {
+            let r = self.resume_one(&key);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    }
+
+    fn resume_one(&mut self, id: &str) -> Result<(), String> {
         match self.state(id) {
             Some(NodeState::Paused) => {
                 self.signal(id, Signal::SIGCONT)?;
@@ -216,7 +318,8 @@ impl Cluster {
     /// (SIGTERM, or a spec's `[stop] signal`), then SIGKILL to those still alive after
     /// `grace`. Blocks.
     pub fn stop_all_with(&mut self, signal: Signal, grace: Duration) {
-        for id in self.ids() {
+        let all: Vec<NodeId> = self.nodes.keys().cloned().collect();
+        for id in all.clone() {
             if self.nodes[&id].child.is_some() {
                 let _ = self.signal(&id, Signal::SIGCONT);
                 let _ = self.signal(&id, signal);
@@ -224,10 +327,9 @@ impl Cluster {
         }
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            let alive = self
-                .ids()
-                .into_iter()
-                .filter(|id| self.nodes[id].child.is_some() && self.exited(id).is_none())
+            let alive = all
+                .iter()
+                .filter(|id| self.nodes[id.as_str()].child.is_some() && self.exited(id).is_none())
                 .count();
             if alive == 0 {
                 break;
@@ -400,6 +502,41 @@ mod tests {
         let pid2 = c.nodes["n2"].pgid.unwrap();
         drop(c);
         assert!(!alive(pid1b) && !alive(pid2));
+    }
+
+    /// A twin is started, killed and restarted with its member, is not a member itself,
+    /// is reported when it dies on its own, and goes with the drop guard.
+    #[test]
+    fn a_twin_follows_its_member_and_is_no_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cluster::new(vec![sleeper(dir.path(), "n1"), sleeper(dir.path(), "n2")]);
+        c.add_twin("n1", sleeper(dir.path(), "n1-twin"), None);
+        assert_eq!(c.ids(), vec!["n1".to_string(), "n2".to_string()]);
+        c.start_all().unwrap();
+        let twin = c.nodes["n1-twin"].pgid.unwrap();
+        assert!(alive(twin));
+        assert!(c.twins_gone().is_empty());
+        c.kill("n1").unwrap();
+        assert!(!alive(twin), "killed with its member");
+        assert!(c.twins_gone().is_empty(), "killed is not gone");
+        c.spawn("n1").unwrap();
+        let twin_b = c.nodes["n1-twin"].pgid.unwrap();
+        assert!(twin_b != twin && alive(twin_b), "restarted with its member");
+        killpg(Pid::from_raw(twin_b), Signal::SIGKILL).unwrap();
+        for _ in 0..250 {
+            if !c.twins_gone().is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let gone = c.twins_gone();
+        assert_eq!(gone.len(), 1, "{gone:?}");
+        assert_eq!(gone[0].0, "n1");
+        assert!(gone[0].1.contains("n1-twin.log"), "{gone:?}");
+        c.spawn("n1").unwrap();
+        let twin_c = c.nodes["n1-twin"].pgid.unwrap();
+        drop(c);
+        assert!(!alive(twin_c));
     }
 
     #[test]

@@ -289,22 +289,45 @@ impl TestConfig {
             }
         }
         if a.byzantine > 0 {
-            let Some(t) = builtin.filter(|_| spec.is_none()) else {
-                bail!(
-                    "--byzantine: a spec target has no Byzantine behaviours (not even twins yet)"
-                );
-            };
-            let modes = (t.byzantine_modes)();
             let twins = sunder_node::twins::MODE;
-            if a.byzantine_mode != twins && !modes.contains(&a.byzantine_mode.as_str()) {
-                bail!(
-                    "--byzantine-mode {}: unknown for {target}; known: {}",
-                    a.byzantine_mode,
-                    std::iter::once(twins)
-                        .chain(modes.iter().copied())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+            match (&spec, builtin) {
+                (Some(s), _) => {
+                    if a.byzantine_mode != twins {
+                        bail!(
+                            "--byzantine-mode {}: a spec target has no Byzantine behaviours \
+                             of its own; known: {twins}",
+                            a.byzantine_mode
+                        );
+                    }
+                    if !s.requires.twins {
+                        bail!(
+                            "--byzantine-mode twins: {} does not allow twins (a second process \
+                             with a node's identity); a spec says `twins = true` under \
+                             [requires] when that is safe",
+                            s.path.display()
+                        );
+                    }
+                    if net != NetBackend::Netns {
+                        bail!(
+                            "--byzantine-mode twins on a spec target needs --net netns (two \
+                             processes answering one address, each seen by half the nodes)"
+                        );
+                    }
+                }
+                (None, Some(t)) => {
+                    let modes = (t.byzantine_modes)();
+                    if a.byzantine_mode != twins && !modes.contains(&a.byzantine_mode.as_str()) {
+                        bail!(
+                            "--byzantine-mode {}: unknown for {target}; known: {}",
+                            a.byzantine_mode,
+                            std::iter::once(twins)
+                                .chain(modes.iter().copied())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                }
+                (None, None) => bail!("--byzantine: no target to give it to"),
             }
             if a.byzantine >= a.nodes {
                 bail!(
@@ -780,6 +803,7 @@ mod spec_tests {
                 peers: Default::default(),
                 data: dir.clone(),
                 events: dir.clone(),
+                log: dir.clone(),
             };
             let args: Vec<String> = crate::controller::launch::builtin_command(&c, exe, &ctx)
                 .args

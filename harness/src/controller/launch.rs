@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sunder_nemesis::clock::{fake_monotonic_requested, faketime_env, find_libfaketime, preloaded};
+use sunder_nemesis::netns::TwinPlan;
 use sunder_nemesis::{Clocks, FaketimeClocks, FaultKind, NetnsNet, NodeId, ProxyNet};
 use sunder_remote::RemoteClocks;
 use sunder_workloads::{AnyClient, BftClient, Dialer, Endpoint, JsonLinesClient, NsDialer};
@@ -90,9 +91,11 @@ pub struct NodeCtx<'a> {
     pub peer_listen: SocketAddr,
     /// Where it dials each other member (a relay, or the peer itself).
     pub peers: BTreeMap<NodeId, SocketAddr>,
-    /// Its data directory, and its event log.
+    /// Its data directory, its event log, and its log (stdout and stderr; a spec's
+    /// `{log}`).
     pub data: PathBuf,
     pub events: PathBuf,
+    pub log: PathBuf,
 }
 
 /// How to start one node. The clock preload is added on top of `env`.
@@ -149,7 +152,7 @@ fn spec_command(
         me: ctx.index - 1,
         members: members.to_vec(),
         data_dir: ctx.data.clone(),
-        log: dir.node_file(&format!("{}.log", ctx.id)),
+        log: ctx.log.clone(),
         run_dir: dir.path.clone(),
     };
     for (path, text) in spec.node_files(&node) {
@@ -253,14 +256,18 @@ pub async fn launch(
         let spawned = l.nodes.start_all();
         let outcome = match spawned {
             Err(e) => Err(e),
-            Ok(()) => wait_ready(&l.nodes, &l.probe, intr).await,
+            Ok(()) => wait_ready(&l.nodes, &l.probe, &cfg.byzantine_nodes, intr).await,
         };
         match outcome {
-            Ok(true) => {
+            Ok(Some(late)) => {
+                for w in late {
+                    eprintln!("sunder: warning: {w}");
+                    l.warnings.push(w);
+                }
                 check_preload(&mut l);
                 return Ok(Startup::Ready(Box::new(l)));
             }
-            Ok(false) => {
+            Ok(None) => {
                 l.nodes.kill_all();
                 return Ok(Startup::Interrupted);
             }
@@ -334,6 +341,28 @@ async fn proxy_layout(
     ))
 }
 
+/// The twins of a spec target's Byzantine nodes (`--byzantine-mode twins`; a built-in
+/// target's twins live inside its node process, see `sunder_core::twins`): the honest
+/// members split by id as the built-in twins split them, the upper half talking to the
+/// twins, the rest and the clients to the originals.
+fn twin_plan(cfg: &TestConfig) -> TwinPlan {
+    if cfg.spec.is_none() || cfg.byzantine_mode.as_deref() != Some(sunder_node::twins::MODE) {
+        return TwinPlan::default();
+    }
+    let honest: Vec<NodeId> = cfg
+        .members()
+        .into_iter()
+        .filter(|m| !cfg.byzantine_nodes.contains(m))
+        .collect();
+    TwinPlan {
+        twinned: cfg.byzantine_nodes.clone(),
+        twin_side: honest[honest.len() / 2..].to_vec(),
+    }
+}
+
+/// How long, once every honest node is ready, the Byzantine ones still get.
+const BYZANTINE_GRACE: Duration = Duration::from_secs(5);
+
 /// Fixed ports inside the namespaces: each node has an address of its own.
 const NETNS_CLIENT_PORT: u16 = 7000;
 const NETNS_PEER_PORT: u16 = 7001;
@@ -378,7 +407,7 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         NetBackend::Netns => {
             let m = members.clone();
             let net = Arc::new(
-                tokio::task::block_in_place(|| NetnsNet::setup(m))
+                tokio::task::block_in_place(|| NetnsNet::setup_with_twins(m, twin_plan(cfg)))
                     .context("set up the network namespaces")?,
             );
             // The run's own record of what it made, so a namespace seen later is traced
@@ -393,6 +422,8 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
                     "addresses": members.iter()
                         .map(|m| (m.clone(), names.addr(m).map(|a| a.to_string())))
                         .collect::<BTreeMap<_, _>>(),
+                    "twins": names.twins,
+                    "twin_side": net.twin_side(),
                 }),
             )?;
             let hub = net.hub_path();
@@ -426,8 +457,9 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         k.write(dir).context("write the run's keys")?;
     }
     let command = node_command(cfg, dir, &layout)?;
-    let mut specs = Vec::new();
-    for (i, id) in members.iter().enumerate() {
+    // One node's process: `key` names its files (the member's id, or `<id>-twin`).
+    let node_spec = |i: usize, id: &NodeId, key: &str| -> anyhow::Result<NodeSpec> {
+        let log = dir.node_file(&format!("{key}.log"));
         let ctx = NodeCtx {
             id,
             index: i + 1,
@@ -439,14 +471,15 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
                 .filter(|p| *p != id)
                 .map(|p| (p.clone(), layout.dial[&(id.clone(), p.clone())]))
                 .collect(),
-            data: dir.node_file(id),
-            events: dir.node_file(&format!("{id}.events.jsonl")),
+            data: dir.node_file(key),
+            events: dir.node_file(&format!("{key}.events.jsonl")),
+            log: log.clone(),
         };
         let NodeCmd {
             program,
             args,
             mut env,
-        } = command(&ctx).with_context(|| format!("the command for node {id}"))?;
+        } = command(&ctx).with_context(|| format!("the command for node {key}"))?;
         if let Some(lib) = &lib {
             env.extend(
                 faketime_env(lib, &clock_files[id], fake_monotonic_requested())
@@ -454,18 +487,29 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
                     .map(|(k, v)| (k.into(), v.into())),
             );
         }
-        specs.push(NodeSpec {
-            id: id.clone(),
+        Ok(NodeSpec {
+            id: key.to_string(),
             program,
             args,
             env,
-            log: dir.node_file(&format!("{id}.log")),
-        });
+            log,
+        })
+    };
+    let mut specs = Vec::new();
+    for (i, id) in members.iter().enumerate() {
+        specs.push(node_spec(i, id, id)?);
     }
     let mut cluster = Cluster::new(specs);
     if let Some(ns) = &netns {
         for id in &members {
             cluster.set_netns(id, Arc::new(ns.node_handle(id)?));
+        }
+        // A spec target's twins: the same command with a data directory and log of their
+        // own, in the twin namespace at the member's address.
+        for id in &ns.names().twins {
+            let i = members.iter().position(|m| m == id).expect("a member");
+            let spec = node_spec(i, id, &format!("{id}-twin"))?;
+            cluster.add_twin(id, spec, Some(Arc::new(ns.twin_handle(id)?)));
         }
     }
     let endpoints: Vec<Endpoint> = members
@@ -619,12 +663,18 @@ fn not_an_impostor(nodes: &Nodes, probe: &Probe, id: &str) -> Result<(), String>
 
 /// `Ok(true)` when every node is up, `Ok(false)` on interrupt, `Err` with the reason and
 /// the logs of the nodes at fault otherwise.
+/// Probes every node until each is ready. Byzantine nodes are not waited for beyond
+/// [`BYZANTINE_GRACE`] after the honest ones: a liar that never answers (an etcd member
+/// whose twin took its place) is what the run is about, not a failed start-up. Returns
+/// the Byzantine nodes still not ready then, with why, or `None` on an interrupt.
 async fn wait_ready(
     nodes: &Nodes,
     probe: &Probe,
+    byzantine: &[NodeId],
     intr: &mut watch::Receiver<bool>,
-) -> Result<bool, String> {
+) -> Result<Option<Vec<String>>, String> {
     let deadline = Instant::now() + probe.start_timeout();
+    let mut honest_ready: Option<Instant> = None;
     let mut last_error = BTreeMap::new();
     let mut pending = nodes.ids();
     loop {
@@ -649,7 +699,24 @@ async fn wait_ready(
         }
         pending = still;
         if pending.is_empty() {
-            return Ok(true);
+            return Ok(Some(Vec::new()));
+        }
+        if pending.iter().all(|id| byzantine.contains(id)) {
+            let since = *honest_ready.get_or_insert_with(Instant::now);
+            if since.elapsed() >= BYZANTINE_GRACE {
+                return Ok(Some(
+                    pending
+                        .iter()
+                        .map(|id| {
+                            let why = last_error.get(id).map_or("", String::as_str);
+                            format!(
+                                "Byzantine node {id} was not ready when the honest ones were \
+                                 (the run went on without waiting): {why}"
+                            )
+                        })
+                        .collect(),
+                ));
+            }
         }
         if Instant::now() > deadline {
             let tails: Vec<String> = pending
@@ -670,7 +737,7 @@ async fn wait_ready(
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = intr.wait_for(|v| *v) => return Ok(false),
+            _ = intr.wait_for(|v| *v) => return Ok(None),
         }
     }
 }

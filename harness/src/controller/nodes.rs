@@ -92,10 +92,17 @@ impl Nodes {
     /// A warning for what could not be stopped.
     pub fn stop_all(&self, signal: Signal, grace: Duration) -> Option<String> {
         match self {
-            Nodes::Local(c) => {
-                blocking(|| c.lock().stop_all_with(signal, grace));
-                None
-            }
+            Nodes::Local(c) => blocking(|| {
+                let mut c = c.lock();
+                // A twin that died on its own leaves a run that tested less than it says.
+                let gone: Vec<String> = c
+                    .twins_gone()
+                    .into_iter()
+                    .map(|(of, why)| format!("the twin of {of} was not running at the end ({why})"))
+                    .collect();
+                c.stop_all_with(signal, grace);
+                (!gone.is_empty()).then(|| gone.join("; "))
+            }),
             Nodes::Remote(r) => blocking(|| r.stop_all()),
         }
     }

@@ -92,6 +92,7 @@ pub fn node_launches(
             peers,
             data: PathBuf::from(layout.work_dir(id)),
             events: PathBuf::from(format!("{}/{id}.events.jsonl", layout.dir())),
+            log: PathBuf::from(format!("{}/{id}.log", layout.dir())),
         };
         let cmd = builtin_command(cfg, Path::new(exe), &ctx);
         let launch = remote_launch(

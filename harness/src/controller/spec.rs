@@ -153,6 +153,9 @@ pub struct Requires {
     pub net: Vec<String>,
     /// Per backend, the faults allowed; a backend not listed allows every fault.
     pub faults: BTreeMap<String, Vec<FaultKind>>,
+    /// `twins = true`: a second process with a node's identity, address and its own data
+    /// directory may be started (`--byzantine N --byzantine-mode twins`, with netns).
+    pub twins: bool,
 }
 
 impl Requires {

@@ -11,6 +11,10 @@
 //!                                          └──────────────────────────────────────┘
 //! ```
 //!
+//! Twins ([`TwinPlan`]): a member's twin gets a namespace `sunder-<tag>-<id>-twin` at the
+//! member's address, on hub port `t<i>`, and a `table bridge` in the hub keeps each side
+//! to its own (the twin side reaches the twin, everyone else the original).
+//!
 //! - [`names`]: the run tag (`<pid>-<seq>`) and every name and address derived from it.
 //! - [`command`]: running `ip` / `nft`; errors name the command and its stderr.
 //! - [`rules`]: the nftables text (pure).
@@ -28,5 +32,5 @@ pub mod teardown;
 pub use command::unavailable;
 pub use handle::NsHandle;
 pub use names::{HUB_ADDR, RunNames};
-pub use net::{NetnsNet, netns_path};
+pub use net::{NetnsNet, TwinPlan, netns_path};
 pub use teardown::{Leftover, leftovers, remove_leftovers, remove_namespace};

@@ -20,6 +20,8 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 pub struct RunNames {
     pub tag: String,
     pub members: Vec<NodeId>,
+    /// Members that also have a twin namespace (`sunder-<tag>-<node>-twin`).
+    pub twins: Vec<NodeId>,
 }
 
 impl RunNames {
@@ -29,6 +31,7 @@ impl RunNames {
         RunNames {
             tag: format!("{}-{seq}", std::process::id()),
             members,
+            twins: Vec::new(),
         }
     }
 
@@ -40,9 +43,16 @@ impl RunNames {
         format!("{PREFIX}{}-{id}", self.tag)
     }
 
-    /// Node namespaces in member order, then the hub.
+    /// The namespace of a member's twin: the same address as the member, on another port
+    /// of the bridge.
+    pub fn twin(&self, id: &str) -> String {
+        format!("{PREFIX}{}-{id}-twin", self.tag)
+    }
+
+    /// Node namespaces in member order, then the twins', then the hub.
     pub fn namespaces(&self) -> Vec<String> {
         let mut v: Vec<String> = self.members.iter().map(|m| self.node(m)).collect();
+        v.extend(self.twins.iter().map(|m| self.twin(m)));
         v.push(self.hub());
         v
     }
@@ -62,6 +72,12 @@ impl RunNames {
     pub fn hub_port(&self, id: &str) -> Option<String> {
         let i = self.members.iter().position(|m| m == id)?;
         Some(format!("v{}", i + 1))
+    }
+
+    /// The hub's end of a twin's veth.
+    pub fn twin_port(&self, id: &str) -> Option<String> {
+        let i = self.members.iter().position(|m| m == id)?;
+        Some(format!("t{}", i + 1))
     }
 
     /// The pid in a namespace name of ours (`sunder-<pid>-...`).
@@ -91,5 +107,11 @@ mod tests {
         assert_eq!(a.addr("n9"), None);
         assert!(!a.table().contains('-') && a.table().starts_with("sunder_"));
         assert_eq!(a.namespaces().last(), Some(&a.hub()));
+        let mut t = a.clone();
+        t.twins = vec!["n2".into()];
+        assert_eq!(t.namespaces().len(), 4);
+        assert_eq!(RunNames::owner_pid(&t.twin("n2")), Some(std::process::id()));
+        assert_eq!(t.twin_port("n2").as_deref(), Some("t2"));
+        assert_ne!(t.twin("n2"), t.node("n2"));
     }
 }

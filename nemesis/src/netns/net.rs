@@ -18,11 +18,17 @@ pub fn netns_path(name: &str) -> PathBuf {
 /// node a namespace with `eth0` at 10.77.0.<i> on that bridge and a table
 /// `inet sunder_<tag>` whose input chains carry partitions and loss.
 ///
+/// With twins ([`TwinPlan`]), a twinned member has a second namespace at its address on
+/// another bridge port, and a `bridge` table in the hub decides who reaches which of the
+/// two (see [`rules::twins`]).
+///
 /// Teardown (explicit, or on drop) kills whatever still runs in the namespaces and deletes
 /// them; the veths and tables go with them. Nothing outside these namespaces is touched.
 #[derive(Debug)]
 pub struct NetnsNet {
     names: RunNames,
+    /// The honest members that talk to the twins (none without twins).
+    twin_side: Vec<NodeId>,
     /// Namespaces made and not yet deleted.
     made: Mutex<Vec<String>>,
 }
@@ -31,8 +37,31 @@ impl NetnsNet {
     /// Creates the namespaces for `members` with a fresh run tag. On failure, removes what
     /// it made and returns the failing command and its stderr.
     pub fn setup(members: Vec<NodeId>) -> Result<NetnsNet, NemesisError> {
+        NetnsNet::setup_with_twins(members, TwinPlan::default())
+    }
+
+    /// [`setup`](Self::setup), plus a twin namespace for each member `plan` names. A plan
+    /// naming a non-member, or a member both twinned and on the twin side, is refused
+    /// before anything is made.
+    pub fn setup_with_twins(
+        members: Vec<NodeId>,
+        plan: TwinPlan,
+    ) -> Result<NetnsNet, NemesisError> {
+        for id in plan.twinned.iter().chain(&plan.twin_side) {
+            if !members.contains(id) {
+                return Err(NemesisError::UnknownNode(id.clone()));
+            }
+        }
+        if let Some(both) = plan.twinned.iter().find(|t| plan.twin_side.contains(t)) {
+            return Err(NemesisError::Backend(format!(
+                "{both} cannot be twinned and on its twins' side at once"
+            )));
+        }
+        let mut names = RunNames::new(members);
+        names.twins = plan.twinned;
         let net = NetnsNet {
-            names: RunNames::new(members),
+            names,
+            twin_side: plan.twin_side,
             made: Mutex::new(Vec::new()),
         };
         match net.build() {
@@ -77,33 +106,60 @@ impl NetnsNet {
         run("ip", &["-n", &hub, "link", "set", "br0", "up"], None)?;
         let table = rules::table(&self.names.table());
         for id in &self.names.members {
-            let ns = self.names.node(id);
             let port = self.names.hub_port(id).expect("a member");
-            let cidr = format!("{}/{PREFIX_LEN}", self.names.addr(id).expect("a member"));
-            self.add_namespace(&ns)?;
-            run("ip", &["-n", &ns, "link", "set", "lo", "up"], None)?;
-            run(
-                "ip",
-                &[
-                    "-n", &hub, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
-                    "netns", &ns,
-                ],
-                None,
+            self.add_node_namespace(id, &self.names.node(id), &port, &table)?;
+        }
+        if !self.names.twins.is_empty() {
+            let mut twin_ports = Vec::new();
+            let mut originals = Vec::new();
+            for id in &self.names.twins {
+                let port = self.names.twin_port(id).expect("a member");
+                self.add_node_namespace(id, &self.names.twin(id), &port, &table)?;
+                twin_ports.push(port);
+                originals.push(self.names.hub_port(id).expect("a member"));
+            }
+            let side: Vec<String> = self
+                .twin_side
+                .iter()
+                .map(|id| self.names.hub_port(id).expect("a member"))
+                .collect();
+            self.nft(
+                &hub,
+                &rules::twins(&self.names.table(), &twin_ports, &originals, &side),
             )?;
-            run(
-                "ip",
-                &["-n", &hub, "link", "set", &port, "master", "br0", "up"],
-                None,
-            )?;
-            run(
-                "ip",
-                &["-n", &ns, "addr", "add", &cidr, "dev", "eth0"],
-                None,
-            )?;
-            run("ip", &["-n", &ns, "link", "set", "eth0", "up"], None)?;
-            self.nft(&ns, &table)?;
         }
         Ok(())
+    }
+
+    /// A namespace `ns` for member `id`: its `eth0` at the member's address, the hub's
+    /// end `port` on the bridge, and the run's table.
+    fn add_node_namespace(
+        &self,
+        id: &str,
+        ns: &str,
+        port: &str,
+        table: &str,
+    ) -> Result<(), NemesisError> {
+        let hub = self.names.hub();
+        let cidr = format!("{}/{PREFIX_LEN}", self.names.addr(id).expect("a member"));
+        self.add_namespace(ns)?;
+        run("ip", &["-n", ns, "link", "set", "lo", "up"], None)?;
+        run(
+            "ip",
+            &[
+                "-n", &hub, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
+                ns,
+            ],
+            None,
+        )?;
+        run(
+            "ip",
+            &["-n", &hub, "link", "set", port, "master", "br0", "up"],
+            None,
+        )?;
+        run("ip", &["-n", ns, "addr", "add", &cidr, "dev", "eth0"], None)?;
+        run("ip", &["-n", ns, "link", "set", "eth0", "up"], None)?;
+        self.nft(ns, table)
     }
 
     fn nft(&self, ns: &str, text: &str) -> Result<(), NemesisError> {
@@ -134,6 +190,31 @@ impl NetnsNet {
             .map_err(|e| NemesisError::Backend(format!("open {}: {e}", path.display())))
     }
 
+    /// An open handle of a twin's namespace (a member given a twin by the plan).
+    pub fn twin_handle(&self, id: &str) -> Result<NsHandle, NemesisError> {
+        if !self.names.twins.iter().any(|m| m == id) {
+            return Err(NemesisError::UnknownNode(format!("{id} (no twin)")));
+        }
+        let path = netns_path(&self.names.twin(id));
+        NsHandle::open(&path)
+            .map_err(|e| NemesisError::Backend(format!("open {}: {e}", path.display())))
+    }
+
+    /// The honest members that talk to the twins.
+    pub fn twin_side(&self) -> &[NodeId] {
+        &self.twin_side
+    }
+
+    /// Loads `text` into a member's namespace and, when it has a twin, into the twin's:
+    /// the two share an address, so what one hears the other hears too.
+    fn nft_node(&self, id: &str, text: &str) -> Result<(), NemesisError> {
+        self.nft(&self.names.node(id), text)?;
+        if self.names.twins.iter().any(|t| t == id) {
+            self.nft(&self.names.twin(id), text)?;
+        }
+        Ok(())
+    }
+
     fn addrs(
         &self,
         ids: impl IntoIterator<Item = impl AsRef<str>>,
@@ -160,10 +241,7 @@ impl NetnsNet {
         let table = self.names.table();
         let receivers: Vec<NodeId> = silenced.keys().cloned().collect();
         Ok(Outcome::each(&receivers, |id| {
-            self.nft(
-                &self.names.node(id),
-                &rules::partition(&table, &silenced[id]),
-            )
+            self.nft_node(id, &rules::partition(&table, &silenced[id]))
         }))
     }
 
@@ -172,7 +250,7 @@ impl NetnsNet {
         self.addrs(nodes)?;
         let table = self.names.table();
         Ok(Outcome::each(nodes, |id| {
-            self.nft(&self.names.node(id), &rules::partition(&table, &[]))
+            self.nft_node(id, &rules::partition(&table, &[]))
         }))
     }
 
@@ -182,10 +260,7 @@ impl NetnsNet {
         let table = self.names.table();
         Ok(Outcome::each(&loss.nodes, |id| {
             let peers = self.addrs(self.names.members.iter().filter(|m| *m != id))?;
-            self.nft(
-                &self.names.node(id),
-                &rules::loss(&table, &peers, loss.percent),
-            )
+            self.nft_node(id, &rules::loss(&table, &peers, loss.percent))
         }))
     }
 
@@ -194,7 +269,7 @@ impl NetnsNet {
         self.addrs(nodes)?;
         let table = self.names.table();
         Ok(Outcome::each(nodes, |id| {
-            self.nft(&self.names.node(id), &rules::loss(&table, &[], 0))
+            self.nft_node(id, &rules::loss(&table, &[], 0))
         }))
     }
 
@@ -231,6 +306,14 @@ impl NetnsNet {
         *made = left;
         joined(errors)
     }
+}
+
+/// Which members get a twin, and which honest members talk to the twins rather than the
+/// originals. The clients (the hub) always reach the originals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TwinPlan {
+    pub twinned: Vec<NodeId>,
+    pub twin_side: Vec<NodeId>,
 }
 
 fn joined(errors: Vec<String>) -> Result<(), NemesisError> {

@@ -19,6 +19,47 @@ pub fn table(table: &str) -> String {
     )
 }
 
+fn names(ports: &[String]) -> String {
+    let list: Vec<String> = ports.iter().map(|p| format!("\"{p}\"")).collect();
+    format!("{{ {} }}", list.join(", "))
+}
+
+/// The hub's bridge table for twins, by the hub's port names: the twins' ports `twins`
+/// reach only each other and the ports in `twin_side`; the originals' ports `originals`
+/// never reach `twin_side`; nothing from a twin reaches the bridge itself (the clients) and
+/// nothing from the bridge reaches a twin. ARP goes by the same rules, so each side learns
+/// the one MAC address it may reach for the shared address.
+pub fn twins(table: &str, twins: &[String], originals: &[String], twin_side: &[String]) -> String {
+    let t = names(twins);
+    let reach: Vec<String> = twins.iter().chain(twin_side).cloned().collect();
+    let reach = names(&reach);
+    let mut s = format!(
+        "table bridge {table} {{\n\
+         \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n"
+    );
+    if !twins.is_empty() {
+        let _ = writeln!(s, "\t\tiifname {t} oifname != {reach} drop");
+        let _ = writeln!(s, "\t\toifname {t} iifname != {reach} drop");
+    }
+    if !originals.is_empty() && !twin_side.is_empty() {
+        let (o, u) = (names(originals), names(twin_side));
+        let _ = writeln!(s, "\t\tiifname {o} oifname {u} drop");
+        let _ = writeln!(s, "\t\tiifname {u} oifname {o} drop");
+    }
+    s.push_str("\t}\n");
+    if !twins.is_empty() {
+        let _ = write!(
+            s,
+            "\tchain input {{\n\t\ttype filter hook input priority filter; policy accept;\n\
+             \t\tiifname {t} drop\n\t}}\n\
+             \tchain output {{\n\t\ttype filter hook output priority filter; policy accept;\n\
+             \t\toifname {t} drop\n\t}}\n"
+        );
+    }
+    s.push_str("}\n");
+    s
+}
+
 fn set(addrs: &[Ipv4Addr]) -> String {
     let list: Vec<String> = addrs.iter().map(Ipv4Addr::to_string).collect();
     format!("{{ {} }}", list.join(", "))
@@ -80,5 +121,28 @@ mod tests {
         assert!(l.contains("numgen random mod 100 < 30 drop"), "{l}");
         let all = loss("t", &[Ipv4Addr::new(10, 77, 0, 2)], 100);
         assert!(all.ends_with("ip saddr { 10.77.0.2 } drop\n"), "{all}");
+    }
+
+    #[test]
+    fn twins_reach_their_side_and_originals_the_other() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let r = twins("t", &s(&["t3"]), &s(&["v3"]), &s(&["v4", "v5"]));
+        assert!(r.starts_with("table bridge t {"), "{r}");
+        for rule in [
+            "iifname { \"t3\" } oifname != { \"t3\", \"v4\", \"v5\" } drop",
+            "oifname { \"t3\" } iifname != { \"t3\", \"v4\", \"v5\" } drop",
+            "iifname { \"v3\" } oifname { \"v4\", \"v5\" } drop",
+            "iifname { \"v4\", \"v5\" } oifname { \"v3\" } drop",
+            "hook input priority filter; policy accept;\n\t\tiifname { \"t3\" } drop",
+            "hook output priority filter; policy accept;\n\t\toifname { \"t3\" } drop",
+        ] {
+            assert!(r.contains(rule), "{rule} in {r}");
+        }
+        // No empty set, which nft refuses: a twin side of none leaves the originals free.
+        let none = twins("t", &s(&["t2"]), &s(&["v2"]), &[]);
+        assert!(
+            !none.contains("{  }") && !none.contains("iifname { \"v2\" }"),
+            "{none}"
+        );
     }
 }

@@ -84,6 +84,8 @@ struct RawRequires {
     net: Option<Vec<S<String>>>,
     #[serde(default)]
     faults: BTreeMap<String, Vec<S<String>>>,
+    #[serde(default)]
+    twins: bool,
 }
 
 /// Line numbers of byte offsets in one text.
@@ -525,7 +527,11 @@ pub(super) fn check(text: &str, path: &Path) -> Result<TargetSpec, SpecError> {
         },
         ready,
         stop,
-        requires: Requires { net, faults },
+        requires: Requires {
+            net,
+            faults,
+            twins: raw.requires.twins,
+        },
         client,
         files,
         client_table,
