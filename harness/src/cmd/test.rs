@@ -77,13 +77,15 @@ pub struct TestArgs {
     pub opts: Vec<String>,
     /// Make N nodes Byzantine, chosen by the seed and recorded (results.json
     /// `byzantine`); the checkers judge the honest nodes only. PBFT tolerates
-    /// f = (n-1)/3; more shows what the bound is for.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub byzantine: usize,
-    /// What the Byzantine nodes do: `twins` on any target (two honest cores with one
-    /// identity); pbft also: equivocate, silent, corrupt-digest, forge, replay, mix.
-    #[arg(long = "byzantine-mode", default_value = "mix", value_name = "MODE")]
-    pub byzantine_mode: String,
+    /// f = (n-1)/3; more shows what the bound is for. Default 0, or 1 when
+    /// `--byzantine-mode` is given alone.
+    #[arg(long, value_name = "N")]
+    pub byzantine: Option<usize>,
+    /// What the Byzantine nodes do (default mix): `twins` on any target (two honest cores
+    /// with one identity; a second process for a spec that allows it); pbft also:
+    /// equivocate, silent, corrupt-digest, forge, replay, mix.
+    #[arg(long = "byzantine-mode", value_name = "MODE")]
+    pub byzantine_mode: Option<String>,
     /// Where runs are stored.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,

@@ -110,14 +110,18 @@ pub fn builtin_client_opt(
 }
 
 impl TestConfig {
-    /// Where a PBFT client's requests go first (`--client-opt send=...`).
+    /// Where a PBFT client's requests go first (`--client-opt send=...`; default `all`:
+    /// a replica answers a client only on the connection the request came in on, so a
+    /// request sent to the primary alone completes only at its first retransmission, and
+    /// only the primary holds it until then: fewer replicas watching the primary, fewer
+    /// view changes, a poorer bug finder).
     pub fn bft_first_send(&self) -> sunder_workloads::FirstSend {
         self.client_opts
             .iter()
             .rev()
             .find(|(k, _)| k == "send")
             .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or_default()
+            .unwrap_or(sunder_workloads::FirstSend::All)
     }
 
     /// Validates the flags. Every error names the flag.
@@ -288,15 +292,23 @@ impl TestConfig {
                 bail!("--bug {b:?}: expected a bug name");
             }
         }
-        if a.byzantine > 0 {
+        // `--byzantine-mode M` alone makes one node Byzantine: the one flag a run needs.
+        let byzantine = a
+            .byzantine
+            .unwrap_or(usize::from(a.byzantine_mode.is_some()));
+        let byzantine_mode = a.byzantine_mode.clone().unwrap_or_else(|| "mix".into());
+        if byzantine == 0 && a.byzantine_mode.is_some() {
+            bail!("--byzantine-mode {byzantine_mode} with --byzantine 0: no node to give it to");
+        }
+        if byzantine > 0 {
             let twins = sunder_node::twins::MODE;
             match (&spec, builtin) {
                 (Some(s), _) => {
-                    if a.byzantine_mode != twins {
+                    if byzantine_mode != twins {
                         bail!(
                             "--byzantine-mode {}: a spec target has no Byzantine behaviours \
                              of its own; known: {twins}",
-                            a.byzantine_mode
+                            byzantine_mode
                         );
                     }
                     if !s.requires.twins {
@@ -316,10 +328,10 @@ impl TestConfig {
                 }
                 (None, Some(t)) => {
                     let modes = (t.byzantine_modes)();
-                    if a.byzantine_mode != twins && !modes.contains(&a.byzantine_mode.as_str()) {
+                    if byzantine_mode != twins && !modes.contains(&byzantine_mode.as_str()) {
                         bail!(
                             "--byzantine-mode {}: unknown for {target}; known: {}",
-                            a.byzantine_mode,
+                            byzantine_mode,
                             std::iter::once(twins)
                                 .chain(modes.iter().copied())
                                 .collect::<Vec<_>>()
@@ -329,10 +341,10 @@ impl TestConfig {
                 }
                 (None, None) => bail!("--byzantine: no target to give it to"),
             }
-            if a.byzantine >= a.nodes {
+            if byzantine >= a.nodes {
                 bail!(
                     "--byzantine {}: at least one of the {} nodes must be honest",
-                    a.byzantine,
+                    byzantine,
                     a.nodes
                 );
             }
@@ -388,9 +400,9 @@ impl TestConfig {
             results: a.results.clone(),
             junit: a.junit.clone(),
             op_timeout,
-            byzantine: a.byzantine,
-            byzantine_mode: (a.byzantine > 0).then(|| a.byzantine_mode.clone()),
-            byzantine_nodes: sunder_sim::config::byzantine_members(seed, a.nodes, a.byzantine),
+            byzantine,
+            byzantine_mode: (byzantine > 0).then(|| byzantine_mode.clone()),
+            byzantine_nodes: sunder_sim::config::byzantine_members(seed, a.nodes, byzantine),
             hosts,
         })
     }
@@ -755,6 +767,8 @@ mod spec_tests {
         assert!(c.replay_command().contains("--client-opt send=all"));
         super::tests_support::assert_replays(&c);
         let c = parse(&["--target", "pbft"]).unwrap();
+        assert_eq!(c.bft_first_send(), sunder_workloads::FirstSend::All);
+        let c = parse(&["--target", "pbft", "--client-opt", "send=primary"]).unwrap();
         assert_eq!(c.bft_first_send(), sunder_workloads::FirstSend::Primary);
         for bad in [
             &["--target", "pbft", "--client-opt", "send=everyone"][..],
@@ -764,6 +778,36 @@ mod spec_tests {
             let e = parse(bad).unwrap_err().to_string();
             assert!(e.contains("--client-opt"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_byzantine_mode_alone_makes_one_node_lie() {
+        let c = parse(&[
+            "--target",
+            "pbft",
+            "--nodes",
+            "4",
+            "--byzantine-mode",
+            "forge",
+        ])
+        .unwrap();
+        assert_eq!((c.byzantine, c.byzantine_nodes.len()), (1, 1));
+        assert_eq!(c.byzantine_mode.as_deref(), Some("forge"));
+        let c = parse(&["--target", "pbft", "--nodes", "4", "--byzantine", "1"]).unwrap();
+        assert_eq!(c.byzantine_mode.as_deref(), Some("mix"), "the default mode");
+        let none = parse(&["--target", "pbft", "--nodes", "4"]).unwrap();
+        assert_eq!((none.byzantine, none.byzantine_mode), (0, None));
+        let err = parse(&[
+            "--target",
+            "pbft",
+            "--byzantine",
+            "0",
+            "--byzantine-mode",
+            "forge",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("--byzantine 0"), "{err}");
     }
 
     #[test]
