@@ -35,7 +35,18 @@ pub struct TargetInfo {
     pub run_node: Option<fn(NodeArgs) -> Result<(), NodeError>>,
     /// The deterministic simulator's entry for this core (`sunder sim --target NAME`).
     pub sim: Option<RunFn>,
+    /// The faults `sunder test` mixes when `--nemesis` is not given.
+    pub default_nemesis: &'static str,
+    /// The nemesis's beat when `--nemesis-interval` is not given.
+    pub default_interval: std::time::Duration,
 }
+
+/// The faults `sunder test` mixes when neither `--nemesis` nor the target says otherwise
+/// (spec and Maelstrom targets too).
+pub const DEFAULT_NEMESIS: &str = "partition,kill";
+
+/// The nemesis's beat when neither `--nemesis-interval` nor the target says otherwise.
+pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A target's leader timeout: the `--opt` that sets it, in milliseconds, and its default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +82,8 @@ const fn builtin<P: SimTarget>(
         leader_timeout,
         run_node: Some(sunder_node::run_node::<P>),
         sim: Some(sunder_sim::run_with_schedule::<P>),
+        default_nemesis: DEFAULT_NEMESIS,
+        default_interval: DEFAULT_INTERVAL,
     }
 }
 
@@ -107,6 +120,13 @@ pub static TARGETS: &[TargetInfo] = &[
     // Its node reads the key files the controller writes (pbft_node.rs).
     TargetInfo {
         run_node: Some(crate::pbft_node::run),
+        // Pauses too: a primary that stalls and comes back is the slow primary PBFT's view
+        // change is for, and a replica stalled while the others commit falls behind the
+        // way a view change must not forget. And a faster beat: a view change goes wrong
+        // only when it lands on a replica still behind, so it takes more of them than an
+        // election does (measured in the README's table of the default run).
+        default_nemesis: "partition,kill,pause",
+        default_interval: std::time::Duration::from_secs(2),
         ..builtin::<sunder_pbft::Pbft>(
             "pbft",
             "PBFT: Byzantine fault tolerant, signed messages and client requests",

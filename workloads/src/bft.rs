@@ -9,7 +9,10 @@
 //!     │   every replica at once) ─────────────────────┤
 //!     │   every `retransmit`: every replica with no   ├─► answers: each must be signed by
 //!     │   exchange in flight (a killed one, later)  ──┘   the replica it came from, for
-//!     ▼                                                   this id and ts; others ignored
+//!     │                                                   this id and ts (alone, or one of
+//!     │                                                   a batch: its Merkle path leads to
+//!     │                                                   the root signed); others ignored
+//!     ▼
 //!  f+1 matching results from distinct replicas ─► Ok / Fail as they say; the primary of
 //!  their view is the next call's first stop. The op's deadline ─► Info (the request may
 //!  still execute: it is never re-sent as another operation).
@@ -25,11 +28,14 @@ use crate::client::{Client, Endpoint, Outcome, errors};
 use crate::dial::Dialer;
 use crate::jsonlines::{JsonLinesClient, classify};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use sunder_wire::bft::{from_hex, reply_bytes, request_bytes, result_of, to_hex};
+use sunder_wire::bft::{
+    batch_reply_bytes, from_hex, reply_bytes, reply_leaf, request_bytes, result_of, root_from_path,
+    to_hex,
+};
 use sunder_wire::{ClientSig, Op, Response};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, sleep_until};
@@ -94,7 +100,17 @@ pub struct BftClient {
     retransmit: Duration,
     first_send: FirstSend,
     bad_replies: AtomicU64,
+    /// Batch signatures verified lately (replica, signed bytes, signature), newest last:
+    /// one signature answers every client of a batch, so the calls of one batch that
+    /// share this client check it once.
+    verified: Mutex<VecDeque<Verified>>,
 }
+
+/// A batch signature found valid: the replica's endpoint, the bytes signed, the signature.
+type Verified = (usize, Vec<u8>, [u8; 64]);
+
+/// How many batch signatures [`BftClient`] remembers as verified.
+const VERIFIED_CACHE: usize = 64;
 
 impl std::fmt::Debug for BftClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,6 +169,7 @@ impl BftClient {
             retransmit: retransmit.max(MIN_RETRANSMIT),
             first_send: FirstSend::Primary,
             bad_replies: AtomicU64::new(0),
+            verified: Mutex::new(VecDeque::with_capacity(VERIFIED_CACHE)),
         })
     }
 
@@ -177,8 +194,37 @@ impl BftClient {
         }
         let sig = Signature::from_slice(&from_hex(&s.sig)?).ok()?;
         let bytes = reply_bytes(replica, s.view, id, ts, resp);
-        self.keys[from].verify(&bytes, &sig).ok()?;
+        match &s.batch {
+            None => self.keys[from].verify(&bytes, &sig).ok()?,
+            // One signature over a batch's replies: this one's path leads to the root signed.
+            Some(b) => {
+                let root = root_from_path(reply_leaf(&bytes), b)?;
+                let signed = batch_reply_bytes(replica, s.view, b.count, &root);
+                self.verify_shared(from, signed, sig)?
+            }
+        }
         Some(s.view)
+    }
+
+    /// Verifies a batch signature, or finds it among the ones verified lately: the same
+    /// replica, the same signed bytes, the same signature.
+    fn verify_shared(&self, from: usize, signed: Vec<u8>, sig: Signature) -> Option<()> {
+        let sig_bytes = sig.to_bytes();
+        let seen = |cache: &VecDeque<Verified>| {
+            cache
+                .iter()
+                .any(|(f, b, s)| *f == from && *s == sig_bytes && *b == signed)
+        };
+        if seen(&self.verified.lock().unwrap_or_else(|p| p.into_inner())) {
+            return Some(());
+        }
+        self.keys[from].verify(&signed, &sig).ok()?;
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() == VERIFIED_CACHE {
+            cache.pop_front();
+        }
+        cache.push_back((from, signed, sig_bytes));
+        Some(())
     }
 
     async fn ordered(&self, op: &Op, deadline: Instant) -> Outcome {

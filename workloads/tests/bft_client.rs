@@ -9,7 +9,9 @@ use ed25519_dalek::{Signer, SigningKey, Verifier};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use sunder_wire::bft::{reply_bytes, request_bytes, to_hex};
+use sunder_wire::bft::{
+    ReplyBatch, batch_reply_bytes, merkle, reply_bytes, reply_leaf, request_bytes, to_hex,
+};
 use sunder_wire::{Op, ReplySig, Request, Response};
 use sunder_workloads::{BftClient, Client, Dialer, Endpoint, Outcome};
 
@@ -22,6 +24,10 @@ enum Replica {
     WrongKey(i64),
     /// Signs, for another timestamp than the request's.
     OtherTs(i64),
+    /// Signs `value` as the second of three replies answered with one signature.
+    Batched(i64),
+    /// As `Batched`, but the proof's first sibling hash is altered.
+    BadPath(i64),
     Silent,
 }
 
@@ -52,6 +58,31 @@ async fn replica(i: usize, how: Replica) -> FakeNode {
             Replica::Honest(v) => (v, secret(i), auth.ts),
             Replica::WrongKey(v) => (v, [7; 32], auth.ts),
             Replica::OtherTs(v) => (v, secret(i), auth.ts + 1),
+            Replica::Batched(v) | Replica::BadPath(v) => {
+                let mut resp = Response::ok(req.id, json!(v));
+                let mine = reply_leaf(&reply_bytes(&id, 0, auth.client, auth.ts, &resp));
+                let others =
+                    |c: u64| reply_leaf(&reply_bytes(&id, 0, c, 1, &Response::ok(0, json!(0))));
+                let (root, paths) = merkle(&[others(7), mine, others(8)]).unwrap();
+                let mut path: Vec<String> = paths[1].iter().map(|h| to_hex(h)).collect();
+                if how == Replica::BadPath(v) {
+                    path[0] = to_hex(&[0xab; 32]);
+                }
+                let bytes = batch_reply_bytes(&id, 0, 3, &root);
+                resp.signed = Some(Box::new(ReplySig {
+                    replica: id.clone(),
+                    view: 0,
+                    client: auth.client,
+                    ts: auth.ts,
+                    sig: to_hex(&SigningKey::from_bytes(&secret(i)).sign(&bytes).to_bytes()),
+                    batch: Some(ReplyBatch {
+                        index: 1,
+                        count: 3,
+                        path,
+                    }),
+                }));
+                return Action::Reply(Duration::ZERO, resp);
+            }
         };
         let mut resp = Response::ok(req.id, json!(value));
         let bytes = reply_bytes(&id, 0, auth.client, ts, &resp);
@@ -61,6 +92,7 @@ async fn replica(i: usize, how: Replica) -> FakeNode {
             client: auth.client,
             ts,
             sig: to_hex(&SigningKey::from_bytes(&key).sign(&bytes).to_bytes()),
+            batch: None,
         }));
         Action::Reply(Duration::ZERO, resp)
     }))
@@ -116,6 +148,33 @@ async fn f_plus_one_matching_signed_replies_are_a_result() {
     let out = c.call(0, &read(), Duration::from_secs(10)).await;
     assert_eq!(out, Outcome::Ok(json!(5)));
     assert_eq!(c.bad_replies(), 0);
+}
+
+#[tokio::test]
+async fn a_reply_signed_as_one_of_a_batch_counts_and_one_whose_proof_was_altered_does_not() {
+    let n = [
+        replica(0, Replica::Batched(5)).await,
+        replica(1, Replica::Honest(5)).await,
+        replica(2, Replica::Silent).await,
+        replica(3, Replica::Silent).await,
+    ];
+    let c = client(&[&n[0], &n[1], &n[2], &n[3]], 0).await;
+    assert_eq!(
+        c.call(0, &read(), Duration::from_secs(10)).await,
+        Outcome::Ok(json!(5))
+    );
+    assert_eq!(c.bad_replies(), 0);
+    // The same, with the batched reply's proof altered: one valid reply is not a result.
+    let n = [
+        replica(0, Replica::BadPath(5)).await,
+        replica(1, Replica::Honest(5)).await,
+        replica(2, Replica::Silent).await,
+        replica(3, Replica::Silent).await,
+    ];
+    let c = client(&[&n[0], &n[1], &n[2], &n[3]], 0).await;
+    let out = c.call(0, &read(), Duration::from_millis(300)).await;
+    assert!(matches!(out, Outcome::Info { .. }), "{out:?}");
+    assert!(c.bad_replies() >= 1, "{}", c.bad_replies());
 }
 
 #[tokio::test]

@@ -20,8 +20,14 @@ pub fn config(args: &TestArgs, program: PathBuf, seed: u64) -> anyhow::Result<Co
     c.concurrency = args.concurrency;
     c.rate = args.rate;
     c.time_limit = args.time_limit;
-    c.nemesis = config::parse_nemesis(&args.nemesis)?;
-    c.nemesis_interval = args.nemesis_interval;
+    c.nemesis = config::parse_nemesis(
+        args.nemesis
+            .as_deref()
+            .unwrap_or(crate::targets::DEFAULT_NEMESIS),
+    )?;
+    c.nemesis_interval = args
+        .nemesis_interval
+        .unwrap_or(crate::targets::DEFAULT_INTERVAL);
     c.key_count = args.key_count;
     if let Some(t) = args.op_timeout {
         c.op_timeout = t;
@@ -181,7 +187,10 @@ fn run_name(args: &TestArgs, c: &Config) -> String {
     let nemesis = if c.nemesis.is_empty() {
         "none".to_string()
     } else {
-        args.nemesis.replace(',', "+")
+        args.nemesis
+            .as_deref()
+            .unwrap_or(crate::targets::DEFAULT_NEMESIS)
+            .replace(',', "+")
     };
     args.name
         .clone()

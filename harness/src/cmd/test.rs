@@ -49,18 +49,19 @@ pub struct TestArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Faults to mix: a comma-separated list of partition, kill, pause, clock (needs
-    /// libfaketime), loss (random packet loss, needs --net netns); or `none`.
-    #[arg(long, default_value = "partition,kill")]
-    pub nemesis: String,
+    /// libfaketime), loss (random packet loss, needs --net netns); or `none`
+    /// [default: partition,kill; pbft: partition,kill,pause].
+    #[arg(long)]
+    pub nemesis: Option<String>,
     /// Network backend: `proxy` (TCP relays on 127.0.0.1, no privileges) or `netns` (root:
     /// a network namespace per node, faults as nftables rules; needed for `loss`).
     #[arg(long, default_value = "proxy")]
     pub net: String,
     /// The nemesis's beat: with `--fault-lengths fixed`, the quiet time before each fault
     /// and how long each fault lasts; with `varied`, the mean quiet time, and faults last
-    /// from 5 ms to two intervals.
-    #[arg(long = "nemesis-interval", default_value = "3s", value_parser = parse_duration)]
-    pub nemesis_interval: Duration,
+    /// from 5 ms to two intervals [default: 3s; pbft: 2s].
+    #[arg(long = "nemesis-interval", value_parser = parse_duration)]
+    pub nemesis_interval: Option<Duration>,
     /// `varied` (faults of every length, blips that end inside one election to faults of
     /// two intervals, at uneven gaps) or `fixed` (every fault and every gap one interval).
     #[arg(

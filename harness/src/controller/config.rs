@@ -182,8 +182,17 @@ impl TestConfig {
         if workload == WorkloadKind::Register && a.key_count == 0 {
             bail!("--key-count must be at least 1 for the register workload");
         }
+        let (default_nemesis, default_interval) = match (&spec, builtin) {
+            (None, Some(t)) => (t.default_nemesis, t.default_interval),
+            _ => (
+                crate::targets::DEFAULT_NEMESIS,
+                crate::targets::DEFAULT_INTERVAL,
+            ),
+        };
+        let nemesis_interval = a.nemesis_interval.unwrap_or(default_interval);
+        let nemesis = a.nemesis.as_deref().unwrap_or(default_nemesis);
         let nemesis =
-            FaultKind::parse_list(&a.nemesis).map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+            FaultKind::parse_list(nemesis).map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         if nemesis.contains(&FaultKind::Partition) && a.nodes < 2 {
             bail!(
                 "--nemesis partition needs at least 2 nodes (--nodes {})",
@@ -244,7 +253,7 @@ impl TestConfig {
                 a.nodes
             );
         }
-        if !nemesis.is_empty() && a.nemesis_interval.is_zero() {
+        if !nemesis.is_empty() && nemesis_interval.is_zero() {
             bail!("--nemesis-interval must be more than zero");
         }
         if a.op_timeout.is_some_and(|t| t.is_zero()) {
@@ -392,7 +401,7 @@ impl TestConfig {
             key_count: a.key_count,
             seed,
             nemesis,
-            nemesis_interval: a.nemesis_interval,
+            nemesis_interval,
             fault_lengths: a.fault_lengths,
             net,
             bugs: a.bugs.clone(),
@@ -581,6 +590,37 @@ mod tests {
         assert_eq!(c.time_limit, Duration::from_secs(30));
         assert_eq!(c.name, "raft-register-partition+kill");
         assert_eq!(c.net, NetBackend::Proxy);
+    }
+
+    #[test]
+    fn pbft_adds_pauses_and_a_faster_beat_to_the_defaults_and_given_flags_win() {
+        let c = parse(&["--target", "pbft", "--nodes", "4"]).unwrap();
+        assert_eq!(
+            c.nemesis,
+            vec![FaultKind::Partition, FaultKind::Kill, FaultKind::Pause]
+        );
+        assert!(
+            c.replay_command()
+                .contains("--nemesis partition,kill,pause")
+        );
+        assert_eq!(c.nemesis_interval, Duration::from_secs(2));
+        assert!(c.replay_command().contains("--nemesis-interval 2s"));
+        let c = parse(&[
+            "--target",
+            "pbft",
+            "--nodes",
+            "4",
+            "--nemesis",
+            "kill",
+            "--nemesis-interval",
+            "5s",
+        ])
+        .unwrap();
+        assert_eq!(c.nemesis, vec![FaultKind::Kill]);
+        assert_eq!(c.nemesis_interval, Duration::from_secs(5));
+        let c = parse(&["--target", "paxos"]).unwrap();
+        assert_eq!(c.nemesis, vec![FaultKind::Partition, FaultKind::Kill]);
+        assert_eq!(c.nemesis_interval, Duration::from_secs(3));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The planted bugs, switched on with `--bug NAME`.
 //!
 //! The simulator finds each with its default faults on 4 replicas (`sim/tests/pbft.rs`;
-//! first failing seed: quorum-2f 5, no-view-change-proof 1, early-reply 1,
-//! skip-sig-check 14). `skip-sig-check` needs something that forges: the simulator alters
+//! first failing seed: quorum-2f 1, no-view-change-proof 1, early-reply 1,
+//! skip-sig-check 3). `skip-sig-check` needs something that forges: the simulator alters
 //! messages in transit while a loss fault is in force (its `tamper` hook), and the bug
 //! shows when an altered catch-up certificate or transferred state is believed.
 //! `quorum-2f` and `no-view-change-proof` show as replicas that executed different

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use sunder_core::{CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_pbft::keyfile::{self, client_secret};
 use sunder_pbft::{Body, Digest, Keys, Pbft, Req, Signed};
-use sunder_wire::bft::{reply_bytes, request_bytes, to_hex};
+use sunder_wire::bft::{
+    batch_reply_bytes, reply_bytes, reply_leaf, request_bytes, root_from_path, to_hex,
+};
 use sunder_wire::{ClientSig, Op, Response};
 
 const SEED: u64 = 3;
@@ -55,15 +57,22 @@ impl Four {
 
     /// Steps replica `i` and delivers every message that follows, in order.
     fn run(&mut self, i: usize, input: Input<Signed>) {
-        let mut queue = vec![(i, input)];
+        self.run_all(i, vec![input]);
+    }
+
+    /// Steps replica `i` with each input before any message it sends is delivered.
+    fn run_all(&mut self, i: usize, inputs: Vec<Input<Signed>>) {
+        let mut queue: Vec<(usize, Vec<Input<Signed>>)> = vec![(i, inputs)];
         while !queue.is_empty() {
-            let (i, input) = queue.remove(0);
+            let (i, inputs) = queue.remove(0);
             let mut out = Output::default();
-            self.nodes[i].step(input, &mut out);
+            for input in inputs {
+                self.nodes[i].step(input, &mut out);
+            }
             for (to, msg) in out.send {
                 let j = to[1..].parse::<usize>().unwrap() - 1;
                 let from = members()[i].clone();
-                queue.push((j, Input::Peer { from, msg }));
+                queue.push((j, vec![Input::Peer { from, msg }]));
             }
             self.replies
                 .extend(out.reply.into_iter().map(|(_, r)| (i, r)));
@@ -98,12 +107,18 @@ fn signed_by(i: usize, client: u64, ts: u64, resp: &Response) -> bool {
     let public = keyfile::public_of(&keyfile::replica_secret(SEED, i));
     let key = VerifyingKey::from_bytes(&public).unwrap();
     let sig = Signature::from_slice(&sunder_wire::bft::from_hex(&s.sig).unwrap()).unwrap();
+    let bytes = reply_bytes(&s.replica, s.view, client, ts, resp);
+    let covered = match &s.batch {
+        None => bytes,
+        Some(b) => match root_from_path(reply_leaf(&bytes), b) {
+            Some(root) => batch_reply_bytes(&s.replica, s.view, b.count, &root),
+            None => return false,
+        },
+    };
     s.replica == members()[i]
         && s.client == client
         && s.ts == ts
-        && key
-            .verify(&reply_bytes(&s.replica, s.view, client, ts, resp), &sig)
-            .is_ok()
+        && key.verify(&covered, &sig).is_ok()
 }
 
 #[test]
@@ -139,6 +154,49 @@ fn a_signed_request_executes_everywhere_and_each_reply_is_signed_by_its_replica(
     as_other.signed.as_mut().unwrap().replica = "n3".into();
     assert!(!signed_by(2, 1, 1, &as_other));
     assert_eq!(c.nodes[0].bad_client_signatures(), 0);
+}
+
+#[test]
+fn the_replies_to_one_batch_share_one_signature_and_each_proves_its_own() {
+    let mut c = Four::new(&[]);
+    // The first request goes out at once; two more arrive at the primary before its
+    // messages are delivered, queue, and go out together as the next batch.
+    let ops = [write(1), write(2), write(3)];
+    let auths = [
+        signed(0, 1, &ops[0]),
+        signed(1, 1, &ops[1]),
+        signed(0, 2, &ops[2]),
+    ];
+    let inputs = (0..3)
+        .map(|k| Input::Signed {
+            token: token(k as u64 + 1),
+            op: ops[k].clone(),
+            auth: auths[k].clone(),
+        })
+        .collect();
+    c.run_all(0, inputs);
+    assert!(c.nodes.iter().all(|n| n.executed() == 2), "two batches");
+    // Client 0 moved on to its second request, so the primary answers two: (1, 1), (0, 2).
+    assert_eq!(c.replies.len(), 2, "{:?}", c.replies);
+    let sigs: Vec<_> = c
+        .replies
+        .iter()
+        .map(|(_, r)| r.signed.clone().unwrap())
+        .collect();
+    assert_eq!(sigs[0].sig, sigs[1].sig, "one signature for the batch");
+    assert!(
+        sigs.iter()
+            .all(|s| s.batch.as_ref().is_some_and(|b| b.count == 2))
+    );
+    assert!(signed_by(0, 1, 1, &c.replies[0].1));
+    assert!(signed_by(0, 0, 2, &c.replies[1].1));
+    // A reply's proof does not carry another result, nor serve the other client.
+    let mut altered = c.replies[0].1.clone();
+    altered.value = serde_json::json!(7);
+    assert!(!signed_by(0, 1, 1, &altered));
+    let mut swapped = c.replies[0].1.clone();
+    swapped.signed = c.replies[1].1.signed.clone();
+    assert!(!signed_by(0, 0, 2, &swapped));
 }
 
 #[test]
