@@ -486,6 +486,11 @@ fn command_key(cmd: &Value) -> Option<(String, Option<String>, Value)> {
     let key = cmd.get("key").and_then(Value::as_str).map(String::from);
     let value = match f.as_str() {
         "cas" => Value::Array(vec![cmd.get("from")?.clone(), cmd.get("to")?.clone()]),
+        "transfer" => serde_json::json!({
+            "from": cmd.get("from")?,
+            "to": cmd.get("to")?,
+            "amount": cmd.get("amount")?,
+        }),
         _ => cmd.get("value")?.clone(),
     };
     Some((f, key, value))
@@ -725,15 +730,48 @@ pub fn check(
     let (chains, prefix_divergence) = prefix::Chains::compare(dumps);
     // Below this index no dump shows entries: an update may be committed there unseen.
     let hidden_below = dumps.iter().map(|d| d.snapshot_index).min().unwrap_or(0);
-    let committed: BTreeSet<(String, Option<String>, String)> = log
-        .values()
-        .filter_map(|(_, e)| command_key(&e.command))
-        .map(|(f, k, v)| (f, k, v.to_string()))
-        .collect();
-    let keyless: BTreeSet<(String, String)> = committed
-        .iter()
-        .map(|(f, _, v)| (f.clone(), v.clone()))
-        .collect();
+    // The log's updates by what they stand for (f, value), each with its key and index.
+    // An acknowledgement claims one entry, so two equal acknowledged transfers need two
+    // (register and set values are unique anyway): first the entry at the position it
+    // reported, if that one matches, then any left over.
+    type Entries = Vec<(u64, Option<String>)>;
+    let mut unclaimed: BTreeMap<(String, String), Entries> = BTreeMap::new();
+    for (index, (_, e)) in &log {
+        if let Some((f, k, v)) = command_key(&e.command) {
+            unclaimed
+                .entry((f, v.to_string()))
+                .or_default()
+                .push((*index, k));
+        }
+    }
+    let acked_updates = || {
+        history.client_events().filter(|e| {
+            e.kind == EventType::Ok && matches!(e.f.as_str(), "write" | "cas" | "add" | "transfer")
+        })
+    };
+    let mut claim = |ev: &crate::history::Event, at: Option<u64>| -> bool {
+        let Some(entries) = unclaimed.get_mut(&(ev.f.clone(), ev.value.to_string())) else {
+            return false;
+        };
+        let fits = |(i, k): &(u64, Option<String>)| {
+            at.is_none_or(|p| p == *i) && (ev.key.is_none() || k.as_deref() == ev.key.as_deref())
+        };
+        match entries.iter().position(fits) {
+            Some(pos) => {
+                entries.swap_remove(pos);
+                true
+            }
+            None => false,
+        }
+    };
+    let mut claimed_at_position = BTreeSet::new();
+    for ev in acked_updates() {
+        if let Some(c) = ev.committed
+            && claim(ev, Some(c.index))
+        {
+            claimed_at_position.insert(ev.index);
+        }
+    }
 
     let announced = events
         .iter()
@@ -754,16 +792,8 @@ pub fn check(
     let (mut found, mut by_state, mut compacted, mut unverifiable, mut beyond) = (0, 0, 0, 0, 0);
     let mut missing_writes = Vec::new();
     let mut unlocated_writes = Vec::new();
-    for ev in history.client_events().filter(|e| e.kind == EventType::Ok) {
-        if !matches!(ev.f.as_str(), "write" | "cas" | "add") {
-            continue;
-        }
-        let v = ev.value.to_string();
-        let present = match &ev.key {
-            Some(k) => committed.contains(&(ev.f.clone(), Some(k.clone()), v)),
-            None => keyless.contains(&(ev.f.clone(), v)),
-        };
-        if present {
+    for ev in acked_updates() {
+        if claimed_at_position.contains(&ev.index) || claim(ev, None) {
             found += 1;
             continue;
         }

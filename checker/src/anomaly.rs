@@ -4,6 +4,7 @@
 //! ```text
 //!  LinearizabilityReport ─► stuck ops of each invalid key ─► earliest invocation ─┐
 //!  SetReport + History ───► lost / stale: the add's ack; unexpected: first read ──┼─► earliest
+//!  BankReport ────────────► the first read that broke the bank ──────────────────┤
 //!  AgreementReport + History ─► missing write: its ack; divergence at index i:    │
 //!                               the first ack committed at or beyond i;           │
 //!                               lost vote at restart k: the k-th restart of it ───┘
@@ -16,6 +17,7 @@
 //! place in the history (two leaders of one term, a double vote) is named with no time.
 
 use crate::agreement::AgreementReport;
+use crate::bank::BankReport;
 use crate::history::{EventType, History};
 use crate::linear::LinearizabilityReport;
 use crate::set::SetReport;
@@ -164,6 +166,26 @@ pub fn set(r: &SetReport, history: &History) -> Option<Anomaly> {
         }
     }
     earliest(found).or_else(|| undated("set", r.reasons.first()))
+}
+
+/// The first read (in history order, which is time order) that showed a wrong total, a
+/// negative balance or a missing account.
+pub fn bank(r: &BankReport) -> Option<Anomaly> {
+    if r.verdict != Verdict::Invalid {
+        return None;
+    }
+    let first = r.bad_reads.first()?;
+    let mut what = format!("a read of the balances summed to {}", first.total);
+    if first.total != r.expected_total {
+        what.push_str(&format!(", not {}", r.expected_total));
+    }
+    if let Some((a, b)) = first.negative.iter().next() {
+        what.push_str(&format!("; {a} held {b}"));
+    }
+    if !first.missing.is_empty() {
+        what.push_str(&format!("; missing {}", first.missing.join(", ")));
+    }
+    Some(Anomaly::at("bank", first.time, first.index, what))
 }
 
 /// A missing write dates from its acknowledgement; a divergence at index `i` from the first

@@ -8,7 +8,7 @@
 //! ```text
 //!   history.jsonl ─┐
 //!   history.edn  ──┼─ format::read ──► History ──┬─► linear::check(model) ──► LinearizabilityReport
-//!   etcd_NNN.log ──┤   (by content)              ├─► set::check                 (verdict + evidence)
+//!   etcd_NNN.log ──┤   (by content)              ├─► set::check, bank::check    (verdict + evidence)
 //!   cNN-ok.txt  ───┘                             ├─► stats::compute
 //!                                                └─► agreement::check (node dumps, events,
 //!                                                      the run's membership)
@@ -18,12 +18,13 @@
 //! - [`format`]: readers and writers for every history format, chosen by content.
 //! - [`model`]: sequential specifications (register, cas-register, key-value, ...).
 //! - [`linear`]: the linearizability checker and its report types.
-//! - [`set`], [`stats`], [`agreement`]: the other checkers.
+//! - [`set`], [`bank`], [`stats`], [`agreement`]: the other checkers.
 //! - [`verdict`]: valid / invalid / unknown and how they combine.
 //! - [`anomaly`]: when a run first went wrong, from a checker's evidence.
 
 pub mod agreement;
 pub mod anomaly;
+pub mod bank;
 pub mod format;
 pub mod history;
 pub mod html;

@@ -424,6 +424,65 @@ fn add_commands_and_keyless_histories_match() {
     assert_eq!(r.writes_found, 1);
 }
 
+/// A transfer is named by its accounts and amount, which repeat: each acknowledgement
+/// needs an entry of its own in the log.
+#[test]
+fn each_acknowledged_transfer_takes_its_own_log_entry() {
+    let t = json!({"op": "transfer", "from": "a0", "to": "a1", "amount": 2});
+    let two = |n: usize| {
+        let entries = (1..=n as u64).map(|i| entry(i, 1, t.clone())).collect();
+        vec![dump("n1", 0, entries, json!({"a0": 6, "a1": 14}))]
+    };
+    let mut history = acked(&[
+        (
+            "transfer",
+            "",
+            json!({"from": "a0", "to": "a1", "amount": 2}),
+        ),
+        (
+            "transfer",
+            "",
+            json!({"from": "a0", "to": "a1", "amount": 2}),
+        ),
+    ]);
+    for e in &mut history.events {
+        e.key = None;
+    }
+    let r = check(&two(2), &[], &history);
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert_eq!(r.writes_found, 2);
+    let r = check(&two(1), &[], &history);
+    assert_eq!(r.verdict, Verdict::Invalid, "{}", r.summary());
+    assert_eq!((r.writes_found, r.missing_writes.len()), (1, 1));
+    assert_eq!(r.missing_writes[0].f, "transfer");
+}
+
+/// Of two equal transfers, the first acknowledged was compacted into a snapshot and the
+/// second is in the log: the log entry is the second's (the position it reported), so
+/// neither is missing, whichever is looked at first.
+#[test]
+fn an_acknowledgement_claims_the_entry_at_the_position_it_reported_first() {
+    let t = json!({"op": "transfer", "from": "a0", "to": "a1", "amount": 2});
+    let v = json!({"from": "a0", "to": "a1", "amount": 2});
+    let d = json!({"node": "n1", "snapshot_index": 1, "snapshot_terms": [[1, 1]],
+                   "entries": [entry(2, 1, t)], "state": {"a0": 6, "a1": 14}});
+    let dumps = vec![parse_dump(&d, "n1").unwrap()];
+    let mut history = acked(&[("transfer", "", v.clone()), ("transfer", "", v)]);
+    for e in &mut history.events {
+        e.key = None;
+        // Process 0's transfer was committed at index 1, process 1's at 2.
+        if let (EventType::Ok, Process::Client(p)) = (e.kind, e.process) {
+            e.committed = Some(Committed {
+                index: p + 1,
+                term: 1,
+            });
+        }
+    }
+    let r = check(&dumps, &[], &history);
+    assert_eq!(r.verdict, Verdict::Valid, "{}", r.summary());
+    assert_eq!((r.writes_found, r.writes_in_compacted_prefix), (1, 1));
+}
+
 #[test]
 fn no_dumps_is_unknown() {
     assert_eq!(

@@ -57,12 +57,15 @@ fn run_seeds(
                 "100",
                 "--concurrency",
                 "4",
-                "--key-count",
-                "2",
                 "--seed",
                 &seed.to_string(),
             ])
             .args(extra)
+            .args(if extra.contains(&"--key-count") {
+                &[][..]
+            } else {
+                &["--key-count", "2"][..]
+            })
             .args(["--junit"])
             .arg(dir.join("junit.xml"))
             .arg("--results")
@@ -189,6 +192,51 @@ fn lww_loses_set_elements_under_partitions_and_primary_does_not() {
             set["details"]["lost"]["count"].as_u64().unwrap_or(0) > 0,
             "lost elements named: {set}"
         );
+    }
+}
+
+/// Jepsen's bank: every consensus target conserves money under partitions and kills (and
+/// answers transfers), `lww` makes and loses money under partitions. Five accounts: with
+/// two, every lww transfer writes both with one stamp, and the pair stays whole.
+#[test]
+fn the_bank_holds_on_raft_paxos_and_pbft_and_breaks_on_lww() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seeds = [31, 32];
+    for (target, extra) in [
+        ("raft", &["--key-count", "5"][..]),
+        ("paxos", &["--key-count", "5"][..]),
+        ("pbft", &["--key-count", "5", "--nodes", "4"][..]),
+    ] {
+        for r in run_seeds(tmp.path(), target, "partition,kill", "bank", &seeds, extra) {
+            assert_eq!(
+                r.code,
+                Some(0),
+                "{target} bank seed {}:\n{}",
+                r.seed,
+                r.text
+            );
+            let bank = &r.results["checkers"][0];
+            assert_eq!(bank["name"], "bank");
+            assert!(
+                bank["details"]["transfers"]["ok"].as_u64().unwrap_or(0) > 0
+                    && bank["details"]["reads"].as_u64().unwrap_or(0) > 0,
+                "{target} seed {}: transfers and reads succeeded: {bank}",
+                r.seed
+            );
+        }
+    }
+    let five = ["--key-count", "5"];
+    for r in run_seeds(tmp.path(), "lww", "partition", "bank", &seeds, &five) {
+        assert_eq!(
+            r.code,
+            Some(1),
+            "lww bank seed {} not caught:\n{}",
+            r.seed,
+            r.text
+        );
+        let bank = &r.results["checkers"][0];
+        assert_eq!(bank["verdict"], "invalid", "{bank}");
+        assert!(bank["details"]["bad_read_count"].as_u64().unwrap_or(0) > 0);
     }
 }
 

@@ -1,10 +1,10 @@
 //! The register workload's simulated clients: read, write and cas on a few keys, every
 //! written value unique, one operation in flight per client, and the history values the
-//! real workers record (`sunder-workloads`' `invoke_value` / `completion_value`).
+//! real workers record (`Op::invoke_value`, and `sunder-workloads`' `completion_value`).
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sunder_wire::{Op, Response};
 
 /// An operation a client has sent and not yet seen complete.
@@ -77,19 +77,10 @@ impl Workload {
     }
 }
 
-/// The history value of an invocation.
-pub fn invoke_value(op: &Op) -> Value {
-    match op {
-        Op::Read { .. } | Op::Status | Op::Dump => Value::Null,
-        Op::Write { value, .. } | Op::Add { value, .. } => json!(value),
-        Op::Cas { from, to, .. } => json!([from, to]),
-    }
-}
-
 /// The history value of a completion: a read's result when it succeeded.
 pub fn completion_value(op: &Op, resp: &Response) -> Value {
     match op {
         Op::Read { .. } if resp.ok => resp.value.clone(),
-        _ => invoke_value(op),
+        _ => op.invoke_value(),
     }
 }

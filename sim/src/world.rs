@@ -15,7 +15,7 @@ use sunder_checker::{Event, EventType, Process};
 use sunder_core::{Byzantine, CoreConfig, Input, Output, Protocol, ReqToken};
 use sunder_wire::{EventLine, NodeEvent, Op, Response};
 
-use crate::client::{Pending, SimClient, Workload, completion_value, invoke_value};
+use crate::client::{Pending, SimClient, Workload, completion_value};
 use crate::config::{SimConfig, rng, stream};
 use crate::fault::{self, FaultKind, FaultSpec, Schedule};
 
@@ -634,7 +634,7 @@ where
         } else {
             self.crng.random_range(0..n)
         };
-        self.record(c, EventType::Invoke, &op, invoke_value(&op), None, node);
+        self.record(c, EventType::Invoke, &op, op.invoke_value(), None, node);
         // A BFT client holds a connection to every node: one node down does not end the
         // operation (its resend goes to the others).
         if self.nodes[node].core.is_none() && self.hooks.replies_needed.is_none() {
@@ -643,7 +643,7 @@ where
                 c,
                 EventType::Fail,
                 &op,
-                invoke_value(&op),
+                op.invoke_value(),
                 Some("connection-refused".into()),
                 node,
             );
@@ -750,8 +750,8 @@ where
             .expect("an operation in flight");
         let (kind, value) = match &resp {
             Some(r) if r.ok => (EventType::Ok, completion_value(&p.op, r)),
-            Some(r) if r.definite => (EventType::Fail, invoke_value(&p.op)),
-            _ => (EventType::Info, invoke_value(&p.op)),
+            Some(r) if r.definite => (EventType::Fail, p.op.invoke_value()),
+            _ => (EventType::Info, p.op.invoke_value()),
         };
         if let (EventType::Ok, Some(k)) = (kind, p.op.key())
             && matches!(p.op, Op::Read { .. })

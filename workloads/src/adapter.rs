@@ -78,6 +78,12 @@ impl AdapterConfig {
         match self {
             AdapterConfig::Http(h) => h.missing_for(kind),
             AdapterConfig::Nats(_) if kind == WorkloadKind::Set => vec!["set_add", "set_read"],
+            // Only sunder's own protocol has a transfer (one atomic step of two accounts).
+            AdapterConfig::Etcd(_) | AdapterConfig::Nats(_) | AdapterConfig::Zookeeper(_)
+                if kind == WorkloadKind::Bank =>
+            {
+                vec!["transfer", "balances"]
+            }
             AdapterConfig::SunderJson {}
             | AdapterConfig::Etcd(_)
             | AdapterConfig::Nats(_)
@@ -214,6 +220,15 @@ mod tests {
         assert_eq!(
             a.missing_for(WorkloadKind::Set),
             vec!["set_add", "set_read"]
+        );
+        assert_eq!(
+            a.missing_for(WorkloadKind::Bank),
+            vec!["transfer", "balances"]
+        );
+        assert!(
+            AdapterConfig::default()
+                .missing_for(WorkloadKind::Bank)
+                .is_empty()
         );
         let e = parse(r#"{"adapter":"http","read":{"method":"GET","path":"/{key}","ok":200,"value":"body","absnet":404}}"#)
             .unwrap_err()

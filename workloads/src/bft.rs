@@ -348,7 +348,7 @@ impl Client for BftClient {
 
     async fn call(&self, node: usize, op: &Op, timeout: Duration) -> Outcome {
         let deadline = Instant::now() + timeout;
-        if !op.is_update() && op.key().is_none() {
+        if !op.is_data() {
             return self.transport.call(node, op, timeout).await;
         }
         self.ordered(op, deadline).await

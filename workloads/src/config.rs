@@ -11,6 +11,9 @@ pub enum WorkloadKind {
     Register,
     /// `add` of unique elements to the key `set`, then a final read on every node.
     Set,
+    /// Jepsen's bank: `transfer` between accounts `a0..a{n-1}` and `balances` reads of
+    /// them all; checked for a conserved total and no negative balance.
+    Bank,
 }
 
 impl WorkloadKind {
@@ -18,6 +21,7 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
+            WorkloadKind::Bank => "bank",
         }
     }
 }
@@ -30,7 +34,7 @@ impl fmt::Display for WorkloadKind {
 
 /// A workload name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown workload {0:?} (expected \"register\" or \"set\")")]
+#[error("unknown workload {0:?} (expected \"register\", \"set\" or \"bank\")")]
 pub struct UnknownWorkload(pub String);
 
 impl FromStr for WorkloadKind {
@@ -40,6 +44,7 @@ impl FromStr for WorkloadKind {
         match s {
             "register" => Ok(WorkloadKind::Register),
             "set" => Ok(WorkloadKind::Set),
+            "bank" => Ok(WorkloadKind::Bank),
             other => Err(UnknownWorkload(other.to_string())),
         }
     }
@@ -52,7 +57,8 @@ pub const SET_KEY: &str = "set";
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkloadConfig {
     pub kind: WorkloadKind,
-    /// Register: keys `k0..k{n-1}`. Set: ignored (one key, [`SET_KEY`]).
+    /// Register: keys `k0..k{n-1}`. Bank: accounts `a0..a{n-1}` (at least 2). Set:
+    /// ignored (one key, [`SET_KEY`]).
     pub key_count: usize,
     /// Number of worker tasks, each with at most one operation in flight.
     pub concurrency: usize,
@@ -81,6 +87,14 @@ pub fn register_key(i: usize) -> String {
     format!("k{i}")
 }
 
+/// The name of bank account `i`.
+pub fn account_key(i: usize) -> String {
+    format!("a{i}")
+}
+
+/// The largest amount one generated transfer moves (Jepsen's bank uses 5 too).
+pub const MAX_TRANSFER: i64 = 5;
+
 /// A workload configuration that cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
@@ -88,6 +102,8 @@ pub enum ConfigError {
     NoWorkers,
     #[error("--key-count must be at least 1 for the register workload")]
     NoKeys,
+    #[error("--key-count must be at least 2 for the bank workload (its accounts)")]
+    TooFewAccounts,
     #[error("--rate must be a positive number of operations per second, not {0}")]
     BadRate(f64),
     #[error("the client timeout must be longer than zero")]
@@ -102,6 +118,9 @@ impl WorkloadConfig {
         }
         if self.kind == WorkloadKind::Register && self.key_count == 0 {
             return Err(ConfigError::NoKeys);
+        }
+        if self.kind == WorkloadKind::Bank && self.key_count < 2 {
+            return Err(ConfigError::TooFewAccounts);
         }
         if let Some(r) = self.rate.filter(|r| !(r.is_finite() && *r > 0.0)) {
             return Err(ConfigError::BadRate(r));
@@ -120,8 +139,9 @@ mod tests {
     #[test]
     fn parse_and_validate() {
         assert_eq!("set".parse::<WorkloadKind>(), Ok(WorkloadKind::Set));
+        assert_eq!("bank".parse::<WorkloadKind>(), Ok(WorkloadKind::Bank));
         assert!(
-            "bank"
+            "queue"
                 .parse::<WorkloadKind>()
                 .unwrap_err()
                 .to_string()
@@ -136,6 +156,13 @@ mod tests {
         };
         assert_eq!(bad(|c| c.concurrency = 0), ConfigError::NoWorkers);
         assert_eq!(bad(|c| c.key_count = 0), ConfigError::NoKeys);
+        assert_eq!(
+            bad(|c| {
+                c.kind = WorkloadKind::Bank;
+                c.key_count = 1
+            }),
+            ConfigError::TooFewAccounts
+        );
         assert_eq!(bad(|c| c.rate = Some(0.0)), ConfigError::BadRate(0.0));
         assert_eq!(
             bad(|c| c.op_timeout = Duration::ZERO),

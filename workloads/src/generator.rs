@@ -5,7 +5,9 @@
 //! cas takes its expected value from what this worker itself last wrote to the key rather
 //! than from what it last read.
 
-use crate::config::{SET_KEY, WorkloadConfig, WorkloadKind, register_key};
+use crate::config::{
+    MAX_TRANSFER, SET_KEY, WorkloadConfig, WorkloadKind, account_key, register_key,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sunder_wire::{Op, Val};
@@ -40,8 +42,8 @@ pub struct Generator {
 impl Generator {
     /// The generator of worker `worker` (0-based) of `concurrency`.
     ///
-    /// Panics when `worker >= concurrency` or a register workload has no key: the caller
-    /// validates its configuration.
+    /// Panics when `worker >= concurrency`, a register workload has no key or a bank fewer
+    /// than two accounts: the caller validates its configuration.
     pub fn new(
         kind: WorkloadKind,
         key_count: usize,
@@ -56,6 +58,10 @@ impl Generator {
                 (0..key_count).map(register_key).collect()
             }
             WorkloadKind::Set => vec![SET_KEY.to_string()],
+            WorkloadKind::Bank => {
+                assert!(key_count > 1, "a bank needs at least two accounts");
+                (0..key_count).map(account_key).collect()
+            }
         };
         let last_written = vec![None; keys.len()];
         Generator {
@@ -112,12 +118,33 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// Half reads of every balance, half transfers of 1 to [`MAX_TRANSFER`] between two
+    /// different accounts.
+    fn bank_op(&mut self) -> Op {
+        if self.rng.random_bool(0.5) {
+            return Op::Balances {
+                keys: self.keys.clone(),
+            };
+        }
+        let n = self.keys.len();
+        let from = self.rng.random_range(0..n);
+        let to = (from + self.rng.random_range(1..n)) % n;
+        Op::Transfer {
+            from: self.keys[from].clone(),
+            to: self.keys[to].clone(),
+            amount: self.rng.random_range(1..=MAX_TRANSFER),
+        }
+    }
+}
+
 impl Iterator for Generator {
     type Item = Op;
 
     fn next(&mut self) -> Option<Op> {
         Some(match self.kind {
             WorkloadKind::Register => self.register_op(),
+            WorkloadKind::Bank => self.bank_op(),
             WorkloadKind::Set => {
                 let value = self.fresh();
                 Op::Add {
@@ -139,9 +166,17 @@ mod tests {
 
     #[test]
     fn same_seed_same_ops_other_seed_other_ops() {
-        for kind in [WorkloadKind::Register, WorkloadKind::Set] {
+        for kind in [
+            WorkloadKind::Register,
+            WorkloadKind::Set,
+            WorkloadKind::Bank,
+        ] {
             assert_eq!(take(kind, 7, 2), take(kind, 7, 2));
         }
+        assert_ne!(
+            take(WorkloadKind::Bank, 7, 2),
+            take(WorkloadKind::Bank, 8, 2)
+        );
         assert_ne!(
             take(WorkloadKind::Register, 7, 2),
             take(WorkloadKind::Register, 8, 2)
@@ -222,5 +257,31 @@ mod tests {
                 assert!(all.insert(value));
             }
         }
+    }
+
+    #[test]
+    fn bank_reads_every_account_and_transfers_between_two_different_ones() {
+        let (mut reads, mut transfers) = (0, 0);
+        let mut amounts = std::collections::BTreeSet::new();
+        let mut pairs = std::collections::BTreeSet::new();
+        for op in take(WorkloadKind::Bank, 4, 0) {
+            match op {
+                Op::Balances { keys } => {
+                    reads += 1;
+                    assert_eq!(keys, ["a0", "a1", "a2"]);
+                }
+                Op::Transfer { from, to, amount } => {
+                    transfers += 1;
+                    assert_ne!(from, to);
+                    amounts.insert(amount);
+                    pairs.insert((from, to));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!((200..300).contains(&reads), "reads {reads} of 500");
+        assert_eq!(transfers + reads, 500);
+        assert_eq!(amounts, (1..=MAX_TRANSFER).collect());
+        assert_eq!(pairs.len(), 6, "every ordered pair of three accounts");
     }
 }

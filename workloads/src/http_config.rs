@@ -138,6 +138,8 @@ impl HttpConfig {
         let needs: &[HttpOp] = match kind {
             WorkloadKind::Register => &[HttpOp::Read, HttpOp::Write],
             WorkloadKind::Set => &[HttpOp::SetAdd, HttpOp::SetRead],
+            // A transfer is one atomic step of two accounts: not a templated request.
+            WorkloadKind::Bank => return vec!["transfer", "balances"],
         };
         needs
             .iter()

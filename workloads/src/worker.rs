@@ -13,7 +13,7 @@ use crate::jsonlines::JsonLinesClient;
 use crate::pacer::Pacer;
 use crate::recorder::Recorder;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use sunder_checker::{Committed, EventType, Process};
@@ -218,7 +218,7 @@ pub(crate) async fn call_recorded<C: Client>(
         EventType::Invoke,
         f,
         key,
-        invoke_value(op),
+        op.invoke_value(),
         None,
         Some(node_id),
     );
@@ -245,20 +245,13 @@ pub(crate) async fn call_recorded<C: Client>(
     outcome
 }
 
-/// The history value of an invocation: what the operation carries in.
-pub fn invoke_value(op: &Op) -> Value {
-    match op {
-        Op::Read { .. } | Op::Status | Op::Dump => Value::Null,
-        Op::Write { value, .. } | Op::Add { value, .. } => json!(value),
-        Op::Cas { from, to, .. } => json!([from, to]),
-    }
-}
-
 /// The history value of a completion: a read's result when it succeeded, otherwise the
 /// same value as the invocation.
 pub fn completion_value(op: &Op, outcome: &Outcome) -> Value {
     match (op, outcome) {
-        (Op::Read { .. } | Op::Status | Op::Dump, Outcome::Ok(v)) => v.clone(),
-        _ => invoke_value(op),
+        (Op::Read { .. } | Op::Balances { .. } | Op::Status | Op::Dump, Outcome::Ok(v)) => {
+            v.clone()
+        }
+        _ => op.invoke_value(),
     }
 }

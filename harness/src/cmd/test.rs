@@ -28,7 +28,8 @@ pub struct TestArgs {
     /// Number of nodes.
     #[arg(long, visible_alias = "node-count", default_value_t = 3)]
     pub nodes: usize,
-    /// register (read/write/cas, checked for linearizability) or set (adds, final reads);
+    /// register (read/write/cas, checked for linearizability), set (adds, final reads) or
+    /// bank (transfers between accounts and reads of every balance; built-in targets);
     /// with --maelstrom: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv
     /// or kafka.
     #[arg(long, short = 'w', default_value = "register")]
@@ -42,7 +43,7 @@ pub struct TestArgs {
     /// How long the workload runs, e.g. `30s`, `2m`.
     #[arg(long = "time-limit", default_value = "30s", value_parser = parse_duration)]
     pub time_limit: Duration,
-    /// Number of register keys (with --maelstrom: lin-kv and kafka keys).
+    /// Number of register keys, or bank accounts (with --maelstrom: lin-kv and kafka keys).
     #[arg(long = "key-count", default_value_t = 5)]
     pub key_count: usize,
     /// The seed every random choice derives from [default: random, printed].

@@ -11,7 +11,7 @@ use sunder_checker::anomaly::{self, Anomaly};
 use sunder_checker::linear::{self, CheckOptions};
 use sunder_checker::model::ModelSpec;
 use sunder_checker::stats::{self, Stats};
-use sunder_checker::{EventType, History, Verdict, set};
+use sunder_checker::{EventType, History, Verdict, bank, set};
 use sunder_workloads::WorkloadKind;
 
 /// One checker's verdict.
@@ -222,6 +222,16 @@ fn run_workload_checkers(
                 name: "set".into(),
                 verdict: r.verdict,
                 reason,
+                details: serde_json::to_value(&r).unwrap_or(Value::Null),
+            });
+        }
+        WorkloadKind::Bank => {
+            let r = bank::check(history, sunder_wire::bank::INITIAL_BALANCE);
+            first_anomaly = anomaly::bank(&r);
+            checkers.push(CheckerResult {
+                name: "bank".into(),
+                verdict: r.verdict,
+                reason: r.summary(),
                 details: serde_json::to_value(&r).unwrap_or(Value::Null),
             });
         }

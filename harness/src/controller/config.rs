@@ -182,6 +182,12 @@ impl TestConfig {
         if workload == WorkloadKind::Register && a.key_count == 0 {
             bail!("--key-count must be at least 1 for the register workload");
         }
+        if workload == WorkloadKind::Bank && a.key_count < 2 {
+            bail!(
+                "--key-count {}: the bank workload needs at least 2 accounts",
+                a.key_count
+            );
+        }
         let (default_nemesis, default_interval) = match (&spec, builtin) {
             (None, Some(t)) => (t.default_nemesis, t.default_interval),
             _ => (
@@ -208,7 +214,9 @@ impl TestConfig {
         let remote = !a.host.is_empty() || a.hosts.is_some();
         if let (Some(spec), Some(path)) = (&spec, &a.target_spec) {
             let missing = spec.client.missing_for(workload);
-            if !missing.is_empty() && spec.client.name() != "http" {
+            if !missing.is_empty()
+                && (spec.client.name() != "http" || workload == WorkloadKind::Bank)
+            {
                 bail!(
                     "--target-spec {}: the {} adapter does not do the {} workload",
                     path.display(),
@@ -628,7 +636,11 @@ mod tests {
         for (args, needle) in [
             (&["--target", "nope"][..], "--target"),
             (&["--nodes", "0"], "--nodes"),
-            (&["--workload", "bank"], "--workload"),
+            (&["--workload", "queue"], "--workload"),
+            (
+                &["--workload", "bank", "--key-count", "1"],
+                "at least 2 accounts",
+            ),
             (&["--nemesis", "partition,flood"], "--nemesis"),
             (&["--opt", "novalue"], "--opt"),
             (&["--name", "../x"], "--name"),
@@ -965,11 +977,16 @@ mod spec_tests {
                 vec!["--client-opt", "reads=serializable"],
                 "the other keys are a spec's",
             ),
+            (
+                vec!["--target-spec", &spec, "--workload", "bank"],
+                "does not do the bank workload",
+            ),
         ] {
             let e = parse(&args).unwrap_err();
             assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");
         }
         assert!(parse(&["--target-spec", &spec, "--nemesis", "kill"]).is_ok());
+        assert!(parse(&["--workload", "bank", "--target", "pbft"]).is_ok());
     }
 }
 

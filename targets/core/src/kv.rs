@@ -2,12 +2,14 @@
 //! so that toys, Raft and Paxos answer `read`, `write`, `cas` and `add` identically.
 //!
 //! A key holds either a register (one [`Val`]) or a set of them; the first update decides
-//! which. Reads of an absent key give `null`; a set reads as a sorted array.
+//! which. Reads of an absent key give `null`; a set reads as a sorted array. The bank's
+//! `transfer` and `balances` treat registers as accounts, an absent one holding
+//! [`sunder_wire::bank::INITIAL_BALANCE`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use sunder_wire::{Op, Response, Val, errors};
+use sunder_wire::{Op, Response, Val, bank, errors};
 
 /// One key's contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,14 @@ pub enum KvError {
     },
     #[error("{0} is not a key-value operation")]
     NotData(&'static str),
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
+    #[error("account {account} holds {holds}, less than {amount}")]
+    InsufficientFunds {
+        account: String,
+        holds: Val,
+        amount: Val,
+    },
 }
 
 impl KvError {
@@ -50,7 +60,8 @@ impl KvError {
         match self {
             KvError::CasMismatch { .. } => errors::CAS_MISMATCH,
             KvError::WrongType { .. } => "wrong-type",
-            KvError::NotData(_) => errors::BAD_REQUEST,
+            KvError::NotData(_) | KvError::Malformed(_) => errors::BAD_REQUEST,
+            KvError::InsufficientFunds { .. } => bank::INSUFFICIENT_FUNDS,
         }
     }
 }
@@ -102,7 +113,43 @@ impl KvState {
                     Entry::Register(_) => Err(wrong(key, "add", "register")),
                 }
             }
+            Op::Transfer { from, to, amount } => {
+                if let Some(why) = bank::malformed(op) {
+                    return Err(KvError::Malformed(why));
+                }
+                let (f, t) = (self.balance(from)?, self.balance(to)?);
+                let (f2, t2) = bank::transfer(f, t, *amount).map_err(|e| match e {
+                    bank::INSUFFICIENT_FUNDS => KvError::InsufficientFunds {
+                        account: from.clone(),
+                        holds: f,
+                        amount: *amount,
+                    },
+                    _ => KvError::Malformed("a balance would overflow"),
+                })?;
+                self.put(from, f2);
+                self.put(to, t2);
+                Ok(Value::Null)
+            }
+            Op::Balances { keys } => {
+                if let Some(why) = bank::malformed(op) {
+                    return Err(KvError::Malformed(why));
+                }
+                let mut all = serde_json::Map::new();
+                for k in keys {
+                    all.insert(k.clone(), json!(self.balance(k)?));
+                }
+                Ok(Value::Object(all))
+            }
             Op::Status | Op::Dump => Err(KvError::NotData(op.name())),
+        }
+    }
+
+    /// What account `key` holds: its register, or the initial balance if never written.
+    fn balance(&self, key: &str) -> Result<Val, KvError> {
+        match self.data.get(key) {
+            None => Ok(bank::INITIAL_BALANCE),
+            Some(Entry::Register(v)) => Ok(*v),
+            Some(Entry::Set(_)) => Err(wrong(key, "transfer", "set")),
         }
     }
 
@@ -231,5 +278,40 @@ mod tests {
             to: 1,
         }));
         assert!(!r.ok && r.definite);
+    }
+
+    #[test]
+    fn transfers_move_money_atomically_and_never_below_zero() {
+        let mut kv = KvState::new();
+        let t = |from: &str, to: &str, amount| Op::Transfer {
+            from: from.into(),
+            to: to.into(),
+            amount,
+        };
+        let all = Op::Balances {
+            keys: vec!["a0".into(), "a1".into(), "a2".into()],
+        };
+        assert_eq!(kv.apply(&all), Ok(json!({"a0": 10, "a1": 10, "a2": 10})));
+        kv.apply(&t("a0", "a1", 4)).unwrap();
+        kv.apply(&t("a0", "a2", 6)).unwrap();
+        let short = kv.apply(&t("a0", "a1", 1)).unwrap_err();
+        assert_eq!(short.name(), "insufficient-funds");
+        assert!(response(Err(short)).definite);
+        assert_eq!(kv.apply(&all), Ok(json!({"a0": 0, "a1": 14, "a2": 16})));
+        assert_eq!(
+            kv.apply(&t("a1", "a1", 1)).unwrap_err().name(),
+            "bad-request"
+        );
+        assert_eq!(
+            kv.apply(&t("a1", "a2", -1)).unwrap_err().name(),
+            "bad-request"
+        );
+        kv.apply(&Op::Add {
+            key: "s".into(),
+            value: 1,
+        })
+        .unwrap();
+        assert_eq!(kv.apply(&t("s", "a1", 1)).unwrap_err().name(), "wrong-type");
+        assert_eq!(kv.apply(&all), Ok(json!({"a0": 0, "a1": 14, "a2": 16})));
     }
 }

@@ -766,7 +766,7 @@ impl Pbft {
         let Some(clients) = &self.clients else {
             return sunder_core::protocol::refuse_signed(token, out);
         };
-        if !op.is_update() && op.key().is_none() {
+        if !op.is_data() {
             // status and dump are the harness's, and unsigned.
             return sunder_core::protocol::refuse_signed(token, out);
         }
@@ -979,6 +979,7 @@ impl Pbft {
                 prepares: s.prepares.values().cloned().collect(),
                 commits: s.commits.values().cloned().collect(),
                 prepared: s.prepared.clone(),
+                committed: s.committed.clone(),
             });
         }
         for by in self.checkpoints.values() {
@@ -1491,10 +1492,12 @@ impl Pbft {
                 prepares,
                 commits,
                 prepared,
+                committed,
             } => {
                 let slot = self.slots.entry(seq).or_default();
                 slot.pre_prepare = pre_prepare;
                 slot.prepared = prepared;
+                slot.committed = committed;
                 for s in prepares {
                     if let Body::Prepare { view, .. } = s.body {
                         slot.prepares.insert((view, s.from), s);

@@ -3,7 +3,7 @@
 //! state; recovery replays them through the same code that took them the first time.
 //! At each stable checkpoint the log is replaced by a compact image of the state.
 
-use crate::msg::{CommitCert, PreparedCert, Signed, Snapshot};
+use crate::msg::{CommitCert, Digest, PreparedCert, Req, Signed, Snapshot};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,5 +38,10 @@ pub enum Record {
         prepares: Vec<Signed>,
         commits: Vec<Signed>,
         prepared: Option<PreparedCert>,
+        /// What this slot committed, when it did: its batch may have been executed in
+        /// a view whose pre-prepare a later view's has since replaced, so the commits
+        /// kept above no longer prove it. Our own disk, so taken as written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        committed: Option<(Digest, Vec<Req>)>,
     },
 }

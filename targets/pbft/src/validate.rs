@@ -21,8 +21,7 @@ impl Pbft {
         batch.len() <= MAX_BATCH
             && batch.iter().all(|r| {
                 // A client signature is 64 bytes, in hex.
-                (r.op.is_update() || r.op.key().is_some())
-                    && r.sig.as_ref().is_none_or(|s| s.len() == 128)
+                r.op.is_data() && r.sig.as_ref().is_none_or(|s| s.len() == 128)
             })
     }
 

@@ -18,6 +18,9 @@ struct Cluster {
     batches: Vec<usize>,
     /// Requests relayed to a primary (`Forward`), by sender.
     forwards: Vec<usize>,
+    /// Messages the pump sets aside instead of delivering, and those it set aside.
+    hold: fn(&Body) -> bool,
+    held: Vec<(usize, usize, Signed)>,
 }
 
 fn config(i: usize, bugs: &[&str]) -> CoreConfig {
@@ -47,6 +50,8 @@ impl Cluster {
             configs,
             batches: Vec::new(),
             forwards: Vec::new(),
+            hold: |_| false,
+            held: Vec::new(),
         }
     }
 
@@ -76,6 +81,10 @@ impl Cluster {
         while !self.queue.is_empty() {
             let (from, to, m) = self.queue.remove(0);
             if self.cut.contains(&from) || self.cut.contains(&to) {
+                continue;
+            }
+            if (self.hold)(&m.body) {
+                self.held.push((from, to, m));
                 continue;
             }
             self.step(
@@ -275,6 +284,63 @@ fn a_restarted_replica_rebuilds_from_its_records() {
     assert_eq!(again.chain(), c.nodes[2].chain());
     assert_eq!(again.state(), c.nodes[2].state());
     assert_eq!(again.stable(), 8);
+}
+
+/// A batch executed in view 0 and re-proposed by the new primary of view 1, whose own
+/// prepares and commits never came before a checkpoint compacted the disk: the commits of
+/// view 0 no longer match the slot's pre-prepare, yet the replica must come back having
+/// executed it (a simulator run, seed 893, lost it when all replicas restarted).
+#[test]
+fn a_restart_keeps_a_batch_executed_in_an_earlier_view_than_its_slot_now_holds() {
+    let mut c = Cluster::new(&[]);
+    c.tick(0);
+    for ts in 1..=3 {
+        c.request(0, 3, ts, write("v", ts as i64));
+    }
+    c.hold = |b| matches!(b, Body::Checkpoint { .. });
+    for ts in 4..=5 {
+        c.request(0, 3, ts, write("v", ts as i64));
+    }
+    assert!(c.nodes.iter().all(|n| n.executed() == 5 && n.stable() == 0));
+    // n1 goes; the others change view. View 1's prepares and commits are held back.
+    c.hold = |b| match b {
+        Body::Checkpoint { .. } => true,
+        Body::Prepare { view, .. } | Body::Commit { view, .. } => *view >= 1,
+        _ => false,
+    };
+    c.cut = vec![0];
+    for i in 1..4 {
+        c.request(i, 4, 1, write("w", 1));
+    }
+    c.tick(400);
+    c.tick(410);
+    assert!(
+        c.nodes[1..]
+            .iter()
+            .all(|n| n.view() == 1 && n.executed() == 5)
+    );
+    // The checkpoint at 4 becomes stable now: each disk is compacted to its image.
+    let held = std::mem::take(&mut c.held);
+    c.hold = |_| true;
+    for (from, to, m) in held {
+        if matches!(m.body, Body::Checkpoint { .. }) && from != 0 && to != 0 {
+            c.step(
+                to,
+                Input::Peer {
+                    from: format!("n{}", from + 1),
+                    msg: m,
+                },
+            );
+        }
+    }
+    for i in 1..4 {
+        assert_eq!(c.nodes[i].stable(), 4);
+        assert!(matches!(c.disks[i][0], Record::Stable { .. }));
+        let again = Pbft::recover(c.configs[i].clone(), c.disks[i].clone());
+        assert_eq!(again.executed(), 5, "n{} lost an executed batch", i + 1);
+        assert_eq!(again.chain(), c.nodes[i].chain());
+        assert_eq!(again.state(), c.nodes[i].state());
+    }
 }
 
 #[test]

@@ -310,7 +310,9 @@ impl Raft {
                     term: entry.term,
                 };
                 let resp = match result {
-                    Ok(_) => Response::committed(token.id, at),
+                    Ok(_) if op.is_update() => Response::committed(token.id, at),
+                    // A read ordered through the log (the bank's `balances`) answers its value.
+                    Ok(v) => Response::ok(token.id, v),
                     Err(e) => Response::error(token.id, e, true),
                 };
                 out.reply.push((token, resp));

@@ -142,6 +142,29 @@ impl Lww {
                 _ => kv::response(self.kv.apply(&Op::Cas { key, from, to })),
             },
             Op::Add { key, value } => self.local_update(Update::Add { key, value }, out),
+            Op::Balances { .. } => kv::response(self.kv.apply(&op)),
+            // Worked out on this replica's copy and sent on as two independent register
+            // writes: concurrent transfers elsewhere overwrite one another's halves, so
+            // money appears and vanishes (what the bank checker must catch).
+            Op::Transfer {
+                ref from, ref to, ..
+            } => {
+                let mut scratch = self.kv.clone();
+                if let Err(e) = scratch.apply(&op) {
+                    return kv::response(Err(e));
+                }
+                for key in [from, to] {
+                    let Some(kv::Entry::Register(v)) = scratch.get(key) else {
+                        return Response::error(0, "wrong-type", true);
+                    };
+                    let u = self.set(key, *v);
+                    let r = self.local_update(u, out);
+                    if !r.ok {
+                        return r;
+                    }
+                }
+                Response::ok(0, Value::Null)
+            }
             Op::Status => Response::ok(
                 0,
                 crate::status_json(&self.cfg.id, "replica", None, self.applied.len() as u64),

@@ -29,9 +29,11 @@
 //! - [`Op`], [`Request`], [`Response`], [`Status`]: the client protocol (this file).
 //! - [`Dump`], [`DumpEntry`]: the payload of the `dump` admin reply (this file).
 //! - [`event`]: [`NodeEvent`] and the stamped [`EventLine`] of a node's event stream.
+//! - [`bank`]: what `transfer` and `balances` mean, for every target's state machine.
 //! - [`bft`]: [`ClientSig`] and [`ReplySig`], the signatures a BFT target's (PBFT's)
 //!   requests and replies carry, and the bytes they cover.
 
+pub mod bank;
 pub mod bft;
 pub mod event;
 pub use bft::{ClientSig, ReplySig};
@@ -56,6 +58,15 @@ pub enum Op {
     Cas { key: String, from: Val, to: Val },
     /// Adds an element to the set at `key`.
     Add { key: String, value: Val },
+    /// Moves `amount` from account `from` to account `to` (registers; see [`bank`]),
+    /// atomically, or refuses with `insufficient-funds`.
+    Transfer {
+        from: String,
+        to: String,
+        amount: Val,
+    },
+    /// The balances of the accounts `keys`, together: an object account → balance.
+    Balances { keys: Vec<String> },
     /// Admin: this node's role, term, leader and commit index.
     Status,
     /// Admin: what this node has committed, for the agreement checkers.
@@ -69,24 +80,51 @@ impl Op {
             Op::Write { .. } => "write",
             Op::Cas { .. } => "cas",
             Op::Add { .. } => "add",
+            Op::Transfer { .. } => "transfer",
+            Op::Balances { .. } => "balances",
             Op::Status => "status",
             Op::Dump => "dump",
         }
     }
 
+    /// The one key the operation is about: `None` for the bank's (several accounts) and
+    /// the admin operations.
     pub fn key(&self) -> Option<&str> {
         match self {
             Op::Read { key }
             | Op::Write { key, .. }
             | Op::Cas { key, .. }
             | Op::Add { key, .. } => Some(key),
-            Op::Status | Op::Dump => None,
+            Op::Transfer { .. } | Op::Balances { .. } | Op::Status | Op::Dump => None,
         }
     }
 
     /// Whether the operation may change state (and so must go through consensus).
     pub fn is_update(&self) -> bool {
-        matches!(self, Op::Write { .. } | Op::Cas { .. } | Op::Add { .. })
+        matches!(
+            self,
+            Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } | Op::Transfer { .. }
+        )
+    }
+
+    /// The history value of its invocation (Jepsen's): what the operation carries in.
+    /// Real workers and the simulator record the same.
+    pub fn invoke_value(&self) -> Value {
+        match self {
+            Op::Read { .. } | Op::Balances { .. } | Op::Status | Op::Dump => Value::Null,
+            Op::Write { value, .. } | Op::Add { value, .. } => Value::from(*value),
+            Op::Cas { from, to, .. } => Value::from(vec![*from, *to]),
+            Op::Transfer { from, to, amount } => serde_json::json!({
+                "from": from,
+                "to": to,
+                "amount": amount,
+            }),
+        }
+    }
+
+    /// Whether the operation is about data (anything but the harness's `status` and `dump`).
+    pub fn is_data(&self) -> bool {
+        !matches!(self, Op::Status | Op::Dump)
     }
 }
 
@@ -278,6 +316,21 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s, r#"{"id":1,"op":"status"}"#);
+        let t: Request =
+            serde_json::from_str(r#"{"id":2,"op":"transfer","from":"a0","to":"a3","amount":4}"#)
+                .unwrap();
+        assert_eq!(
+            t.op,
+            Op::Transfer {
+                from: "a0".into(),
+                to: "a3".into(),
+                amount: 4
+            }
+        );
+        assert!(t.op.is_update() && t.op.is_data() && t.op.key().is_none());
+        let b: Request =
+            serde_json::from_str(r#"{"id":3,"op":"balances","keys":["a0","a1"]}"#).unwrap();
+        assert!(!b.op.is_update() && b.op.is_data());
     }
 
     #[test]
