@@ -1,7 +1,7 @@
 //! The checkers section of the report: each checker's verdict and reason, with what its
 //! details say in a form a person reads: the linearizability counterexample (and the
 //! `linearizability.html` view in an iframe), the set checker's lost and unexpected
-//! elements, an agreement checker's first divergence. Everything embedded is escaped.
+//! elements, the bank checker's broken reads, an agreement checker's first divergence. Everything embedded is escaped.
 //! Each checker's details are read as that checker's own report type (the one it wrote
 //! them from), so a renamed field fails to compile instead of drawing an empty section.
 
@@ -11,6 +11,7 @@ use super::rundata::RunData;
 use serde_json::Value;
 use std::fmt::Write;
 use sunder_checker::agreement::{AgreementReport, DumpEntry};
+use sunder_checker::bank::BankReport;
 use sunder_checker::linear::LinearizabilityReport;
 use sunder_checker::set::{Elements, SetReport};
 
@@ -36,6 +37,8 @@ pub fn checkers(s: &mut String, run: &RunData, cex_page: Option<&str>) {
             linearizability(s, d, cex_page);
         } else if name == "set" {
             set(s, d);
+        } else if name == "bank" {
+            bank(s, d);
         } else if name.starts_with("agreement") {
             agreement(s, d);
         } else if !d.is_null() {
@@ -179,6 +182,52 @@ fn set(s: &mut String, d: &Value) {
             html(&elements(&dis.only_in_b))
         );
     }
+}
+
+/// What the bank checker counted, and the first reads that broke the bank.
+fn bank(s: &mut String, d: &Value) {
+    let Some(d) = typed::<BankReport>(s, d, "bank") else {
+        return;
+    };
+    let totals = d
+        .totals
+        .map(|(lo, hi)| format!(" · totals read {lo} to {hi}"))
+        .unwrap_or_default();
+    let _ = write!(
+        s,
+        "<p class=\"muted\">{} accounts · total {} · {} reads · transfers ok {}, failed {}, indeterminate {}{}</p>",
+        d.accounts.len(),
+        d.expected_total,
+        d.reads,
+        d.transfers.ok,
+        d.transfers.fail,
+        d.transfers.info,
+        html(&totals)
+    );
+    if d.bad_reads.is_empty() {
+        return;
+    }
+    let _ = write!(
+        s,
+        "<table><tr><th>event</th><th>node</th><th>total</th><th>below zero</th><th>missing</th></tr>"
+    );
+    for r in d.bad_reads.iter().take(12) {
+        let negative: Vec<String> = r.negative.iter().map(|(a, b)| format!("{a}={b}")).collect();
+        let _ = write!(
+            s,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            r.index,
+            html(r.node.as_deref().unwrap_or("")),
+            r.total,
+            html(&negative.join(" ")),
+            html(&r.missing.join(" "))
+        );
+    }
+    let _ = write!(
+        s,
+        "</table><p class=\"muted\">{} reads broke the bank in all</p>",
+        d.bad_read_count
+    );
 }
 
 /// The first divergence between nodes (an index and the two nodes' entries there),
@@ -385,5 +434,36 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("attempted null"), "{s}");
+    }
+
+    /// The bank section draws the bank checker's counts and its broken reads.
+    #[test]
+    fn bank_details_show_the_reads_that_broke_the_bank() {
+        let mut read = ev(
+            3,
+            EventType::Ok,
+            "balances",
+            serde_json::json!({"a0": -1, "a1": 12}),
+        );
+        read.key = None;
+        let mut invoke = ev(2, EventType::Invoke, "balances", Value::Null);
+        invoke.key = None;
+        let history = History::new(vec![invoke, read]);
+        let report = sunder_checker::bank::check(&history, 10);
+        assert_eq!(report.verdict, Verdict::Invalid);
+        let mut s = String::new();
+        checkers(
+            &mut s,
+            &run_with(vec![CheckerResult {
+                name: "bank".into(),
+                verdict: report.verdict,
+                reason: report.summary(),
+                details: serde_json::to_value(&report).unwrap(),
+            }]),
+            None,
+        );
+        assert!(s.contains("2 accounts · total 20 · 1 reads"), "{s}");
+        assert!(s.contains("<td class=\"num\">11</td><td>a0=-1</td>"), "{s}");
+        assert!(s.contains("1 reads broke the bank in all"), "{s}");
     }
 }
