@@ -111,6 +111,16 @@ fn the_run_is_deterministic() {
     assert_eq!(a.dumps, b.dumps);
 }
 
+/// `sunder sim`'s defaults (5 replicas), seed 893: every replica executed a batch, the
+/// next view re-proposed it, a checkpoint compacted the disks and all were killed. It was
+/// unknown (the restarted replicas never executed the batch again) until the compact
+/// image kept what each slot committed.
+#[test]
+fn a_batch_executed_before_a_view_change_and_a_kill_of_all_survives() {
+    let o = run_seed::<sunder_pbft::Pbft>(&SimConfig::new("pbft", 893)).expect("valid config");
+    assert_eq!(o.verdict, Verdict::Valid, "{}", o.reason());
+}
+
 #[test]
 #[ignore = "nightly: each bug's first failing seed within 1,000, and 1,000 correct seeds"]
 fn first_failing_seeds() {
