@@ -11,6 +11,7 @@ use sunder_checker::linear::{self, CheckOptions};
 use sunder_checker::model::ModelSpec;
 use sunder_checker::{EventType, History, Verdict};
 
+use crate::config::SimWorkload;
 use crate::fault::Schedule;
 use crate::world::Finished;
 
@@ -66,28 +67,41 @@ impl Outcome {
 /// The linearizability checker's budget per seed; past it the verdict is unknown.
 const BUDGET: Duration = Duration::from_secs(60);
 
-pub fn judge(seed: u64, schedule: Schedule, f: Finished) -> Outcome {
+pub fn judge(seed: u64, workload: SimWorkload, schedule: Schedule, f: Finished) -> Outcome {
     let history = History::new(f.history);
     let mut checkers = Vec::new();
 
-    let opts = CheckOptions {
-        timeout: Some(BUDGET),
-        threads: 1,
-        ..CheckOptions::default()
-    };
-    let r = linear::check(
-        &history,
-        &ModelSpec::Kv {
-            initial: Value::Null,
-        },
-        &opts,
-    );
-    checkers.push(CheckResult {
-        name: "linearizability".into(),
-        verdict: r.verdict,
-        reason: r.summary.clone(),
-        details: serde_json::to_value(&r).unwrap_or(Value::Null),
-    });
+    match workload {
+        SimWorkload::Register => {
+            let opts = CheckOptions {
+                timeout: Some(BUDGET),
+                threads: 1,
+                ..CheckOptions::default()
+            };
+            let r = linear::check(
+                &history,
+                &ModelSpec::Kv {
+                    initial: Value::Null,
+                },
+                &opts,
+            );
+            checkers.push(CheckResult {
+                name: "linearizability".into(),
+                verdict: r.verdict,
+                reason: r.summary.clone(),
+                details: serde_json::to_value(&r).unwrap_or(Value::Null),
+            });
+        }
+        SimWorkload::Bank => {
+            let r = sunder_checker::bank::check(&history, sunder_wire::bank::INITIAL_BALANCE);
+            checkers.push(CheckResult {
+                name: "bank".into(),
+                verdict: r.verdict,
+                reason: r.summary(),
+                details: serde_json::to_value(&r).unwrap_or(Value::Null),
+            });
+        }
+    }
 
     let mut warnings = f.warnings;
     let mut dumps = Vec::new();

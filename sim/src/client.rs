@@ -1,11 +1,14 @@
-//! The register workload's simulated clients: read, write and cas on a few keys, every
-//! written value unique, one operation in flight per client, and the history values the
-//! real workers record (`Op::invoke_value`, and `sunder-workloads`' `completion_value`).
+//! The simulated clients: the register workload's read, write and cas on a few keys, every
+//! written value unique, or the bank's transfers and reads of every balance; one
+//! operation in flight per client, and the history values the real workers record
+//! (`Op::invoke_value`, and `sunder-workloads`' `completion_value`).
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use sunder_wire::{Op, Response};
+
+use crate::config::SimWorkload;
 
 /// An operation a client has sent and not yet seen complete.
 #[derive(Debug, Clone)]
@@ -26,8 +29,11 @@ pub struct SimClient {
     pub hint: usize,
 }
 
-/// Draws operations: 40% reads, 40% writes, 20% cas from a value the key probably holds.
+/// Draws operations: 40% reads, 40% writes, 20% cas from a value the key probably holds;
+/// or, for the bank, half reads of every balance and half transfers of 1 to 5 between two
+/// different accounts.
 pub struct Workload {
+    kind: SimWorkload,
     keys: Vec<String>,
     /// The last value written or read per key, the likely `from` of a cas.
     last: Vec<i64>,
@@ -35,15 +41,23 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(keys: usize) -> Workload {
+    pub fn new(kind: SimWorkload, keys: usize) -> Workload {
+        let prefix = match kind {
+            SimWorkload::Register => "k",
+            SimWorkload::Bank => "a",
+        };
         Workload {
-            keys: (0..keys).map(|k| format!("k{k}")).collect(),
+            kind,
+            keys: (0..keys).map(|k| format!("{prefix}{k}")).collect(),
             last: vec![0; keys],
             next_value: 0,
         }
     }
 
     pub fn next(&mut self, r: &mut ChaCha8Rng) -> Op {
+        if self.kind == SimWorkload::Bank {
+            return self.bank(r);
+        }
         let k = r.random_range(0..self.keys.len());
         let key = self.keys[k].clone();
         match r.random_range(0..10) {
@@ -69,6 +83,22 @@ impl Workload {
         }
     }
 
+    fn bank(&mut self, r: &mut ChaCha8Rng) -> Op {
+        let n = self.keys.len();
+        if r.random_bool(0.5) {
+            return Op::Balances {
+                keys: self.keys.clone(),
+            };
+        }
+        let from = r.random_range(0..n);
+        let to = (from + r.random_range(1..n)) % n;
+        Op::Transfer {
+            from: self.keys[from].clone(),
+            to: self.keys[to].clone(),
+            amount: r.random_range(1..=5),
+        }
+    }
+
     /// Remember what a read saw, so that later cas operations have a chance to succeed.
     pub fn saw(&mut self, key: &str, v: &Value) {
         if let (Some(k), Some(v)) = (self.keys.iter().position(|x| x == key), v.as_i64()) {
@@ -80,7 +110,7 @@ impl Workload {
 /// The history value of a completion: a read's result when it succeeded.
 pub fn completion_value(op: &Op, resp: &Response) -> Value {
     match op {
-        Op::Read { .. } if resp.ok => resp.value.clone(),
+        Op::Read { .. } | Op::Balances { .. } if resp.ok => resp.value.clone(),
         _ => op.invoke_value(),
     }
 }

@@ -24,6 +24,36 @@ pub enum SimError {
     Invalid(String),
 }
 
+/// Which operations the simulated clients send, and which checker reads the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SimWorkload {
+    /// read, write and cas on keys `k0..`: checked for linearizability.
+    Register,
+    /// Jepsen's bank on accounts `a0..`: transfers and reads of every balance, checked
+    /// for a conserved total and no negative balance.
+    Bank,
+}
+
+impl SimWorkload {
+    pub fn name(self) -> &'static str {
+        match self {
+            SimWorkload::Register => "register",
+            SimWorkload::Bank => "bank",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<SimWorkload, SimError> {
+        match s {
+            "register" => Ok(SimWorkload::Register),
+            "bank" => Ok(SimWorkload::Bank),
+            other => Err(SimError::Invalid(format!(
+                "unknown workload {other:?} (expected register or bank)"
+            ))),
+        }
+    }
+}
+
 /// One simulated run, minus its seed's schedule.
 #[derive(Debug, Clone, Serialize)]
 pub struct SimConfig {
@@ -31,7 +61,9 @@ pub struct SimConfig {
     pub nodes: usize,
     /// Simulated clients, each at most one operation in flight.
     pub clients: usize,
+    /// Register keys, or bank accounts.
     pub keys: usize,
+    pub workload: SimWorkload,
     pub bugs: Vec<String>,
     pub opts: BTreeMap<String, String>,
     pub faults: Vec<FaultKind>,
@@ -59,6 +91,7 @@ impl SimConfig {
             nodes: 5,
             clients: 5,
             keys: 3,
+            workload: SimWorkload::Register,
             bugs: Vec::new(),
             opts: BTreeMap::new(),
             faults: FaultKind::ALL.to_vec(),
@@ -102,6 +135,12 @@ impl SimConfig {
         }
         if !(1..=100).contains(&self.keys) {
             return bad(format!("keys {}: must be between 1 and 100", self.keys));
+        }
+        if self.workload == SimWorkload::Bank && self.keys < 2 {
+            return bad(format!(
+                "keys {}: a bank needs at least 2 accounts",
+                self.keys
+            ));
         }
         if self.time_ms == 0 || self.time_ms > 3_600_000 {
             return bad(format!(

@@ -44,7 +44,7 @@ pub mod targets;
 pub mod world;
 
 pub use check::{CheckResult, Outcome};
-pub use config::{SimConfig, SimError};
+pub use config::{SimConfig, SimError, SimWorkload};
 pub use fault::{FaultKind, Schedule};
 pub use targets::{RunFn, SimTarget, run_seed, run_with_schedule};
 pub use world::{Hooks, World};

@@ -61,7 +61,7 @@ pub fn run_with_schedule<P: SimTarget>(
     } else {
         World::<P>::new(&cfg, schedule.clone(), P::hooks(&cfg)).run()
     };
-    Ok(judge(cfg.seed, schedule, f))
+    Ok(judge(cfg.seed, cfg.workload, schedule, f))
 }
 
 /// Raft compacts every 200 entries, so that snapshots (and InstallSnapshot to a node that

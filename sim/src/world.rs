@@ -258,7 +258,7 @@ where
             net: rng(cfg.seed, stream::NETWORK),
             crng: rng(cfg.seed, stream::CLIENTS),
             clients,
-            workload: Workload::new(cfg.keys),
+            workload: Workload::new(cfg.workload, cfg.keys),
             clients_on: true,
             next_id: 1,
             history: Vec::new(),

@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use sunder_checker::Verdict;
-use sunder_sim::{FaultKind, Outcome, RunFn, Schedule, SimConfig};
+use sunder_sim::{FaultKind, Outcome, RunFn, Schedule, SimConfig, SimWorkload};
 use sunder_workloads::WorkloadKind;
 
 /// Run a built-in target under deterministic simulation, many seeds at once.
@@ -49,6 +49,13 @@ pub struct SimArgs {
     /// Simulated clients, each with one operation in flight.
     #[arg(long, default_value_t = 5)]
     pub clients: usize,
+    /// register (read, write, cas on 3 keys; linearizability) or bank (transfers between
+    /// --accounts accounts and reads of every balance; the bank checker).
+    #[arg(long, default_value = "register")]
+    pub workload: String,
+    /// Bank accounts (with --workload bank).
+    #[arg(long, default_value_t = 5)]
+    pub accounts: usize,
     /// Fault kinds to mix: comma-separated partition, kill, pause, clock, loss; `all`
     /// (the default) or `none`.
     #[arg(long, default_value = "all")]
@@ -128,6 +135,12 @@ fn config(a: &SimArgs, seed: u64) -> anyhow::Result<SimConfig> {
     let mut c = SimConfig::new(&a.target, seed);
     c.nodes = a.nodes;
     c.clients = a.clients;
+    c.workload = SimWorkload::parse(&a.workload).map_err(|e| anyhow::anyhow!("--workload: {e}"))?;
+    if c.workload == SimWorkload::Bank {
+        c.keys = a.accounts;
+    } else if a.accounts != 5 {
+        bail!("--accounts is for --workload bank");
+    }
     c.bugs = a.bugs.clone();
     c.faults = FaultKind::parse_list(&a.faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
     c.time_ms = u64::try_from(a.time.as_millis()).unwrap_or(u64::MAX);
@@ -161,6 +174,9 @@ fn replay_command(a: &SimArgs, seed: u64) -> String {
     }
     if a.faults != "all" {
         s += &format!(" --faults {}", a.faults);
+    }
+    if a.workload != "register" {
+        s += &format!(" --workload {} --accounts {}", a.workload, a.accounts);
     }
     s += &format!(
         " --time {} --interval {}",
@@ -349,7 +365,7 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
         "name": name,
         "target": cfg.target,
         "nodes": cfg.nodes,
-        "workload": "register",
+        "workload": cfg.workload.name(),
         "concurrency": cfg.clients,
         "key_count": cfg.keys,
         "seed": cfg.seed,
@@ -404,13 +420,11 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
             .clock_origin(Some(0))
             .byzantine(&byzantine)
     });
-    let mut checked = checks::run(
-        WorkloadKind::Register,
-        &o.history,
-        Duration::from_secs(60),
-        agreement,
-        None,
-    );
+    let kind = match cfg.workload {
+        SimWorkload::Register => WorkloadKind::Register,
+        SimWorkload::Bank => WorkloadKind::Bank,
+    };
+    let mut checked = checks::run(kind, &o.history, Duration::from_secs(60), agreement, None);
     if let Some(inv) = o.checkers.iter().find(|c| c.name == "invariants") {
         let at = checked.checkers.len().saturating_sub(1);
         checked.checkers.insert(
