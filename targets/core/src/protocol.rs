@@ -8,6 +8,8 @@
 //! ```text
 //!   Input ──► core.step() ──► Output
 //!                               │ 1. compact / persist records, then fsync   (durable first)
+//!                               │    (if 2-4 have nothing, the fsync waits for the next
+//!                               │     step that does: no one has seen these records' effect)
 //!                               │ 2. send peer messages
 //!                               │ 3. send client replies
 //!                               └ 4. write events to the event stream
@@ -161,6 +163,12 @@ pub trait Protocol: Send + 'static {
     fn recovered_vote(&self) -> Option<(u64, Option<String>)> {
         None
     }
+
+    /// Shown the inputs the runtime is about to step, in order, before it steps them: a
+    /// core may do work for all of them at once (PBFT checks their client signatures in
+    /// one batch). It must not change what stepping them does: the simulator steps inputs
+    /// one at a time and never calls it. Does nothing by default.
+    fn prepare(&mut self, _inputs: &[Input<Self::Msg>]) {}
 
     /// Advances the state machine by one input.
     fn step(&mut self, input: Input<Self::Msg>, out: &mut Output<Self::Msg, Self::Record>);

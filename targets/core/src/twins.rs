@@ -105,6 +105,14 @@ where
         self.original.recovered_vote()
     }
 
+    fn prepare(&mut self, inputs: &[Input<P::Msg>]) {
+        // A hint only: both halves may look at everything (each steps its own share).
+        self.original.prepare(inputs);
+        if let Some(twin) = &mut self.twin {
+            twin.prepare(inputs);
+        }
+    }
+
     fn step(&mut self, input: Input<P::Msg>, out: &mut Output<P::Msg, P::Record>) {
         let Some(twin) = &mut self.twin else {
             return self.original.step(input, out);

@@ -296,6 +296,7 @@ fn drive<P: Protocol>(
             ticked = true;
         }
 
+        core.prepare(&batch);
         let mut outputs: Vec<Output<P::Msg, P::Record>> = Vec::with_capacity(batch.len());
         for input in batch {
             let mut out = Output::default();
@@ -335,6 +336,10 @@ fn drive<P: Protocol>(
             }
         }
         if stop {
+            // A clean stop leaves nothing unsynced behind.
+            if let Err(e) = wal.sync() {
+                tracing::warn!("log not synced at stop: {e}");
+            }
             events.emit(NodeEvent::Stop);
             return Ok(());
         }
@@ -342,13 +347,21 @@ fn drive<P: Protocol>(
 }
 
 /// Makes a batch's records durable: the last compaction in the batch replaces the log
-/// (appends before it are inside the snapshot), then every later record is appended.
+/// (appends before it are inside the snapshot), then every later record is appended,
+/// and fsynced when anything is about to leave the node.
 fn persist<M, R: serde::Serialize>(
     wal: &mut Wal,
     outputs: &mut [Output<M, R>],
 ) -> Result<(), NodeError> {
     let mut compact = None;
     let mut appends = Vec::new();
+    // Whether anything leaves the node after these steps: then every record written so
+    // far must be on disk first. Records of steps that send, answer and announce nothing
+    // are written now and fsynced with the next that does: no one has seen their effect,
+    // so a crash that loses them is the same as the inputs never arriving.
+    let leaves = outputs
+        .iter()
+        .any(|o| !o.send.is_empty() || !o.reply.is_empty() || !o.events.is_empty());
     for o in outputs.iter_mut() {
         if let Some(c) = o.compact.take() {
             compact = Some(c);
@@ -359,7 +372,10 @@ fn persist<M, R: serde::Serialize>(
     if let Some(c) = compact {
         wal.compact_json(&c)?;
     }
-    wal.append_json(&appends)?;
+    wal.append_json_unsynced(&appends)?;
+    if leaves {
+        wal.sync()?;
+    }
     Ok(())
 }
 
@@ -413,6 +429,41 @@ mod tests {
         let o = Wal::open(&path).unwrap();
         let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
         assert_eq!(back, vec![20, 6, 7, 8, 9]);
+    }
+
+    /// Records of steps that send, answer and announce nothing are written but not
+    /// fsynced; the first step that lets anything leave fsyncs them with its own.
+    #[test]
+    fn records_are_synced_before_anything_leaves_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.log");
+        let mut wal = Wal::open(&path).unwrap().wal;
+        let silent = || vec![out(None, vec![1]), out(None, vec![2])];
+        persist(&mut wal, &mut silent()).unwrap();
+        persist(&mut wal, &mut silent()).unwrap();
+        assert_eq!(wal.syncs(), 0);
+        let leaving: [fn(&mut Output<(), u32>); 3] = [
+            |o| o.send.push(("n2".into(), ())),
+            |o| {
+                let token = sunder_core::ReqToken { conn: 1, id: 1 };
+                o.reply
+                    .push((token, sunder_wire::Response::ok(1, serde_json::Value::Null)))
+            },
+            |o| o.events.push(NodeEvent::Stop),
+        ];
+        for (i, leave) in leaving.iter().enumerate() {
+            // A step that persists nothing but sends still syncs what came before it.
+            let mut outputs = vec![out(None, vec![]), out(None, vec![])];
+            leave(&mut outputs[1]);
+            persist(&mut wal, &mut outputs).unwrap();
+            assert_eq!(wal.syncs(), 1 + i as u64);
+            persist(&mut wal, &mut outputs).unwrap(); // nothing new: no second fsync
+            assert_eq!(wal.syncs(), 1 + i as u64);
+            persist(&mut wal, &mut silent()).unwrap();
+        }
+        let o = Wal::open(&path).unwrap();
+        let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
+        assert_eq!(back.len(), 10);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The durable log: an append-only file of framed records, fsynced before anything that
 //! depends on them leaves the node.
 //!
+//! Records that nothing leaving the node depends on yet may be written without an fsync
+//! ([`Wal::append_unsynced`]); the next [`Wal::append`] or [`Wal::sync`] makes them
+//! durable together with what follows, before anything that could depend on them leaves.
+//!
 //! ```text
 //!   frame = len: u32 LE | crc(len): u32 LE | crc(payload): u32 LE | payload (JSON)
 //! ```
@@ -72,6 +76,10 @@ pub struct Wal {
     path: PathBuf,
     file: File,
     records: usize,
+    /// Records written since the last fsync.
+    unsynced: bool,
+    /// fsyncs of appended records so far (what tests of the runtime count).
+    syncs: u64,
 }
 
 /// The result of opening a log: the log, positioned for appends, and what it held.
@@ -115,30 +123,57 @@ impl Wal {
                 path: path.to_path_buf(),
                 file,
                 records,
+                unsynced: false,
+                syncs: 0,
             },
             payloads,
             torn,
         })
     }
 
-    /// Appends the payloads as one write and fsyncs before returning.
+    /// Appends the payloads as one write and fsyncs before returning (making any records
+    /// written unsynced before them durable too).
     pub fn append(&mut self, payloads: &[Vec<u8>]) -> Result<(), WalError> {
+        self.append_unsynced(payloads)?;
+        self.sync()
+    }
+
+    /// Appends the payloads as one write, without an fsync: a crash of the machine may
+    /// lose them, so nothing that depends on them may leave the node before a later
+    /// [`Wal::append`] or [`Wal::sync`].
+    pub fn append_unsynced(&mut self, payloads: &[Vec<u8>]) -> Result<(), WalError> {
         if payloads.is_empty() {
             return Ok(());
         }
         let buf = frames(payloads)?;
-        let path = &self.path;
-        let io = |what| {
-            move |source| WalError::Io {
-                path: path.clone(),
-                what,
-                source,
-            }
-        };
-        self.file.write_all(&buf).map_err(io("append"))?;
-        self.file.sync_data().map_err(io("fsync"))?;
+        self.file.write_all(&buf).map_err(|source| WalError::Io {
+            path: self.path.clone(),
+            what: "append",
+            source,
+        })?;
         self.records += payloads.len();
+        self.unsynced = true;
         Ok(())
+    }
+
+    /// Makes every record written so far durable (nothing to do when it is).
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|source| WalError::Io {
+            path: self.path.clone(),
+            what: "fsync",
+            source,
+        })?;
+        self.unsynced = false;
+        self.syncs += 1;
+        Ok(())
+    }
+
+    /// How many times appended records were fsynced.
+    pub fn syncs(&self) -> u64 {
+        self.syncs
     }
 
     /// Replaces the whole log with `payloads`, atomically: a crash leaves either the old
@@ -170,12 +205,18 @@ impl Wal {
                 source,
             })?;
         self.records = payloads.len();
+        self.unsynced = false;
         Ok(())
     }
 
     /// Typed [`Wal::append`]: each record as one JSON payload.
     pub fn append_json<R: Serialize>(&mut self, records: &[R]) -> Result<(), WalError> {
         self.append(&encode_all(records)?)
+    }
+
+    /// Typed [`Wal::append_unsynced`].
+    pub fn append_json_unsynced<R: Serialize>(&mut self, records: &[R]) -> Result<(), WalError> {
+        self.append_unsynced(&encode_all(records)?)
     }
 
     /// Typed [`Wal::compact`].

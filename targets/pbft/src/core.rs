@@ -2,6 +2,7 @@
 
 use crate::bugs::{self, Bugs};
 use crate::byzantine::{self, Liar};
+use crate::clientsig::Prechecked;
 use crate::crypto::{Keys, chain, digest_of};
 use crate::keyfile::ClientKeys;
 use crate::msg::{Body, CommitCert, Digest, PreparedCert, Req, Signed, Snapshot};
@@ -73,7 +74,9 @@ pub struct Pbft {
     /// The clients' public keys: requests must be signed, replies are. `None` is the
     /// simulator's unsigned mode, where a client is its connection number and a request's
     /// timestamp its id.
-    clients: Option<ClientKeys>,
+    pub(crate) clients: Option<ClientKeys>,
+    /// Verdicts on the client signatures of the burst of inputs being stepped.
+    pub(crate) prechecked: Prechecked,
     pub(crate) view: u64,
     /// False between sending a view change and accepting the new view.
     pub(crate) active: bool,
@@ -100,7 +103,7 @@ pub struct Pbft {
     /// Clients waiting on this replica: client → (timestamp, token).
     waiting: BTreeMap<u64, (u64, ReqToken)>,
     /// Requests received directly and not yet executed (a backup's view-change timer).
-    pending: BTreeMap<(u64, u64), Req>,
+    pub(crate) pending: BTreeMap<(u64, u64), Req>,
     /// Pending requests a backup has not relayed to the primary yet, with when they came:
     /// once one has waited a quarter of the view-change timeout and no pre-prepare carried
     /// it, the backup relays it. (A client that sends to every replica reaches the primary
@@ -212,7 +215,7 @@ impl Pbft {
         match (&self.clients, &r.sig) {
             (None, _) => true,
             _ if self.bugs.skip_sig_check => true,
-            (Some(c), Some(sig)) => c.verify_parts(r.client, r.ts, &r.op, sig),
+            (Some(c), Some(sig)) => self.client_sig_ok(c, r.client, r.ts, &r.op, sig),
             (Some(_), None) => false,
         }
     }
@@ -770,7 +773,9 @@ impl Pbft {
             // status and dump are the harness's, and unsigned.
             return sunder_core::protocol::refuse_signed(token, out);
         }
-        if !self.bugs.skip_sig_check && !clients.verify(&auth, &op) {
+        if !self.bugs.skip_sig_check
+            && !self.client_sig_ok(clients, auth.client, auth.ts, &op, &auth.sig)
+        {
             return self.bad_client("bad client signature");
         }
         let req = Req {
@@ -1542,6 +1547,7 @@ impl Pbft {
             timing,
             keys,
             clients,
+            prechecked: Prechecked::default(),
             view: 0,
             active: true,
             new_view: None,
@@ -1634,6 +1640,10 @@ impl Protocol for Pbft {
         let key_seed = sunder_core::opts::value(OPTS, &config, "key_seed", 0);
         let keys = Keys::derived(me, config.members.len(), key_seed);
         Pbft::with_keys(config, keys, None, records)
+    }
+
+    fn prepare(&mut self, inputs: &[Input<Signed>]) {
+        self.precheck(inputs);
     }
 
     fn step(&mut self, input: Input<Signed>, out: &mut Out) {

@@ -37,12 +37,16 @@
 //! id, timestamp and ed25519 signature (`Input::Signed`; `sunder_wire::bft`), checked on
 //! arrival, when relayed to the primary and inside every pre-prepare (bad ones dropped and
 //! counted: `bad_client_signatures` in `status`), and every reply is signed by its replica.
+//! Client signatures are checked under ZIP 215's rule, a burst of inputs at a time
+//! (clientsig.rs: one batch check for all the burst's requests, the same verdicts as one
+//! check each).
 //! The simulator uses [`Protocol::recover`](sunder_core::Protocol::recover): the unsigned
 //! mode, where a client is its connection number and a request's timestamp its id, and
 //! replica keys are derived from `--opt key_seed`.
 
 pub mod bugs;
 pub mod byzantine;
+mod clientsig;
 mod core;
 pub mod crypto;
 pub mod keyfile;

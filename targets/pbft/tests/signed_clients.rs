@@ -41,6 +41,8 @@ fn replica(i: usize, bugs: &[&str]) -> Pbft {
 struct Four {
     nodes: Vec<Pbft>,
     replies: Vec<(usize, Response)>,
+    /// Show each burst to the replica before stepping it, as the node runtime does.
+    prepare: bool,
 }
 
 impl Four {
@@ -48,6 +50,7 @@ impl Four {
         let mut c = Four {
             nodes: (0..4).map(|i| replica(i, bugs)).collect(),
             replies: Vec::new(),
+            prepare: false,
         };
         for i in 0..4 {
             c.run(i, Input::Tick { now_ms: 0 });
@@ -66,6 +69,9 @@ impl Four {
         while !queue.is_empty() {
             let (i, inputs) = queue.remove(0);
             let mut out = Output::default();
+            if self.prepare {
+                self.nodes[i].prepare(&inputs);
+            }
             for input in inputs {
                 self.nodes[i].step(input, &mut out);
             }
@@ -308,4 +314,70 @@ fn a_backup_drops_a_primary_s_batch_holding_a_request_no_client_signed() {
         &mut out,
     );
     assert_eq!((backup.rejected(), backup.bad_client_signatures()), (1, 0));
+}
+
+/// The runtime shows a replica each burst of inputs first, and PBFT checks the burst's
+/// client signatures in one batch: the replicas must then do exactly what they do when
+/// each signature is checked as its step comes, forged requests in the burst included.
+#[test]
+fn checking_a_burst_of_client_signatures_at_once_changes_nothing() {
+    let burst = |primary: bool| -> Vec<Input<Signed>> {
+        let mut inputs = Vec::new();
+        for ts in 1..=12u64 {
+            let client = ts % 2;
+            let op = write(ts as i64);
+            let mut auth = signed(client, ts, &op);
+            let op = match ts {
+                3 => write(99), // a valid signature over another op
+                5 => {
+                    auth.client = 1 - client; // claims to be the other client
+                    op
+                }
+                _ => op,
+            };
+            inputs.push(Input::Signed {
+                token: token(ts),
+                op: op.clone(),
+                auth: auth.clone(),
+            });
+            if ts == 7 {
+                inputs.push(Input::Signed {
+                    token: token(100 + ts),
+                    op,
+                    auth, // sent twice in one burst
+                });
+            }
+        }
+        if !primary {
+            inputs.truncate(6); // a backup has heard part of the burst directly
+        }
+        inputs
+    };
+    let mut runs = Vec::new();
+    for prepare in [false, true] {
+        let mut c = Four::new(&[]);
+        c.prepare = prepare;
+        for i in (0..4).rev() {
+            // Backups first: the primary's batch then carries requests they hold and
+            // requests they never saw.
+            c.run_all(i, burst(i == 0));
+        }
+        let executed: Vec<u64> = c.nodes.iter().map(|n| n.executed()).collect();
+        let bad: Vec<u64> = c.nodes.iter().map(|n| n.bad_client_signatures()).collect();
+        let chains: Vec<Digest> = c.nodes.iter().map(|n| n.chain()).collect();
+        let mut replies: Vec<String> = c
+            .replies
+            .iter()
+            .map(|(i, r)| format!("{i} {}", serde_json::to_string(r).unwrap()))
+            .collect();
+        replies.sort();
+        runs.push((executed, bad, chains, replies));
+    }
+    let (executed, bad, _, replies) = &runs[0];
+    // The forged requests were dropped and counted, the others executed and answered.
+    assert!(executed.iter().all(|e| *e >= 1), "{executed:?}");
+    assert_eq!(bad[0], 2, "{bad:?}");
+    // (A client waits for one answer at a time: each replica answers each client's last.)
+    assert_eq!(replies.len(), 4 * 2, "{replies:?}");
+    assert_eq!(runs[0], runs[1]);
 }
