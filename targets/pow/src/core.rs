@@ -1,0 +1,709 @@
+//! `Pow`: one node of the chain (miner, block tree, mempool, client front) behind the
+//! `Protocol` trait.
+
+use crate::block::{Block, Header};
+use crate::bugs::{self, Bugs};
+use crate::hash::Hash;
+use crate::ledger::Ledger;
+use crate::mempool::Mempool;
+use crate::miner::Miner;
+use crate::msg::{MAX_BLOCKS_PER_MSG, Msg};
+use crate::orphans::Waiting;
+use crate::params::{OPTS, Params};
+use crate::record::Record;
+use crate::tree::{Node, Tree};
+use crate::tx::{Keyring, Transfer, Tx, is_bank_account, miner_account};
+use crate::validate::{BlockError, MAX_TXS};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sunder_core::{CoreConfig, Input, NodeId, OptSpec, Output, Protocol, ReqToken};
+use sunder_wire::{Dump, DumpEntry, Op, Response, Status, bank, errors};
+
+type Out = Output<Msg, Record>;
+
+/// Error name: the transfer's expiry height is confirmed and it is not in the chain.
+/// Definite.
+pub const TX_EXPIRED: &str = "tx-expired";
+/// Error name: another transfer with the same (account, nonce) is confirmed. Definite.
+pub const NONCE_TAKEN: &str = "nonce-taken";
+
+/// How far beyond `max_future_ms` a block's timestamp may be and still be kept aside.
+const FUTURE_HORIZON_MS: u64 = 60_000;
+
+/// What the node has counted since start (in `dump`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Blocks refused (invalid, or kept aside and dropped).
+    pub rejected_blocks: u64,
+    /// Transfers refused (malformed, badly signed).
+    pub rejected_txs: u64,
+    /// Peer messages refused outright (unknown sender, too many blocks).
+    pub rejected_msgs: u64,
+    pub mined: u64,
+    pub accepted_blocks: u64,
+    /// Blocks that waited for their parent.
+    pub orphaned: u64,
+    /// Blocks kept aside because their timestamp was ahead of the local clock.
+    pub deferred: u64,
+    /// Tip changes, and those that dropped blocks from the best chain (reorganisations).
+    pub tips: u64,
+    pub reorgs: u64,
+    /// Most blocks one reorganisation dropped.
+    pub deepest_reorg: u64,
+}
+
+/// A client's transfer waiting to be confirmed.
+#[derive(Debug, Clone)]
+struct Pending {
+    token: ReqToken,
+    tx: Transfer,
+    id: Hash,
+    /// The lowest height a block including it can have.
+    first: u64,
+}
+
+/// One proof-of-work node.
+#[derive(Debug)]
+pub struct Pow {
+    pub(crate) id: NodeId,
+    me: u32,
+    pub(crate) members: Vec<NodeId>,
+    pub(crate) params: Params,
+    pub(crate) bugs: Bugs,
+    rng: ChaCha8Rng,
+    pub(crate) keys: Keyring,
+    pub(crate) tree: Tree,
+    /// The state at the tip of the best chain.
+    tip_state: Ledger,
+    /// The state at the confirmed block (depth `confirmations`), cached by its hash.
+    confirmed: (Hash, Ledger),
+    mempool: Mempool,
+    orphans: Waiting,
+    future: Waiting,
+    miner: Miner,
+    pending: Vec<Pending>,
+    pub(crate) now_ms: u64,
+    /// Whether a tick came yet: until then the local time is unknown, and every block
+    /// with a timestamp is kept aside rather than judged against a clock at 0.
+    ticked: bool,
+    counters: Counters,
+}
+
+impl Pow {
+    /// Peer messages, blocks and transfers refused since start.
+    pub fn rejected(&self) -> u64 {
+        let c = &self.counters;
+        c.rejected_blocks + c.rejected_txs + c.rejected_msgs
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The tip of the best chain.
+    pub fn tip(&self) -> &Node {
+        self.tree.tip()
+    }
+
+    /// The best chain's block hashes, genesis first.
+    pub fn best_chain(&self) -> &[Hash] {
+        self.tree.best()
+    }
+
+    pub fn block(&self, hash: &Hash) -> Option<&Block> {
+        self.tree.get(hash).map(|n| &n.block)
+    }
+
+    /// The account state at the tip.
+    pub fn tip_state(&self) -> &Ledger {
+        &self.tip_state
+    }
+
+    /// The height of the deepest block that counts as confirmed: depth = tip height −
+    /// height + 1 (the tip is at depth 1), confirmed at depth ≥ `confirmations`.
+    pub fn confirmed_height(&self) -> u64 {
+        (self.tree.tip().height() + 1).saturating_sub(self.params.confirmations)
+    }
+
+    /// The account state at the confirmed block (what `balances` answers from).
+    pub fn confirmed_state(&mut self) -> &Ledger {
+        let hash = self
+            .tree
+            .best_at(self.confirmed_height())
+            .expect("on the best chain")
+            .hash;
+        if self.confirmed.0 != hash {
+            let node = self.tree.get(&hash).expect("in the tree");
+            let state = if node.block.header.parent == self.confirmed.0 && node.height() > 0 {
+                let mut s = std::mem::take(&mut self.confirmed.1);
+                s.apply_block(&node.block, false).expect("forced");
+                s
+            } else {
+                self.state_at(&hash)
+            };
+            self.confirmed = (hash, state);
+        }
+        &self.confirmed.1
+    }
+
+    /// Blocks in the tree, genesis and side branches included.
+    pub fn block_count(&self) -> usize {
+        self.tree.len()
+    }
+
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Hashes tried since start.
+    pub fn hashes(&self) -> u64 {
+        self.miner.hashes
+    }
+
+    /// The state after `hash`, replayed from genesis (every block in the tree was checked
+    /// when it came, so the replay forces).
+    fn state_at(&self, hash: &Hash) -> Ledger {
+        if *hash == self.tree.tip().hash {
+            return self.tip_state.clone();
+        }
+        let mut s = Ledger::default();
+        for n in self.tree.path(hash).iter().skip(1) {
+            s.apply_block(&n.block, false).expect("forced");
+        }
+        s
+    }
+
+    fn peers(&self) -> impl Iterator<Item = &NodeId> + '_ {
+        self.members.iter().filter(move |m| **m != self.id)
+    }
+
+    fn broadcast(&self, msg: &Msg, except: Option<&str>, out: &mut Out) {
+        for p in self.peers().filter(|p| Some(p.as_str()) != except) {
+            out.send.push((p.clone(), msg.clone()));
+        }
+    }
+
+    fn reject_block(&mut self, hash: &Hash, from: Option<&str>, why: &BlockError) {
+        self.counters.rejected_blocks += 1;
+        if self.counters.rejected_blocks.is_power_of_two() {
+            tracing::warn!(
+                ?hash,
+                ?from,
+                rejected = self.counters.rejected_blocks,
+                "block dropped: {why}"
+            );
+        }
+    }
+
+    /// Whether the chain ending at `hash` beats the current tip: more work (or, with the
+    /// planted bug, more blocks). A tie keeps the tip seen first.
+    fn better(&self, node: &Node) -> bool {
+        let tip = self.tree.tip();
+        if self.bugs.longest_not_heaviest {
+            node.height() > tip.height()
+        } else {
+            node.work > tip.work
+        }
+    }
+
+    fn tick(&mut self, now_ms: u64, out: &mut Out) {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.ticked = true;
+        let now = self.now_ms;
+        // Blocks from the future whose time has come.
+        let limit = now.saturating_add(self.params.max_future_ms);
+        let due = self.future.take(|b| b.header.timestamp_ms <= limit);
+        for (block, from) in due {
+            self.receive_block(block, from, out);
+        }
+        let budget = self.miner.budget(now_ms, self.params.hashrate);
+        if budget == 0 {
+            return;
+        }
+        if !self.miner.has_template() {
+            self.new_template();
+        }
+        if let Some(block) = self.miner.search(budget, now) {
+            self.counters.mined += 1;
+            tracing::debug!(hash = ?block.hash(), height = block.header.height, "mined");
+            self.receive_block(block, None, out);
+        }
+    }
+
+    /// Builds the next block to mine on the tip: the coinbase, then what the mempool has
+    /// that applies, the nonce search starting at a seeded random point.
+    fn new_template(&mut self) {
+        let tip = self.tree.tip();
+        let height = tip.height() + 1;
+        let target = self.next_target(tip);
+        let (parent, min_ts) = (tip.hash, tip.block.header.timestamp_ms + 1);
+        let (picked, _) = self.mempool.select(&self.tip_state, height, MAX_TXS - 1);
+        let mut txs = vec![Tx::Coinbase {
+            height,
+            to: miner_account(&self.id),
+            amount: self.params.reward,
+        }];
+        txs.extend(picked.into_iter().map(Tx::Transfer));
+        let header = Header {
+            parent,
+            height,
+            merkle: Block::merkle_of(&txs),
+            timestamp_ms: self.now_ms.max(min_ts),
+            target,
+            miner: self.me,
+            nonce: self.rng.random(),
+        };
+        self.miner.set_template(header, txs, min_ts);
+    }
+
+    /// A block from a peer, from the miner (`from` None) or back from the future pool.
+    fn receive_block(&mut self, block: Block, from: Option<NodeId>, out: &mut Out) {
+        let hash = block.hash();
+        if self.tree.contains(&hash) || self.orphans.contains(&hash) {
+            return;
+        }
+        if let Err(why) = self.check_body(&block, &hash) {
+            self.reject_block(&hash, from.as_deref(), &why);
+            return;
+        }
+        let parent = block.header.parent;
+        if !self.tree.contains(&parent) {
+            self.counters.orphaned += 1;
+            if let Some(f) = &from {
+                out.send.push((f.clone(), Msg::GetBlock { hash: parent }));
+            }
+            self.orphans.insert(hash, block, from);
+            return;
+        }
+        let mut queue = vec![(block, from)];
+        while let Some((block, from)) = queue.pop() {
+            let hash = block.hash();
+            if self.connect(block, hash, from, out) {
+                queue.extend(self.orphans.take(|b| b.header.parent == hash));
+            }
+        }
+    }
+
+    /// Checks a block whose parent is in the tree against its parent and the parent's
+    /// state, then takes it in; whether it was taken.
+    fn connect(&mut self, block: Block, hash: Hash, from: Option<NodeId>, out: &mut Out) -> bool {
+        if self.tree.contains(&hash) {
+            return false;
+        }
+        let parent = self
+            .tree
+            .get(&block.header.parent)
+            .expect("parent is in the tree");
+        match self.check_link(parent, &block) {
+            Ok(()) => {}
+            Err(BlockError::Future { got, .. })
+                if !self.ticked
+                    || got
+                        <= self
+                            .now_ms
+                            .saturating_add(self.params.max_future_ms + FUTURE_HORIZON_MS) =>
+            {
+                self.counters.deferred += 1;
+                self.future.insert(hash, block, from);
+                return false;
+            }
+            Err(why) => {
+                self.reject_block(&hash, from.as_deref(), &why);
+                return false;
+            }
+        }
+        let mut state = self.state_at(&block.header.parent);
+        // The miner built its own block against this very state: checked either way.
+        let checked = from.is_none() || !self.bugs.no_double_spend_check;
+        if let Err((i, e)) = state.apply_block(&block, checked) {
+            self.reject_block(&hash, from.as_deref(), &BlockError::Tx(i, e));
+            return false;
+        }
+        self.counters.accepted_blocks += 1;
+        out.persist.push(Record::Block(block.clone()));
+        self.broadcast(&Msg::Block(block.clone()), from.as_deref(), out);
+        let node = self.tree.insert(block).clone();
+        if self.better(&node) {
+            self.adopt(&node, state, out);
+        }
+        true
+    }
+
+    /// Makes `node` the tip: abandoned blocks' transfers go back to the mempool (those
+    /// that still apply stay), and waiting clients are settled.
+    fn adopt(&mut self, node: &Node, state: Ledger, out: &mut Out) {
+        let switch = self.tree.switch_to(node.hash);
+        self.counters.tips += 1;
+        if !switch.removed.is_empty() {
+            self.counters.reorgs += 1;
+            let depth = switch.removed.len() as u64;
+            self.counters.deepest_reorg = self.counters.deepest_reorg.max(depth);
+            tracing::info!(depth, fork_height = switch.fork_height, tip = ?node.hash, "reorganised");
+            for h in &switch.removed {
+                let txs: Vec<Transfer> = self.tree.get(h).expect("in the tree").block.txs[1..]
+                    .iter()
+                    .filter_map(|t| t.as_transfer().cloned())
+                    .collect();
+                for t in txs {
+                    self.mempool.insert(t);
+                }
+            }
+        }
+        self.tip_state = state;
+        self.mempool.prune(&self.tip_state, node.height() + 1);
+        self.miner.invalidate();
+        self.settle(out);
+    }
+
+    /// Answers the clients whose transfers are now confirmed or can no longer be.
+    fn settle(&mut self, out: &mut Out) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let tip_h = self.tree.tip().height();
+        let confirmed_h = self.confirmed_height();
+        let confirmed_nonces: Vec<u64> = {
+            let pending = std::mem::take(&mut self.pending);
+            let state = self.confirmed_state();
+            let n = pending
+                .iter()
+                .map(|p| state.next_nonce(&p.tx.from))
+                .collect();
+            self.pending = pending;
+            n
+        };
+        let mut still = Vec::new();
+        for (p, confirmed_nonce) in std::mem::take(&mut self.pending)
+            .into_iter()
+            .zip(confirmed_nonces)
+        {
+            let found = (p.first..=p.tx.expires.min(tip_h)).find(|h| {
+                self.tree
+                    .best_at(*h)
+                    .is_some_and(|n| n.block.txs.iter().any(|t| t.as_transfer() == Some(&p.tx)))
+            });
+            let reply = match found {
+                Some(h) if h <= confirmed_h => Some(Response::ok(0, Value::Null)),
+                Some(_) => None,
+                None if confirmed_nonce > p.tx.nonce => Some(Response::error(0, NONCE_TAKEN, true)),
+                None if confirmed_h >= p.tx.expires => Some(Response::error(0, TX_EXPIRED, true)),
+                None => None,
+            };
+            match reply {
+                Some(r) => {
+                    tracing::debug!(id = ?p.id, ok = r.ok, "transfer settled");
+                    out.reply.push((p.token, r));
+                }
+                None => still.push(p),
+            }
+        }
+        self.pending = still;
+    }
+
+    fn on_peer(&mut self, from: NodeId, msg: Msg, out: &mut Out) {
+        match msg {
+            Msg::Block(b) => self.receive_block(b, Some(from), out),
+            Msg::Blocks(blocks) => {
+                if blocks.len() > MAX_BLOCKS_PER_MSG {
+                    self.counters.rejected_msgs += 1;
+                    return;
+                }
+                // Highest first: take them lowest first, so each finds its parent.
+                for b in blocks.into_iter().rev() {
+                    self.receive_block(b, Some(from.clone()), out);
+                }
+            }
+            Msg::GetBlock { hash } => {
+                let mut blocks = Vec::new();
+                let mut cur = self.tree.get(&hash);
+                while let Some(n) = cur {
+                    if n.height() == 0 || blocks.len() >= MAX_BLOCKS_PER_MSG {
+                        break;
+                    }
+                    blocks.push(n.block.clone());
+                    cur = self.tree.get(&n.block.header.parent);
+                }
+                if !blocks.is_empty() {
+                    out.send.push((from, Msg::Blocks(blocks)));
+                }
+            }
+            Msg::Tx(t) => self.receive_tx(t, Some(from), out),
+        }
+    }
+
+    /// A transfer for the mempool: checked on its face and against the tip's nonces, kept
+    /// and relayed if its (account, nonce) slot is free.
+    fn receive_tx(&mut self, t: Transfer, from: Option<NodeId>, out: &mut Out) {
+        let id = Tx::Transfer(t.clone()).id();
+        if self.mempool.contains(&id) {
+            return;
+        }
+        if let Err(why) = self.check_transfer(&t) {
+            self.counters.rejected_txs += 1;
+            if self.counters.rejected_txs.is_power_of_two() {
+                tracing::warn!(
+                    ?from,
+                    rejected = self.counters.rejected_txs,
+                    "transfer dropped: {why}"
+                );
+            }
+            return;
+        }
+        let next = self.tree.tip().height() + 1;
+        if t.nonce < self.tip_state.next_nonce(&t.from) || t.expires < next {
+            return;
+        }
+        if self.mempool.insert(t.clone()) {
+            self.miner.invalidate();
+            self.broadcast(&Msg::Tx(t), from.as_deref(), out);
+        }
+    }
+
+    fn on_client(&mut self, token: ReqToken, op: Op, out: &mut Out) {
+        let bad = |out: &mut Out| {
+            out.reply
+                .push((token, Response::error(0, errors::BAD_REQUEST, true)))
+        };
+        match op {
+            Op::Status => {
+                let status = Status {
+                    node: self.id.clone(),
+                    role: "miner".into(),
+                    term: 0,
+                    leader: None,
+                    commit: self.confirmed_height(),
+                };
+                out.reply.push((
+                    token,
+                    Response::ok(0, serde_json::to_value(status).expect("serializable")),
+                ));
+            }
+            Op::Dump => {
+                let dump = self.dump();
+                out.reply.push((token, Response::ok(0, dump)));
+            }
+            Op::Balances { ref keys } => {
+                if bank::malformed(&op).is_some() {
+                    return bad(out);
+                }
+                let v = self.confirmed_state().balances_of(keys);
+                out.reply.push((token, Response::ok(0, v)));
+            }
+            Op::Transfer {
+                ref from,
+                ref to,
+                amount,
+            } => {
+                if bank::malformed(&op).is_some() || !is_bank_account(from) || !is_bank_account(to)
+                {
+                    return bad(out);
+                }
+                self.submit(token, from, to, amount, out);
+            }
+            Op::Read { .. } | Op::Write { .. } | Op::Cas { .. } | Op::Add { .. } => bad(out),
+        }
+    }
+
+    /// A client's transfer: refused at once if it would overdraft the state the tip and
+    /// the mempool lead to; otherwise signed, kept, gossiped, and answered once confirmed.
+    fn submit(&mut self, token: ReqToken, from: &str, to: &str, amount: i64, out: &mut Out) {
+        let height = self.tree.tip().height() + 1;
+        let (_, projected) = self.mempool.select(&self.tip_state, height, usize::MAX);
+        let holds = projected.balance(from);
+        if holds < amount {
+            tracing::debug!(from, holds, amount, "transfer refused: insufficient funds");
+            out.reply
+                .push((token, Response::error(0, bank::INSUFFICIENT_FUNDS, true)));
+            return;
+        }
+        let nonce = projected
+            .next_nonce(from)
+            .max(self.mempool.last_nonce(from).map_or(0, |n| n + 1));
+        let tx = self.keys.sign(Transfer {
+            from: from.into(),
+            to: to.into(),
+            amount,
+            nonce,
+            expires: height - 1 + self.params.tx_ttl,
+            sig: String::new(),
+        });
+        if !self.mempool.insert(tx.clone()) {
+            out.reply
+                .push((token, Response::error(0, errors::UNAVAILABLE, true)));
+            return;
+        }
+        self.miner.invalidate();
+        self.broadcast(&Msg::Tx(tx.clone()), None, out);
+        self.pending.push(Pending {
+            token,
+            id: Tx::Transfer(tx.clone()).id(),
+            tx,
+            first: height,
+        });
+    }
+
+    /// The dump: the confirmed blocks as entries (index = height, digest = block hash),
+    /// so the agreement checker compares only what is `confirmations` deep; the whole best
+    /// chain, the tip, its work and the counters besides.
+    fn dump(&mut self) -> Value {
+        let confirmed_h = self.confirmed_height();
+        let state = serde_json::to_value(self.confirmed_state().to_json()).expect("json");
+        let summary = |n: &Node| {
+            let h = &n.block.header;
+            json!({
+                "hash": n.hash,
+                "height": h.height,
+                "parent": h.parent,
+                "miner": self.members.get(h.miner as usize),
+                "timestamp_ms": h.timestamp_ms,
+                "target": format!("{:032x}", h.target),
+                "txs": n.block.txs.iter().map(|t| json!({"id": t.id(), "tx": t})).collect::<Vec<_>>(),
+            })
+        };
+        let best: Vec<&Node> = self
+            .tree
+            .best()
+            .iter()
+            .map(|h| self.tree.get(h).expect("in the tree"))
+            .collect();
+        let entries = best[1..=confirmed_h as usize]
+            .iter()
+            .map(|n| DumpEntry {
+                index: n.height(),
+                term: 0,
+                command: summary(n),
+                origin: None,
+                digest: Some(n.hash.to_hex()),
+            })
+            .collect();
+        let dump = Dump {
+            node: self.id.clone(),
+            snapshot_index: 0,
+            entries,
+            state,
+            snapshot_digest: None,
+            snapshot_terms: Vec::new(),
+        };
+        let mut v = serde_json::to_value(dump).expect("serializable");
+        let tip = self.tree.tip();
+        let extra = json!({
+            "chain": best.iter().map(|n| summary(n)).collect::<Vec<_>>(),
+            "tip": tip.hash,
+            "height": tip.height(),
+            "work": format!("{:032x}", tip.work),
+            "confirmations": self.params.confirmations,
+            "confirmed_height": confirmed_h,
+            "counters": self.counters,
+            "mempool": self.mempool.len(),
+            "orphans": self.orphans.len(),
+        });
+        if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+            m.extend(e);
+        }
+        v
+    }
+}
+
+impl Protocol for Pow {
+    type Msg = Msg;
+    type Record = Record;
+
+    fn recover(config: CoreConfig, records: Vec<Record>) -> Self {
+        let me = config
+            .members
+            .iter()
+            .position(|m| *m == config.id)
+            .expect("this node is a member") as u32;
+        let params = Params::from_config(&config);
+        let tree = Tree::new(params.genesis());
+        let genesis = tree.tip().hash;
+        let mut node = Pow {
+            id: config.id.clone(),
+            me,
+            members: config.members.clone(),
+            bugs: Bugs::from_names(&config.bugs),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            keys: Keyring::new(params.key_seed),
+            params,
+            tree,
+            tip_state: Ledger::default(),
+            confirmed: (genesis, Ledger::default()),
+            mempool: Mempool::default(),
+            orphans: Waiting::default(),
+            future: Waiting::default(),
+            miner: Miner::default(),
+            pending: Vec::new(),
+            now_ms: 0,
+            ticked: false,
+            counters: Counters::default(),
+        };
+        node.restore(records);
+        node
+    }
+
+    fn step(&mut self, input: Input<Msg>, out: &mut Out) {
+        match input {
+            Input::Tick { now_ms } => self.tick(now_ms, out),
+            Input::Peer { from, msg } => {
+                if from == self.id || !self.members.contains(&from) {
+                    self.counters.rejected_msgs += 1;
+                    return;
+                }
+                self.on_peer(from, msg, out);
+            }
+            Input::Client { token, op } => self.on_client(token, op, out),
+            Input::Signed { token, .. } => sunder_core::protocol::refuse_signed(token, out),
+        }
+    }
+
+    fn known_bugs() -> &'static [&'static str] {
+        bugs::KNOWN
+    }
+
+    fn accepted_opts() -> &'static [OptSpec] {
+        OPTS
+    }
+}
+
+impl Pow {
+    /// Rebuilds the tree from the blocks this node recorded, in their order. They were
+    /// checked when they came, so only what keeps the tree whole is checked again: the
+    /// parent is here and the height follows it. The heaviest chain becomes the tip.
+    fn restore(&mut self, records: Vec<Record>) {
+        let mut dropped = 0u64;
+        for Record::Block(block) in records {
+            let ok = self
+                .tree
+                .get(&block.header.parent)
+                .is_some_and(|p| p.height() + 1 == block.header.height)
+                && !block.txs.is_empty();
+            if !ok {
+                dropped += 1;
+                continue;
+            }
+            let node = self.tree.insert(block).clone();
+            if self.better(&node) {
+                self.tree.switch_to(node.hash);
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(dropped, "recorded blocks without their parent dropped");
+        }
+        let tip = self.tree.tip().hash;
+        let mut s = Ledger::default();
+        for n in self.tree.path(&tip).iter().skip(1) {
+            s.apply_block(&n.block, false).expect("forced");
+        }
+        self.tip_state = s;
+    }
+}
