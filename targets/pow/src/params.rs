@@ -10,14 +10,15 @@
 //! | `max_future_ms` | 2000 | how far ahead of the local clock a block's timestamp may be |
 //! | `tx_ttl` | 20 | blocks after the tip in which a client's transfer may be included |
 //! | `key_seed` | 0 | the seed every account key is derived from (tx.rs) |
+//! | `initial_work` | 4000 | expected hashes per block at genesis (the genesis target) |
 //!
 //! Every node must be given the same values for all but `hashrate`: the genesis block (its
-//! target) and the validity rules come from them.
+//! target) and the validity rules come from them. `hashrate` is each node's own.
 //!
-//! **Initial target.** Genesis asks for `initial work = 4 × hashrate × block_ms / 1000`
-//! hashes per block, i.e. target `u128::MAX / initial work`: four nodes at the default
-//! rate (4 × 2000 hashes per second) find one every 500 ms on average, three every 667 ms,
-//! five every 400 ms. The first retarget corrects for the real number.
+//! **Initial target.** Genesis carries target `u128::MAX / initial_work`. The default,
+//! 4000 hashes, is four nodes at the default rate (4 × 2000 hashes per second) for one
+//! block interval (500 ms): three such nodes find a block every 667 ms on average, five
+//! every 400 ms. The retarget corrects for the real number from the first window on.
 //!
 //! **Retarget.** A block whose height `h` is a multiple of `retarget` carries a new target,
 //! computed from the timestamps of its parent (height `h-1`) and of the block at height
@@ -42,6 +43,7 @@ pub const OPTS: &[OptSpec] = &[
     num("max_future_ms"),
     num("tx_ttl"),
     num("key_seed"),
+    num("initial_work"),
 ];
 
 const fn num(key: &'static str) -> OptSpec {
@@ -62,6 +64,7 @@ pub struct Params {
     pub max_future_ms: u64,
     pub tx_ttl: u64,
     pub key_seed: u64,
+    pub initial_work: u64,
 }
 
 impl Default for Params {
@@ -75,6 +78,7 @@ impl Default for Params {
             max_future_ms: 2000,
             tx_ttl: 20,
             key_seed: 0,
+            initial_work: 4000,
         }
     }
 }
@@ -96,16 +100,12 @@ impl Params {
             max_future_ms: opt("max_future_ms", d.max_future_ms),
             tx_ttl: opt("tx_ttl", d.tx_ttl).max(1),
             key_seed: opt("key_seed", d.key_seed),
+            initial_work: opt("initial_work", d.initial_work).max(1),
         }
     }
 
-    /// Expected hashes per block at genesis (see the module doc).
-    pub fn initial_work(&self) -> u128 {
-        (4 * self.hashrate as u128 * self.block_ms as u128 / 1000).max(1)
-    }
-
     pub fn initial_target(&self) -> u128 {
-        u128::MAX / self.initial_work()
+        u128::MAX / self.initial_work.max(1) as u128
     }
 
     /// The genesis block: identical on every node given the same opts.
@@ -173,9 +173,17 @@ mod tests {
     fn genesis_depends_on_the_opts_only() {
         let p = Params::default();
         assert_eq!(p.genesis(), Params::default().genesis());
-        assert_eq!(p.initial_work(), 4000);
+        let own_rate = Params {
+            hashrate: 1,
+            ..Params::default()
+        };
+        assert_eq!(
+            p.genesis(),
+            own_rate.genesis(),
+            "a node's hash rate is its own"
+        );
         let q = Params {
-            hashrate: 1000,
+            initial_work: 1000,
             ..Params::default()
         };
         assert_ne!(p.genesis().hash(), q.genesis().hash());
