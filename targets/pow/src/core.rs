@@ -29,6 +29,9 @@ pub const TX_EXPIRED: &str = "tx-expired";
 /// Error name: another transfer with the same (account, nonce) is confirmed. Definite.
 pub const NONCE_TAKEN: &str = "nonce-taken";
 
+/// How far ahead of an account's next nonce (at the tip) a gossiped transfer may be.
+const NONCE_WINDOW: u64 = 64;
+
 /// How far beyond `max_future_ms` a block's timestamp may be and still be kept aside.
 const FUTURE_HORIZON_MS: u64 = 60_000;
 
@@ -60,8 +63,6 @@ struct Pending {
     token: ReqToken,
     tx: Transfer,
     id: Hash,
-    /// The lowest height a block including it can have.
-    first: u64,
 }
 
 /// One proof-of-work node.
@@ -311,7 +312,8 @@ impl Pow {
                     || got
                         <= self
                             .now_ms
-                            .saturating_add(self.params.max_future_ms + FUTURE_HORIZON_MS) =>
+                            .saturating_add(self.params.max_future_ms)
+                            .saturating_add(FUTURE_HORIZON_MS) =>
             {
                 self.counters.deferred += 1;
                 self.future.insert(hash, block, from);
@@ -387,11 +389,19 @@ impl Pow {
             .into_iter()
             .zip(confirmed_nonces)
         {
-            let found = (p.first..=p.tx.expires.min(tip_h)).find(|h| {
-                self.tree
-                    .best_at(*h)
-                    .is_some_and(|n| n.block.txs.iter().any(|t| t.as_transfer() == Some(&p.tx)))
-            });
+            // Transfers apply in nonce order: while the tip's state has not used this
+            // nonce, the transfer is not in the chain, and there is nothing to look for.
+            // Otherwise look from the highest block it may be in down (a reorganisation
+            // may have put it lower than the tip it was submitted on).
+            let used = self.tip_state.next_nonce(&p.tx.from) > p.tx.nonce;
+            let found = (1..=p.tx.expires.min(tip_h))
+                .rev()
+                .filter(|_| used)
+                .find(|h| {
+                    self.tree
+                        .best_at(*h)
+                        .is_some_and(|n| n.block.txs.iter().any(|t| t.as_transfer() == Some(&p.tx)))
+                });
             let reply = match found {
                 Some(h) if h <= confirmed_h => Some(Response::ok(0, Value::Null)),
                 Some(_) => None,
@@ -459,8 +469,10 @@ impl Pow {
             }
             return;
         }
+        // Only nonces a few ahead of the tip's: a peer cannot park the mempool far ahead.
         let next = self.tree.tip().height() + 1;
-        if t.nonce < self.tip_state.next_nonce(&t.from) || t.expires < next {
+        let nonce = self.tip_state.next_nonce(&t.from);
+        if t.nonce < nonce || t.nonce > nonce.saturating_add(NONCE_WINDOW) || t.expires < next {
             return;
         }
         if self.mempool.insert(t.clone()) {
@@ -526,15 +538,17 @@ impl Pow {
                 .push((token, Response::error(0, bank::INSUFFICIENT_FUNDS, true)));
             return;
         }
-        let nonce = projected
-            .next_nonce(from)
-            .max(self.mempool.last_nonce(from).map_or(0, |n| n + 1));
+        let nonce = projected.next_nonce(from).max(
+            self.mempool
+                .last_nonce(from)
+                .map_or(0, |n| n.saturating_add(1)),
+        );
         let tx = self.keys.sign(Transfer {
             from: from.into(),
             to: to.into(),
             amount,
             nonce,
-            expires: height - 1 + self.params.tx_ttl,
+            expires: (height - 1).saturating_add(self.params.tx_ttl),
             sig: String::new(),
         });
         if !self.mempool.insert(tx.clone()) {
@@ -548,7 +562,6 @@ impl Pow {
             token,
             id: Tx::Transfer(tx.clone()).id(),
             tx,
-            first: height,
         });
     }
 

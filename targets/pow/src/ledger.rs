@@ -61,7 +61,8 @@ impl Ledger {
             .map_err(|_| TxError::Overflow)?;
         self.balances.insert(t.from.clone(), f);
         self.balances.insert(t.to.clone(), to);
-        self.nonces.insert(t.from.clone(), t.nonce + 1);
+        self.nonces
+            .insert(t.from.clone(), t.nonce.saturating_add(1));
         Ok(())
     }
 

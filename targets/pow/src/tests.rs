@@ -575,6 +575,7 @@ struct Cluster {
     now: u64,
     delay_ms: u64,
     inbox: Vec<Vec<(u64, String, Msg)>>,
+    /// Node, token, reply, and the node's tip height when it replied.
     replies: Vec<(usize, ReqToken, Response, u64)>,
     persisted: Vec<Vec<Record>>,
     trace: Vec<String>,
@@ -605,7 +606,8 @@ impl Cluster {
             self.inbox[j].push((self.now + self.delay_ms, MEMBERS[i].to_string(), msg));
         }
         for (token, r) in out.reply {
-            self.replies.push((i, token, r, self.now));
+            let tip = self.nodes[i].tip().height();
+            self.replies.push((i, token, r, tip));
         }
         self.persisted[i].extend(out.persist);
     }
@@ -692,7 +694,7 @@ fn three_nodes_converge_confirm_a_transfer_and_conserve_the_bank() {
     );
     assert!(by_id[&3].definite);
     // The ok came when its block was `confirmations` deep on the node that answered.
-    let (i, _, _, _) = c.replies.iter().find(|(_, t, _, _)| t.id == 1).unwrap();
+    let (i, _, _, tip_then) = c.replies.iter().find(|(_, t, _, _)| t.id == 1).unwrap();
     let n = &c.nodes[*i];
     let (h, _) = n
         .best_chain()
@@ -705,7 +707,11 @@ fn three_nodes_converge_confirm_a_transfer_and_conserve_the_bank() {
             })
         })
         .expect("the transfer is in the chain");
-    assert!(n.tip().height() + 1 - h as u64 >= k);
+    assert_eq!(
+        tip_then + 1 - h as u64,
+        k,
+        "answered as soon as k deep, not before"
+    );
     for (j, n) in c.nodes.iter_mut().enumerate() {
         let out = client(n, 9, Op::Balances { keys: accounts() });
         let v = &out.reply[0].1.value;
@@ -782,4 +788,95 @@ fn client_ops_other_than_the_bank_and_admin_are_bad_requests() {
     assert_eq!(parsed.node, "n1");
     assert_eq!(dump["height"], 0);
     assert_eq!(dump["chain"].as_array().unwrap().len(), 1);
+}
+
+fn only_reply(out: &Out) -> &Response {
+    assert_eq!(out.reply.len(), 1, "{:?}", out.reply);
+    &out.reply[0].1
+}
+
+#[test]
+fn balances_read_the_confirmed_state_and_transfers_answer_at_depth_k() {
+    let mut n = judge(&[], &[]);
+    let keys = vec!["a0".to_string(), "a1".to_string()];
+    assert!(
+        client(
+            &mut n,
+            1,
+            Op::Transfer {
+                from: "a0".into(),
+                to: "a1".into(),
+                amount: 4,
+            }
+        )
+        .reply
+        .is_empty()
+    );
+    assert_eq!(n.mempool_len(), 1);
+    // What the node signed for its client, as a peer miner would include it.
+    let mut t = transfer("a0", "a1", 4, 0);
+    t.expires = 20; // tip height 0 + tx_ttl
+    let t = Keyring::new(0).sign(t);
+    let b1 = block_on(&n, &genesis(&n), 1, T0, vec![t]);
+    assert!(
+        deliver(&mut n, "n2", Msg::Block(b1.clone()))
+            .reply
+            .is_empty()
+    );
+    assert_eq!(n.mempool_len(), 0, "included: out of the mempool");
+    let read = |n: &mut Pow| {
+        only_reply(&client(n, 9, Op::Balances { keys: keys.clone() }))
+            .value
+            .clone()
+    };
+    assert_eq!(read(&mut n), serde_json::json!({"a0": 10, "a1": 10}));
+    let b2 = block_on(&n, &b1.hash(), 1, T0 + 1, vec![]);
+    assert!(
+        deliver(&mut n, "n2", Msg::Block(b2.clone()))
+            .reply
+            .is_empty(),
+        "depth 2"
+    );
+    let b3 = block_on(&n, &b2.hash(), 1, T0 + 2, vec![]);
+    let out = deliver(&mut n, "n2", Msg::Block(b3));
+    let r = only_reply(&out);
+    assert!(r.ok, "depth 3: {r:?}");
+    assert_eq!(n.confirmed_height(), 1);
+    assert_eq!(read(&mut n), serde_json::json!({"a0": 6, "a1": 14}));
+}
+
+#[test]
+fn a_transfer_whose_nonce_or_expiry_is_confirmed_without_it_fails_definitely() {
+    let mut n = judge(&[("tx_ttl", "5")], &[]);
+    let op = |to: &str| Op::Transfer {
+        from: "a0".into(),
+        to: to.into(),
+        amount: 1,
+    };
+    client(&mut n, 1, op("a1"));
+    client(&mut n, 2, op("a2"));
+    // Another node's transfer takes a0's nonce 0 first; nonce 1 is then out of order
+    // forever (the client's second transfer waits on the first) and expires.
+    let other = transfer("a0", "a3", 1, 0);
+    let mut p = genesis(&n);
+    let mut replies = Vec::new();
+    for i in 0..8u64 {
+        let txs = if i == 0 { vec![other.clone()] } else { vec![] };
+        let b = block_on(&n, &p, 1, T0 + i, txs);
+        p = b.hash();
+        let out = deliver(&mut n, "n2", Msg::Block(b));
+        replies.extend(out.reply.into_iter().map(|(t, r)| (i + 1, t.id, r)));
+    }
+    let errs: Vec<(u64, u64, Option<&str>, bool)> = replies
+        .iter()
+        .map(|(h, id, r)| (*h, *id, r.error.as_deref(), r.definite))
+        .collect();
+    assert_eq!(
+        errs,
+        vec![
+            (3, 1, Some(crate::NONCE_TAKEN), true),
+            (7, 2, Some(crate::TX_EXPIRED), true)
+        ],
+        "nonce 0 taken at depth 3 (tip 3); expiry height 5 confirmed at tip 7"
+    );
 }
