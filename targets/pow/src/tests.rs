@@ -880,3 +880,28 @@ fn a_transfer_whose_nonce_or_expiry_is_confirmed_without_it_fails_definitely() {
         "nonce 0 taken at depth 3 (tip 3); expiry height 5 confirmed at tip 7"
     );
 }
+
+#[test]
+fn recovery_drops_recorded_blocks_whose_parent_is_missing() {
+    let mut n = judge(&[], &[]);
+    let g = genesis(&n);
+    let chain = extend(&mut n, g, 4, T0);
+    let t = transfer("a0", "a1", 3, 0);
+    let b5 = block_on(&n, &chain[3], 1, T0 + 1600, vec![t]);
+    let mut out = deliver(&mut n, "n2", Msg::Block(b5));
+    assert_eq!(n.tip().height(), 5);
+    let mut records: Vec<Record> = chain
+        .iter()
+        .map(|h| Record::Block(n.block(h).unwrap().clone()))
+        .collect();
+    records.append(&mut out.persist);
+    let all = Pow::recover(config("n1", &[], &[], 0), records.clone());
+    assert_eq!(all.tip().hash, n.tip().hash);
+    assert_eq!(all.tip_state(), n.tip_state());
+    assert_eq!(all.tip_state().balance("a1"), 13);
+    records.remove(2); // block 3: blocks 4 and 5 lose their parent
+    let some = Pow::recover(config("n1", &[], &[], 0), records);
+    assert_eq!(some.tip().hash, chain[1]);
+    assert_eq!(some.block_count(), 3);
+    assert_eq!(some.tip_state().balance("a1"), 10);
+}
