@@ -6,6 +6,7 @@
 
 use sunder_node::{NodeArgs, NodeError, OptSpec};
 use sunder_sim::{RunFn, SimTarget};
+use sunder_workloads::WorkloadKind;
 
 /// What the harness knows about one built-in target.
 pub struct TargetInfo {
@@ -39,6 +40,11 @@ pub struct TargetInfo {
     pub default_nemesis: &'static str,
     /// The nemesis's beat when `--nemesis-interval` is not given.
     pub default_interval: std::time::Duration,
+    /// The workloads the target serves (`None`: every one).
+    pub workloads: Option<&'static [WorkloadKind]>,
+    /// A client's default op timeout, for a target that answers slower than
+    /// [`DEFAULT_OP_TIMEOUT`] by design (overrides [`TargetInfo::op_timeout`]'s rule).
+    pub slow_answers: Option<std::time::Duration>,
 }
 
 /// The faults `sunder test` mixes when neither `--nemesis` nor the target says otherwise
@@ -84,6 +90,8 @@ const fn builtin<P: SimTarget>(
         sim: Some(sunder_sim::run_with_schedule::<P>),
         default_nemesis: DEFAULT_NEMESIS,
         default_interval: DEFAULT_INTERVAL,
+        workloads: None,
+        slow_answers: None,
     }
 }
 
@@ -140,6 +148,21 @@ pub static TARGETS: &[TargetInfo] = &[
             }),
         )
     },
+    // Blocks of signed transfers between accounts: it serves the bank workload only, and
+    // answers a transfer once it is `confirmations` blocks deep (seconds: with the
+    // defaults a block comes about every 500 ms), so its clients wait longer.
+    TargetInfo {
+        workloads: Some(&[WorkloadKind::Bank]),
+        slow_answers: Some(std::time::Duration::from_secs(10)),
+        default_nemesis: "partition,kill,pause",
+        ..builtin::<sunder_pow::Pow>(
+            "pow",
+            "a proof-of-work chain: throttled mining, heaviest chain, signed transfers",
+            true,
+            false,
+            None,
+        )
+    },
 ];
 
 /// A client's default op timeout when `--op-timeout` is not given.
@@ -153,6 +176,9 @@ impl TargetInfo {
     /// of them, stays: see `workloads::worker`) in time to meet both sides of a short
     /// partition, where a longer wait would see the fault heal first.
     pub fn op_timeout(&self, opts: &[(String, String)]) -> std::time::Duration {
+        if let Some(t) = self.slow_answers {
+            return t;
+        }
         match self.leader_timeout {
             Some(t) if t.opt == "election_ms" => self.leader_timeout(opts).expect("some"),
             _ => DEFAULT_OP_TIMEOUT,

@@ -184,6 +184,16 @@ fn targets_in_help_and_errors_come_from_the_table() {
     let out = sunder(&["sim", "--target", "no-such-target", "--seed", "1"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out).contains(&sim_names()), "{}", text(&out));
+    // A target that serves one workload refuses the others up front, in both commands.
+    for sub in ["test", "sim"] {
+        let out = sunder(&[sub, "--target", "pow", "--seed", "1"]);
+        assert_eq!(out.status.code(), Some(3), "{sub}: {}", text(&out));
+        assert!(
+            text(&out).contains("serves the bank workload only"),
+            "{sub}: {}",
+            text(&out)
+        );
+    }
     let data = tempfile::tempdir().unwrap();
     let data = data.path().to_str().unwrap();
     let out = sunder(&[

@@ -21,6 +21,12 @@ pub trait SimTarget: Protocol<Msg: Clone, Record: Clone> + Sized {
         &[]
     }
 
+    /// How long a simulated client waits for an answer, when the core answers slower than
+    /// the simulator's default by design (a proof-of-work chain's confirmations).
+    fn op_timeout_ms() -> Option<u64> {
+        None
+    }
+
     /// What the simulator checks after every step (none by default).
     fn hooks(_cfg: &SimConfig) -> Hooks<Self> {
         Hooks::default()
@@ -43,6 +49,9 @@ pub fn run_with_schedule<P: SimTarget>(
 ) -> Result<Outcome, SimError> {
     cfg.validate(P::known_bugs(), P::byzantine_modes())?;
     let mut cfg = cfg.clone();
+    if let Some(t) = P::op_timeout_ms() {
+        cfg.op_timeout_ms = t;
+    }
     for (k, v) in P::default_opts() {
         cfg.opts
             .entry(k.to_string())
@@ -114,6 +123,14 @@ impl SimTarget for sunder_pbft::Pbft {
             replies_needed: Some((cfg.nodes - 1) / 3 + 1),
             tamper: Some(crate::pbft::tamper),
         }
+    }
+}
+
+/// Mining is the core's own real hashing, paced by the simulated clock's ticks. A
+/// transfer is answered once `confirmations` blocks deep: seconds, not milliseconds.
+impl SimTarget for sunder_pow::Pow {
+    fn op_timeout_ms() -> Option<u64> {
+        Some(10_000)
     }
 }
 

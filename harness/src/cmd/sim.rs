@@ -141,6 +141,17 @@ fn config(a: &SimArgs, seed: u64) -> anyhow::Result<SimConfig> {
     } else if a.accounts != 5 {
         bail!("--accounts is for --workload bank");
     }
+    if let Some(only) = target.workloads
+        && !only.contains(&kind_of(c.workload))
+    {
+        let names: Vec<String> = only.iter().map(|w| w.to_string()).collect();
+        bail!(
+            "--target {}: serves the {} workload only (--workload {})",
+            a.target,
+            names.join(", "),
+            names[0]
+        );
+    }
     c.bugs = a.bugs.clone();
     c.faults = FaultKind::parse_list(&a.faults).map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
     c.time_ms = u64::try_from(a.time.as_millis()).unwrap_or(u64::MAX);
@@ -420,11 +431,13 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
             .clock_origin(Some(0))
             .byzantine(&byzantine)
     });
-    let kind = match cfg.workload {
-        SimWorkload::Register => WorkloadKind::Register,
-        SimWorkload::Bank => WorkloadKind::Bank,
-    };
-    let mut checked = checks::run(kind, &o.history, Duration::from_secs(60), agreement, None);
+    let mut checked = checks::run(
+        kind_of(cfg.workload),
+        &o.history,
+        Duration::from_secs(60),
+        agreement,
+        None,
+    );
     if let Some(inv) = o.checkers.iter().find(|c| c.name == "invariants") {
         let at = checked.checkers.len().saturating_sub(1);
         checked.checkers.insert(
@@ -473,6 +486,14 @@ fn write_run(a: &SimArgs, cfg: &SimConfig, o: &Outcome, results: &Path) -> anyho
         verdict.as_str()
     );
     Ok(dir.path)
+}
+
+/// The workload kind of `sunder test` that a simulated workload is.
+fn kind_of(w: SimWorkload) -> WorkloadKind {
+    match w {
+        SimWorkload::Register => WorkloadKind::Register,
+        SimWorkload::Bank => WorkloadKind::Bank,
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,17 @@ impl TestConfig {
         if a.time_limit.is_zero() {
             bail!("--time-limit must be more than zero");
         }
+        if let Some(only) = builtin.and_then(|t| t.workloads)
+            && !only.contains(&workload)
+        {
+            let names: Vec<String> = only.iter().map(|w| w.to_string()).collect();
+            bail!(
+                "--target {}: serves the {} workload only, not {workload} (--workload {})",
+                a.target,
+                names.join(", "),
+                names[0]
+            );
+        }
         if workload == WorkloadKind::Register && a.key_count == 0 {
             bail!("--key-count must be at least 1 for the register workload");
         }
@@ -987,6 +998,10 @@ mod spec_tests {
         }
         assert!(parse(&["--target-spec", &spec, "--nemesis", "kill"]).is_ok());
         assert!(parse(&["--workload", "bank", "--target", "pbft"]).is_ok());
+        // The proof-of-work chain serves the bank only.
+        let e = parse(&["--target", "pow"]).unwrap_err().to_string();
+        assert!(e.contains("serves the bank workload only"), "{e}");
+        assert!(parse(&["--workload", "bank", "--target", "pow"]).is_ok());
     }
 }
 

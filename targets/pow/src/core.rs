@@ -18,6 +18,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 use sunder_core::{CoreConfig, Input, NodeId, OptSpec, Output, Protocol, ReqToken};
 use sunder_wire::{Dump, DumpEntry, Op, Response, Status, bank, errors};
 
@@ -543,12 +544,21 @@ impl Pow {
                 .last_nonce(from)
                 .map_or(0, |n| n.saturating_add(1)),
         );
+        // Unique to this request: the node, its clock and the request's token (a restarted
+        // node numbers its connections again, but not at the same time).
+        let mut memo = Sha256::new();
+        memo.update(self.id.as_bytes());
+        memo.update(self.now_ms.to_le_bytes());
+        memo.update(token.conn.to_le_bytes());
+        memo.update(token.id.to_le_bytes());
+        let memo = u64::from_le_bytes(memo.finalize()[..8].try_into().expect("8 bytes"));
         let tx = self.keys.sign(Transfer {
             from: from.into(),
             to: to.into(),
             amount,
             nonce,
             expires: (height - 1).saturating_add(self.params.tx_ttl),
+            memo,
             sig: String::new(),
         });
         if !self.mempool.insert(tx.clone()) {
@@ -589,16 +599,31 @@ impl Pow {
             .iter()
             .map(|h| self.tree.get(h).expect("in the tree"))
             .collect();
-        let entries = best[1..=confirmed_h as usize]
-            .iter()
-            .map(|n| DumpEntry {
-                index: n.height(),
-                term: 0,
-                command: summary(n),
-                origin: None,
-                digest: Some(n.hash.to_hex()),
-            })
-            .collect();
+        // The replicated log the agreement checker reads: every transfer of the confirmed
+        // blocks, in chain order, one entry each (coinbases are not clients' commands).
+        // Its digest names the block and the position in it, and a block's hash commits
+        // to everything before it: equal digests at an index mean equal confirmed prefixes.
+        let mut entries = Vec::new();
+        for n in &best[1..=confirmed_h as usize] {
+            for (pos, t) in n.block.txs.iter().enumerate().skip(1) {
+                let Some(t) = t.as_transfer() else { continue };
+                let mut d = Sha256::new();
+                d.update(n.hash.0);
+                d.update((pos as u64).to_le_bytes());
+                entries.push(DumpEntry {
+                    index: entries.len() as u64 + 1,
+                    term: 0,
+                    command: json!({
+                        "op": "transfer",
+                        "from": t.from,
+                        "to": t.to,
+                        "amount": t.amount,
+                    }),
+                    origin: None,
+                    digest: Some(Hash(d.finalize().into()).to_hex()),
+                });
+            }
+        }
         let dump = Dump {
             node: self.id.clone(),
             snapshot_index: 0,

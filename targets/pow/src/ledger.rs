@@ -172,6 +172,7 @@ mod tests {
             amount,
             nonce,
             expires: 5,
+            memo: 0,
             sig: String::new(),
         }
     }

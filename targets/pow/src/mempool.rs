@@ -92,6 +92,7 @@ mod tests {
             amount,
             nonce,
             expires: 10,
+            memo: 0,
             sig: String::new(),
         }
     }

@@ -65,6 +65,7 @@ fn transfer(from: &str, to: &str, amount: i64, nonce: u64) -> Transfer {
         amount,
         nonce,
         expires: 1000,
+        memo: 0,
         sig: String::new(),
     })
 }
@@ -799,24 +800,27 @@ fn only_reply(out: &Out) -> &Response {
 fn balances_read_the_confirmed_state_and_transfers_answer_at_depth_k() {
     let mut n = judge(&[], &[]);
     let keys = vec!["a0".to_string(), "a1".to_string()];
-    assert!(
-        client(
-            &mut n,
-            1,
-            Op::Transfer {
-                from: "a0".into(),
-                to: "a1".into(),
-                amount: 4,
-            }
-        )
-        .reply
-        .is_empty()
+    let asked = client(
+        &mut n,
+        1,
+        Op::Transfer {
+            from: "a0".into(),
+            to: "a1".into(),
+            amount: 4,
+        },
     );
+    assert!(asked.reply.is_empty());
     assert_eq!(n.mempool_len(), 1);
-    // What the node signed for its client, as a peer miner would include it.
-    let mut t = transfer("a0", "a1", 4, 0);
-    t.expires = 20; // tip height 0 + tx_ttl
-    let t = Keyring::new(0).sign(t);
+    // What the node signed for its client and gossiped, as a peer miner would include it.
+    let t = asked
+        .send
+        .iter()
+        .find_map(|(_, m)| match m {
+            Msg::Tx(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("the transfer is gossiped");
+    assert_eq!((t.nonce, t.expires), (0, 20)); // tip height 0 + tx_ttl
     let b1 = block_on(&n, &genesis(&n), 1, T0, vec![t]);
     assert!(
         deliver(&mut n, "n2", Msg::Block(b1.clone()))
@@ -904,4 +908,48 @@ fn recovery_drops_recorded_blocks_whose_parent_is_missing() {
     assert_eq!(some.tip().hash, chain[1]);
     assert_eq!(some.block_count(), 3);
     assert_eq!(some.tip_state().balance("a1"), 10);
+}
+
+/// Two clients ask two nodes for the same transfer at the same moment: each node signs one
+/// at the same nonce. They must be two transactions, so that the chain takes one and the
+/// other's client hears `nonce-taken`, never `ok` for a transfer that happened once.
+#[test]
+fn the_same_transfer_asked_of_two_nodes_is_two_transactions() {
+    let ask = |id: &str| {
+        let mut o = vec![("hashrate", "0")];
+        o.push(("confirmations", "1"));
+        let mut n = Pow::recover(config(id, &o, &[], 1), vec![]);
+        step(&mut n, Input::Tick { now_ms: T0 });
+        let out = client(
+            &mut n,
+            1,
+            Op::Transfer {
+                from: "a0".into(),
+                to: "a1".into(),
+                amount: 4,
+            },
+        );
+        let t = out
+            .send
+            .iter()
+            .find_map(|(_, m)| match m {
+                Msg::Tx(t) => Some(t.clone()),
+                _ => None,
+            })
+            .expect("gossiped");
+        (n, t)
+    };
+    let (mut n1, t1) = ask("n1");
+    let (mut n2, t2) = ask("n2");
+    assert_eq!((t1.nonce, t2.nonce), (0, 0));
+    assert_ne!(Tx::Transfer(t1.clone()).id(), Tx::Transfer(t2.clone()).id());
+    // A block with n1's transfer: n1's client is answered ok, n2's hears nonce-taken.
+    let b = block_on(&n1, &genesis(&n1), 2, T0, vec![t1]);
+    let r1 = only_reply(&deliver(&mut n1, "n3", Msg::Block(b.clone()))).clone();
+    let r2 = only_reply(&deliver(&mut n2, "n3", Msg::Block(b))).clone();
+    assert!(r1.ok, "{r1:?}");
+    assert_eq!(
+        (r2.ok, r2.error.as_deref()),
+        (false, Some(crate::NONCE_TAKEN))
+    );
 }

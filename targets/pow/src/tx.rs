@@ -53,6 +53,11 @@ pub struct Transfer {
     /// The last height of a block that may include it; after that it is dead, so a node
     /// can tell its client a definite "no" once that height is confirmed.
     pub expires: u64,
+    /// Which client request this is, from the node that took it: two clients asking two
+    /// nodes for the same transfer at the same nonce get two transactions (one of them
+    /// fails with `nonce-taken`), never one that answers both.
+    #[serde(default)]
+    pub memo: u64,
     /// ed25519 signature over the signed part, 128 hex digits.
     pub sig: String,
 }
@@ -85,6 +90,7 @@ impl Transfer {
         b.extend_from_slice(&self.amount.to_be_bytes());
         b.extend_from_slice(&self.nonce.to_be_bytes());
         b.extend_from_slice(&self.expires.to_be_bytes());
+        b.extend_from_slice(&self.memo.to_be_bytes());
         b
     }
 
@@ -204,6 +210,7 @@ mod tests {
             amount,
             nonce,
             expires: 100,
+            memo: 0,
             sig: String::new(),
         }
     }
@@ -214,12 +221,13 @@ mod tests {
         let t = k.sign(unsigned("a0", "a1", 3, 0));
         assert!(t.malformed().is_none());
         assert!(k.verify(&t));
-        let alter: [fn(&mut Transfer); 5] = [
+        let alter: [fn(&mut Transfer); 6] = [
             |t| t.from = "a2".into(),
             |t| t.to = "a2".into(),
             |t| t.amount = 4,
             |t| t.nonce = 1,
             |t| t.expires = 101,
+            |t| t.memo = 1,
         ];
         for f in alter {
             let mut bad = t.clone();
