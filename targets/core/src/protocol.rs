@@ -142,6 +142,15 @@ impl CoreConfig {
     pub fn opt(&self, key: &str) -> Option<&str> {
         self.opts.get(key).map(String::as_str)
     }
+
+    /// This node's position among the members (the runtime and the simulator only ever
+    /// build a core for a member).
+    pub fn my_index(&self) -> u32 {
+        self.members
+            .iter()
+            .position(|m| *m == self.id)
+            .expect("this node is a member") as u32
+    }
 }
 
 /// A protocol core.

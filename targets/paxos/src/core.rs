@@ -565,11 +565,7 @@ impl Protocol for Paxos {
     type Record = Record;
 
     fn recover(config: CoreConfig, records: Vec<Record>) -> Self {
-        let me = config
-            .members
-            .iter()
-            .position(|m| *m == config.id)
-            .expect("this node is a member") as u32;
+        let me = config.my_index();
         // The runtime checked every setting against `OPTS` before building the core.
         let opt = |k: &str, d: u64| sunder_core::opts::value(OPTS, &config, k, d);
         let timing = Timing {

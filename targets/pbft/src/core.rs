@@ -1527,11 +1527,7 @@ impl Pbft {
         clients: Option<ClientKeys>,
         records: Vec<Record>,
     ) -> Pbft {
-        let me = config
-            .members
-            .iter()
-            .position(|m| *m == config.id)
-            .expect("this node is a member") as u32;
+        let me = config.my_index();
         let opt = |k: &str, d: u64| sunder_core::opts::value(OPTS, &config, k, d);
         let timing = Timing {
             checkpoint: opt("checkpoint", 64).clamp(1, 1 << 20),
@@ -1632,11 +1628,7 @@ impl Protocol for Pbft {
     type Record = Record;
 
     fn recover(config: CoreConfig, records: Vec<Record>) -> Self {
-        let me = config
-            .members
-            .iter()
-            .position(|m| *m == config.id)
-            .expect("this node is a member") as u32;
+        let me = config.my_index();
         let key_seed = sunder_core::opts::value(OPTS, &config, "key_seed", 0);
         let keys = Keys::derived(me, config.members.len(), key_seed);
         Pbft::with_keys(config, keys, None, records)

@@ -7,7 +7,7 @@ use crate::hash::Hash;
 use crate::ledger::Ledger;
 use crate::mempool::Mempool;
 use crate::miner::Miner;
-use crate::msg::{MAX_BLOCKS_PER_MSG, Msg};
+use crate::msg::{MAX_BLOCKS_PER_MSG, Msg, TIP_EVERY_BLOCKS};
 use crate::orphans::Waiting;
 use crate::params::{OPTS, Params};
 use crate::record::Record;
@@ -90,6 +90,8 @@ pub struct Pow {
     /// Whether a tick came yet: until then the local time is unknown, and every block
     /// with a timestamp is kept aside rather than judged against a clock at 0.
     ticked: bool,
+    /// When this node last announced its tip to its peers (`Msg::Tip`).
+    tip_announced_ms: Option<u64>,
     counters: Counters,
 }
 
@@ -227,6 +229,15 @@ impl Pow {
         let due = self.future.take(|b| b.header.timestamp_ms <= limit);
         for (block, from) in due {
             self.receive_block(block, from, out);
+        }
+        let every = self.params.block_ms.saturating_mul(TIP_EVERY_BLOCKS);
+        if self
+            .tip_announced_ms
+            .is_none_or(|at| now.saturating_sub(at) >= every)
+        {
+            self.tip_announced_ms = Some(now);
+            let hash = self.tree.tip().hash;
+            self.broadcast(&Msg::Tip { hash }, None, out);
         }
         let budget = self.miner.budget(now_ms, self.params.hashrate);
         if budget == 0 {
@@ -449,6 +460,18 @@ impl Pow {
                 }
             }
             Msg::Tx(t) => self.receive_tx(t, Some(from), out),
+            Msg::Tip { hash } => {
+                let tip = self.tree.tip();
+                match self.tree.get(&hash) {
+                    // Ours has more work: the peer learns of it (and asks for what it lacks).
+                    Some(theirs) if tip.work > theirs.work => {
+                        out.send.push((from, Msg::Block(tip.block.clone())));
+                    }
+                    Some(_) => {}
+                    None if self.orphans.contains(&hash) => {}
+                    None => out.send.push((from, Msg::GetBlock { hash })),
+                }
+            }
         }
     }
 
@@ -657,11 +680,7 @@ impl Protocol for Pow {
     type Record = Record;
 
     fn recover(config: CoreConfig, records: Vec<Record>) -> Self {
-        let me = config
-            .members
-            .iter()
-            .position(|m| *m == config.id)
-            .expect("this node is a member") as u32;
+        let me = config.my_index();
         let params = Params::from_config(&config);
         let tree = Tree::new(params.genesis());
         let genesis = tree.tip().hash;
@@ -683,6 +702,7 @@ impl Protocol for Pow {
             pending: Vec::new(),
             now_ms: 0,
             ticked: false,
+            tip_announced_ms: None,
             counters: Counters::default(),
         };
         node.restore(records);

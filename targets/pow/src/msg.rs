@@ -20,4 +20,13 @@ pub enum Msg {
     GetBlock { hash: Hash },
     /// The answer to `GetBlock`: the block asked for, then its ancestors, highest first.
     Blocks(Vec<Block>),
+    /// "My best tip is `hash`": sent to every peer when a node starts and every
+    /// `TIP_EVERY_BLOCKS` block intervals. A peer with more work answers with its own tip
+    /// (whose missing ancestors the node then asks for); a peer that does not know the
+    /// hash asks for it. So a restarted node, or one on the other side of a healed
+    /// partition, learns the heaviest chain without waiting for the next block mined.
+    Tip { hash: Hash },
 }
+
+/// How often, in block intervals (`block_ms`), a node announces its tip to its peers.
+pub const TIP_EVERY_BLOCKS: u64 = 4;

@@ -953,3 +953,49 @@ fn the_same_transfer_asked_of_two_nodes_is_two_transactions() {
         (false, Some(crate::NONCE_TAKEN))
     );
 }
+
+/// A node that starts on a stale tip (here: none but genesis) announces it; a peer with
+/// more work answers with its tip, the node asks for the missing ancestors, and it is on
+/// the heavier chain before anyone mines again. Peers with less work, or that know the
+/// hash already at their tip, say nothing.
+#[test]
+fn a_starting_node_announces_its_tip_and_catches_up_from_a_heavier_peer() {
+    let mut ahead = judge(&[], &[]);
+    let g = genesis(&ahead);
+    let chain = extend(&mut ahead, g, 3, T0 + 1);
+    let mut behind = Pow::recover(config("n3", &[("hashrate", "0")], &[], 1), vec![]);
+    let hello = step(&mut behind, Input::Tick { now_ms: T0 + 3000 });
+    let tips: Vec<&Msg> = hello.send.iter().map(|(_, m)| m).collect();
+    assert_eq!(tips.len(), MEMBERS.len() - 1, "{tips:?}");
+    assert!(tips.iter().all(|m| **m == Msg::Tip { hash: g }));
+    // Delivers every message between the two until none is left.
+    let mut queue: Vec<(bool, Msg)> = vec![(true, Msg::Tip { hash: g })];
+    let mut rounds = 0;
+    while let Some((to_ahead, msg)) = queue.pop() {
+        rounds += 1;
+        assert!(rounds < 50, "the exchange ends");
+        let out = if to_ahead {
+            deliver(&mut ahead, "n3", msg)
+        } else {
+            deliver(&mut behind, "n1", msg)
+        };
+        for (to, m) in out.send {
+            if to == "n3" || to == "n1" {
+                queue.push((to == "n1", m));
+            }
+        }
+    }
+    assert_eq!(behind.tip().hash, *chain.last().unwrap());
+    // The peer now knows the tip: announcing it again draws no answer.
+    let again = deliver(
+        &mut ahead,
+        "n3",
+        Msg::Tip {
+            hash: behind.tip().hash,
+        },
+    );
+    assert!(again.send.is_empty(), "{:?}", again.send);
+    // And the node behind never answers a tip with more work than its own.
+    let quiet = deliver(&mut behind, "n1", Msg::Tip { hash: chain[2] });
+    assert!(quiet.send.is_empty(), "{:?}", quiet.send);
+}
