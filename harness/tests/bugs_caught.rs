@@ -119,8 +119,8 @@ const PAXOS_SHORT_CUTOFFS: &[&str] = &[
 /// it executed, below what the others executed. A kill every second (aimed at the primary
 /// more often than a uniform draw, like every fault on a target that reports its leader)
 /// restarts replicas behind and forces view changes; measured 4 of 5 seeds of 120 s on 4 replicas
-/// (first divergence at 16 to 65 s), the correct build valid on the same five, with clients
-/// that send to the primary first (as measured; the default became `send=all` later).
+/// (2026-12-05: first divergence at 14 to 40 s), the correct build valid on the same five,
+/// with clients that send to the primary first (the default became `send=all` later).
 const PBFT_KILLS: &[&str] = &[
     "--nemesis",
     "kill",
@@ -136,8 +136,9 @@ const PBFT_KILLS: &[&str] = &[
 /// replicas (f = 1) a 2/3 split does that (on 4 the shapes cut one or join the halves
 /// through a bridge). The minority side moves to a new view only when it holds requests, so
 /// clients send each to every replica (`send=all`); sent to the primary first, they are
-/// answered by its side and never reach the other. Measured 5 of 5 seeds of 120 s (first
-/// divergence at a median of 19.6 s), the correct build valid on the same five.
+/// answered by its side and never reach the other. Measured 5 of 5 seeds of 120 s
+/// (2026-12-05: first divergence at a median of 16.2 s), the correct build valid on the
+/// same five.
 const PBFT_SPLITS: &[&str] = &[
     "--nemesis",
     "partition",
