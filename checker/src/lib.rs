@@ -10,21 +10,24 @@
 //!   history.edn  ──┼─ format::read ──► History ──┬─► linear::check(model) ──► LinearizabilityReport
 //!   etcd_NNN.log ──┤   (by content)              ├─► set::check, bank::check    (verdict + evidence)
 //!   cNN-ok.txt  ───┘                             ├─► stats::compute
-//!                                                └─► agreement::check (node dumps, events,
-//!                                                      the run's membership)
+//!                                                ├─► agreement::check (node dumps, events,
+//!                                                │     the run's membership)
+//!                                                └   chain::check (a pow run's dumps alone)
 //! ```
 //!
 //! - [`history`]: events (`invoke`/`ok`/`fail`/`info`), processes, the in-memory history.
 //! - [`format`]: readers and writers for every history format, chosen by content.
 //! - [`model`]: sequential specifications (register, cas-register, key-value, ...).
 //! - [`linear`]: the linearizability checker and its report types.
-//! - [`set`], [`bank`], [`stats`], [`agreement`]: the other checkers.
+//! - [`set`], [`bank`], [`stats`], [`agreement`]: the other checkers; [`chain`]: a
+//!   proof-of-work chain's own rules, replayed from the nodes' dumps.
 //! - [`verdict`]: valid / invalid / unknown and how they combine.
 //! - [`anomaly`]: when a run first went wrong, from a checker's evidence.
 
 pub mod agreement;
 pub mod anomaly;
 pub mod bank;
+pub mod chain;
 pub mod format;
 pub mod history;
 pub mod html;

@@ -115,6 +115,9 @@ pub fn run(
     agreement: Option<AgreementInput<'_>>,
     cancel: Option<Arc<AtomicBool>>,
 ) -> Checked {
+    let chain_input = agreement
+        .as_ref()
+        .map(|a| (a.dir.to_path_buf(), a.members.byzantine.clone()));
     let (mut checked, agreement) = std::thread::scope(|s| {
         let agreement = agreement.map(|a| s.spawn(move || check_agreement(&a, history)));
         let checked = run_workload_checkers(kind, history, budget, cancel);
@@ -138,7 +141,43 @@ pub fn run(
         checked.first_anomaly =
             anomaly::earliest(checked.first_anomaly.take().into_iter().chain(when));
     }
+    if let Some(c) = chain_input.and_then(|(dir, byz)| check_chain(&dir, &byz)) {
+        let at = checked.checkers.len().saturating_sub(1);
+        checked.checkers.insert(at, c);
+    }
     checked
+}
+
+/// A proof-of-work run's chain checks over the dumps in `dir/nodes/` (`None` for a run
+/// whose dumps carry no chain).
+fn check_chain(
+    dir: &Path,
+    byzantine: &std::collections::BTreeSet<String>,
+) -> Option<CheckerResult> {
+    let mut dumps = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(dir.join("nodes")).ok()?.flatten() {
+        let path = entry.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some(node) = name.strip_suffix(".dump.json") else {
+            continue;
+        };
+        // An unreadable dump is kept as what it is: the checker calls it unknown.
+        let v = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(json!({"chain": "unreadable"}));
+        dumps.insert(node.to_string(), v);
+    }
+    let r = sunder_checker::chain::check(&dumps, byzantine, sunder_wire::bank::INITIAL_BALANCE)?;
+    Some(CheckerResult {
+        name: "chain".into(),
+        verdict: r.verdict,
+        reason: r.summary(),
+        details: serde_json::to_value(&r).unwrap_or(Value::Null),
+    })
 }
 
 /// Election safety, committed-prefix agreement and acknowledged writes present.
