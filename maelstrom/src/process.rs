@@ -60,6 +60,22 @@ pub fn log_tail(log: &Path) -> String {
     }
 }
 
+/// [`log_tail`] once the node has had a moment to finish writing: a node that just printed
+/// something wrong on stdout usually says why on stderr (its log) a moment later. Waits
+/// until the log is non-empty and unchanged for 50 ms, at most half a second.
+pub async fn settled_log_tail(log: &Path) -> String {
+    let mut last = None;
+    for _ in 0..10 {
+        let len = std::fs::metadata(log).map(|m| m.len()).ok();
+        if len.is_some_and(|l| l > 0) && len == last {
+            break;
+        }
+        last = len;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    log_tail(log)
+}
+
 /// Reads lines of at most [`MAX_LINE`] bytes; a longer one is an error, not a stall.
 pub struct LineReader {
     inner: BufReader<ChildStdout>,
@@ -224,7 +240,7 @@ impl NodeProcess {
                 tail: format!(
                     "\n  it answered init with `{}` instead{}",
                     m.kind(),
-                    tail(&proc)
+                    settled_log_tail(&proc.log).await
                 ),
             }),
             Ok(Err(None)) => {
@@ -244,7 +260,7 @@ impl NodeProcess {
                 line_no,
                 why,
                 excerpt,
-                tail: tail(&proc),
+                tail: settled_log_tail(&proc.log).await,
             }),
             Err(_) => Err(NodeError::NoInitOk {
                 node: id.into(),

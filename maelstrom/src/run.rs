@@ -392,7 +392,7 @@ async fn read_stdout(shared: Arc<Shared>, id: String, mut reader: LineReader) {
                     line_no,
                     why,
                     excerpt,
-                    tail: crate::process::log_tail(&log),
+                    tail: crate::process::settled_log_tail(&log).await,
                 };
                 lock(&shared.fatal).get_or_insert(e);
                 shared.abort.store(true, Ordering::Relaxed);
