@@ -7,7 +7,9 @@
 //! that part, and keeps whatever an undo could not reach in force, for the next stop or
 //! `heal_all` to try again.
 
-use crate::{ClockFault, Clocks, Fault, FaultKind, Grudge, Loss, NemesisError, NodeId, Outcome};
+use crate::{
+    ClockFault, Clocks, Disks, Fault, FaultKind, Grudge, Loss, NemesisError, NodeId, Outcome,
+};
 use std::collections::BTreeMap;
 
 /// A network backend. Partitions and loss are carried out per receiving node (a node's
@@ -87,6 +89,8 @@ pub struct Nemesis<N, P> {
     pub procs: P,
     /// Optional: only runs with clock faults have a clock backend.
     clocks: Option<Box<dyn Clocks + Send>>,
+    /// Optional: only runs with disk faults have a disk backend.
+    disks: Option<Box<dyn Disks + Send>>,
     /// Per kind, the part of the last fault that took effect and is not undone yet.
     active: BTreeMap<FaultKind, Fault>,
 }
@@ -97,6 +101,7 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             net,
             procs,
             clocks: None,
+            disks: None,
             active: BTreeMap::new(),
         }
     }
@@ -105,6 +110,20 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
     pub fn with_clocks(mut self, clocks: Box<dyn Clocks + Send>) -> Self {
         self.clocks = Some(clocks);
         self
+    }
+
+    /// Adds the backend disk faults go through; without one they fail (and say so).
+    pub fn with_disks(mut self, disks: Box<dyn Disks + Send>) -> Self {
+        self.disks = Some(disks);
+        self
+    }
+
+    fn disks(&mut self) -> Result<&mut (dyn Disks + Send + 'static), NemesisError> {
+        self.disks.as_deref_mut().ok_or_else(|| {
+            NemesisError::NotApplicable(
+                "no disk backend in this run (disk faults need the disk filesystem)".into(),
+            )
+        })
     }
 
     fn clocks(&mut self) -> Result<&mut (dyn Clocks + Send + 'static), NemesisError> {
@@ -135,6 +154,7 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             Fault::Pause(n) => self.procs.pause(n)?,
             Fault::Clock(c) => self.clocks()?.apply(c)?,
             Fault::Loss(l) => self.net.loss(l)?,
+            Fault::Disk(d) => self.disks()?.crash(d)?,
         }
         .within(&fault.nodes());
         if !outcome.reached.is_empty() {
@@ -158,6 +178,7 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             Fault::Pause(n) => self.procs.resume(n)?,
             Fault::Loss(_) => self.net.loss_stop(&nodes)?,
             Fault::Clock(_) => self.clocks()?.reset(&nodes)?,
+            Fault::Disk(_) => self.disks()?.restart(&nodes)?,
         }
         .within(&nodes);
         let left: Vec<NodeId> = outcome.failed.keys().cloned().collect();
@@ -178,7 +199,7 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
     }
 
     /// Undoes everything in force; clocks and pauses first (a paused node cannot be healed into
-    /// health), then kills, then the network (loss, then partitions). Returns, per kind, what
+    /// health), then kills and disk faults (restarts), then the network (loss, then partitions). Returns, per kind, what
     /// was undone and where it failed; what failed stays in force.
     pub fn heal_all(&mut self) -> Vec<(FaultKind, Result<Option<Applied>, NemesisError>)> {
         let mut out = Vec::new();
@@ -186,6 +207,9 @@ impl<N: Network, P: Processes> Nemesis<N, P> {
             FaultKind::Clock,
             FaultKind::Pause,
             FaultKind::Kill,
+            FaultKind::LoseUnsynced,
+            FaultKind::TornWrite,
+            FaultKind::Corrupt,
             FaultKind::Loss,
             FaultKind::Partition,
         ] {

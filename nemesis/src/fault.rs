@@ -2,7 +2,8 @@
 //! ([`Fault`], recorded in the history) and their kinds ([`FaultKind`]).
 
 use crate::{
-    ClockFault, ClockSpec, Grudge, Loss, LossSpec, NemesisError, NodeId, PartitionShape, TargetSpec,
+    ClockFault, ClockSpec, DiskFault, DiskMode, DiskSpec, Grudge, Loss, LossSpec, NemesisError,
+    NodeId, PartitionShape, TargetSpec,
 };
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use std::str::FromStr;
 
 /// A family of faults; each has one way to start and one way to undo it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     Partition,
     Kill,
@@ -20,16 +21,41 @@ pub enum FaultKind {
     Clock,
     /// Random packet loss (needs `--net netns`).
     Loss,
+    /// Disk faults (see [`crate::disk`]; need the disk filesystem, root).
+    LoseUnsynced,
+    TornWrite,
+    Corrupt,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Partition,
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Clock,
         FaultKind::Loss,
+        FaultKind::LoseUnsynced,
+        FaultKind::TornWrite,
+        FaultKind::Corrupt,
     ];
+
+    /// The disk fault of this kind, if it is one.
+    pub fn disk_mode(self) -> Option<DiskMode> {
+        match self {
+            FaultKind::LoseUnsynced => Some(DiskMode::LoseUnsynced),
+            FaultKind::TornWrite => Some(DiskMode::TornWrite),
+            FaultKind::Corrupt => Some(DiskMode::Corrupt),
+            _ => None,
+        }
+    }
+
+    fn of_disk(mode: DiskMode) -> FaultKind {
+        match mode {
+            DiskMode::LoseUnsynced => FaultKind::LoseUnsynced,
+            DiskMode::TornWrite => FaultKind::TornWrite,
+            DiskMode::Corrupt => FaultKind::Corrupt,
+        }
+    }
 
     /// The history's `f` for starting a fault of this kind.
     pub fn start_f(self) -> &'static str {
@@ -40,6 +66,9 @@ impl FaultKind {
             // the history refines this per mode: see `FaultSpec::start_f`
             FaultKind::Clock => "clock",
             FaultKind::Loss => "loss",
+            FaultKind::LoseUnsynced => "lose-unsynced",
+            FaultKind::TornWrite => "torn-write",
+            FaultKind::Corrupt => "corrupt",
         }
     }
 
@@ -51,10 +80,14 @@ impl FaultKind {
             FaultKind::Pause => "resume",
             FaultKind::Clock => "clock-reset",
             FaultKind::Loss => "loss-stop",
+            FaultKind::LoseUnsynced => "lose-unsynced-restart",
+            FaultKind::TornWrite => "torn-write-restart",
+            FaultKind::Corrupt => "corrupt-restart",
         }
     }
 
-    /// Parses `--nemesis`: a comma-separated list of kinds, or `none`.
+    /// Parses `--nemesis`: a comma-separated list of kinds (`disk` is all three disk
+    /// faults), or `none`.
     pub fn parse_list(s: &str) -> Result<Vec<FaultKind>, NemesisError> {
         let s = s.trim();
         if s.is_empty() || s == "none" {
@@ -62,9 +95,16 @@ impl FaultKind {
         }
         let mut kinds = Vec::new();
         for part in s.split(',') {
-            let k: FaultKind = part.trim().parse()?;
-            if !kinds.contains(&k) {
-                kinds.push(k);
+            let part = part.trim();
+            let named: Vec<FaultKind> = if part == "disk" {
+                DiskMode::ALL.into_iter().map(FaultKind::of_disk).collect()
+            } else {
+                vec![part.parse()?]
+            };
+            for k in named {
+                if !kinds.contains(&k) {
+                    kinds.push(k);
+                }
             }
         }
         Ok(kinds)
@@ -86,8 +126,12 @@ impl FromStr for FaultKind {
             "pause" => Ok(FaultKind::Pause),
             "clock" => Ok(FaultKind::Clock),
             "loss" => Ok(FaultKind::Loss),
+            "lose-unsynced" => Ok(FaultKind::LoseUnsynced),
+            "torn-write" => Ok(FaultKind::TornWrite),
+            "corrupt" => Ok(FaultKind::Corrupt),
             other => Err(NemesisError::Config(format!(
-                "unknown fault {other:?} (expected partition, kill, pause, clock, loss or none)"
+                "unknown fault {other:?} (expected partition, kill, pause, clock, loss, \
+                 lose-unsynced, torn-write, corrupt, disk or none)"
             ))),
         }
     }
@@ -103,6 +147,7 @@ pub enum FaultSpec {
     Pause(TargetSpec),
     Clock(ClockSpec),
     Loss(LossSpec),
+    Disk(DiskSpec),
 }
 
 impl FaultSpec {
@@ -113,6 +158,7 @@ impl FaultSpec {
             FaultSpec::Pause(_) => FaultKind::Pause,
             FaultSpec::Clock(_) => FaultKind::Clock,
             FaultSpec::Loss(_) => FaultKind::Loss,
+            FaultSpec::Disk(d) => FaultKind::of_disk(d.mode),
         }
     }
 
@@ -131,6 +177,7 @@ impl FaultSpec {
             FaultSpec::Kill(t) | FaultSpec::Pause(t) => t.needs_leader(),
             FaultSpec::Clock(c) => c.target.needs_leader(),
             FaultSpec::Loss(l) => l.target.needs_leader(),
+            FaultSpec::Disk(d) => d.target.needs_leader(),
         }
     }
 
@@ -147,6 +194,7 @@ impl FaultSpec {
             FaultSpec::Pause(t) => Fault::Pause(t.select(members, leader, rng)?),
             FaultSpec::Clock(c) => Fault::Clock(c.resolve(members, leader, rng)?),
             FaultSpec::Loss(l) => Fault::Loss(l.resolve(members, leader, rng)?),
+            FaultSpec::Disk(d) => Fault::Disk(d.resolve(members, leader, rng)?),
         })
     }
 }
@@ -160,6 +208,7 @@ pub enum Fault {
     Pause(Vec<NodeId>),
     Clock(ClockFault),
     Loss(Loss),
+    Disk(DiskFault),
 }
 
 impl Fault {
@@ -170,6 +219,7 @@ impl Fault {
             Fault::Pause(_) => FaultKind::Pause,
             Fault::Clock(_) => FaultKind::Clock,
             Fault::Loss(_) => FaultKind::Loss,
+            Fault::Disk(d) => FaultKind::of_disk(d.mode),
         }
     }
 
@@ -194,6 +244,7 @@ impl Fault {
             Fault::Kill(n) | Fault::Pause(n) => n.clone(),
             Fault::Clock(c) => c.nodes(),
             Fault::Loss(l) => l.nodes.clone(),
+            Fault::Disk(d) => d.nodes.clone(),
         }
     }
 
@@ -215,6 +266,10 @@ impl Fault {
                 nodes: l.nodes.iter().filter(|n| keep(n)).cloned().collect(),
                 percent: l.percent,
             }),
+            Fault::Disk(d) => Fault::Disk(DiskFault {
+                nodes: d.nodes.iter().filter(|n| keep(n)).cloned().collect(),
+                ..d.clone()
+            }),
         }
     }
 
@@ -225,6 +280,7 @@ impl Fault {
             Fault::Kill(n) | Fault::Pause(n) => serde_json::to_value(n).expect("names serialise"),
             Fault::Clock(c) => c.value(),
             Fault::Loss(l) => l.value(),
+            Fault::Disk(d) => d.value(),
         }
     }
 }

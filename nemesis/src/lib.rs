@@ -42,9 +42,12 @@
 //!   partitions and loss as nftables rules, teardown on every path, leftovers for
 //!   `sunder clean`.
 //! - [`clock`]: clock faults (bump, strobe, reset) through libfaketime control files.
+//! - [`disk`]: disk faults (lose-unsynced, torn-write, corrupt) through the [`Disks`]
+//!   backend the controller provides (its node processes and their `sunder-diskfs` mounts).
 
 pub mod backend;
 pub mod clock;
+pub mod disk;
 pub mod error;
 pub mod fault;
 pub mod grudge;
@@ -58,6 +61,7 @@ pub mod target;
 
 pub use backend::{Applied, Nemesis, Network, Processes};
 pub use clock::{ClockFault, ClockMode, ClockSpec, Clocks, FaketimeClocks};
+pub use disk::{DiskFault, DiskMode, DiskSpec, Disks};
 pub use error::NemesisError;
 pub use fault::{Fault, FaultKind, FaultSpec, NemesisOp};
 pub use grudge::Grudge;

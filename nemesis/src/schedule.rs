@@ -2,7 +2,8 @@
 //! same list, whatever happens at run time.
 
 use crate::{
-    ClockMode, ClockSpec, FaultKind, FaultSpec, LossSpec, NemesisOp, PartitionShape, TargetSpec,
+    ClockMode, ClockSpec, DiskSpec, FaultKind, FaultSpec, LossSpec, NemesisOp, PartitionShape,
+    TargetSpec,
 };
 use rand::seq::IndexedRandom;
 use rand::{RngExt, SeedableRng};
@@ -153,6 +154,14 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
             ),
             FaultKind::Clock => FaultSpec::Clock(clock_spec(&mut rng)),
             FaultKind::Loss => FaultSpec::Loss(LossSpec::random(&mut rng)),
+            FaultKind::LoseUnsynced | FaultKind::TornWrite | FaultKind::Corrupt => {
+                let mode = kind.disk_mode().expect("a disk kind");
+                FaultSpec::Disk(DiskSpec {
+                    mode,
+                    target: pick(mode.targets(), TargetSpec::Leader, w, &mut rng)
+                        .expect("non-empty"),
+                })
+            }
         };
         let length = if varied {
             fault_length(kind, interval, cfg.leader_timeout_ms, &mut rhythm)
@@ -207,7 +216,11 @@ fn fault_length(
     leader_timeout_ms: Option<u64>,
     rng: &mut ChaCha8Rng,
 ) -> u64 {
-    let short_pct = if kind == FaultKind::Kill { 50 } else { 33 };
+    let short_pct = if kind == FaultKind::Kill || kind.disk_mode().is_some() {
+        50
+    } else {
+        33
+    };
     if rng.random_range(0..100) < short_pct {
         rng.random_range(5..100)
     } else if rng.random_bool(0.5) {

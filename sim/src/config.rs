@@ -122,6 +122,12 @@ impl SimConfig {
                     known: known.join(", "),
                 });
             }
+            if sunder_core::protocol::DISK_BUGS.contains(&b.as_str()) {
+                return Err(SimError::Invalid(format!(
+                    "bug {b}: acted out by the node runtime's disk writes, which the simulator \
+                     does not have; use `sunder test --nemesis lose-unsynced`"
+                )));
+            }
         }
         let bad = |m: String| Err(SimError::Invalid(m));
         if !(1..=15).contains(&self.nodes) {

@@ -452,7 +452,16 @@ fn run_seed(
 
 /// Nemesis start events that took effect on at least one node, from a run's history.
 fn count_faults(history: &Path) -> u64 {
-    const STOPS: &[&str] = &["heal", "restart", "resume", "clock-reset", "loss-stop"];
+    const STOPS: &[&str] = &[
+        "heal",
+        "restart",
+        "resume",
+        "clock-reset",
+        "loss-stop",
+        "lose-unsynced-restart",
+        "torn-write-restart",
+        "corrupt-restart",
+    ];
     let Ok(text) = std::fs::read_to_string(history) else {
         return 0;
     };

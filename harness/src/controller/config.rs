@@ -266,6 +266,24 @@ impl TestConfig {
                  no packets)"
             );
         }
+        if let Some(disk) = nemesis.iter().find(|k| k.disk_mode().is_some()) {
+            if remote {
+                bail!(
+                    "--nemesis {disk}: disk faults need the nodes on this machine (the \
+                     controller serves their data directories through its own filesystem)"
+                );
+            }
+            // SAFETY: geteuid has no preconditions.
+            if unsafe { libc::geteuid() } != 0 {
+                bail!(
+                    "--nemesis {disk}: disk faults mount a FUSE filesystem over each node's \
+                     data directory, which needs root (as --net netns does)"
+                );
+            }
+            if !std::path::Path::new("/dev/fuse").exists() {
+                bail!("--nemesis {disk}: /dev/fuse is missing (load the fuse module)");
+            }
+        }
         if net == NetBackend::Netns && a.nodes > 250 {
             bail!(
                 "--nodes {}: --net netns numbers nodes within one /24",

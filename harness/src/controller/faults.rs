@@ -160,6 +160,7 @@ pub fn describe(f: &Fault) -> String {
         Fault::Pause(n) => format!("pause {}", n.join(",")),
         Fault::Clock(c) => format!("{} {}", c.start_f(), c.nodes().join(",")),
         Fault::Loss(l) => format!("loss {}% {}", l.percent, l.nodes.join(",")),
+        Fault::Disk(d) => format!("{} {}", d.mode.name(), d.nodes.join(",")),
     }
 }
 

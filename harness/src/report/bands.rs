@@ -25,6 +25,9 @@ const PAIRS: &[(&str, &str)] = &[
     ("pause", "resume"),
     ("clock", "clock-reset"),
     ("loss", "loss-stop"),
+    ("lose-unsynced", "lose-unsynced-restart"),
+    ("torn-write", "torn-write-restart"),
+    ("corrupt", "corrupt-restart"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

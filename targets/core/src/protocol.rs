@@ -19,10 +19,21 @@
 //! "persist term and vote" in the same output as the vote reply to get Raft's rule
 //! "persist before answering". On restart the runtime reads the records back (a torn last
 //! record is dropped, never misread) and hands them to [`Protocol::recover`].
+//!
+//! **Disk bugs.** Two planted bugs break the runtime's side of this contract rather than
+//! a core's, so a target opts into them by listing their names ([`DISK_BUGS`]) in its
+//! [`Protocol::known_bugs`]: `no-fsync` (every record written, none ever fsynced) and
+//! `reply-before-persist` (a step's messages and replies, its votes and acks among them,
+//! leave before its records are fsynced). A process crash cannot show either (the page
+//! cache keeps what was written); a fault that drops unsynced writes (`lose-unsynced`)
+//! can. The simulator has no disk and refuses them.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sunder_wire::{ClientSig, NodeEvent, Op, Response};
+
+/// The planted bugs the node runtime acts out on a core's behalf (see the module doc).
+pub const DISK_BUGS: &[&str] = &["no-fsync", "reply-before-persist"];
 
 /// A node's name, e.g. `n1`.
 pub type NodeId = String;

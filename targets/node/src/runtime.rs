@@ -107,7 +107,11 @@ where
     }
     let records: Vec<P::Record> = opened.wal.decode_all(&opened.payloads)?;
     let recovered = records.len();
-    let wal = opened.wal;
+    let mut wal = opened.wal;
+    let durability = Durability::of(&args.bugs);
+    if durability == Durability::Never {
+        wal.skip_fsync();
+    }
     // A node given `--byzantine twins` is two cores with its one identity
     // (sunder_core::twins); any other node is its one core, passed through.
     let core = Twins::build(args.core_config(), records, build);
@@ -117,7 +121,9 @@ where
         .enable_all()
         .build()
         .map_err(|e| NodeError::Runtime(format!("cannot start tokio: {e}")))?;
-    let result = rt.block_on(serve::<Twins<P>>(args, core, wal, events, recovered));
+    let result = rt.block_on(serve::<Twins<P>>(
+        args, core, wal, durability, events, recovered,
+    ));
     rt.shutdown_timeout(Duration::from_millis(200));
     result
 }
@@ -126,6 +132,7 @@ async fn serve<P: Protocol>(
     args: NodeArgs,
     core: P,
     wal: Wal,
+    durability: Durability,
     mut events: EventLog,
     recovered: usize,
 ) -> Result<(), NodeError> {
@@ -215,8 +222,9 @@ async fn serve<P: Protocol>(
     }
     let id = args.id.clone();
     spawn_ticker(tx.clone(), Duration::from_millis(args.tick_ms.max(1)))?;
-    let mut driver =
-        tokio::task::spawn_blocking(move || drive(core, wal, events, rx, peers, replies, &id));
+    let mut driver = tokio::task::spawn_blocking(move || {
+        drive(core, wal, durability, events, rx, peers, replies, &id)
+    });
     tracing::info!(node = %args.id, client = %client_addr, peer_listen = ?peer_addr, recovered, "ready");
 
     let stopped_by_signal = tokio::select! {
@@ -253,9 +261,34 @@ fn joined(r: Result<Result<(), NodeError>, tokio::task::JoinError>) -> Result<()
 }
 
 #[allow(clippy::too_many_arguments)]
+/// When the driver fsyncs a batch's records: before anything leaves (the contract), or
+/// as a planted disk bug ([`sunder_core::protocol::DISK_BUGS`]) has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    BeforeLeaving,
+    /// `reply-before-persist`: messages and replies leave, then the records are fsynced.
+    AfterLeaving,
+    /// `no-fsync`: never (the log skips every fsync).
+    Never,
+}
+
+impl Durability {
+    fn of(bugs: &[String]) -> Durability {
+        if bugs.iter().any(|b| b == "no-fsync") {
+            Durability::Never
+        } else if bugs.iter().any(|b| b == "reply-before-persist") {
+            Durability::AfterLeaving
+        } else {
+            Durability::BeforeLeaving
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn drive<P: Protocol>(
     mut core: P,
     mut wal: Wal,
+    durability: Durability,
     mut events: EventLog,
     mut rx: mpsc::Receiver<DriverMsg<P::Msg>>,
     peers: BTreeMap<NodeId, peer::PeerSender<P::Msg>>,
@@ -305,12 +338,16 @@ fn drive<P: Protocol>(
                 outputs.push(out);
             }
         }
-        if let Err(e) = persist(&mut wal, &mut outputs) {
+        if let Err(e) = persist(&mut wal, &mut outputs, durability) {
             events.emit(NodeEvent::Fatal {
                 error: e.to_string(),
             });
             return Err(e);
         }
+        let fsync_after = durability == Durability::AfterLeaving
+            && outputs
+                .iter()
+                .any(|o| !o.send.is_empty() || !o.reply.is_empty() || !o.events.is_empty());
         for out in outputs {
             for (to, msg) in out.send {
                 match peers.get(&to) {
@@ -335,6 +372,13 @@ fn drive<P: Protocol>(
                 events.emit(e);
             }
         }
+        if fsync_after && let Err(e) = wal.sync() {
+            let e = NodeError::from(e);
+            events.emit(NodeEvent::Fatal {
+                error: e.to_string(),
+            });
+            return Err(e);
+        }
         if stop {
             // A clean stop leaves nothing unsynced behind.
             if let Err(e) = wal.sync() {
@@ -352,6 +396,7 @@ fn drive<P: Protocol>(
 fn persist<M, R: serde::Serialize>(
     wal: &mut Wal,
     outputs: &mut [Output<M, R>],
+    durability: Durability,
 ) -> Result<(), NodeError> {
     let mut compact = None;
     let mut appends = Vec::new();
@@ -373,7 +418,7 @@ fn persist<M, R: serde::Serialize>(
         wal.compact_json(&c)?;
     }
     wal.append_json_unsynced(&appends)?;
-    if leaves {
+    if leaves && durability != Durability::AfterLeaving {
         wal.sync()?;
     }
     Ok(())
@@ -417,7 +462,7 @@ mod tests {
             out(Some(vec![20]), vec![]),
             out(None, vec![6, 7]),
         ];
-        persist(&mut wal, &mut outputs).unwrap();
+        persist(&mut wal, &mut outputs, Durability::BeforeLeaving).unwrap();
         let o = Wal::open(&path).unwrap();
         let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
         assert_eq!(back, vec![20, 6, 7]);
@@ -425,7 +470,7 @@ mod tests {
         // Without a compaction everything is appended, in order.
         let mut outputs = vec![out(None, vec![8]), out(None, vec![]), out(None, vec![9])];
         let mut wal = o.wal;
-        persist(&mut wal, &mut outputs).unwrap();
+        persist(&mut wal, &mut outputs, Durability::BeforeLeaving).unwrap();
         let o = Wal::open(&path).unwrap();
         let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
         assert_eq!(back, vec![20, 6, 7, 8, 9]);
@@ -439,8 +484,8 @@ mod tests {
         let path = dir.path().join("wal.log");
         let mut wal = Wal::open(&path).unwrap().wal;
         let silent = || vec![out(None, vec![1]), out(None, vec![2])];
-        persist(&mut wal, &mut silent()).unwrap();
-        persist(&mut wal, &mut silent()).unwrap();
+        persist(&mut wal, &mut silent(), Durability::BeforeLeaving).unwrap();
+        persist(&mut wal, &mut silent(), Durability::BeforeLeaving).unwrap();
         assert_eq!(wal.syncs(), 0);
         let leaving: [fn(&mut Output<(), u32>); 3] = [
             |o| o.send.push(("n2".into(), ())),
@@ -455,15 +500,51 @@ mod tests {
             // A step that persists nothing but sends still syncs what came before it.
             let mut outputs = vec![out(None, vec![]), out(None, vec![])];
             leave(&mut outputs[1]);
-            persist(&mut wal, &mut outputs).unwrap();
+            persist(&mut wal, &mut outputs, Durability::BeforeLeaving).unwrap();
             assert_eq!(wal.syncs(), 1 + i as u64);
-            persist(&mut wal, &mut outputs).unwrap(); // nothing new: no second fsync
+            persist(&mut wal, &mut outputs, Durability::BeforeLeaving).unwrap(); // nothing new: no second fsync
             assert_eq!(wal.syncs(), 1 + i as u64);
-            persist(&mut wal, &mut silent()).unwrap();
+            persist(&mut wal, &mut silent(), Durability::BeforeLeaving).unwrap();
         }
         let o = Wal::open(&path).unwrap();
         let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
         assert_eq!(back.len(), 10);
+    }
+
+    /// The planted disk bugs: `reply-before-persist` leaves the fsync to the driver after
+    /// the sends (persist writes but does not sync), `no-fsync` never syncs at all.
+    #[test]
+    fn disk_bugs_move_or_skip_the_fsync() {
+        assert_eq!(Durability::of(&[]), Durability::BeforeLeaving);
+        assert_eq!(
+            Durability::of(&["reply-before-persist".into()]),
+            Durability::AfterLeaving
+        );
+        assert_eq!(Durability::of(&["no-fsync".into()]), Durability::Never);
+        let dir = tempfile::tempdir().unwrap();
+        let sending = || {
+            let mut o = out(None, vec![1]);
+            o.send.push(("n2".into(), ()));
+            vec![o]
+        };
+        let mut wal = Wal::open(&dir.path().join("a.log")).unwrap().wal;
+        persist(&mut wal, &mut sending(), Durability::AfterLeaving).unwrap();
+        assert_eq!(
+            wal.syncs(),
+            0,
+            "records still unsynced when the message leaves"
+        );
+        wal.sync().unwrap();
+        assert_eq!(wal.syncs(), 1);
+        let mut wal = Wal::open(&dir.path().join("b.log")).unwrap().wal;
+        wal.skip_fsync();
+        persist(&mut wal, &mut sending(), Durability::BeforeLeaving).unwrap();
+        wal.compact_json(&[7u32]).unwrap();
+        wal.append_json(&[8u32]).unwrap();
+        assert_eq!(wal.syncs(), 0);
+        let o = Wal::open(&dir.path().join("b.log")).unwrap();
+        let back: Vec<u32> = o.wal.decode_all(&o.payloads).unwrap();
+        assert_eq!(back, vec![7, 8], "written all the same");
     }
 
     #[test]

@@ -80,6 +80,10 @@ pub struct Wal {
     unsynced: bool,
     /// fsyncs of appended records so far (what tests of the runtime count).
     syncs: u64,
+    /// Whether fsyncs happen at all: off only for the planted disk bug `no-fsync`
+    /// ([`sunder_core::protocol::DISK_BUGS`]), which writes every record and never
+    /// makes one durable.
+    fsync: bool,
 }
 
 /// The result of opening a log: the log, positioned for appends, and what it held.
@@ -125,6 +129,7 @@ impl Wal {
                 records,
                 unsynced: false,
                 syncs: 0,
+                fsync: true,
             },
             payloads,
             torn,
@@ -156,9 +161,20 @@ impl Wal {
         Ok(())
     }
 
+    /// Turns every later fsync of this log (appends, compactions) into nothing: the
+    /// planted disk bug `no-fsync`. Records are still written, so only a fault that drops
+    /// unsynced data (`lose-unsynced`) can tell.
+    pub fn skip_fsync(&mut self) {
+        self.fsync = false;
+    }
+
     /// Makes every record written so far durable (nothing to do when it is).
     pub fn sync(&mut self) -> Result<(), WalError> {
         if !self.unsynced {
+            return Ok(());
+        }
+        if !self.fsync {
+            self.unsynced = false;
             return Ok(());
         }
         self.file.sync_data().map_err(|source| WalError::Io {
@@ -191,10 +207,14 @@ impl Wal {
         };
         let mut f = File::create(&tmp).map_err(io("create"))?;
         f.write_all(&buf).map_err(io("write"))?;
-        f.sync_data().map_err(io("fsync"))?;
+        if self.fsync {
+            f.sync_data().map_err(io("fsync"))?;
+        }
         drop(f);
         std::fs::rename(&tmp, &self.path).map_err(io("rename over the log"))?;
-        sync_dir(&self.path)?;
+        if self.fsync {
+            sync_dir(&self.path)?;
+        }
         self.file = OpenOptions::new()
             .read(true)
             .append(true)

@@ -19,7 +19,13 @@
 //! holds against each other.
 
 /// Names accepted by `--bug`.
-pub const KNOWN: &[&str] = &["string-ballots", "ignore-accepted", "no-persist"];
+pub const KNOWN: &[&str] = &[
+    "string-ballots",
+    "ignore-accepted",
+    "no-persist",
+    // acted out by the node runtime (sunder_core::protocol::DISK_BUGS)
+    "no-fsync",
+];
 
 /// Which planted bugs are on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

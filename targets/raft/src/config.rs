@@ -5,7 +5,15 @@ use sunder_core::CoreConfig;
 use sunder_core::opts::{self, OptKind, OptSpec};
 
 /// The planted bugs (see the crate docs for what each does).
-pub const BUGS: &[&str] = &["stale-read", "early-ack", "forget-vote", "lease-read"];
+pub const BUGS: &[&str] = &[
+    "stale-read",
+    "early-ack",
+    "forget-vote",
+    "lease-read",
+    // acted out by the node runtime (sunder_core::protocol::DISK_BUGS)
+    "no-fsync",
+    "reply-before-persist",
+];
 
 /// The `--opt` keys Raft accepts (times in milliseconds).
 pub const OPTS: &[OptSpec] = &[
