@@ -422,8 +422,11 @@ impl Pow {
                         if self.height_of(&hash) > self.height_of(&tip) {
                             self.byz_mut().tip = hash;
                         }
-                    } else if self.height_of(&public_tip) - self.height_of(&hash) <= GIVE_UP_LAG
-                        && self.height_of(&public_tip) > self.height_of(&fork)
+                    } else if self
+                        .height_of(&public_tip)
+                        .saturating_sub(self.height_of(&hash))
+                        <= GIVE_UP_LAG
+                        && self.conflicts(&hash, &public_tip, &fork)
                     {
                         let b = self.byz_mut();
                         b.attack = Some(Attack {
@@ -436,6 +439,29 @@ impl Pow {
                 }
             },
         }
+    }
+
+    /// Whether the branch to `hash` and the one to `public` part at `fork` over a double
+    /// spend: the first blocks after `fork` hold two transfers of one (payer, nonce). An
+    /// ally's fork of that kind is a double-spend to join; any other is a race.
+    fn conflicts(&self, hash: &Hash, public: &Hash, fork: &Hash) -> bool {
+        let h = self.height_of(fork) + 1;
+        let (Some(a), Some(p)) = (self.tree.ancestor(hash, h), self.tree.ancestor(public, h))
+        else {
+            return false;
+        };
+        let public: Vec<&Transfer> = p.block.txs[1..]
+            .iter()
+            .filter_map(Tx::as_transfer)
+            .collect();
+        a.block.txs[1..]
+            .iter()
+            .filter_map(Tx::as_transfer)
+            .any(|t| {
+                public
+                    .iter()
+                    .any(|v| v.from == t.from && v.nonce == t.nonce && *v != t)
+            })
     }
 
     /// Acts out the mode on the current view (after every input).

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::byzantine::ByzCounters;
+use std::collections::BTreeSet;
 use sunder_core::Byzantine;
 
 /// A node of a cluster of `members` (`mode`: Byzantine, allied with `allies`).
@@ -292,4 +293,158 @@ fn withholding_takes_more_than_the_hash_share_of_the_chain() {
         eprintln!("seed {seed}: {report:?}");
     }
     assert!(above >= 4, "{above} of {} seeds above 55%", seeds.len());
+}
+
+/// The transfer ids in the blocks `n` counts as confirmed.
+fn confirmed_ids(n: &Pow) -> BTreeSet<Hash> {
+    let top = n.confirmed_height() as usize;
+    n.best_chain()[1..=top]
+        .iter()
+        .flat_map(|h| n.block(h).unwrap().txs[1..].iter().map(Tx::id))
+        .collect()
+}
+
+/// What a double-spend run showed on the honest nodes.
+#[derive(Debug)]
+struct Reversals {
+    /// Transfers once confirmed on an honest node and no longer (node, id).
+    reversed: Vec<(usize, Hash)>,
+    /// Of those, transfers a client was told `ok`.
+    acknowledged: usize,
+    /// Of those, transfers whose (payer, nonce) another transfer holds in the node's
+    /// chain now: double spent, not merely delayed.
+    double_spent: usize,
+    counters: ByzCounters,
+}
+
+/// Two honest miners at 2000 hashes per second and `byz` allied double-spenders at
+/// `byz_rate` each, for
+/// `secs` simulated seconds; a client transfer every second at an honest node (alternately
+/// n1 and n2, one unit around accounts a0..a4). Every tick each honest node's confirmed
+/// transfers are noted; a transfer confirmed there once and later missing is reversed.
+fn double_spend_run(seed: u64, byz: usize, byz_rate: u64, secs: u64) -> Reversals {
+    let mut c = cluster(2, byz, Some("double-spend"), 2000, byz_rate, seed);
+    let mut asked: BTreeMap<u64, Hash> = BTreeMap::new();
+    let mut txs: BTreeMap<Hash, Transfer> = BTreeMap::new();
+    let mut ever: Vec<BTreeSet<Hash>> = vec![BTreeSet::new(); 2];
+    let mut tips = [Hash::ZERO; 2];
+    for tick in 0..secs * 20 {
+        if tick % 20 == 10 {
+            let (i, k) = ((tick / 20 % 2) as usize, tick / 20);
+            let op = Op::Transfer {
+                from: format!("a{}", k % 5),
+                to: format!("a{}", (k + 1) % 5),
+                amount: 1,
+            };
+            let out = client(&mut c.nodes[i], k, op);
+            if let Some(t) = out.send.iter().find_map(|(_, m)| match m {
+                Msg::Tx(t) => Some(t.clone()),
+                _ => None,
+            }) {
+                let id = Tx::Transfer(t.clone()).id();
+                asked.insert(k, id);
+                txs.insert(id, t);
+            }
+            c.absorb(i, out);
+        }
+        c.run(1);
+        for i in 0..2 {
+            if c.nodes[i].tip().hash != tips[i] {
+                tips[i] = c.nodes[i].tip().hash;
+                ever[i].extend(confirmed_ids(&c.nodes[i]));
+            }
+        }
+    }
+    honest_accepted_all(&c, 2, "double-spend");
+    let mut reversed = Vec::new();
+    for (i, seen) in ever.iter().enumerate() {
+        let now = confirmed_ids(&c.nodes[i]);
+        reversed.extend(seen.difference(&now).map(|id| (i, *id)));
+    }
+    let ok: BTreeSet<Hash> = c
+        .replies
+        .iter()
+        .filter(|(_, _, r, _)| r.ok)
+        .filter_map(|(_, t, _, _)| asked.get(&t.id).copied())
+        .collect();
+    let double_spent = reversed
+        .iter()
+        .filter(|(i, id)| {
+            let Some(t) = txs.get(id) else { return false };
+            let n = &c.nodes[*i];
+            n.best_chain()[1..].iter().any(|h| {
+                n.block(h).unwrap().txs.iter().any(|x| {
+                    x.as_transfer()
+                        .is_some_and(|x| x.from == t.from && x.nonce == t.nonce && x != t)
+                })
+            })
+        })
+        .count();
+    Reversals {
+        double_spent,
+        acknowledged: reversed.iter().filter(|(_, id)| ok.contains(id)).count(),
+        reversed,
+        counters: byz_counters(&c, 2),
+    }
+}
+
+/// With three times the honest hash power (75%), the double-spender reverses transfers
+/// that were `confirmations` (3) deep on an honest node and acknowledged to their client,
+/// within 60 simulated seconds, on every seed.
+#[test]
+fn a_majority_double_spender_reverses_confirmed_transfers() {
+    for seed in [1u64, 2, 3] {
+        let r = double_spend_run(seed, 1, 12_000, 60);
+        eprintln!(
+            "seed {seed}: {} reversed, {} acknowledged, {} double spent, {:?}",
+            r.reversed.len(),
+            r.acknowledged,
+            r.double_spent,
+            r.counters
+        );
+        assert!(r.counters.attacks_succeeded > 0, "seed {seed}: {r:?}");
+        assert!(
+            r.acknowledged > 0 && r.double_spent > 0,
+            "seed {seed}: {r:?}"
+        );
+    }
+}
+
+/// The same share split between two allies (6000 hashes per second each): they share
+/// their private blocks and mine on the highest of their fork, and succeed as one. Both
+/// usually see the same victim and start the same attack (their conflicts are the same
+/// transfer); an ally idle when the other's fork reaches it joins it (seed 1: once).
+#[test]
+fn allied_double_spenders_succeed_together() {
+    for seed in [1u64, 2] {
+        let r = double_spend_run(seed, 2, 6_000, 60);
+        eprintln!(
+            "seed {seed}: {} reversed, {} acknowledged, {} double spent, {:?}",
+            r.reversed.len(),
+            r.acknowledged,
+            r.double_spent,
+            r.counters
+        );
+        assert!(r.counters.attacks_succeeded > 0, "seed {seed}: {r:?}");
+        assert!(r.double_spent > 0, "seed {seed}: {r:?}");
+    }
+}
+
+/// With a tenth of the hash power (444 against 4000), the same workload for the same time:
+/// the double-spender starts forks and gives them up, and no honest confirmation is
+/// reversed.
+#[test]
+fn a_small_double_spender_reverses_nothing_confirmed() {
+    for seed in [1u64, 2, 3] {
+        let r = double_spend_run(seed, 1, 444, 60);
+        eprintln!(
+            "seed {seed}: {} reversed, {:?}",
+            r.reversed.len(),
+            r.counters
+        );
+        assert!(r.counters.attacks_started > 0, "seed {seed}: {r:?}");
+        assert!(r.counters.attacks_given_up > 0, "seed {seed}: {r:?}");
+        assert_eq!(r.counters.attacks_succeeded, 0, "seed {seed}: {r:?}");
+        assert!(r.reversed.is_empty(), "seed {seed}: {r:?}");
+    }
 }
