@@ -229,22 +229,12 @@ fn the_selfish_miner_publishes_only_to_win_or_to_tie() {
     let (h2b, _) = mine(&mut n, h1, 0, T0 + 3);
     let b = n.byz.as_ref().unwrap();
     assert_eq!((b.tip, b.counters.races, b.counters.abandoned), (h2b, 1, 0));
-    let mut n = {
-        let mut n = node();
-        let out = deliver(
-            &mut n,
-            "n1",
-            Msg::Blocks(
-                hs.iter()
-                    .rev()
-                    .map(|h| honest.block(h).unwrap().clone())
-                    .collect(),
-            ),
-        );
-        assert!(out.send.iter().all(|(to, _)| to != "n1"), "nothing back");
-        n
-    };
-    // It announces the public tip, never a private one.
+    // A fresh attacker catching up on the honest chain.
+    let mut n = node();
+    let chain = hs.iter().rev().map(|h| honest.block(h).unwrap().clone());
+    let out = deliver(&mut n, "n1", Msg::Blocks(chain.collect()));
+    assert!(out.send.iter().all(|(to, _)| to != "n1"), "nothing back");
+    // With a private block on top, it announces the public tip, never a private one.
     let (_, _) = mine(&mut n, h2, 1, T0 + 4);
     let tip = deliver(&mut n, "n1", Msg::Tip { hash: g });
     assert!(
