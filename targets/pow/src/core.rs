@@ -3,6 +3,7 @@
 
 use crate::block::{Block, Header};
 use crate::bugs::{self, Bugs};
+use crate::byzantine::{self, Attacker, ByzCounters};
 use crate::hash::Hash;
 use crate::ledger::Ledger;
 use crate::mempool::Mempool;
@@ -93,6 +94,8 @@ pub struct Pow {
     /// When this node last announced its tip to its peers (`Msg::Tip`).
     tip_announced_ms: Option<u64>,
     counters: Counters,
+    /// Set on a node run with `--byzantine` (byzantine.rs).
+    pub(crate) byz: Option<Attacker>,
 }
 
 impl Pow {
@@ -104,6 +107,11 @@ impl Pow {
 
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// What a Byzantine node did (`None` on an honest one).
+    pub fn byzantine_counters(&self) -> Option<&ByzCounters> {
+        self.byz.as_ref().map(|b| &b.counters)
     }
 
     pub fn params(&self) -> &Params {
@@ -176,7 +184,7 @@ impl Pow {
 
     /// The state after `hash`, replayed from genesis (every block in the tree was checked
     /// when it came, so the replay forces).
-    fn state_at(&self, hash: &Hash) -> Ledger {
+    pub(crate) fn state_at(&self, hash: &Hash) -> Ledger {
         if *hash == self.tree.tip().hash {
             return self.tip_state.clone();
         }
@@ -191,7 +199,7 @@ impl Pow {
         self.members.iter().filter(move |m| **m != self.id)
     }
 
-    fn broadcast(&self, msg: &Msg, except: Option<&str>, out: &mut Out) {
+    pub(crate) fn broadcast(&self, msg: &Msg, except: Option<&str>, out: &mut Out) {
         for p in self.peers().filter(|p| Some(p.as_str()) != except) {
             out.send.push((p.clone(), msg.clone()));
         }
@@ -236,12 +244,18 @@ impl Pow {
             .is_none_or(|at| now.saturating_sub(at) >= every)
         {
             self.tip_announced_ms = Some(now);
-            let hash = self.tree.tip().hash;
+            let hash = self.announced_tip();
             self.broadcast(&Msg::Tip { hash }, None, out);
         }
-        let budget = self.miner.budget(now_ms, self.params.hashrate);
+        let rate = self.params.hashrate_of(self.byz.is_some());
+        let budget = self.miner.budget(now_ms, rate);
         if budget == 0 {
             return;
+        }
+        if let Some(b) = &self.byz
+            && self.miner.parent() != Some(b.tip)
+        {
+            self.miner.invalidate();
         }
         if !self.miner.has_template() {
             self.new_template();
@@ -255,17 +269,36 @@ impl Pow {
 
     /// Builds the next block to mine on the tip: the coinbase, then what the mempool has
     /// that applies, the nonce search starting at a seeded random point.
+    /// A Byzantine node mines where its mode says, possibly starting with a transfer of
+    /// its own (byzantine.rs).
     fn new_template(&mut self) {
-        let tip = self.tree.tip();
+        let (tip, byz_state, lead) = match &self.byz {
+            Some(_) => {
+                let (at, state, lead) = self.byz_mining_base();
+                (self.tree.get(&at).expect("in the tree"), Some(state), lead)
+            }
+            None => (self.tree.tip(), None, Vec::new()),
+        };
         let height = tip.height() + 1;
         let target = self.next_target(tip);
         let (parent, min_ts) = (tip.hash, tip.block.header.timestamp_ms + 1);
-        let (picked, _) = self.mempool.select(&self.tip_state, height, MAX_TXS - 1);
         let mut txs = vec![Tx::Coinbase {
             height,
             to: miner_account(&self.id),
             amount: self.params.reward,
         }];
+        let picked = match byz_state {
+            Some(mut state) => {
+                for t in lead {
+                    if state.transfer(&t, height).is_ok() {
+                        txs.push(Tx::Transfer(t));
+                    }
+                }
+                let room = MAX_TXS - txs.len();
+                self.mempool.select(&state, height, room).0
+            }
+            None => self.mempool.select(&self.tip_state, height, MAX_TXS - 1).0,
+        };
         txs.extend(picked.into_iter().map(Tx::Transfer));
         let header = Header {
             parent,
@@ -282,7 +315,11 @@ impl Pow {
     /// A block from a peer, from the miner (`from` None) or back from the future pool.
     fn receive_block(&mut self, block: Block, from: Option<NodeId>, out: &mut Out) {
         let hash = block.hash();
-        if self.tree.contains(&hash) || self.orphans.contains(&hash) {
+        if self.tree.contains(&hash) {
+            self.byz_heard(&hash, from.as_deref(), out);
+            return;
+        }
+        if self.orphans.contains(&hash) {
             return;
         }
         if let Err(why) = self.check_body(&block, &hash) {
@@ -344,9 +381,17 @@ impl Pow {
             return false;
         }
         self.counters.accepted_blocks += 1;
-        out.persist.push(Record::Block(block.clone()));
-        self.broadcast(&Msg::Block(block.clone()), from.as_deref(), out);
+        // A Byzantine node's private blocks go to its allies only, and are persisted when
+        // they are published (byzantine.rs).
+        let private = self.byz_is_private(&block, from.as_deref());
+        if !private {
+            out.persist.push(Record::Block(block.clone()));
+        }
+        self.relay(&block, private, from.as_deref(), out);
         let node = self.tree.insert(block).clone();
+        if self.byz.is_some() {
+            self.byz_connected(node.hash, private, from.is_none(), out);
+        }
         if self.better(&node) {
             self.adopt(&node, state, out);
         }
@@ -449,7 +494,10 @@ impl Pow {
                 let mut blocks = Vec::new();
                 let mut cur = self.tree.get(&hash);
                 while let Some(n) = cur {
-                    if n.height() == 0 || blocks.len() >= MAX_BLOCKS_PER_MSG {
+                    if n.height() == 0
+                        || blocks.len() >= MAX_BLOCKS_PER_MSG
+                        || !self.shareable(&n.hash, &from)
+                    {
                         break;
                     }
                     blocks.push(n.block.clone());
@@ -461,7 +509,7 @@ impl Pow {
             }
             Msg::Tx(t) => self.receive_tx(t, Some(from), out),
             Msg::Tip { hash } => {
-                let tip = self.tree.tip();
+                let tip = self.tree.get(&self.announced_tip()).expect("in the tree");
                 match self.tree.get(&hash) {
                     // Ours has more work: the peer learns of it (and asks for what it lacks).
                     Some(theirs) if tip.work > theirs.work => {
@@ -500,6 +548,9 @@ impl Pow {
             return;
         }
         if self.mempool.insert(t.clone()) {
+            if let Some(b) = &mut self.byz {
+                b.saw_tx(&t);
+            }
             self.miner.invalidate();
             self.broadcast(&Msg::Tx(t), from.as_deref(), out);
         }
@@ -519,10 +570,11 @@ impl Pow {
                     leader: None,
                     commit: self.confirmed_height(),
                 };
-                out.reply.push((
-                    token,
-                    Response::ok(0, serde_json::to_value(status).expect("serializable")),
-                ));
+                let mut v = serde_json::to_value(status).expect("serializable");
+                if let Some(b) = &self.byz {
+                    v["byzantine"] = b.status();
+                }
+                out.reply.push((token, Response::ok(0, v)));
             }
             Op::Dump => {
                 let dump = self.dump();
@@ -588,6 +640,9 @@ impl Pow {
             out.reply
                 .push((token, Response::error(0, errors::UNAVAILABLE, true)));
             return;
+        }
+        if let Some(b) = &mut self.byz {
+            b.saw_tx(&tx);
         }
         self.miner.invalidate();
         self.broadcast(&Msg::Tx(tx.clone()), None, out);
@@ -670,6 +725,9 @@ impl Pow {
         });
         if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
             m.extend(e);
+            if let Some(b) = &self.byz {
+                m.insert("byzantine".into(), b.status());
+            }
         }
         v
     }
@@ -704,8 +762,14 @@ impl Protocol for Pow {
             ticked: false,
             tip_announced_ms: None,
             counters: Counters::default(),
+            byz: None,
         };
         node.restore(records);
+        let tip = node.tree.tip().hash;
+        node.byz = config
+            .byzantine
+            .as_ref()
+            .map(|b| Attacker::new(b, me, &config.members, tip));
         node
     }
 
@@ -722,10 +786,17 @@ impl Protocol for Pow {
             Input::Client { token, op } => self.on_client(token, op, out),
             Input::Signed { token, .. } => sunder_core::protocol::refuse_signed(token, out),
         }
+        if self.byz.is_some() {
+            self.byz_reconcile(out);
+        }
     }
 
     fn known_bugs() -> &'static [&'static str] {
         bugs::KNOWN
+    }
+
+    fn byzantine_modes() -> &'static [&'static str] {
+        byzantine::MODES
     }
 
     fn accepted_opts() -> &'static [OptSpec] {

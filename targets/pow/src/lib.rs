@@ -36,6 +36,8 @@
 //! - validate.rs: every check of a peer's block and transfer ([`BlockError`]).
 //! - core.rs: [`Pow`], the `Protocol` implementation; msg.rs [`Msg`]; record.rs
 //!   [`Record`]; [`bugs`]: the planted bugs.
+//! - [`byzantine`]: the Byzantine miners (`--byzantine-mode withhold|double-spend`):
+//!   selfish mining and the double-spend, on valid blocks.
 //!
 //! **Time.** `now_ms` stamps mined blocks and bounds how far ahead a received block's
 //! timestamp may be (`max_future_ms`): a node whose clock is skewed mines blocks others
@@ -52,6 +54,7 @@
 
 pub mod block;
 pub mod bugs;
+pub mod byzantine;
 mod core;
 pub mod hash;
 pub mod ledger;

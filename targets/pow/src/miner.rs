@@ -54,6 +54,11 @@ impl Miner {
         self.template.is_some()
     }
 
+    /// The parent of the block being mined, if any.
+    pub fn parent(&self) -> Option<crate::hash::Hash> {
+        self.template.as_ref().map(|t| t.header.parent)
+    }
+
     /// Starts mining `header` (its nonce is where the search starts) with `txs`.
     pub fn set_template(&mut self, header: Header, txs: Vec<Tx>, min_ts: u64) {
         self.template = Some(Template {

@@ -3,6 +3,7 @@
 //! | opt | default | meaning |
 //! |---|---|---|
 //! | `hashrate` | 2000 | hashes per second this node tries (0: it does not mine) |
+//! | `byzantine_hashrate` | `hashrate` | hashes per second of a node run with `--byzantine` (byzantine.rs); 0 counts as 1 |
 //! | `block_ms` | 500 | the block interval the whole cluster aims at |
 //! | `retarget` | 10 | blocks between two target adjustments |
 //! | `reward` | 50 | what each block's coinbase mints for its miner |
@@ -12,8 +13,13 @@
 //! | `key_seed` | 0 | the seed every account key is derived from (tx.rs) |
 //! | `initial_work` | 4000 | expected hashes per block at genesis (the genesis target) |
 //!
-//! Every node must be given the same values for all but `hashrate`: the genesis block (its
-//! target) and the validity rules come from them. `hashrate` is each node's own.
+//! Every node must be given the same values for all but the two hash rates: the genesis
+//! block (its target) and the validity rules come from them. `hashrate` is each honest
+//! node's own; `byzantine_hashrate` is what a Byzantine node mines at instead, so that a
+//! run sets the attackers' share of the hash power, nb·Hb / (nb·Hb + nh·H), with one
+//! setting. A value that is not a whole number is refused at start like
+//! every opt's; 0 is raised to 1, as other opts are raised to their least sensible value
+//! (an attacker that does not mine is no attacker: give the run fewer Byzantine nodes).
 //!
 //! **Initial target.** Genesis carries target `u128::MAX / initial_work`. The default,
 //! 4000 hashes, is four nodes at the default rate (4 × 2000 hashes per second) for one
@@ -36,6 +42,7 @@ use sunder_wire::Val;
 /// The `--opt` keys this target accepts, all whole numbers.
 pub const OPTS: &[OptSpec] = &[
     num("hashrate"),
+    num("byzantine_hashrate"),
     num("block_ms"),
     num("retarget"),
     num("reward"),
@@ -57,6 +64,8 @@ const fn num(key: &'static str) -> OptSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
     pub hashrate: u64,
+    /// The hash rate of a Byzantine node (`None`: `hashrate`).
+    pub byzantine_hashrate: Option<u64>,
     pub block_ms: u64,
     pub retarget: u64,
     pub reward: Val,
@@ -71,6 +80,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             hashrate: 2000,
+            byzantine_hashrate: None,
             block_ms: 500,
             retarget: 10,
             reward: 50,
@@ -93,6 +103,9 @@ impl Params {
         let opt = |k: &str, v: u64| sunder_core::opts::value(OPTS, config, k, v);
         Params {
             hashrate: opt("hashrate", d.hashrate),
+            byzantine_hashrate: config
+                .opt("byzantine_hashrate")
+                .map(|_| opt("byzantine_hashrate", 1).max(1)),
             block_ms: opt("block_ms", d.block_ms).max(1),
             retarget: opt("retarget", d.retarget).max(1),
             reward: opt("reward", d.reward as u64).min(sunder_wire::bank::MAX_AMOUNT as u64) as Val,
@@ -101,6 +114,15 @@ impl Params {
             tx_ttl: opt("tx_ttl", d.tx_ttl).max(1),
             key_seed: opt("key_seed", d.key_seed),
             initial_work: opt("initial_work", d.initial_work).max(1),
+        }
+    }
+
+    /// The hash rate of this node: `byzantine_hashrate` (else `hashrate`) for a Byzantine
+    /// one.
+    pub fn hashrate_of(&self, byzantine: bool) -> u64 {
+        match self.byzantine_hashrate {
+            Some(h) if byzantine => h,
+            _ => self.hashrate,
         }
     }
 

@@ -18,6 +18,8 @@ const MEMBERS: [&str; 3] = ["n1", "n2", "n3"];
 /// The local clock at which tests start (blocks are stamped after it).
 const T0: u64 = 1_000_000;
 
+mod byzantine;
+
 fn config(id: &str, opts: &[(&str, &str)], bugs: &[&str], seed: u64) -> CoreConfig {
     CoreConfig {
         id: id.into(),
@@ -572,6 +574,7 @@ fn opts_are_listed_and_unknown_or_malformed_ones_refused() {
 /// A cluster of cores wired by hand: clocks advance together by 50 ms a tick, and every
 /// message is delivered `delay_ms` after it was sent (long enough for forks to happen).
 struct Cluster {
+    names: Vec<String>,
     nodes: Vec<Pow>,
     now: u64,
     delay_ms: u64,
@@ -589,7 +592,13 @@ impl Cluster {
             .enumerate()
             .map(|(i, id)| Pow::recover(config(id, opts, &[], seed * 10 + i as u64), vec![]))
             .collect();
+        Cluster::of(nodes)
+    }
+
+    /// A cluster of these nodes (their configs name the same members, in this order).
+    fn of(nodes: Vec<Pow>) -> Cluster {
         Cluster {
+            names: nodes.iter().map(|n| n.id.clone()).collect(),
             inbox: vec![Vec::new(); nodes.len()],
             persisted: vec![Vec::new(); nodes.len()],
             nodes,
@@ -602,9 +611,9 @@ impl Cluster {
 
     fn absorb(&mut self, i: usize, out: Out) {
         for (to, msg) in out.send {
-            let j = MEMBERS.iter().position(|m| *m == to).unwrap();
+            let j = self.names.iter().position(|m| *m == to).unwrap();
             self.trace.push(format!("{i}->{j} {msg:?}"));
-            self.inbox[j].push((self.now + self.delay_ms, MEMBERS[i].to_string(), msg));
+            self.inbox[j].push((self.now + self.delay_ms, self.names[i].clone(), msg));
         }
         for (token, r) in out.reply {
             let tip = self.nodes[i].tip().height();
