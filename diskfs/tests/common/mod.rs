@@ -21,7 +21,10 @@ pub fn can_mount() -> bool {
     } else {
         return true;
     };
-    assert!(std::env::var_os("CI").is_none(), "mount tests need root and /dev/fuse ({why})");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "mount tests need root and /dev/fuse ({why})"
+    );
     eprintln!("skipped: mount tests need root and /dev/fuse ({why})");
     false
 }
@@ -51,7 +54,12 @@ impl Fx {
         let mount = Mount::mount(&data, &mnt).expect("mount");
         let data = mount.backing().to_path_buf();
         let mnt = mount.mountpoint().to_path_buf();
-        Fx { mount: Some(mount), data, mnt, dir }
+        Fx {
+            mount: Some(mount),
+            data,
+            mnt,
+            dir,
+        }
     }
 
     pub fn m(&self) -> &Mount {
@@ -71,17 +79,31 @@ impl Fx {
 
 pub fn write_at(path: &Path, off: u64, data: &[u8]) {
     use std::os::unix::fs::FileExt;
-    let f = OpenOptions::new().write(true).create(true).truncate(false).open(path).unwrap();
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
     f.write_all_at(data, off).unwrap();
 }
 
 pub fn append(path: &Path, data: &[u8]) {
-    let mut f = OpenOptions::new().append(true).create(true).open(path).unwrap();
+    let mut f = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
     f.write_all(data).unwrap();
 }
 
 pub fn fsync(path: &Path) {
-    OpenOptions::new().write(true).open(path).unwrap().sync_all().unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .sync_all()
+        .unwrap();
 }
 
 pub fn fsync_dir(path: &Path) {
