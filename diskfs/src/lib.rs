@@ -34,9 +34,11 @@
 //!   writes and truncations durable (under any of its names). `close` (FUSE flush) does not.
 //! - Creating a name (create, mknod, mkdir, symlink, link), removing one (unlink, rmdir) and a
 //!   rename are made durable by `fsync` of the directory that holds the name: the parent, and
-//!   for a rename the destination's parent only (fsync of the source directory alone does not
-//!   make a rename durable). A file's fsync does not make its name durable, nor the other way
-//!   round.
+//!   for a rename the destination's parent. A rename between two directories is durable when
+//!   the destination is fsynced; if only the source is fsynced, only the name's departure is
+//!   durable: after a loss the file is in neither directory (lost, as on a disk whose
+//!   directories are written separately). A file's fsync does not make its name durable,
+//!   nor the other way round.
 //! - Durable entries leave the log; the trash they held is deleted. fsync also syncs the
 //!   backing file or directory for real.
 //! - Not tracked (never undone): mode, owner and time changes.

@@ -42,7 +42,9 @@ pub(crate) enum Op {
         trash: PathBuf,
     },
     /// `name` in `parent` was renamed to `newname` in `newparent`, replacing `replaced`
-    /// (node and its place in the trash) if the target existed.
+    /// (node and its place in the trash) if the target existed. `source_synced`: the source
+    /// directory (another than the destination) was fsynced since, so the name's removal
+    /// there is durable even while its arrival in the destination is not.
     Rename {
         parent: u64,
         name: OsString,
@@ -50,6 +52,7 @@ pub(crate) enum Op {
         newname: OsString,
         node: u64,
         replaced: Option<(u64, PathBuf)>,
+        source_synced: bool,
     },
 }
 
@@ -184,8 +187,22 @@ impl UndoLog {
         self.discharge(|op| op.data_node() != Some(node))
     }
 
-    /// fsyncdir of directory `dir`: the namespace changes it owns are durable.
+    /// fsyncdir of directory `dir`: the namespace changes it owns are durable, and so is
+    /// the departure of names renamed out of it into another directory.
     pub(crate) fn discharge_dir(&mut self, dir: u64) -> Vec<Op> {
+        for op in &mut self.entries {
+            if let Op::Rename {
+                parent,
+                newparent,
+                source_synced,
+                ..
+            } = op
+            {
+                if *parent == dir && *newparent != dir {
+                    *source_synced = true;
+                }
+            }
+        }
         self.discharge(|op| op.owner_dir() != Some(dir))
     }
 

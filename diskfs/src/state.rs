@@ -481,6 +481,7 @@ impl State {
             newname: newname.to_owned(),
             node,
             replaced,
+            source_synced: false,
         });
         Ok(())
     }
@@ -870,6 +871,7 @@ impl State {
                 newname,
                 node,
                 replaced,
+                source_synced,
             } => {
                 let (Some(from_dir), Some(to_dir)) =
                     (self.nodes.path(*parent), self.nodes.path(*newparent))
@@ -878,8 +880,9 @@ impl State {
                 };
                 let (from, to) = (from_dir.join(name), to_dir.join(newname));
                 if key_at(&to).is_some() && key_at(&to) == self.nodes.key(*node) {
-                    // Back where it came from; if that name is taken by now, the node is lost.
-                    let back = if exists(&from) {
+                    // Back where it came from; if that name is taken by now, or its departure
+                    // from there is durable, the node is lost.
+                    let back = if *source_synced || exists(&from) {
                         self.trash_slot()
                     } else {
                         from.clone()
