@@ -8,16 +8,16 @@
 //!   Mount::lose_unsynced / tear ──► State::rollback: undo entries applied newest first
 //! ```
 //!
-//! - [`mount`]: [`Mount`], the mounted filesystem and its faults (`lose_unsynced`, `tear`).
-//! - `fs`: the `fuser::Filesystem` that translates kernel requests for the state.
-//! - `state`: the backing tree, nodes, open handles and log behind one lock; the rollback.
-//! - `log`: the undo log, its discharge rules and its bound.
-//! - `nodes`: FUSE inode numbers and the backing paths they follow across renames.
-//! - [`report`]: [`Pending`] and [`Loss`], what is unsynced and what a fault dropped.
-//! - [`corrupt`](mod@corrupt): seeded bit flips or truncation of one file of a tree.
-//! - [`cleanup`]: [`leftover_mounts`] and [`force_unmount`], for `sunder clean`.
-//! - [`error`]: [`DiskError`].
-//! - `rng`: the seeded generator behind every choice.
+//! - [`mount`] — [`Mount`], the mounted filesystem and its faults (`lose_unsynced`, `tear`).
+//! - `fs` — the `fuser::Filesystem` that translates kernel requests for the state.
+//! - `state` — the backing tree, nodes, open handles and log behind one lock; the rollback.
+//! - `log` — the undo log, its discharge rules and its bound.
+//! - `nodes` — FUSE inode numbers and the backing paths they follow across renames.
+//! - [`report`] — [`Pending`] and [`Loss`], what is unsynced and what a fault dropped.
+//! - [`corrupt`](mod@corrupt) — seeded bit flips or truncation of one file of a tree.
+//! - [`cleanup`] — [`leftover_mounts`] and [`force_unmount`], for `sunder clean`.
+//! - [`error`] — [`DiskError`].
+//! - `rng` — the seeded generator behind every choice.
 //!
 //! # Model
 //!

@@ -51,6 +51,7 @@ impl Mount {
     /// The trash of removed files is the sibling directory `.NAME.diskfs-trash` of `backing`
     /// (so `backing`'s parent must be writable and on the same file system); it is emptied
     /// at mount and deleted at unmount. `mountpoint` must not lie inside `backing`.
+    #[allow(clippy::self_named_constructors)] // `Mount::mount(backing, mountpoint)` reads as what it does
     pub fn mount(backing: &Path, mountpoint: &Path) -> Result<Mount, DiskError> {
         let backing = backing
             .canonicalize()

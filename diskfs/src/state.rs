@@ -396,7 +396,7 @@ impl State {
     }
 
     /// Moves `path` (node `node`) into the trash; returns where it went.
-    fn to_trash(&mut self, path: &Path, node: u64) -> Result<PathBuf, Errno> {
+    fn move_to_trash(&mut self, path: &Path, node: u64) -> Result<PathBuf, Errno> {
         let slot = self.trash_slot();
         fs::rename(path, &slot).map_err(errno)?;
         self.nodes.renamed(path, &slot);
@@ -414,7 +414,7 @@ impl State {
             _ => {}
         }
         let node = self.nodes.intern(path.clone(), &md);
-        let trash = self.to_trash(&path, node)?;
+        let trash = self.move_to_trash(&path, node)?;
         self.record(Op::Remove {
             parent,
             name: name.to_owned(),
@@ -460,7 +460,7 @@ impl State {
                     _ => {}
                 }
                 let rnode = self.nodes.intern(to.clone(), &md_to);
-                replaced = Some((rnode, self.to_trash(&to, rnode)?));
+                replaced = Some((rnode, self.move_to_trash(&to, rnode)?));
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(errno(e)),
