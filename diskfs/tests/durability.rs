@@ -264,3 +264,28 @@ fn which(tool: &str) -> bool {
         .output()
         .is_ok()
 }
+
+#[test]
+fn a_shared_mmap_reads_and_writes_through_the_mount_and_msync_makes_it_durable() {
+    if !can_mount() || !which("python3") {
+        return;
+    }
+    let fx = Fx::new();
+    durable_file(&fx, "m", &[b'.'; 8192]);
+    let script = "import mmap, os\nfd = os.open('m', os.O_RDWR)\nm = mmap.mmap(fd, 8192)\nassert m[0:1] == b'.'\nm[4096:4100] = b'MMAP'\nm.flush()\nm.close()\nos.close(fd)\n";
+    let st = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&fx.mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(&fs::read(fx.b("m")).unwrap()[4096..4100], b"MMAP");
+    // msync(MS_SYNC) reaches the filesystem as an fsync: what it flushed is durable.
+    fx.m().lose_unsynced().unwrap();
+    let after = fs::read(fx.b("m")).unwrap();
+    assert_eq!(
+        (after.len(), &after[4096..4100], after[0]),
+        (8192, &b"MMAP"[..], b'.')
+    );
+}
