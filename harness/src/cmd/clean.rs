@@ -1,5 +1,6 @@
 //! `sunder clean`: removes what a killed controller left behind: network namespaces named
-//! `sunder-<pid>-...` whose controller no longer runs, and the processes still in them; or,
+//! `sunder-<pid>-...` whose controller no longer runs, and the processes still in them,
+//! and disk-fault mounts whose server died with it (`controller::disks::leftovers`); or,
 //! with `--hosts`, on every remote host the runs' processes, nftables tables and
 //! directories (`sunder_remote::clean`).
 
@@ -39,10 +40,27 @@ pub fn run(args: CleanArgs) -> anyhow::Result<i32> {
     if let Some(file) = &args.hosts {
         return clean_hosts(&args, file);
     }
+    let mounts = crate::controller::disks::leftovers();
+    let mut failed = 0;
+    for m in &mounts {
+        if args.dry_run {
+            println!("would unmount {} (its controller is gone)", m.display());
+            continue;
+        }
+        match sunder_diskfs::force_unmount(m) {
+            Ok(()) => println!("unmounted {} (its controller is gone)", m.display()),
+            Err(e) => {
+                eprintln!("sunder: error: unmounting {}: {e}", m.display());
+                failed += 1;
+            }
+        }
+    }
     let found = leftovers()?;
     if found.is_empty() {
-        println!("nothing to clean");
-        return Ok(0);
+        if mounts.is_empty() {
+            println!("nothing to clean");
+        }
+        return Ok(if failed == 0 { 0 } else { 3 });
     }
     let describe = |l: &sunder_nemesis::netns::Leftover| {
         format!(
@@ -65,7 +83,6 @@ pub fn run(args: CleanArgs) -> anyhow::Result<i32> {
             found.len()
         );
     }
-    let mut failed = 0;
     for l in &found {
         match remove_namespace(&l.namespace) {
             Ok(()) => println!("removed {}", describe(l)),

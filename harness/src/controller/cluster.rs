@@ -16,7 +16,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use sunder_nemesis::netns::NsHandle;
-use sunder_nemesis::{NemesisError, NodeId, Outcome, Processes};
+use sunder_nemesis::{DiskFault, Disks, NemesisError, NodeId, Outcome, Processes};
+
+use super::disks::{NodeDisks, log_line};
 
 /// How to start one node.
 #[derive(Debug, Clone)]
@@ -57,6 +59,9 @@ pub struct Cluster {
     twin_of: BTreeMap<NodeId, NodeId>,
     /// With `--net netns`: the namespace each node's process enters before exec.
     netns: BTreeMap<NodeId, Arc<NsHandle>>,
+    /// With disk faults: the members' data directories as `sunder-diskfs` mounts. Declared
+    /// last, so that they are unmounted after [`Drop`] has killed every process.
+    disks: Option<NodeDisks>,
 }
 
 impl Cluster {
@@ -80,7 +85,35 @@ impl Cluster {
             nodes,
             twin_of: BTreeMap::new(),
             netns: BTreeMap::new(),
+            disks: None,
         }
+    }
+
+    /// Gives the members the disks disk faults act on.
+    pub fn set_disks(&mut self, disks: NodeDisks) {
+        self.disks = Some(disks);
+    }
+
+    /// A disk fault: SIGKILL (and reap) every node it hits first, as one power cut would
+    /// stop them all at once, then make each one's disk lose, tear or corrupt data. What
+    /// each disk dropped goes to that node's log. The nodes stay down.
+    pub fn disk_crash(&mut self, fault: &DiskFault) -> Outcome {
+        let killed = Outcome::each(&fault.nodes, |id| self.kill(id));
+        let Some(disks) = self.disks.as_ref() else {
+            return Outcome::each(&fault.nodes, |_| {
+                Err("this run has no disk filesystem".to_string())
+            });
+        };
+        Outcome::each(&fault.nodes, |id| {
+            if let Some(why) = killed.failed.get(id) {
+                return Err(why.clone());
+            }
+            let line = disks.apply(id, fault.mode, fault.seed)?;
+            if let Some(n) = self.nodes.get(id) {
+                log_line(&n.spec.log, &line);
+            }
+            Ok(())
+        })
     }
 
     /// Gives member `of` a twin (`--byzantine-mode twins` on a spec target): a second
@@ -401,6 +434,16 @@ impl SharedCluster {
     ) -> Result<Outcome, NemesisError> {
         let mut c = self.lock();
         Ok(Outcome::each(nodes, |n| f(&mut c, n)))
+    }
+}
+
+impl Disks for SharedCluster {
+    fn crash(&mut self, fault: &DiskFault) -> Result<Outcome, NemesisError> {
+        Ok(self.lock().disk_crash(fault))
+    }
+
+    fn restart(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError> {
+        self.each(nodes, Cluster::spawn)
     }
 }
 

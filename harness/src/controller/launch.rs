@@ -7,6 +7,7 @@ use super::admin::Admin;
 use super::cluster::{Cluster, NodeSpec, SharedCluster};
 use super::config::NetBackend;
 use super::config::TestConfig;
+use super::disks::NodeDisks;
 use super::faults::Net;
 use super::keys::RunKeys;
 use super::nodes::Nodes;
@@ -438,6 +439,15 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         }
     };
 
+    // Disk faults: every member's data directory a mount of the disk filesystem, before
+    // anything (keys, a spec's files) is written into it.
+    let disks = if cfg.nemesis.iter().any(|k| k.disk_mode().is_some()) {
+        Some(tokio::task::block_in_place(|| {
+            NodeDisks::mount(&members, |id| dir.node_file(id))
+        })?)
+    } else {
+        None
+    };
     let clock_files: BTreeMap<String, PathBuf> = members
         .iter()
         .map(|id| (id.clone(), dir.node_file(&format!("{id}.faketime"))))
@@ -500,6 +510,10 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         specs.push(node_spec(i, id, id)?);
     }
     let mut cluster = Cluster::new(specs);
+    if let Some(d) = disks {
+        tokio::task::block_in_place(|| d.sync_all())?;
+        cluster.set_disks(d);
+    }
     if let Some(ns) = &netns {
         for id in &members {
             cluster.set_netns(id, Arc::new(ns.node_handle(id)?));

@@ -23,6 +23,7 @@
 //! - [`rundir`]: the run directory. [`launch`], [`ports`]: bringing the cluster up;
 //!   [`keys`]: a PBFT run's keys and their files.
 //! - [`cluster`]: node processes. [`admin`]: status, dump. [`owner`]: whose socket answered.
+//!   [`disks`]: the nodes' data directories as `sunder-diskfs` mounts, for disk faults.
 //! - [`faults`]: the schedule runner. [`progress`]: the progress line.
 //! - [`checks`], [`results`]: verdicts and what is written. [`run`]: the whole flow, one
 //!   function per phase. [`interrupt`]: what Ctrl-C and SIGTERM do during a run.
@@ -36,6 +37,7 @@ pub mod admin;
 pub mod checks;
 pub mod cluster;
 pub mod config;
+pub mod disks;
 pub mod faults;
 pub mod interrupt;
 pub mod keys;

@@ -249,9 +249,16 @@ async fn main_phase(
     };
     let in_force: InForce = Arc::new(Mutex::new(String::new()));
     let mut runner = FaultRunner {
-        nemesis: match clocks {
-            Some(c) => Nemesis::new(net, nodes.clone()).with_clocks(c.boxed()),
-            None => Nemesis::new(net, nodes.clone()),
+        nemesis: {
+            let mut n = match clocks {
+                Some(c) => Nemesis::new(net, nodes.clone()).with_clocks(c.boxed()),
+                None => Nemesis::new(net, nodes.clone()),
+            };
+            // Disk faults go through the local cluster, which holds the mounts.
+            if let Nodes::Local(c) = &nodes {
+                n = n.with_disks(Box::new(c.clone()));
+            }
+            n
         },
         members: cfg.members(),
         admin: admin.clone(),

@@ -24,7 +24,8 @@
 //! a core's, so a target opts into them by listing their names ([`DISK_BUGS`]) in its
 //! [`Protocol::known_bugs`]: `no-fsync` (every record written, none ever fsynced) and
 //! `reply-before-persist` (a step's messages and replies, its votes and acks among them,
-//! leave before its records are fsynced). A process crash cannot show either (the page
+//! leave before its records are fsynced: they are fsynced with the next step that lets
+//! something out, a group commit one batch late). A process crash cannot show either (the page
 //! cache keeps what was written); a fault that drops unsynced writes (`lose-unsynced`)
 //! can. The simulator has no disk and refuses them.
 

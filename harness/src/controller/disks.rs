@@ -1,0 +1,220 @@
+//! The nodes' disks for disk faults (`--nemesis lose-unsynced,torn-write,corrupt` or
+//! `disk`): each member's data directory `nodes/<id>/` is a `sunder-diskfs` mount backed by
+//! `nodes/<id>.disk/`, which keeps every write the node has not fsynced in an undo log, so
+//! that a fault can drop it as a power cut would.
+//!
+//! ```text
+//!   nodes/n1/        the mount: the node reads and writes here
+//!   nodes/n1.disk/   the backing tree: always the current view
+//!   (after the run)  unmounted, n1.disk/ renamed to n1/: the data as the node left it
+//! ```
+//!
+//! What start-up writes into a data directory (a spec's config files, PBFT's key files)
+//! is made durable before any node starts ([`NodeDisks::sync_all`]): a power cut does not
+//! take away a machine's installation.
+//!
+//! Dropping [`NodeDisks`] unmounts every mount (lazily when something still holds it) and
+//! puts the data back at `nodes/<id>/`; `sunder clean` unmounts what a killed controller
+//! left ([`leftovers`]).
+
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use sunder_diskfs::{Corruption, Damage, Loss, Mount};
+use sunder_nemesis::{DiskMode, NodeId};
+
+/// One mount per member.
+pub struct NodeDisks {
+    disks: BTreeMap<NodeId, NodeDisk>,
+}
+
+struct NodeDisk {
+    mount: Option<Mount>,
+    /// The mountpoint: the node's data directory.
+    data: PathBuf,
+    backing: PathBuf,
+}
+
+impl NodeDisks {
+    /// Mounts each member's data directory `dir(id)` over `dir(id).disk`.
+    pub fn mount(members: &[NodeId], data_dir: impl Fn(&str) -> PathBuf) -> anyhow::Result<Self> {
+        let mut disks = NodeDisks {
+            disks: BTreeMap::new(),
+        };
+        for id in members {
+            let data = data_dir(id);
+            let backing = data.with_extension("disk");
+            for d in [&data, &backing] {
+                std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+            }
+            let mount = Mount::mount(&backing, &data).with_context(|| {
+                format!(
+                    "mount the disk filesystem over {} (disk faults need FUSE)",
+                    data.display()
+                )
+            })?;
+            disks.disks.insert(
+                id.clone(),
+                NodeDisk {
+                    mount: Some(mount),
+                    data,
+                    backing,
+                },
+            );
+        }
+        Ok(disks)
+    }
+
+    /// fsyncs every file and directory under each data directory, through the mounts:
+    /// what is there before the nodes start is durable.
+    pub fn sync_all(&self) -> anyhow::Result<()> {
+        for d in self.disks.values() {
+            sync_tree(&d.data).with_context(|| format!("fsync {}", d.data.display()))?;
+        }
+        Ok(())
+    }
+
+    /// What the fault does to `id`'s disk, its process already killed. Returns a line for
+    /// the node's log.
+    pub fn apply(&self, id: &str, mode: DiskMode, seed: u64) -> Result<String, String> {
+        let d = self
+            .disks
+            .get(id)
+            .ok_or_else(|| format!("{id} has no disk filesystem"))?;
+        let mount = d.mount.as_ref().ok_or("unmounted")?;
+        let seed = seed ^ fnv(id);
+        match mode {
+            DiskMode::LoseUnsynced => mount
+                .lose_unsynced()
+                .map(|l| describe_loss("lose-unsynced", &l, &d.backing))
+                .map_err(|e| e.to_string()),
+            DiskMode::TornWrite => mount
+                .tear(seed)
+                .map(|l| describe_loss("torn-write", &l, &d.backing))
+                .map_err(|e| e.to_string()),
+            DiskMode::Corrupt => {
+                let how = if seed % 2 == 0 {
+                    Corruption::FlipBits {
+                        count: 1 + (seed >> 1) as u32 % 8,
+                    }
+                } else {
+                    Corruption::Truncate
+                };
+                let c = sunder_diskfs::corrupt(&d.backing, seed, how).map_err(|e| e.to_string())?;
+                let file = c.path.strip_prefix(&d.backing).unwrap_or(&c.path);
+                Ok(match c.done {
+                    Damage::Flipped(bits) => format!(
+                        "corrupt: flipped {} bit(s) of {} ({} bytes) at {:?}",
+                        bits.len(),
+                        file.display(),
+                        c.len,
+                        bits
+                    ),
+                    Damage::Truncated(to) => format!(
+                        "corrupt: truncated {} from {} to {to} bytes",
+                        file.display(),
+                        c.len
+                    ),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for NodeDisks {
+    fn drop(&mut self) {
+        for (id, d) in &mut self.disks {
+            if let Some(m) = d.mount.take()
+                && let Err(e) = m.unmount()
+            {
+                tracing::warn!("{id}: unmounting {}: {e}", d.data.display());
+                continue;
+            }
+            // The data back where the node kept it, for whoever reads the run directory.
+            if std::fs::remove_dir(&d.data).is_ok()
+                && let Err(e) = std::fs::rename(&d.backing, &d.data)
+            {
+                tracing::warn!("{id}: moving {} back: {e}", d.backing.display());
+            }
+        }
+    }
+}
+
+/// What a lost or torn write dropped, for the node's log.
+fn describe_loss(what: &str, l: &Loss, backing: &Path) -> String {
+    let rel = |p: &PathBuf| p.strip_prefix(backing).unwrap_or(p).display().to_string();
+    let mut s = format!(
+        "{what}: dropped {} unsynced change(s), {} byte(s) of data",
+        l.ops, l.bytes
+    );
+    if !l.files.is_empty() {
+        let files: Vec<String> = l.files.iter().map(rel).collect();
+        s.push_str(&format!("; files {}", files.join(", ")));
+    }
+    if !l.names.is_empty() {
+        let names: Vec<String> = l.names.iter().map(rel).collect();
+        s.push_str(&format!("; names {}", names.join(", ")));
+    }
+    if let Some(t) = &l.torn {
+        s.push_str(&format!(
+            "; {} torn: kept {} of the {} bytes written at {}",
+            rel(&t.path),
+            t.kept,
+            t.len,
+            t.offset
+        ));
+    }
+    if l.forced_durable_ops > 0 {
+        s.push_str(&format!(
+            "; {} older change(s) counted durable (undo log full)",
+            l.forced_durable_ops
+        ));
+    }
+    if !l.errors.is_empty() {
+        s.push_str(&format!("; could not undo: {}", l.errors.join("; ")));
+    }
+    s
+}
+
+/// Appends `[sunder] line` to a node's log.
+pub fn log_line(log: &Path, line: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
+        let _ = writeln!(f, "[sunder] {line}");
+    }
+}
+
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let t = e.file_type()?;
+        if t.is_dir() {
+            sync_tree(&e.path())?;
+        } else if t.is_file() {
+            std::fs::File::open(e.path())?.sync_all()?;
+        }
+    }
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// FNV-1a: a node's own stream of the fault's seed.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Disk mounts a killed controller left: their server is gone, so the kernel answers
+/// "transport endpoint is not connected". Live mounts of a run in progress answer and are
+/// not listed.
+pub fn leftovers() -> Vec<PathBuf> {
+    sunder_diskfs::leftover_mounts()
+        .into_iter()
+        .filter(|p| {
+            std::fs::metadata(p)
+                .err()
+                .and_then(|e| e.raw_os_error())
+                .is_some_and(|c| c == libc::ENOTCONN)
+        })
+        .collect()
+}
