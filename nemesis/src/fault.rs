@@ -292,3 +292,36 @@ pub enum NemesisOp {
     Start(FaultSpec),
     Stop(FaultKind),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_names_the_three_disk_faults_and_each_has_its_own_history_names() {
+        let kinds = FaultKind::parse_list("kill, disk,torn-write").unwrap();
+        assert_eq!(
+            kinds,
+            vec![
+                FaultKind::Kill,
+                FaultKind::LoseUnsynced,
+                FaultKind::TornWrite,
+                FaultKind::Corrupt
+            ]
+        );
+        let mut names: Vec<&str> = FaultKind::ALL
+            .iter()
+            .flat_map(|k| [k.start_f(), k.stop_f()])
+            .collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "every start and stop name is unique");
+        for k in FaultKind::ALL {
+            assert_eq!(k.start_f().parse::<FaultKind>().unwrap(), k);
+            let disk = DiskMode::ALL.iter().any(|m| m.name() == k.start_f());
+            assert_eq!(k.disk_mode().is_some(), disk, "{k}");
+        }
+        assert!(FaultKind::parse_list("disks").is_err());
+    }
+}

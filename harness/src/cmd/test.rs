@@ -58,6 +58,11 @@ pub struct TestArgs {
     /// a network namespace per node, faults as nftables rules; needed for `loss`).
     #[arg(long, default_value = "proxy")]
     pub net: String,
+    /// Each node's data directory: `diskfs` serves it through sunder's disk filesystem
+    /// (root; it keeps every unsynced write so that disk faults can drop them), `plain` is
+    /// a plain directory, `auto` is diskfs exactly when the nemesis has disk faults.
+    #[arg(long, default_value = "auto")]
+    pub disk: String,
     /// The nemesis's beat: with `--fault-lengths fixed`, the quiet time before each fault
     /// and how long each fault lasts; with `varied`, the mean quiet time, and faults last
     /// from 5 ms to two intervals [default: 3s; pbft: 2s].

@@ -58,6 +58,9 @@ pub struct TestConfig {
     #[serde(serialize_with = "display")]
     pub fault_lengths: FaultLengths,
     pub net: NetBackend,
+    /// Whether the nodes' data directories are `sunder-diskfs` mounts (`--disk`; always
+    /// with disk faults).
+    pub diskfs: bool,
     pub bugs: Vec<String>,
     pub opts: Vec<(String, String)>,
     pub results: PathBuf,
@@ -266,22 +269,33 @@ impl TestConfig {
                  no packets)"
             );
         }
-        if let Some(disk) = nemesis.iter().find(|k| k.disk_mode().is_some()) {
+        let disk_faults = nemesis.iter().find(|k| k.disk_mode().is_some());
+        let diskfs = match (a.disk.as_str(), disk_faults) {
+            ("auto", d) => d.is_some(),
+            ("diskfs", _) => true,
+            ("plain", None) => false,
+            ("plain", Some(k)) => {
+                bail!("--disk plain: --nemesis {k} needs the disk filesystem (--disk diskfs)")
+            }
+            (other, _) => bail!("--disk {other:?}: expected auto, diskfs or plain"),
+        };
+        if diskfs {
+            let disk = disk_faults.map_or("--disk diskfs".to_string(), |k| format!("--nemesis {k}"));
             if remote {
                 bail!(
-                    "--nemesis {disk}: disk faults need the nodes on this machine (the \
-                     controller serves their data directories through its own filesystem)"
+                    "{disk}: the disk filesystem needs the nodes on this machine (the \
+                     controller serves their data directories itself)"
                 );
             }
             // SAFETY: geteuid has no preconditions.
             if unsafe { libc::geteuid() } != 0 {
                 bail!(
-                    "--nemesis {disk}: disk faults mount a FUSE filesystem over each node's \
-                     data directory, which needs root (as --net netns does)"
+                    "{disk}: the disk filesystem is a FUSE mount over each node's data \
+                     directory, which needs root (as --net netns does)"
                 );
             }
             if !std::path::Path::new("/dev/fuse").exists() {
-                bail!("--nemesis {disk}: /dev/fuse is missing (load the fuse module)");
+                bail!("{disk}: /dev/fuse is missing (load the fuse module)");
             }
         }
         if net == NetBackend::Netns && a.nodes > 250 {
@@ -441,6 +455,7 @@ impl TestConfig {
             nemesis_interval,
             fault_lengths: a.fault_lengths,
             net,
+            diskfs,
             bugs: a.bugs.clone(),
             opts,
             results: a.results.clone(),
@@ -541,6 +556,9 @@ impl TestConfig {
         flag("--nemesis-interval", d(self.nemesis_interval));
         flag("--fault-lengths", self.fault_lengths.to_string());
         flag("--net", self.net.to_string());
+        if self.diskfs && !self.nemesis.iter().any(|k| k.disk_mode().is_some()) {
+            flag("--disk", "diskfs".to_string());
+        }
         flag("--op-timeout", d(self.op_timeout));
         for b in &self.bugs {
             flag("--bug", b.clone());
@@ -629,6 +647,46 @@ mod tests {
         assert_eq!(c.net, NetBackend::Proxy);
     }
 
+    /// `disk` names the three disk faults; they (or `--disk diskfs`) mount the disk
+    /// filesystem, which needs root and the nodes on this machine; the replay keeps it.
+    #[test]
+    fn disk_faults_bring_the_disk_filesystem_and_need_root() {
+        let root = unsafe { libc::geteuid() } == 0 && std::path::Path::new("/dev/fuse").exists();
+        for (args, kinds, diskfs) in [
+            (
+                vec!["--nemesis", "disk"],
+                vec![
+                    FaultKind::LoseUnsynced,
+                    FaultKind::TornWrite,
+                    FaultKind::Corrupt,
+                ],
+                true,
+            ),
+            (
+                vec!["--nemesis", "kill,lose-unsynced"],
+                vec![FaultKind::Kill, FaultKind::LoseUnsynced],
+                true,
+            ),
+            (vec!["--nemesis", "kill", "--disk", "diskfs"], vec![FaultKind::Kill], true),
+            (vec!["--nemesis", "kill"], vec![FaultKind::Kill], false),
+        ] {
+            match parse(&args) {
+                Ok(c) => {
+                    assert!(root || !diskfs, "{args:?} accepted without root");
+                    assert_eq!((c.nemesis.clone(), c.diskfs), (kinds, diskfs), "{args:?}");
+                    let again = c.replay_command();
+                    assert_eq!(again.contains("--disk diskfs"), args.contains(&"--disk"));
+                }
+                Err(e) => {
+                    assert!(!root && diskfs, "{args:?}: {e}");
+                    assert!(e.to_string().contains("root"), "{e}");
+                }
+            }
+        }
+        let remote = parse(&["--nemesis", "corrupt", "--host", "n1=a", "--nodes", "1"]);
+        assert!(remote.is_err());
+    }
+
     #[test]
     fn pbft_adds_pauses_and_a_faster_beat_to_the_defaults_and_given_flags_win() {
         let c = parse(&["--target", "pbft", "--nodes", "4"]).unwrap();
@@ -676,6 +734,9 @@ mod tests {
             (&["--time-limit", "0s"], "--time-limit"),
             (&["--net", "tun"], "--net"),
             (&["--nemesis", "partition,loss"], "--net netns"),
+            (&["--disk", "ext4"], "--disk"),
+            (&["--disk", "plain", "--nemesis", "torn-write"], "--disk diskfs"),
+            (&["--nemesis", "disk,bogus"], "--nemesis"),
         ] {
             let e = parse(args).unwrap_err();
             assert!(format!("{e:#}").contains(needle), "{args:?}: {e:#}");

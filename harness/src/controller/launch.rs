@@ -441,7 +441,7 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
 
     // Disk faults: every member's data directory a mount of the disk filesystem, before
     // anything (keys, a spec's files) is written into it.
-    let disks = if cfg.nemesis.iter().any(|k| k.disk_mode().is_some()) {
+    let disks = if cfg.diskfs {
         Some(tokio::task::block_in_place(|| {
             NodeDisks::mount(&members, |id| dir.node_file(id))
         })?)

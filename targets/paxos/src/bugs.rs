@@ -7,6 +7,11 @@
 //! | `string-ballots` | `--nemesis partition,pause --fault-lengths fixed --nemesis-interval 900ms --concurrency 20 --time-limit 20s` |
 //! | `ignore-accepted` | `--nemesis partition,kill,pause --time-limit 60s` |
 //! | `no-persist` | `--nemesis partition,kill,pause --time-limit 60s` |
+//! | `no-fsync` | `--nemesis lose-unsynced --nemesis-interval 500ms --fault-lengths fixed --time-limit 120s` (root) |
+//!
+//! `no-fsync` is acted out by the node runtime (records written, never fsynced:
+//! `sunder_core::protocol::DISK_BUGS`); only disk faults can show it, and the simulator
+//! refuses it.
 //!
 //! `string-ballots` needs a deposed leader that is still proposing when it hears from the
 //! others again: faults shorter than twice the election timeout (default 500 ms), so that

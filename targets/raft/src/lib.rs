@@ -42,6 +42,10 @@
 //! - `lease-read`: reads are served locally while a lease measured on the leader's own
 //!   clock (`now_ms` of its ticks: CLOCK_MONOTONIC, which libfaketime can step back or
 //!   slow) has not run out.
+//! - `no-fsync` and `reply-before-persist`, acted out by the node runtime
+//!   ([`DISK_BUGS`](sunder_core::protocol::DISK_BUGS)): records written but never fsynced,
+//!   or fsynced only after the votes and acks that depend on them have left. Only disk
+//!   faults (`--nemesis lose-unsynced`) show them; the simulator refuses them.
 
 //!
 //! ## Testing it
@@ -57,6 +61,9 @@
 //! # planted bugs: stale-read and early-ack, caught by linearizability
 //! sunder test --target raft --nodes 5 --nemesis partition --time-limit 120s \
 //!     --concurrency 20 --op-timeout 300ms --bug stale-read --seed S
+//! # no-fsync, reply-before-persist: power cuts every 500 ms (root: the disk filesystem)
+//! sunder test --target raft --nemesis lose-unsynced --nemesis-interval 500ms \
+//!     --fault-lengths fixed --time-limit 120s --bug no-fsync --seed S
 //! # lease-read: the leader cut off while its clock is stepped back (needs libfaketime)
 //! sunder test --target raft --nodes 5 --nemesis clock,partition --nemesis-interval 2s \
 //!     --time-limit 120s --concurrency 20 --op-timeout 300ms --bug lease-read --seed S

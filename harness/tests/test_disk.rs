@@ -1,0 +1,302 @@
+//! Disk faults end to end (`--nemesis lose-unsynced,torn-write,corrupt`): the planted
+//! `no-fsync` bugs of Raft and Paxos caught by power cuts that the correct builds survive on
+//! the same seeds, torn and corrupted files met by the correct build, every mount gone after
+//! a run (the data back in `nodes/<id>/`), after 20 runs interrupted at random moments, and
+//! after `sunder clean` once a controller was killed with SIGKILL.
+//!
+//! Needs root and /dev/fuse (CI runs as root); elsewhere each test prints why it skips.
+
+mod support;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use support::{Guard, sunder_test};
+
+/// One disk run at a time: they share the machine's two cores, and a test that counts
+/// mounts must not see another test's.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn usable() -> bool {
+    let why = if !sunder_test_support::is_root() {
+        Some("not root".to_string())
+    } else if !Path::new("/dev/fuse").exists() {
+        Some("no /dev/fuse".to_string())
+    } else {
+        None
+    };
+    sunder_test_support::met(why.map(|w| format!("disk faults need root and FUSE: {w}")))
+}
+
+/// The disk mounts under `root` (any state: served, or left by a dead controller).
+fn mounts_under(root: &Path) -> Vec<PathBuf> {
+    let root = std::fs::canonicalize(root).unwrap_or(root.to_path_buf());
+    sunder_diskfs::leftover_mounts()
+        .into_iter()
+        .filter(|m| m.starts_with(&root))
+        .collect()
+}
+
+fn history(run_dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run_dir.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The disk faults a run's history records as started, with the nodes each hit.
+fn disk_faults(events: &[Value], f: &str) -> Vec<Vec<String>> {
+    events
+        .iter()
+        .filter(|e| e["process"] == "nemesis" && e["f"] == f && e["error"].is_null())
+        .map(|e| {
+            e["value"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// What every finished disk run leaves: no mount, each node's data back in `nodes/<id>/`,
+/// and what each fault dropped in the nodes' logs.
+fn check_left_clean(root: &Path, run_dir: &Path, nodes: usize) {
+    assert_eq!(mounts_under(root), Vec::<PathBuf>::new(), "mounts left");
+    for i in 1..=nodes {
+        let data = run_dir.join(format!("nodes/n{i}"));
+        assert!(data.join("wal.log").is_file(), "{} has no log", data.display());
+        assert!(!run_dir.join(format!("nodes/n{i}.disk")).exists());
+    }
+}
+
+fn log_lines(run_dir: &Path, marker: &str) -> usize {
+    (1..=5)
+        .filter_map(|i| std::fs::read_to_string(run_dir.join(format!("nodes/n{i}.log"))).ok())
+        .map(|t| t.lines().filter(|l| l.contains(marker)).count())
+        .sum()
+}
+
+/// `no-fsync` (records written, never fsynced) on `target`: invalid under power cuts on
+/// this seed, and the correct build valid on the very same schedule, which includes at
+/// least one power cut of every node at once.
+fn no_fsync_caught_and_correct_build_survives(target: &str, seed: &str) {
+    if !usable() {
+        return;
+    }
+    let _s = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "--target",
+        target,
+        "--nodes",
+        "3",
+        "--nemesis",
+        "lose-unsynced",
+        "--fault-lengths",
+        "fixed",
+        "--nemesis-interval",
+        "700ms",
+        "--time-limit",
+        "12s",
+        "--seed",
+        seed,
+    ];
+    let correct = sunder_test(tmp.path(), "correct", &args);
+    assert_eq!(correct.code, Some(0), "{}", correct.output);
+    let run_dir = std::fs::canonicalize(tmp.path().join("correct/latest")).unwrap();
+    let cuts = disk_faults(&history(&run_dir), "lose-unsynced");
+    assert!(
+        cuts.iter().any(|n| n.len() == 3),
+        "the seed's schedule has no power cut of every node: {cuts:?}"
+    );
+    assert!(log_lines(&run_dir, "[sunder] lose-unsynced: dropped") >= cuts.len());
+    check_left_clean(tmp.path(), &run_dir, 3);
+
+    let mut buggy_args = args.to_vec();
+    buggy_args.extend(["--bug", "no-fsync"]);
+    let buggy = sunder_test(tmp.path(), "buggy", &buggy_args);
+    assert_eq!(buggy.code, Some(1), "{}", buggy.output);
+    let run_dir = std::fs::canonicalize(tmp.path().join("buggy/latest")).unwrap();
+    assert_eq!(
+        disk_faults(&history(&run_dir), "lose-unsynced"),
+        cuts,
+        "same seed, same faults"
+    );
+    check_left_clean(tmp.path(), &run_dir, 3);
+}
+
+#[test]
+fn raft_no_fsync_is_caught_by_power_cuts_that_the_correct_build_survives() {
+    no_fsync_caught_and_correct_build_survives("raft", "3");
+}
+
+#[test]
+fn paxos_no_fsync_is_caught_by_power_cuts_that_the_correct_build_survives() {
+    no_fsync_caught_and_correct_build_survives("paxos", "3");
+}
+
+/// Torn writes and corrupted files, met by the correct Raft build: its log drops a torn or
+/// corrupted tail (a checksum per record) and the node catches up from its peers. Valid,
+/// and every fault is in the history and in the nodes' logs.
+#[test]
+fn raft_survives_torn_writes_and_corrupted_files() {
+    if !usable() {
+        return;
+    }
+    let _s = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = sunder_test(
+        tmp.path(),
+        "torn",
+        &[
+            "--target",
+            "raft",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "torn-write,corrupt",
+            "--fault-lengths",
+            "fixed",
+            "--nemesis-interval",
+            "700ms",
+            "--time-limit",
+            "12s",
+            "--seed",
+            "5",
+        ],
+    );
+    let run_dir = std::fs::canonicalize(tmp.path().join("torn/latest")).unwrap();
+    let events = history(&run_dir);
+    let torn = disk_faults(&events, "torn-write");
+    let corrupt = disk_faults(&events, "corrupt");
+    assert!(!torn.is_empty() && !corrupt.is_empty(), "{torn:?} {corrupt:?}");
+    assert!(corrupt.iter().all(|n| n.len() == 1), "a minority of 3 is one");
+    assert!(log_lines(&run_dir, "[sunder] torn-write: dropped") >= torn.len());
+    assert!(log_lines(&run_dir, "[sunder] corrupt: ") >= corrupt.len());
+    assert_eq!(run.code, Some(0), "{}", run.output);
+    check_left_clean(tmp.path(), &run_dir, 3);
+}
+
+fn spawn(results: &Path, time_limit: &str, seed: u64) -> std::process::Child {
+    support::sunder()
+        .args([
+            "test",
+            "--target",
+            "raft",
+            "--nodes",
+            "3",
+            "--nemesis",
+            "disk",
+            "--nemesis-interval",
+            "300ms",
+            "--time-limit",
+            time_limit,
+            "--seed",
+            &seed.to_string(),
+            "--results",
+        ])
+        .arg(results)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "sunder did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn twenty_runs_interrupted_at_random_moments_leave_no_mount() {
+    if !usable() {
+        return;
+    }
+    let _s = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(2027);
+    // where each interrupt landed: before the mounts, with mounts but no history yet, or
+    // with the workload (and the disk faults) going
+    let mut phases = [0usize; 3];
+    for i in 0..20u64 {
+        let results = tmp.path().join(format!("r{i}"));
+        let mut guard = Guard::new(&results);
+        let upto = if i % 2 == 0 { 800 } else { 3000 };
+        let delay = Duration::from_millis(rng.random_range(0..upto));
+        let sig = if rng.random_bool(0.5) {
+            Signal::SIGINT
+        } else {
+            Signal::SIGTERM
+        };
+        let child = spawn(&results, "5s", i);
+        let pid = child.id();
+        guard.child = Some(child);
+        std::thread::sleep(delay);
+        let mounted = mounts_under(&results).len();
+        let started = results.join("latest/history.jsonl").exists();
+        phases[match (mounted, started) {
+            (0, _) => 0,
+            (_, false) => 1,
+            _ => 2,
+        }] += 1;
+        let _ = kill(Pid::from_raw(pid as i32), sig);
+        let status = wait_exit(guard.child.as_mut().unwrap(), Duration::from_secs(60));
+        let left = mounts_under(&results);
+        assert!(
+            left.is_empty(),
+            "run {i} ({sig} after {delay:?}, {status}): {left:?}"
+        );
+    }
+    eprintln!("interrupts landed: before mounts {}, mounted {}, running {}", phases[0], phases[1], phases[2]);
+    assert!(phases[2] >= 5, "too few interrupts mid-run: {phases:?}");
+}
+
+#[test]
+fn sunder_clean_unmounts_what_a_killed_controller_left() {
+    if !usable() {
+        return;
+    }
+    let _s = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("r");
+    let mut guard = Guard::new(&results);
+    guard.child = Some(spawn(&results, "30s", 7));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !results.join("latest/history.jsonl").exists() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let child = guard.child.as_mut().unwrap();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    // The nodes die with their process groups (the guard's job); the mounts stay behind.
+    drop(guard);
+    let left = mounts_under(&results);
+    assert_eq!(left.len(), 3, "{left:?}");
+    let out = support::sunder().arg("clean").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for m in &left {
+        assert!(text.contains(&m.display().to_string()), "{text}");
+    }
+    assert_eq!(mounts_under(&results), Vec::<PathBuf>::new());
+}
