@@ -8,10 +8,12 @@
 //!   Mount::lose_unsynced / tear ──► State::rollback: undo entries applied newest first
 //! ```
 //!
-//! - [`mount`] — [`Mount`], the mounted filesystem and its faults (`lose_unsynced`, `tear`).
+//! - [`mount`] — [`Mount`], the mounted filesystem, its settings (`set_metadata`,
+//!   `set_log_limit`) and its faults (`lose_unsynced`, `tear`).
 //! - `fs` — the `fuser::Filesystem` that translates kernel requests for the state.
 //! - `state` — the backing tree, nodes, open handles and log behind one lock; the rollback.
-//! - `log` — the undo log, its discharge rules and its bound.
+//! - `log` — the undo log, its discharge rules and its bound; [`Metadata`], the two models
+//!   of when namespace changes become durable.
 //! - `nodes` — FUSE inode numbers and the backing paths they follow across renames.
 //! - [`report`] — [`Pending`] and [`Loss`], what is unsynced and what a fault dropped.
 //! - [`corrupt`](mod@corrupt) — seeded bit flips or truncation of one file of a tree.
@@ -32,13 +34,27 @@
 //!   size, `O_TRUNC`) the old length and the bytes cut off. `fsync`/`fdatasync` of a file,
 //!   and every write through a handle opened `O_SYNC` or `O_DSYNC`, make all of that file's
 //!   writes and truncations durable (under any of its names). `close` (FUSE flush) does not.
-//! - Creating a name (create, mknod, mkdir, symlink, link), removing one (unlink, rmdir) and a
-//!   rename are made durable by `fsync` of the directory that holds the name: the parent, and
-//!   for a rename the destination's parent. A rename between two directories is durable when
-//!   the destination is fsynced; if only the source is fsynced, only the name's departure is
-//!   durable: after a loss the file is in neither directory (lost, as on a disk whose
-//!   directories are written separately). A file's fsync does not make its name durable,
-//!   nor the other way round.
+//! - Namespace changes — creating a name (create, mknod, mkdir, symlink, link), removing
+//!   one (unlink, rmdir) and a rename — follow the mount's [`Metadata`] model, set with
+//!   [`Mount::set_metadata`] right after mounting:
+//!   - [`Metadata::Strict`] (the default, strict POSIX): a change is made durable by `fsync`
+//!     of the directory that holds the name: the parent, and for a rename the destination's
+//!     parent. A rename between two directories is durable when the destination is
+//!     fsynced; if only the source is fsynced, only the name's departure is durable: after
+//!     a loss the file is in neither directory (lost, as on a disk whose directories are
+//!     written separately). A file's fsync does not make its name durable, nor the other
+//!     way round.
+//!   - [`Metadata::Journal`] (ext4 `data=ordered`, xfs: an ordered metadata journal): every
+//!     durability point — `fsync`/`fdatasync` of any file, `fsyncdir` of any directory, a
+//!     write through an `O_SYNC`/`O_DSYNC` handle — makes every namespace change made before
+//!     it durable, in any directory. Durable names are thus always a prefix of the changes
+//!     in the order they were made. File data stays per file: the point makes only its own
+//!     file's data durable (a fsyncdir none). A size change (truncation, extension) is data
+//!     under both models.
+//!
+//!   Data and names are undone independently: a file whose creation or rename is durable
+//!   while its data is not keeps its (durable) name and is cut back to its durable content
+//!   (empty if it was never fsynced); an undo of data follows the file to wherever it is.
 //! - Durable entries leave the log; the trash they held is deleted. fsync also syncs the
 //!   backing file or directory for real.
 //! - Not tracked (never undone): mode, owner and time changes.
@@ -64,6 +80,6 @@ mod state;
 pub use cleanup::{force_unmount, leftover_mounts};
 pub use corrupt::{Corrupted, Corruption, Damage, MAX_FLIPS, corrupt};
 pub use error::DiskError;
-pub use log::DEFAULT_LOG_LIMIT;
+pub use log::{DEFAULT_LOG_LIMIT, Metadata, UnknownMetadata};
 pub use mount::{FS_NAME, FS_TYPE, Mount};
 pub use report::{Loss, Pending, Torn};

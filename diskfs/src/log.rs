@@ -1,13 +1,69 @@
 //! [`UndoLog`]: the ordered record of what fsync has not made durable.
 //!
 //! Each mutating op appends one entry holding what undoes it. fsync of a file discharges its
-//! data entries; fsyncdir of a directory discharges the namespace entries it owns. The
+//! data entries; which namespace entries a durability point discharges depends on the
+//! [`Metadata`] model: under [`Metadata::Strict`], fsyncdir of a directory discharges those it
+//! owns; under [`Metadata::Journal`], every durability point discharges all of them. The
 //! bytes of pre-images the log holds are bounded: past the bound, the oldest entries are
 //! dropped as if durable and counted.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
+
+/// When namespace changes (create, mknod, mkdir, symlink, link, unlink, rmdir, rename)
+/// become durable. File data is per file under both: only that file's fsync (or a write
+/// through its `O_SYNC`/`O_DSYNC` handle) makes it durable.
+///
+/// Parsed from and shown as `strict` and `journal`. Set with [`crate::Mount::set_metadata`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Metadata {
+    /// Strict POSIX: a namespace change is durable once the directory holding the name is
+    /// fsynced (for a rename, the destination's; the source's makes only the departure
+    /// durable). A file's fsync makes no name durable. The default.
+    #[default]
+    Strict,
+    /// A file system with an ordered metadata journal (ext4 `data=ordered`, xfs): every
+    /// durability point — fsync or fdatasync of any file, fsyncdir of any directory, a write
+    /// through an `O_SYNC`/`O_DSYNC` handle — commits the journal, which makes every
+    /// namespace change made before it durable, in order. Other files' data stays unsynced.
+    Journal,
+}
+
+impl Metadata {
+    /// The name [`FromStr`] takes and [`fmt::Display`] shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metadata::Strict => "strict",
+            Metadata::Journal => "journal",
+        }
+    }
+}
+
+impl fmt::Display for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name [`Metadata::from_str`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown metadata durability model {0:?} (expected strict or journal)")]
+pub struct UnknownMetadata(pub String);
+
+impl FromStr for Metadata {
+    type Err = UnknownMetadata;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "strict" => Ok(Metadata::Strict),
+            "journal" => Ok(Metadata::Journal),
+            _ => Err(UnknownMetadata(s.to_string())),
+        }
+    }
+}
 
 /// What undoes one op. Nodes are FUSE numbers of the [`crate::nodes::NodeTable`].
 #[derive(Debug, Clone)]
@@ -112,6 +168,7 @@ pub const DEFAULT_LOG_LIMIT: u64 = 256 << 20;
 #[derive(Debug)]
 pub(crate) struct UndoLog {
     entries: VecDeque<Op>,
+    metadata: Metadata,
     bytes: u64,
     limit: u64,
     forced_ops: u64,
@@ -122,6 +179,7 @@ impl UndoLog {
     pub(crate) fn new(limit: u64) -> Self {
         UndoLog {
             entries: VecDeque::new(),
+            metadata: Metadata::Strict,
             bytes: 0,
             limit,
             forced_ops: 0,
@@ -132,6 +190,16 @@ impl UndoLog {
     pub(crate) fn set_limit(&mut self, limit: u64) -> Vec<Op> {
         self.limit = limit;
         self.enforce()
+    }
+
+    /// Changes the model from the next durability point on; entries already discharged
+    /// stay discharged, pending ones wait for that next point.
+    pub(crate) fn set_metadata(&mut self, metadata: Metadata) {
+        self.metadata = metadata;
+    }
+
+    pub(crate) fn metadata(&self) -> Metadata {
+        self.metadata
     }
 
     /// Appends an entry; returns entries dropped as durable to keep within the bound (their
@@ -182,14 +250,23 @@ impl UndoLog {
         gone
     }
 
-    /// fsync of file `node`: its writes and truncations are durable.
+    /// fsync of file `node` (or a write through its `O_SYNC`/`O_DSYNC` handle): its writes
+    /// and truncations are durable; under [`Metadata::Journal`] so is every namespace change.
     pub(crate) fn discharge_data(&mut self, node: u64) -> Vec<Op> {
-        self.discharge(|op| op.data_node() != Some(node))
+        let journal = self.metadata == Metadata::Journal;
+        self.discharge(|op| match op.data_node() {
+            Some(n) => n != node,
+            None => !journal,
+        })
     }
 
     /// fsyncdir of directory `dir`: the namespace changes it owns are durable, and so is
-    /// the departure of names renamed out of it into another directory.
+    /// the departure of names renamed out of it into another directory; under
+    /// [`Metadata::Journal`], every namespace change is.
     pub(crate) fn discharge_dir(&mut self, dir: u64) -> Vec<Op> {
+        if self.metadata == Metadata::Journal {
+            return self.discharge(|op| op.data_node().is_some());
+        }
         for op in &mut self.entries {
             if let Op::Rename {
                 parent,
@@ -268,6 +345,42 @@ mod tests {
         );
         assert_eq!(log.discharge_dir(1).len(), 1);
         assert_eq!(log.pending().ops, 1);
+    }
+
+    fn create(parent: u64, node: u64) -> Op {
+        Op::Create {
+            parent,
+            name: "a".into(),
+            node,
+        }
+    }
+
+    #[test]
+    fn under_journal_any_durability_point_discharges_every_namespace_change() {
+        let mut log = UndoLog::new(DEFAULT_LOG_LIMIT);
+        log.set_metadata(Metadata::Journal);
+        log.push(create(1, 2));
+        log.push(write(2, 1));
+        log.push(create(5, 3));
+        log.push(write(3, 1));
+        // fsync of file 3: both creates (in any directory) and file 3's data.
+        assert_eq!(log.discharge_data(3).len(), 3);
+        let p = log.pending();
+        assert_eq!((p.ops, p.data_ops, p.metadata_ops), (1, 1, 0));
+        // fsyncdir of an unrelated directory: a later create, not file 2's data.
+        log.push(create(7, 4));
+        assert_eq!(log.discharge_dir(9).len(), 1);
+        assert_eq!(log.pending().data_ops, 1);
+        assert_eq!(log.pending().ops, 1);
+    }
+
+    #[test]
+    fn metadata_names_round_trip() {
+        for m in [Metadata::Strict, Metadata::Journal] {
+            assert_eq!(m.to_string().parse::<Metadata>(), Ok(m));
+        }
+        assert_eq!(Metadata::default(), Metadata::Strict);
+        assert!("ordered".parse::<Metadata>().is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use fuser::{BackgroundSession, Config, MountOption};
 use crate::fs::DiskFs;
 use crate::log::DEFAULT_LOG_LIMIT;
 use crate::state::State;
-use crate::{DiskError, Loss, Pending};
+use crate::{DiskError, Loss, Metadata, Pending};
 
 /// The name the mount shows as its source, and its FUSE subtype: its type in
 /// `/proc/self/mountinfo` is [`FS_TYPE`].
@@ -125,6 +125,20 @@ impl Mount {
     /// What fsync has not made durable yet.
     pub fn pending(&self) -> Pending {
         self.lock().pending()
+    }
+
+    /// Chooses when namespace changes become durable (see [`Metadata`]); a mount starts
+    /// [`Metadata::Strict`]. Call it right after [`Mount::mount`], before any process uses
+    /// the mount. Changed later, it applies from the next durability point on: changes
+    /// already durable stay so, pending ones wait for that point.
+    pub fn set_metadata(&self, metadata: Metadata) {
+        self.lock().set_metadata(metadata);
+        tracing::debug!(%metadata, "diskfs metadata durability model");
+    }
+
+    /// The metadata durability model in force.
+    pub fn metadata(&self) -> Metadata {
+        self.lock().metadata()
     }
 
     /// Bounds the pre-image bytes the undo log holds (default 256 MiB). Past the bound the

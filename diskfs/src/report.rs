@@ -9,7 +9,8 @@ pub struct Pending {
     pub ops: u64,
     /// Of them, writes and truncations (discharged by fsync of their file).
     pub data_ops: u64,
-    /// Of them, namespace changes (discharged by fsync of their directory).
+    /// Of them, namespace changes (discharged by fsync of their directory, or under
+    /// [`crate::Metadata::Journal`] by any durability point).
     pub metadata_ops: u64,
     /// Bytes written by the undischarged writes (what a fault would drop).
     pub unsynced_bytes: u64,

@@ -222,6 +222,14 @@ impl State {
         self.log.pending()
     }
 
+    pub(crate) fn set_metadata(&mut self, metadata: crate::Metadata) {
+        self.log.set_metadata(metadata);
+    }
+
+    pub(crate) fn metadata(&self) -> crate::Metadata {
+        self.log.metadata()
+    }
+
     pub(crate) fn set_log_limit(&mut self, limit: u64) {
         let dropped = self.log.set_limit(limit);
         drop_trash(&mut self.nodes, dropped);
@@ -611,7 +619,8 @@ impl State {
         file.write_all_at(data, off).map_err(errno)?;
         if sync {
             file.sync_data().map_err(errno)?;
-            self.log.discharge_data(node);
+            let gone = self.log.discharge_data(node);
+            drop_trash(&mut self.nodes, gone);
         }
         Ok(written)
     }

@@ -8,15 +8,21 @@
 //! rename, the destination's) made durable. A rename moves its file from wherever the
 //! durable namespace has it; its departure from the source directory is also made durable
 //! by an fsync of that directory alone.
+//!
+//! Every sequence runs under both metadata models. Under `Journal` the model adds one rule:
+//! each durability point (fsync or fdatasync of a file, fsyncdir, a write through an
+//! `O_DSYNC` handle) marks every namespace change recorded so far durable; file data keeps
+//! the per-file rule.
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use common::*;
+use sunder_diskfs::Metadata;
 
 const DIRS: [&str; 2] = ["", "d"];
 const NAMES: [&str; 3] = ["a", "b", "c"];
@@ -45,6 +51,8 @@ impl Meta {
 
 #[derive(Default)]
 struct Model {
+    /// Under `Journal`: every durability point makes all namespace changes so far durable.
+    journal: bool,
     next: u64,
     cur: BTreeMap<Loc, u64>,
     content: HashMap<u64, Vec<u8>>,
@@ -53,6 +61,21 @@ struct Model {
 }
 
 impl Model {
+    /// A durability point: under `Journal`, the journal commits every change recorded.
+    fn durability_point(&mut self) {
+        if self.journal {
+            for (_, durable) in &mut self.meta {
+                *durable = true;
+            }
+        }
+    }
+
+    /// fsync of the file `n` (or an `O_DSYNC` write to it): its content is durable.
+    fn sync_file(&mut self, n: u64) {
+        self.durable_content.insert(n, self.content[&n].clone());
+        self.durability_point();
+    }
+
     fn durable(&self) -> BTreeMap<String, Vec<u8>> {
         let mut tree: BTreeMap<Loc, u64> = BTreeMap::new();
         for (op, durable) in &self.meta {
@@ -115,9 +138,12 @@ fn backing_files(dir: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) 
     }
 }
 
-fn run(seed: u64, steps: usize) {
-    let fx = Fx::with(|d| fs::create_dir(d.join("d")).unwrap());
-    let mut m = Model::default();
+fn run(seed: u64, steps: usize, metadata: Metadata) {
+    let fx = Fx::with_metadata(metadata, |d| fs::create_dir(d.join("d")).unwrap());
+    let mut m = Model {
+        journal: metadata == Metadata::Journal,
+        ..Model::default()
+    };
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut trace = Vec::new();
     for step in 0..steps {
@@ -177,8 +203,20 @@ fn run(seed: u64, steps: usize) {
             let l = pick(&mut rng);
             trace.push(format!("fsync {}", rel(l)));
             fsync(&fx.p(&rel(l)));
+            m.sync_file(m.cur[&l]);
+        } else if kind < 57 {
+            let l = pick(&mut rng);
+            let len = 1 + rng.below(5) as usize;
+            trace.push(format!("o_dsync append {} {len}", rel(l)));
+            let mut f = OpenOptions::new()
+                .append(true)
+                .custom_flags(libc::O_DSYNC)
+                .open(fx.p(&rel(l)))
+                .unwrap();
+            std::io::Write::write_all(&mut f, &vec![byte; len]).unwrap();
             let n = m.cur[&l];
-            m.durable_content.insert(n, m.content[&n].clone());
+            m.content.get_mut(&n).unwrap().extend(vec![byte; len]);
+            m.sync_file(n);
         } else if kind < 60 {
             let l = pick(&mut rng);
             // A write through a handle that stays open across the fsync of another name.
@@ -193,7 +231,7 @@ fn run(seed: u64, steps: usize) {
             } else {
                 c[0] = byte;
             }
-            m.durable_content.insert(n, c.clone());
+            m.sync_file(n);
         } else if kind < 80 {
             let from = pick(&mut rng);
             let to = loc(&mut rng);
@@ -221,13 +259,19 @@ fn run(seed: u64, steps: usize) {
                     *durable = true;
                 }
             }
+            m.durability_point();
         }
     }
     let loss = fx.m().lose_unsynced().unwrap();
-    assert!(loss.errors.is_empty(), "seed {seed}: {loss:?}");
+    assert!(loss.errors.is_empty(), "{metadata} seed {seed}: {loss:?}");
     let mut got = BTreeMap::new();
     backing_files(&fx.data, "", &mut got);
-    assert_eq!(got, m.durable(), "seed {seed}, ops:\n{}", trace.join("\n"));
+    assert_eq!(
+        got,
+        m.durable(),
+        "{metadata} seed {seed}, ops:\n{}",
+        trace.join("\n")
+    );
 }
 
 #[test]
@@ -240,7 +284,9 @@ fn lose_unsynced_leaves_what_the_model_says_is_durable() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(150u64);
-    for seed in 0..seeds {
-        run(seed, 40 + (seed % 3) as usize * 20);
+    for metadata in [Metadata::Strict, Metadata::Journal] {
+        for seed in 0..seeds {
+            run(seed, 40 + (seed % 3) as usize * 20, metadata);
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sunder_diskfs::Mount;
+use sunder_diskfs::{Metadata, Mount};
 
 /// Whether mount tests can run here: root and /dev/fuse. Without them the test prints why
 /// and passes, unless `CI` is set, where it fails.
@@ -45,6 +45,11 @@ impl Fx {
 
     /// A fixture whose backing tree `prepare` fills before the mount (so it is durable).
     pub fn with(prepare: impl FnOnce(&Path)) -> Fx {
+        Self::with_metadata(Metadata::Strict, prepare)
+    }
+
+    /// Like [`Fx::with`], with the mount's metadata durability model set right after mounting.
+    pub fn with_metadata(metadata: Metadata, prepare: impl FnOnce(&Path)) -> Fx {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let mnt = dir.path().join("mnt");
@@ -52,6 +57,8 @@ impl Fx {
         fs::create_dir(&mnt).unwrap();
         prepare(&data);
         let mount = Mount::mount(&data, &mnt).expect("mount");
+        mount.set_metadata(metadata);
+        assert_eq!(mount.metadata(), metadata);
         let data = mount.backing().to_path_buf();
         let mnt = mount.mountpoint().to_path_buf();
         Fx {
