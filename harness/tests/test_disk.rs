@@ -77,7 +77,11 @@ fn check_left_clean(root: &Path, run_dir: &Path, nodes: usize) {
     assert_eq!(mounts_under(root), Vec::<PathBuf>::new(), "mounts left");
     for i in 1..=nodes {
         let data = run_dir.join(format!("nodes/n{i}"));
-        assert!(data.join("wal.log").is_file(), "{} has no log", data.display());
+        assert!(
+            data.join("wal.log").is_file(),
+            "{} has no log",
+            data.display()
+        );
         assert!(!run_dir.join(format!("nodes/n{i}.disk")).exists());
     }
 }
@@ -182,8 +186,14 @@ fn raft_survives_torn_writes_and_corrupted_files() {
     let events = history(&run_dir);
     let torn = disk_faults(&events, "torn-write");
     let corrupt = disk_faults(&events, "corrupt");
-    assert!(!torn.is_empty() && !corrupt.is_empty(), "{torn:?} {corrupt:?}");
-    assert!(corrupt.iter().all(|n| n.len() == 1), "a minority of 3 is one");
+    assert!(
+        !torn.is_empty() && !corrupt.is_empty(),
+        "{torn:?} {corrupt:?}"
+    );
+    assert!(
+        corrupt.iter().all(|n| n.len() == 1),
+        "a minority of 3 is one"
+    );
     assert!(log_lines(&run_dir, "[sunder] torn-write: dropped") >= torn.len());
     assert!(log_lines(&run_dir, "[sunder] corrupt: ") >= corrupt.len());
     assert_eq!(run.code, Some(0), "{}", run.output);
@@ -266,7 +276,10 @@ fn twenty_runs_interrupted_at_random_moments_leave_no_mount() {
             "run {i} ({sig} after {delay:?}, {status}): {left:?}"
         );
     }
-    eprintln!("interrupts landed: before mounts {}, mounted {}, running {}", phases[0], phases[1], phases[2]);
+    eprintln!(
+        "interrupts landed: before mounts {}, mounted {}, running {}",
+        phases[0], phases[1], phases[2]
+    );
     assert!(phases[2] >= 5, "too few interrupts mid-run: {phases:?}");
 }
 
@@ -294,7 +307,11 @@ fn sunder_clean_unmounts_what_a_killed_controller_left() {
     assert_eq!(left.len(), 3, "{left:?}");
     let out = support::sunder().arg("clean").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for m in &left {
         assert!(text.contains(&m.display().to_string()), "{text}");
     }

@@ -50,6 +50,9 @@ pub struct ScheduleConfig {
     /// view-change timeout), if it has one: the varied rhythm's middle faults then last one
     /// to two of it (see [`FaultLengths::Varied`]).
     pub leader_timeout_ms: Option<u64>,
+    /// The targets kills, pauses and disk faults draw from (`--fault-targets`); empty:
+    /// all of [`TargetSpec::ALL`] (as schedules drew before the setting existed).
+    pub targets: Vec<TargetSpec>,
 }
 
 /// The rhythm of a schedule.
@@ -129,6 +132,11 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
         .into_iter()
         .filter(|s| s.applies_to(cfg.nodes))
         .collect();
+    let targets: Vec<TargetSpec> = if cfg.targets.is_empty() {
+        TargetSpec::ALL.to_vec()
+    } else {
+        cfg.targets.clone()
+    };
     let w = cfg.leader_weight;
     let varied = cfg.lengths == FaultLengths::Varied;
     // Varied rhythm draws from a stream of its own, so the faults chosen are the same
@@ -146,21 +154,28 @@ pub fn schedule(cfg: &ScheduleConfig) -> Vec<Step> {
                 Some(s) => FaultSpec::Partition(s),
                 None => break,
             },
-            FaultKind::Kill => FaultSpec::Kill(
-                pick(&TargetSpec::ALL, TargetSpec::Leader, w, &mut rng).expect("non-empty"),
-            ),
+            FaultKind::Kill => {
+                FaultSpec::Kill(pick(&targets, TargetSpec::Leader, w, &mut rng).expect("non-empty"))
+            }
             FaultKind::Pause => FaultSpec::Pause(
-                pick(&TargetSpec::ALL, TargetSpec::Leader, w, &mut rng).expect("non-empty"),
+                pick(&targets, TargetSpec::Leader, w, &mut rng).expect("non-empty"),
             ),
             FaultKind::Clock => FaultSpec::Clock(clock_spec(&mut rng)),
             FaultKind::Loss => FaultSpec::Loss(LossSpec::random(&mut rng)),
             FaultKind::LoseUnsynced | FaultKind::TornWrite | FaultKind::Corrupt => {
                 let mode = kind.disk_mode().expect("a disk kind");
-                FaultSpec::Disk(DiskSpec {
-                    mode,
-                    target: pick(mode.targets(), TargetSpec::Leader, w, &mut rng)
-                        .expect("non-empty"),
-                })
+                let allowed: Vec<TargetSpec> = mode
+                    .targets()
+                    .iter()
+                    .copied()
+                    .filter(|t| targets.contains(t))
+                    .collect();
+                match pick(&allowed, TargetSpec::Leader, w, &mut rng) {
+                    Some(target) => FaultSpec::Disk(DiskSpec { mode, target }),
+                    // `--fault-targets` leaves this fault no target (checked up front by
+                    // the controller, see `disk_targets_left`)
+                    None => break,
+                }
             }
         };
         let length = if varied {
@@ -298,6 +313,7 @@ mod tests {
             leader_weight: 1,
             lengths: FaultLengths::Fixed,
             leader_timeout_ms: None,
+            targets: Vec::new(),
         }
     }
 
@@ -551,6 +567,36 @@ mod tests {
                 ..cfg(1)
             })
             .is_empty()
+        );
+    }
+
+    /// `--fault-targets all`: every kill, pause and disk fault hits every node (a power
+    /// cut each time); corruption, which never reaches a majority, is not drawn.
+    #[test]
+    fn fault_targets_narrow_what_process_and_disk_faults_hit() {
+        let s = schedule(&ScheduleConfig {
+            kinds: vec![FaultKind::Kill, FaultKind::Pause, FaultKind::LoseUnsynced],
+            targets: vec![TargetSpec::All],
+            ..cfg(4)
+        });
+        assert!(s.len() > 10);
+        for step in &s {
+            match step.op {
+                NemesisOp::Start(FaultSpec::Kill(t) | FaultSpec::Pause(t)) => {
+                    assert_eq!(t, TargetSpec::All)
+                }
+                NemesisOp::Start(FaultSpec::Disk(d)) => assert_eq!(d.target, TargetSpec::All),
+                NemesisOp::Start(other) => panic!("{other:?}"),
+                NemesisOp::Stop(_) => {}
+            }
+        }
+        // The default draws as before the setting existed.
+        assert_eq!(
+            schedule(&cfg(4)),
+            schedule(&ScheduleConfig {
+                targets: TargetSpec::ALL.to_vec(),
+                ..cfg(4)
+            })
         );
     }
 }

@@ -63,6 +63,16 @@ pub struct TestArgs {
     /// a plain directory, `auto` is diskfs exactly when the nemesis has disk faults.
     #[arg(long, default_value = "auto")]
     pub disk: String,
+    /// When the disk filesystem makes a name (create, rename, unlink, mkdir) durable:
+    /// `strict` (POSIX: when its directory is fsynced) or `journal` (at any fsync, as a
+    /// journaling filesystem such as ext4 commits every earlier metadata change).
+    #[arg(long = "disk-metadata", default_value = "strict")]
+    pub disk_metadata: String,
+    /// The nodes kills, pauses and disk faults may hit, drawn from by the seed: a list of
+    /// `one`, `minority`, `majority`, `all` (for disk faults: a power cut), `leader`
+    /// [default: all five].
+    #[arg(long = "fault-targets")]
+    pub fault_targets: Option<String>,
     /// The nemesis's beat: with `--fault-lengths fixed`, the quiet time before each fault
     /// and how long each fault lasts; with `varied`, the mean quiet time, and faults last
     /// from 5 ms to two intervals [default: 3s; pbft: 2s].

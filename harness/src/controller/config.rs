@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use sunder_nemesis::TargetSpec as FaultTarget;
 use sunder_nemesis::{FaultKind, FaultLengths, LEADER_WEIGHT, ScheduleConfig};
 use sunder_workloads::{WorkloadConfig, WorkloadKind};
 
@@ -61,6 +62,12 @@ pub struct TestConfig {
     /// Whether the nodes' data directories are `sunder-diskfs` mounts (`--disk`; always
     /// with disk faults).
     pub diskfs: bool,
+    /// How the disk filesystem makes names durable (`--disk-metadata`).
+    #[serde(serialize_with = "display")]
+    pub disk_metadata: sunder_diskfs::Metadata,
+    /// `--fault-targets`: what kills, pauses and disk faults may hit (empty: anything).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fault_targets: Vec<FaultTarget>,
     pub bugs: Vec<String>,
     pub opts: Vec<(String, String)>,
     pub results: PathBuf,
@@ -88,6 +95,36 @@ fn is_zero(n: &usize) -> bool {
 
 fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+/// `--fault-targets`: a comma-separated list of target names, each once.
+fn parse_targets(list: &str) -> anyhow::Result<Vec<FaultTarget>> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim) {
+        let t = FaultTarget::ALL
+            .into_iter()
+            .find(|t| target_name(*t) == part)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--fault-targets: unknown target {part:?} (expected one, minority, \
+                     majority, all or leader)"
+                )
+            })?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+fn target_name(t: FaultTarget) -> &'static str {
+    match t {
+        FaultTarget::One => "one",
+        FaultTarget::Minority => "minority",
+        FaultTarget::Majority => "majority",
+        FaultTarget::All => "all",
+        FaultTarget::Leader => "leader",
+    }
 }
 
 fn display<S: Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -279,8 +316,33 @@ impl TestConfig {
             }
             (other, _) => bail!("--disk {other:?}: expected auto, diskfs or plain"),
         };
+        let fault_targets = match &a.fault_targets {
+            None => Vec::new(),
+            Some(list) => parse_targets(list)?,
+        };
+        for k in &nemesis {
+            if let Some(mode) = k.disk_mode()
+                && !fault_targets.is_empty()
+                && !mode.targets().iter().any(|t| fault_targets.contains(t))
+            {
+                bail!(
+                    "--nemesis {k} with --fault-targets {}: {k} hits only {}",
+                    a.fault_targets.as_deref().unwrap_or_default(),
+                    mode.targets()
+                        .iter()
+                        .map(|t| target_name(*t))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                );
+            }
+        }
+        let disk_metadata: sunder_diskfs::Metadata = a
+            .disk_metadata
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--disk-metadata: {e}"))?;
         if diskfs {
-            let disk = disk_faults.map_or("--disk diskfs".to_string(), |k| format!("--nemesis {k}"));
+            let disk =
+                disk_faults.map_or("--disk diskfs".to_string(), |k| format!("--nemesis {k}"));
             if remote {
                 bail!(
                     "{disk}: the disk filesystem needs the nodes on this machine (the \
@@ -456,6 +518,8 @@ impl TestConfig {
             fault_lengths: a.fault_lengths,
             net,
             diskfs,
+            disk_metadata,
+            fault_targets,
             bugs: a.bugs.clone(),
             opts,
             results: a.results.clone(),
@@ -494,6 +558,7 @@ impl TestConfig {
             leader_weight: self.leader_weight(),
             lengths: self.fault_lengths,
             leader_timeout_ms: self.leader_timeout().map(|d| d.as_millis() as u64),
+            targets: self.fault_targets.clone(),
         }
     }
 
@@ -558,6 +623,13 @@ impl TestConfig {
         flag("--net", self.net.to_string());
         if self.diskfs && !self.nemesis.iter().any(|k| k.disk_mode().is_some()) {
             flag("--disk", "diskfs".to_string());
+        }
+        if self.diskfs && self.disk_metadata != sunder_diskfs::Metadata::default() {
+            flag("--disk-metadata", self.disk_metadata.to_string());
+        }
+        if !self.fault_targets.is_empty() {
+            let names: Vec<&str> = self.fault_targets.iter().map(|t| target_name(*t)).collect();
+            flag("--fault-targets", names.join(","));
         }
         flag("--op-timeout", d(self.op_timeout));
         for b in &self.bugs {
@@ -667,7 +739,11 @@ mod tests {
                 vec![FaultKind::Kill, FaultKind::LoseUnsynced],
                 true,
             ),
-            (vec!["--nemesis", "kill", "--disk", "diskfs"], vec![FaultKind::Kill], true),
+            (
+                vec!["--nemesis", "kill", "--disk", "diskfs"],
+                vec![FaultKind::Kill],
+                true,
+            ),
             (vec!["--nemesis", "kill"], vec![FaultKind::Kill], false),
         ] {
             match parse(&args) {
@@ -735,7 +811,16 @@ mod tests {
             (&["--net", "tun"], "--net"),
             (&["--nemesis", "partition,loss"], "--net netns"),
             (&["--disk", "ext4"], "--disk"),
-            (&["--disk", "plain", "--nemesis", "torn-write"], "--disk diskfs"),
+            (&["--disk-metadata", "ext4"], "--disk-metadata"),
+            (&["--fault-targets", "half"], "--fault-targets"),
+            (
+                &["--nemesis", "corrupt", "--fault-targets", "all"],
+                "corrupt hits only",
+            ),
+            (
+                &["--disk", "plain", "--nemesis", "torn-write"],
+                "--disk diskfs",
+            ),
             (&["--nemesis", "disk,bogus"], "--nemesis"),
         ] {
             let e = parse(args).unwrap_err();

@@ -21,7 +21,7 @@ use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use sunder_diskfs::{Corruption, Damage, Loss, Mount};
+use sunder_diskfs::{Corruption, Damage, Loss, Metadata, Mount};
 use sunder_nemesis::{DiskMode, NodeId};
 
 /// One mount per member.
@@ -38,7 +38,11 @@ struct NodeDisk {
 
 impl NodeDisks {
     /// Mounts each member's data directory `dir(id)` over `dir(id).disk`.
-    pub fn mount(members: &[NodeId], data_dir: impl Fn(&str) -> PathBuf) -> anyhow::Result<Self> {
+    pub fn mount(
+        members: &[NodeId],
+        data_dir: impl Fn(&str) -> PathBuf,
+        metadata: Metadata,
+    ) -> anyhow::Result<Self> {
         let mut disks = NodeDisks {
             disks: BTreeMap::new(),
         };
@@ -54,6 +58,7 @@ impl NodeDisks {
                     data.display()
                 )
             })?;
+            mount.set_metadata(metadata);
             disks.disks.insert(
                 id.clone(),
                 NodeDisk {

@@ -443,7 +443,7 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
     // anything (keys, a spec's files) is written into it.
     let disks = if cfg.diskfs {
         Some(tokio::task::block_in_place(|| {
-            NodeDisks::mount(&members, |id| dir.node_file(id))
+            NodeDisks::mount(&members, |id| dir.node_file(id), cfg.disk_metadata)
         })?)
     } else {
         None
