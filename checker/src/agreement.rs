@@ -289,6 +289,44 @@ impl SplitExecution {
     }
 }
 
+/// A confirmed block that did not stay (proof-of-work chains' `confirm` events): a node
+/// confirmed `hash_b` at a height where `node_a` had confirmed `hash_a` before. When the
+/// two nodes are one, a reorganisation deeper than the confirmation depth reversed the
+/// node's own confirmation; when they differ, two honest nodes' confirmed prefixes split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversedConfirmation {
+    pub height: u64,
+    pub node_a: String,
+    pub hash_a: String,
+    pub node_b: String,
+    pub hash_b: String,
+    /// `node_b`'s timestamp of the second confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<u64>,
+}
+
+impl ReversedConfirmation {
+    pub fn describe(&self) -> String {
+        let (a, b) = (
+            &self.hash_a[..self.hash_a.len().min(12)],
+            &self.hash_b[..self.hash_b.len().min(12)],
+        );
+        if self.node_a == self.node_b {
+            format!(
+                "{} reversed its confirmation at height {}: block {a}… confirmed, then {b}… \
+                 (a reorganisation deeper than the confirmation depth)",
+                self.node_a, self.height
+            )
+        } else {
+            format!(
+                "{} and {} confirmed different blocks at height {} ({a}… and {b}…): no common \
+                 prefix",
+                self.node_a, self.node_b, self.height
+            )
+        }
+    }
+}
+
 /// The first index at which two nodes' committed entries differ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
@@ -353,6 +391,9 @@ pub struct AgreementReport {
     /// Honest replicas that executed different batches at one sequence number (PBFT).
     #[serde(default)]
     pub split_executions: Vec<SplitExecution>,
+    /// Confirmed blocks that were replaced, on one node or between two (pow).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reversed_confirmations: Vec<ReversedConfirmation>,
     pub divergence: Option<Divergence>,
     /// Two nodes' hash chains differ: their compacted prefixes differ.
     pub prefix_divergence: Option<PrefixDivergence>,
@@ -408,15 +449,22 @@ impl AgreementReport {
             .iter()
             .map(LostVote::describe)
             .chain(self.broken_promises.iter().map(BrokenPromise::describe))
-            .chain(self.split_executions.iter().map(SplitExecution::describe));
-        let total =
-            self.lost_votes.len() + self.broken_promises.len() + self.split_executions.len();
+            .chain(self.split_executions.iter().map(SplitExecution::describe))
+            .chain(
+                self.reversed_confirmations
+                    .iter()
+                    .map(ReversedConfirmation::describe),
+            );
+        let total = self.lost_votes.len()
+            + self.broken_promises.len()
+            + self.split_executions.len()
+            + self.reversed_confirmations.len();
         for line in lines.take(SUMMARY_LINES) {
             s += &format!("\n  {line}");
         }
         if total > SUMMARY_LINES {
             s += &format!(
-                "\n  ... {} more lost votes, broken promises or split executions (results.json has them all)",
+                "\n  ... {} more lost votes, broken promises, split executions or reversed confirmations (results.json has them all)",
                 total - SUMMARY_LINES
             );
         }
@@ -605,6 +653,48 @@ fn split_executions(events: &[EventLine]) -> Vec<SplitExecution> {
     split.into_values().collect()
 }
 
+/// Every `confirm` event at a height where another block was confirmed before, by the
+/// same node (a reversal) or by another (a split): the first of each kind per height and
+/// node pair, in stream order.
+fn reversed_confirmations(events: &[EventLine]) -> Vec<ReversedConfirmation> {
+    // height → the first (node, hash) confirmed there; (node, height) → its last hash.
+    let mut first: BTreeMap<u64, (&str, &str)> = BTreeMap::new();
+    let mut own: BTreeMap<(&str, u64), &str> = BTreeMap::new();
+    let mut seen: BTreeSet<(u64, String, String)> = BTreeSet::new();
+    let mut out = Vec::new();
+    for e in events {
+        let NodeEvent::Confirm { height, hash } = &e.event else {
+            continue;
+        };
+        let mut report = |node_a: &str, hash_a: &str| {
+            if seen.insert((*height, node_a.to_string(), e.node.clone())) {
+                out.push(ReversedConfirmation {
+                    height: *height,
+                    node_a: node_a.to_string(),
+                    hash_a: hash_a.to_string(),
+                    node_b: e.node.clone(),
+                    hash_b: hash.clone(),
+                    time_ms: e.time_ms,
+                });
+            }
+        };
+        if let Some(&before) = own.get(&(e.node.as_str(), *height))
+            && before != hash
+        {
+            report(&e.node, before);
+        }
+        match first.get(height) {
+            Some(&(node, h0)) if node != e.node && h0 != hash => report(node, h0),
+            Some(_) => {}
+            None => {
+                first.insert(*height, (&e.node, hash));
+            }
+        }
+        own.insert((&e.node, *height), hash);
+    }
+    out
+}
+
 /// Every `promise` or `accept` event below the highest round its node promised or
 /// accepted before, in stream order (restarts included: a promise is durable).
 fn broken_promises(events: &[EventLine]) -> Vec<BrokenPromise> {
@@ -685,6 +775,7 @@ pub fn check(
     let lost_votes = lost_votes(events);
     let broken_promises = broken_promises(events);
     let split_executions = split_executions(events);
+    let reversed_confirmations = reversed_confirmations(events);
 
     // index → the first node seen with an entry there, and that entry.
     let mut log: BTreeMap<u64, (&str, &DumpEntry)> = BTreeMap::new();
@@ -861,6 +952,7 @@ pub fn check(
         || !lost_votes.is_empty()
         || !broken_promises.is_empty()
         || !split_executions.is_empty()
+        || !reversed_confirmations.is_empty()
         || divergence.is_some()
         || prefix_divergence.is_some()
         || !missing_writes.is_empty();
@@ -892,6 +984,7 @@ pub fn check(
         lost_votes,
         broken_promises,
         split_executions,
+        reversed_confirmations,
         divergence,
         prefix_divergence,
         missing_writes,

@@ -289,6 +289,13 @@ fn agreement_findings(s: &mut String, r: &AgreementReport) {
     for x in r.split_executions.iter().take(8) {
         let _ = write!(s, "<div>split execution: {}</div>", html(&x.describe()));
     }
+    for x in r.reversed_confirmations.iter().take(8) {
+        let _ = write!(
+            s,
+            "<div>reversed confirmation: {}</div>",
+            html(&x.describe())
+        );
+    }
     if !r.byzantine.is_empty() {
         let _ = write!(
             s,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use sunder_core::{CoreConfig, Input, NodeId, OptSpec, Output, Protocol, ReqToken};
-use sunder_wire::{Dump, DumpEntry, Op, Response, Status, bank, errors};
+use sunder_wire::{Dump, DumpEntry, NodeEvent, Op, Response, Status, bank, errors};
 
 type Out = Output<Msg, Record>;
 
@@ -96,6 +96,8 @@ pub struct Pow {
     counters: Counters,
     /// Set on a node run with `--byzantine` (byzantine.rs).
     pub(crate) byz: Option<Attacker>,
+    /// The confirmed blocks this process announced (`confirm` events), by height − 1.
+    announced: Vec<Hash>,
 }
 
 impl Pow {
@@ -396,6 +398,32 @@ impl Pow {
             self.adopt(&node, state, out);
         }
         true
+    }
+
+    /// Announces (`confirm` events) every confirmed block of the best chain not announced
+    /// yet: the heights above what was announced before, and every height where a
+    /// reorganisation replaced an announced block (which the agreement checker reports as
+    /// a reversed confirmation). A restarted node announces its confirmed chain again.
+    fn announce_confirmed(&mut self, out: &mut Out) {
+        let confirmed = self.confirmed_height();
+        let mut same = (self.announced.len() as u64).min(confirmed);
+        while same > 0
+            && self.tree.best_at(same).map(|n| n.hash) != Some(self.announced[same as usize - 1])
+        {
+            same -= 1;
+        }
+        if same == confirmed {
+            return;
+        }
+        self.announced.truncate(same as usize);
+        for height in same + 1..=confirmed {
+            let hash = self.tree.best_at(height).expect("on the best chain").hash;
+            self.announced.push(hash);
+            out.events.push(NodeEvent::Confirm {
+                height,
+                hash: hash.to_hex(),
+            });
+        }
     }
 
     /// Makes `node` the tip: abandoned blocks' transfers go back to the mempool (those
@@ -763,6 +791,7 @@ impl Protocol for Pow {
             tip_announced_ms: None,
             counters: Counters::default(),
             byz: None,
+            announced: Vec::new(),
         };
         node.restore(records);
         let tip = node.tree.tip().hash;
@@ -789,6 +818,7 @@ impl Protocol for Pow {
         if self.byz.is_some() {
             self.byz_reconcile(out);
         }
+        self.announce_confirmed(out);
     }
 
     fn known_bugs() -> &'static [&'static str] {

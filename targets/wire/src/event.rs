@@ -68,6 +68,12 @@ pub enum NodeEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         digest: Option<String>,
     },
+    /// A chain node's best chain made the block `hash` (hex) at `height` confirmed (at
+    /// least `confirmations` deep), announced for every height as it becomes confirmed and
+    /// again for every height a reorganisation replaced. Honest nodes never confirm two
+    /// blocks at one height, and a node never confirms another block at a height it
+    /// confirmed before: the agreement checker reports either as a reversed confirmation.
+    Confirm { height: u64, hash: String },
     /// A PBFT checkpoint at `seq` became stable (2f+1 matching); the log below is gone.
     Stable { seq: u64 },
     /// A PBFT replica took a peer's state at checkpoint `seq` instead of replaying the log.
@@ -147,6 +153,10 @@ mod tests {
                 digest: Some("ab".into()),
             },
             NodeEvent::Stable { seq: 64 },
+            NodeEvent::Confirm {
+                height: 7,
+                hash: "0a".into(),
+            },
             NodeEvent::StateTransfer { seq: 64 },
             NodeEvent::ViewChange { view: 2 },
             NodeEvent::NewView { view: 2 },
