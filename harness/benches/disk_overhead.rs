@@ -12,57 +12,23 @@
 //! the run, from its `results.json`. The table shows every run, the nodes' fsyncs are the
 //! same in both, and the ratio of the medians.
 
+mod common;
+
+use common::{answered_per_sec, env_num, median};
 use std::path::Path;
 use std::process::Command;
 
-fn env_num(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// One run; its answered operations per second and p50 latency (ms).
 fn run(bin: &str, results: &Path, disk: &str, secs: u64) -> (f64, f64) {
-    let out = Command::new(bin)
-        .args(["test", "--target", "raft", "--nodes", "3"])
+    let mut cmd = Command::new(bin);
+    cmd.args(["test", "--target", "raft", "--nodes", "3"])
         .args(["--concurrency", "16", "--rate", "0", "--nemesis", "none"])
         .args(["--seed", "1", "--disk", disk])
         .arg("--time-limit")
         .arg(format!("{secs}s"))
         .arg("--results")
-        .arg(results)
-        .output()
-        .expect("run sunder test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "--disk {disk}: sunder test failed\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("run:"))
-        .map(str::trim)
-        .expect("a run directory in the output");
-    let text = std::fs::read_to_string(Path::new(dir).join("results.json")).expect("results.json");
-    let r: serde_json::Value = serde_json::from_str(&text).expect("results.json parses");
-    let stats = &r["stats"];
-    let secs = stats["duration_s"].as_f64().expect("duration_s");
-    let all = &stats["overall"];
-    let answered = all["ok"].as_u64().unwrap_or(0) + all["fail"].as_u64().unwrap_or(0);
-    let p50 = all["latency"]["p50_ms"].as_f64().unwrap_or(f64::NAN);
-    (answered as f64 / secs, p50)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+        .arg(results);
+    answered_per_sec(cmd, &format!("--disk {disk}"))
 }
 
 fn main() {

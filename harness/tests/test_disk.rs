@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::{Guard, sunder_test};
+use support::{Guard, sunder_test, wait_exit};
 
 /// One disk run at a time: they share the machine's two cores, and a test that counts
 /// mounts must not see another test's.
@@ -243,17 +243,6 @@ fn spawn(results: &Path, time_limit: &str, seed: u64) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        assert!(Instant::now() < deadline, "sunder did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::{Guard, pids_mentioning, sunder_test};
+use support::{Guard, pids_mentioning, sunder_test, wait_exit};
 
 /// One netns run at a time: they share the machine's two cores, and the snapshots below
 /// must not see another test's run mid-way.
@@ -146,20 +146,6 @@ fn spawn(results: &Path, time_limit: &str, seed: u64) -> std::process::Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start sunder test")
-}
-
-fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sunder did not exit within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
