@@ -198,8 +198,9 @@ fn raft_survives_torn_writes() {
 /// A disk that lies: each `corrupt` hits one node of three (a minority), recorded in the
 /// history and, with the bits flipped or the length cut, in that node's log. What Raft
 /// makes of it is reported, not assumed: a log corrupted before its end is refused at
-/// start (the node stays down, and says why); one cut short loses records that were
-/// durable, which the checkers may find (Raft does not claim to survive a lying disk).
+/// start (the node stays down, and says why: a missing dump makes agreement unknown); one
+/// cut short loses records that were durable, which the checkers may find (Raft does not
+/// claim to survive a lying disk).
 #[test]
 fn corruption_hits_a_minority_and_is_recorded() {
     if !usable() {
@@ -212,8 +213,10 @@ fn corruption_hits_a_minority_and_is_recorded() {
     assert!(corrupt.len() >= 5, "{corrupt:?}");
     assert!(corrupt.iter().all(|n| n.len() == 1), "{corrupt:?}");
     assert!(log_lines(&run_dir, "[sunder] corrupt: ") >= corrupt.len());
+    // Valid, invalid, or unknown (nodes that refused their corrupted logs stay down, and
+    // a missing dump makes agreement unknown): a verdict, not an error of sunder's.
     assert!(
-        matches!(run.code, Some(0) | Some(1)),
+        matches!(run.code, Some(0..=2)),
         "the run completed with a verdict: {}",
         run.output
     );
