@@ -57,6 +57,12 @@
 //!   (empty if it was never fsynced); an undo of data follows the file to wherever it is.
 //! - Durable entries leave the log; the trash they held is deleted. fsync also syncs the
 //!   backing file or directory for real.
+//! - `sync_file_range(2)` never reaches a FUSE filesystem (the kernel writes pages back
+//!   and calls no fsync), so on its own it makes nothing durable here. Processes on a mount
+//!   should get [`preload_library`] in `LD_PRELOAD` (the harness does that): it follows a
+//!   call that waits for its range (`SYNC_FILE_RANGE_WAIT_AFTER`) with an `fdatasync`,
+//!   which this filesystem sees. Programs that bypass libc (Go) are not reached; etcd,
+//!   NATS and ZooKeeper make their data durable with fsync and fdatasync.
 //! - Not tracked (never undone): mode, owner and time changes.
 //! - The pre-images the log holds are bounded (default 256 MiB, [`Mount::set_log_limit`]):
 //!   past it the oldest entries are treated as durable, and counted in
@@ -83,3 +89,10 @@ pub use error::DiskError;
 pub use log::{DEFAULT_LOG_LIMIT, Metadata, UnknownMetadata};
 pub use mount::{FS_NAME, FS_TYPE, Mount};
 pub use report::{Loss, Pending, Torn};
+
+/// The shared library to preload (`LD_PRELOAD`) into processes that use a mount, so that
+/// `sync_file_range` with `SYNC_FILE_RANGE_WAIT_AFTER` makes its file's data durable here
+/// (built by build.rs from `preload/sync_file_range.c`).
+pub fn preload_library() -> &'static std::path::Path {
+    std::path::Path::new(concat!(env!("OUT_DIR"), "/libsunder_diskfs_preload.so"))
+}

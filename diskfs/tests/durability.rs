@@ -258,6 +258,52 @@ fn a_child_process_can_use_the_mount() {
     }
 }
 
+/// `sync_file_range` with a wait reaches the filesystem only through the preload: with it
+/// the range is durable, without it (the kernel alone) it is not. python3 calls libc's
+/// through ctypes, which finds the preloaded one first.
+#[test]
+fn sync_file_range_with_a_wait_is_durable_under_the_preload() {
+    if !can_mount() {
+        return;
+    }
+    if !which("python3") {
+        assert!(std::env::var_os("CI").is_none(), "CI has no python3");
+        eprintln!("skipped: no python3");
+        return;
+    }
+    assert!(sunder_diskfs::preload_library().is_file());
+    let fx = Fx::with(|_| {});
+    // WAIT_BEFORE | WRITE | WAIT_AFTER = 7, over the whole file
+    let script = |name: &str| {
+        format!(
+            "import os, ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n\
+             fd = os.open('{name}', os.O_WRONLY | os.O_CREAT, 0o644)\n\
+             os.write(fd, b'range')\n\
+             r = libc.sync_file_range(fd, ctypes.c_int64(0), ctypes.c_int64(0), 7)\n\
+             assert r == 0, ctypes.get_errno()\nos.close(fd)\n"
+        )
+    };
+    // The names themselves made durable first: only the data is in question.
+    for (name, preload) in [("with", true), ("without", false)] {
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg("-c").arg(script(name)).current_dir(&fx.mnt);
+        if preload {
+            cmd.env("LD_PRELOAD", sunder_diskfs::preload_library());
+        }
+        assert!(cmd.status().unwrap().success());
+    }
+    let d = fs::File::open(&fx.mnt).unwrap();
+    d.sync_all().unwrap();
+    drop(d);
+    fx.m().lose_unsynced().unwrap();
+    assert_eq!(fs::read(fx.b("with")).unwrap(), b"range");
+    assert_eq!(
+        fs::read(fx.b("without")).unwrap(),
+        b"",
+        "the kernel alone syncs nothing here"
+    );
+}
+
 fn which(tool: &str) -> bool {
     std::process::Command::new(tool)
         .arg("--version")

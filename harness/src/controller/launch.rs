@@ -497,6 +497,9 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
                     .map(|(k, v)| (k.into(), v.into())),
             );
         }
+        if cfg.diskfs {
+            preload(&mut env, sunder_diskfs::preload_library());
+        }
         Ok(NodeSpec {
             id: key.to_string(),
             program,
@@ -564,6 +567,20 @@ async fn start_once(cfg: &TestConfig, dir: &RunDir, entropy: u64) -> anyhow::Res
         clocks: clocks.map(RunClocks::Local),
         warnings: Vec::new(),
     })
+}
+
+/// Adds `lib` to the node's `LD_PRELOAD` (the disk filesystem's `sync_file_range` shim,
+/// beside libfaketime when both are there).
+fn preload(env: &mut Vec<(OsString, OsString)>, lib: &Path) {
+    match env.iter_mut().find(|(k, _)| k == "LD_PRELOAD") {
+        Some((_, v)) => {
+            let mut joined = lib.as_os_str().to_os_string();
+            joined.push(":");
+            joined.push(&*v);
+            *v = joined;
+        }
+        None => env.push(("LD_PRELOAD".into(), lib.into())),
+    }
 }
 
 /// The workers' client for a built-in target: JSON lines, or a BFT client with the run's
@@ -753,5 +770,24 @@ async fn wait_ready(
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             _ = intr.wait_for(|v| *v) => return Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_disk_preload_goes_before_libfaketime_or_alone() {
+        let mut env: Vec<(OsString, OsString)> = vec![("A".into(), "1".into())];
+        preload(&mut env, Path::new("/x/disk.so"));
+        assert_eq!(env[1], ("LD_PRELOAD".into(), "/x/disk.so".into()));
+        let mut env: Vec<(OsString, OsString)> =
+            vec![("LD_PRELOAD".into(), "/y/faketime.so".into())];
+        preload(&mut env, Path::new("/x/disk.so"));
+        assert_eq!(
+            env,
+            vec![("LD_PRELOAD".into(), "/x/disk.so:/y/faketime.so".into())]
+        );
     }
 }
