@@ -431,6 +431,11 @@ impl Pow {
     fn adopt(&mut self, node: &Node, state: Ledger, out: &mut Out) {
         let switch = self.tree.switch_to(node.hash);
         self.counters.tips += 1;
+        out.events.push(NodeEvent::Tip {
+            height: node.height(),
+            dropped: switch.removed.len() as u64,
+            added: node.height() - switch.fork_height,
+        });
         if !switch.removed.is_empty() {
             self.counters.reorgs += 1;
             let depth = switch.removed.len() as u64;

@@ -74,6 +74,17 @@ pub enum NodeEvent {
     /// blocks at one height, and a node never confirms another block at a height it
     /// confirmed before: the agreement checker reports either as a reversed confirmation.
     Confirm { height: u64, hash: String },
+    /// A chain node's best chain changed tip: the new tip is at `height`; `dropped` blocks
+    /// of the old best chain left it (0 when the new tip extends the old one, more on a
+    /// reorganisation, which forked at `height − added`). For the report's plot of
+    /// height and forks over time; nothing is checked on it.
+    Tip {
+        height: u64,
+        #[serde(default)]
+        dropped: u64,
+        #[serde(default)]
+        added: u64,
+    },
     /// A PBFT checkpoint at `seq` became stable (2f+1 matching); the log below is gone.
     Stable { seq: u64 },
     /// A PBFT replica took a peer's state at checkpoint `seq` instead of replaying the log.
