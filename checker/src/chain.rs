@@ -7,6 +7,7 @@
 //!
 //! ```text
 //!   links     block h has height h and names block h-1 as its parent
+//!   work      its hash (the first 32 hex digits, as a number) is at most its target
 //!   coinbase  every block opens with exactly one coinbase; what they mint is the supply
 //!   spends    each account's transfers take its nonces in order, each once (a nonce seen
 //!             again is a coin spent twice), and no balance goes below zero
@@ -14,7 +15,13 @@
 //! ```
 //!
 //! and across the honest nodes: **common prefix**, every block at or below the lowest
-//! confirmed height is the same block on every node. It also reports chain quality: the
+//! confirmed height is the same block on every node; and **no block from the future**:
+//! a node takes a block only while its timestamp is at most `max_future_ms` ahead of its
+//! clock, and the clock a node reports (`clock_ms`) never goes back while it runs, so no
+//! honest chain holds a block stamped more than `max_future_ms` + [`FUTURE_SLACK_MS`]
+//! after the latest clock an honest node reports at its dump. The slack covers a node
+//! that took a block while its clock was skewed forward and was restarted since (its
+//! clock is then the machine's again): the nemesis skews clocks by five minutes at most. It also reports chain quality: the
 //! blocks each miner has in that common prefix. Invalid on any broken rule (the first
 //! [`MAX_PROBLEMS`] named), unknown when an honest node's dump has no readable chain,
 //! and not run at all (`None`) when no dump has a chain (not a `pow` run).
@@ -26,6 +33,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Most problems a report names (the count is exact).
 pub const MAX_PROBLEMS: usize = 32;
+
+/// How far beyond `max_future_ms` after the latest honest clock a block's timestamp may be
+/// (the module's docs): ten minutes, twice the largest clock fault the nemesis makes.
+pub const FUTURE_SLACK_MS: u64 = 600_000;
 
 /// Accounts of miners, paid by coinbases, start empty; every other account starts with
 /// the bank's initial balance.
@@ -60,8 +71,8 @@ impl ChainReport {
             ),
             Verdict::Unknown => format!("chains not judged: {}", self.unknown.join("; ")),
             Verdict::Valid => format!(
-                "{} chains replayed (links, coinbases, no coin spent twice, no overdraft, \
-                 reported state); common prefix through height {}; blocks per miner {:?}",
+                "{} chains replayed (links, proof of work, coinbases, no coin spent twice, \
+                 no overdraft, reported state, no block from the future); common prefix through height {}; blocks per miner {:?}",
                 self.heights.len(),
                 self.common_height,
                 self.chain_quality
@@ -76,7 +87,16 @@ struct Block {
     height: u64,
     parent: Option<String>,
     miner: Option<String>,
+    /// The target, and the hash's first 16 bytes (both as numbers), when the dump has them.
+    target: Option<u128>,
+    head: Option<u128>,
+    timestamp_ms: Option<u64>,
     txs: Vec<Value>,
+}
+
+/// A hex number of at most 32 digits (a target, or a hash's first 32 digits).
+fn hex128(s: &str) -> Option<u128> {
+    u128::from_str_radix(s.get(..32.min(s.len()))?, 16).ok()
 }
 
 fn parse_chain(dump: &Value) -> Result<(Vec<Block>, u64), String> {
@@ -98,6 +118,9 @@ fn parse_chain(dump: &Value) -> Result<(Vec<Block>, u64), String> {
                     .ok_or(format!("block {i} has no height"))?,
                 parent: b["parent"].as_str().map(String::from),
                 miner: b["miner"].as_str().map(String::from),
+                target: b["target"].as_str().and_then(hex128),
+                head: b["hash"].as_str().and_then(hex128),
+                timestamp_ms: b["timestamp_ms"].as_u64(),
                 txs: b["txs"].as_array().cloned().unwrap_or_default(),
             })
         })
@@ -148,6 +171,15 @@ fn replay(
         if i > 0 && b.parent.as_deref() != Some(blocks[i - 1].hash.as_str()) {
             problems.push(format!(
                 "{node}: the block at height {i} does not name the block below it as parent"
+            ));
+        }
+        if let (true, Some(head), Some(target)) = (i > 0, b.head, b.target)
+            && head > target
+        {
+            problems.push(format!(
+                "{node}: the block at height {i} ({}) has a hash above its target \
+                 {target:032x}: no proof of work",
+                b.hash
             ));
         }
         for (j, t) in b.txs.iter().enumerate() {
@@ -267,6 +299,7 @@ pub fn check(
         heights.insert(node.clone(), (blocks.len() as u64 - 1, confirmed));
         chains.insert(node, blocks);
     }
+    from_the_future(dumps, byzantine, &chains, &mut problems);
     let common_height = heights.values().map(|(_, c)| *c).min().unwrap_or(0);
     let mut chain_quality = BTreeMap::new();
     if let Some((first, blocks)) = chains.iter().next() {
@@ -307,6 +340,40 @@ pub fn check(
         problems,
         unknown,
     })
+}
+
+/// The first block of each honest chain stamped beyond the latest honest clock reported
+/// plus `max_future_ms` and [`FUTURE_SLACK_MS`] (the module's docs); nothing when no dump
+/// reports a clock.
+fn from_the_future(
+    dumps: &BTreeMap<String, Value>,
+    byzantine: &BTreeSet<String>,
+    chains: &BTreeMap<&str, Vec<Block>>,
+    problems: &mut Vec<String>,
+) {
+    let honest = || dumps.iter().filter(|(n, _)| !byzantine.contains(*n));
+    let Some(clock) = honest().filter_map(|(_, d)| d["clock_ms"].as_u64()).max() else {
+        return;
+    };
+    let ahead = honest()
+        .filter_map(|(_, d)| d["max_future_ms"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let limit = clock.saturating_add(ahead).saturating_add(FUTURE_SLACK_MS);
+    for (node, blocks) in chains {
+        if let Some((i, ts)) = blocks
+            .iter()
+            .enumerate()
+            .find_map(|(i, b)| b.timestamp_ms.filter(|t| *t > limit).map(|t| (i, t)))
+        {
+            problems.push(format!(
+                "{node}: the block at height {i} is stamped {ts}, {:.1} s after the latest \
+                 clock an honest node reports ({clock}) plus max_future_ms ({ahead}): a block \
+                 from the future",
+                (ts - clock) as f64 / 1000.0
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -448,6 +515,70 @@ mod tests {
                 .unwrap()
                 .verdict,
             Verdict::Valid
+        );
+    }
+
+    #[test]
+    fn a_hash_above_its_target_and_a_block_from_the_future_are_named() {
+        // A block's hash, and its child's parent with it.
+        let rehash = |c: &mut Value, h: usize, hash: String| {
+            c["chain"][h]["hash"] = json!(hash);
+            if let Some(child) = c["chain"].get_mut(h + 1) {
+                child["parent"] = json!(hash);
+            }
+        };
+        let stamped = |ts: &[u64]| {
+            let mut c = good();
+            c["clock_ms"] = json!(1_000_000);
+            c["max_future_ms"] = json!(2000);
+            for (i, t) in ts.iter().enumerate() {
+                c["chain"][i + 1]["timestamp_ms"] = json!(t);
+                c["chain"][i + 1]["target"] = json!(format!("{:032x}", 1u128 << 120));
+                rehash(&mut c, i + 1, format!("{:064x}", (i as u128 + 1) << 100));
+            }
+            c
+        };
+        let limit = 1_000_000 + 2000 + FUTURE_SLACK_MS;
+        let fine = stamped(&[10, 20, limit]);
+        let r = check(&two(fine.clone(), fine.clone()), &BTreeSet::new(), 10).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.problems);
+
+        let future = stamped(&[10, limit + 1, limit + 2]);
+        let r = check(&two(fine.clone(), future), &BTreeSet::new(), 10).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(r.problems.len() == 1 && r.problems[0].starts_with("n2: the block at height 2"));
+        assert!(
+            r.problems[0].contains("from the future"),
+            "{:?}",
+            r.problems
+        );
+        // The latest honest clock counts: a node that reports a later one covers it.
+        let mut later = fine.clone();
+        later["clock_ms"] = json!(1_000_010);
+        let future = stamped(&[10, limit + 1]);
+        let r = check(&two(later, future.clone()), &BTreeSet::new(), 10).unwrap();
+        assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.problems);
+        // ... but not a Byzantine node's clock.
+        let mut liar = fine.clone();
+        liar["clock_ms"] = json!(u64::MAX / 2);
+        let mut three = two(fine.clone(), future);
+        three.insert("n3".into(), liar);
+        let r = check(&three, &BTreeSet::from(["n3".to_string()]), 10).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+
+        let mut no_work = fine.clone();
+        rehash(
+            &mut no_work,
+            2,
+            format!("{:032x}{:032x}", (1u128 << 120) + 1, 0),
+        );
+        let r = check(&two(fine, no_work), &BTreeSet::new(), 10).unwrap();
+        assert_eq!(r.verdict, Verdict::Invalid);
+        assert!(
+            r.problems[0].starts_with("n2: the block at height 2")
+                && r.problems[0].contains("no proof of work"),
+            "{:?}",
+            r.problems
         );
     }
 

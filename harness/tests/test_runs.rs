@@ -265,6 +265,54 @@ fn the_bank_holds_on_pow_under_pauses() {
     }
 }
 
+/// Forgers against real nodes (`--byzantine 1 --byzantine-mode forge-*`): with the planted
+/// bug that lets a forgery in, the forged blocks reach the honest chains and the chain
+/// checker names the broken rule; the same seeds with the correct build are valid (the
+/// honest nodes refused every forged block). The other two forgeries are in the
+/// simulator's tests and the README's sweeps.
+#[test]
+fn a_forgers_blocks_are_caught_past_the_planted_bug_and_refused_without_it() {
+    let cases = [
+        ("forge-hash", "skip-hash-check", "no proof of work"),
+        ("forge-future", "accept-future-blocks", "from the future"),
+    ];
+    for (mode, bug, says) in cases {
+        let extra = [
+            "--key-count",
+            "5",
+            "--nodes",
+            "4",
+            "--byzantine",
+            "1",
+            "--byzantine-mode",
+            mode,
+        ];
+        let with_bug: Vec<&str> = extra.iter().copied().chain(["--bug", bug]).collect();
+        let tmp = tempfile::tempdir().unwrap();
+        for r in run_seeds(tmp.path(), "pow", "pause", "bank", &[1, 2], &with_bug) {
+            assert_eq!(r.code, Some(1), "{mode} seed {}:\n{}", r.seed, r.text);
+            let checkers = r.results["checkers"].as_array().unwrap();
+            let chain = checkers.iter().find(|c| c["name"] == "chain").unwrap();
+            assert_eq!(chain["verdict"], "invalid", "{mode}: {chain}");
+            assert!(
+                chain["reason"].as_str().unwrap_or("").contains(says),
+                "{mode} seed {}: {chain}",
+                r.seed
+            );
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        for r in run_seeds(tmp.path(), "pow", "pause", "bank", &[1, 2], &extra) {
+            assert_eq!(
+                r.code,
+                Some(0),
+                "{mode} seed {}, correct build:\n{}",
+                r.seed,
+                r.text
+            );
+        }
+    }
+}
+
 #[test]
 fn primary_with_the_volatile_bug_loses_writes_under_kills() {
     // The same runs as the valid `primary` ones above, but with acknowledged writes kept

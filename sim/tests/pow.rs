@@ -6,7 +6,8 @@
 //! node (or itself, earlier) confirmed differently; partitions longer than the depth
 //! reverse confirmations, and the agreement checker says so; a Byzantine miner with most
 //! of the hash power reverses a confirmed transfer by a double spend, one with little
-//! does not; a seed replays exactly.
+//! does not; a forger's blocks, each breaking one rule, are caught exactly when the
+//! planted bug that lets them in is on; a seed replays exactly.
 
 use sunder_checker::Verdict;
 use sunder_sim::{FaultKind, Outcome, SimConfig, SimWorkload, run_seed};
@@ -139,6 +140,66 @@ fn a_double_spender_with_most_of_the_hash_power_reverses_confirmations() {
             "seed {seed}: {}",
             weak.reason()
         );
+    }
+}
+
+/// A forger (`--byzantine 1 --byzantine-mode forge-*`, targets/pow/src/forge.rs) publishes
+/// blocks breaking one rule each: with the planted bug that lets them in on the honest
+/// nodes, every seed is invalid and the checker that owns the rule names it; the same
+/// seeds with the correct build are valid. `forge-light` is not here: its time warp
+/// spreads timestamps over the past since genesis (stamped 0), and a simulated clock
+/// starts at 0, so the light chain can never outgrow the honest one in a simulation (a
+/// real node's clock is the machine's monotonic clock, up since boot: the core's tests
+/// and the real runs in the README show it).
+#[test]
+fn each_forgery_is_caught_only_past_the_bug_that_lets_it_in() {
+    use FaultKind::*;
+    let cases = [
+        ("forge-hash", "skip-hash-check", "chain", "no proof of work"),
+        (
+            "forge-spend",
+            "no-double-spend-check",
+            "chain",
+            "spent twice",
+        ),
+        (
+            "forge-future",
+            "accept-future-blocks",
+            "chain",
+            "from the future",
+        ),
+    ];
+    for (mode, bug, owner, says) in cases {
+        for seed in 1..=5 {
+            let forged = |bugs: &[&str]| {
+                let mut c = pow(seed, &[Pause, Loss]);
+                c.byzantine = 1;
+                c.byzantine_mode = mode.into();
+                c.bugs = bugs.iter().map(|b| b.to_string()).collect();
+                run(&c)
+            };
+            let bad = forged(&[bug]);
+            assert_eq!(bad.verdict, Verdict::Invalid, "{mode} {bug} seed {seed}");
+            let found = checker(&bad, owner);
+            assert_eq!(
+                found.verdict,
+                Verdict::Invalid,
+                "{mode} seed {seed}: {}",
+                bad.reason()
+            );
+            assert!(
+                found.reason.contains(says),
+                "{mode} seed {seed}: {}",
+                found.reason
+            );
+            let good = forged(&[]);
+            assert_eq!(
+                good.verdict,
+                Verdict::Valid,
+                "{mode} seed {seed}, correct build: {}",
+                good.reason()
+            );
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! The planted bugs, switched on with `--bug NAME`. Each turns off one check of what a
 //! peer sends (blocks this node mines itself are built right either way):
 //!
-//! | bug | what it breaks | what shows it |
-//! |---|---|---|
-//! | `skip-hash-check` | the proof-of-work check compares a block's hash with itself, so any nonce passes | a byzantine or buggy miner's cheap blocks win fork choice |
-//! | `no-double-spend-check` | received blocks' transfers are applied without the nonce and balance checks | double spends, negative balances (bank checker) |
-//! | `accept-future-blocks` | no bound on how far ahead of the local clock a timestamp may be | a clock-skewed miner drags the retarget window |
-//! | `longest-not-heaviest` | fork choice by height instead of cumulative work | a long chain of easy blocks beats a heavier one |
+//! | bug | what it breaks | the forger that exploits it (forge.rs) | what reports it |
+//! |---|---|---|---|
+//! | `skip-hash-check` | the proof-of-work check compares a block's hash with itself, so any nonce passes | `forge-hash`: blocks whose hash misses the target | chain checker: a hash above its target |
+//! | `no-double-spend-check` | received blocks' transfers are applied without the nonce and balance checks | `forge-spend`: a nonce spent again, an overdraft | chain checker: a coin spent twice, a balance below zero |
+//! | `accept-future-blocks` | no bound on how far ahead of the local clock a timestamp may be | `forge-future`: blocks stamped an hour ahead | chain checker: a block from the future |
+//! | `longest-not-heaviest` | fork choice by height instead of cumulative work | `forge-light`: a longer chain of easier blocks, by a time warp from genesis | agreement checker: confirmations reversed |
 
 /// Names accepted by `--bug`.
 pub const KNOWN: &[&str] = &[

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `withhold` | selfish mining (Eyal and Sirer, 2014): mines on a private chain and publishes only to win races, so that honest work is wasted and its share of the chain exceeds its share of the hash power |
 //! | `double-spend` | mines honestly until a transfer it watched is in a public block, then mines a private fork from that block's parent with a conflicting transfer (same payer and nonce, another destination) and releases it once the victim is `confirmations` deep and the fork is heavier: honest nodes reorganise and an acknowledged transfer is reversed |
+//! | `forge-hash`, `forge-spend`, `forge-future`, `forge-light` | a forger: publishes blocks that break one rule each, for the planted bugs that let them in (forge.rs has the table) |
 //!
 //! **Allies.** The Byzantine members form one coalition: a block mined by any of them is
 //! *private* until published, sent to the allies only (on the honest `Msg::Block`), and an
@@ -50,6 +51,7 @@
 
 use crate::block::Block;
 use crate::core::Pow;
+pub use crate::forge::Forgery;
 use crate::hash::Hash;
 use crate::ledger::Ledger;
 use crate::msg::Msg;
@@ -63,7 +65,14 @@ use sunder_core::{Byzantine, NodeId, Output};
 type Out = Output<Msg, Record>;
 
 /// Names accepted by `--byzantine-mode`.
-pub const MODES: &[&str] = &["withhold", "double-spend"];
+pub const MODES: &[&str] = &[
+    "withhold",
+    "double-spend",
+    "forge-hash",
+    "forge-spend",
+    "forge-future",
+    "forge-light",
+];
 
 /// A double-spender gives up its fork when the public chain is more than this many blocks
 /// higher: catching up from further behind is hopeless below half the hash power, and
@@ -84,6 +93,8 @@ const SCANNED: usize = 64;
 pub enum Mode {
     Withhold,
     DoubleSpend,
+    /// Forgers (forge.rs).
+    Forge(Forgery),
 }
 
 impl Mode {
@@ -91,6 +102,10 @@ impl Mode {
         match name {
             "withhold" => Some(Mode::Withhold),
             "double-spend" => Some(Mode::DoubleSpend),
+            "forge-hash" => Some(Mode::Forge(Forgery::Hash)),
+            "forge-spend" => Some(Mode::Forge(Forgery::Spend)),
+            "forge-future" => Some(Mode::Forge(Forgery::Future)),
+            "forge-light" => Some(Mode::Forge(Forgery::Light)),
             _ => None,
         }
     }
@@ -99,6 +114,10 @@ impl Mode {
         match self {
             Mode::Withhold => "withhold",
             Mode::DoubleSpend => "double-spend",
+            Mode::Forge(Forgery::Hash) => "forge-hash",
+            Mode::Forge(Forgery::Spend) => "forge-spend",
+            Mode::Forge(Forgery::Future) => "forge-future",
+            Mode::Forge(Forgery::Light) => "forge-light",
         }
     }
 }
@@ -121,6 +140,9 @@ pub struct ByzCounters {
     /// Forks released with the victim `confirmations` deep and more work than the public
     /// chain (whether honest nodes then reorganise is theirs to say; they should).
     pub attacks_succeeded: u64,
+    /// Forgers: blocks sent that break a rule (forge-light: published light blocks are
+    /// counted in `published`; they break none).
+    pub forged: u64,
 }
 
 /// A double-spend in progress.
@@ -146,12 +168,14 @@ pub(crate) struct Attacker {
     pub(crate) public_tip: Hash,
     /// Where the coalition mines.
     pub(crate) tip: Hash,
+    /// The height of the highest public block (what a longest-chain node follows).
+    pub(crate) public_height: u64,
     attack: Option<Attack>,
     /// Victims attacked already (transfer ids).
     attacked: BTreeSet<Hash>,
     seen: VecDeque<Hash>,
     seen_set: BTreeSet<Hash>,
-    accounts: BTreeSet<String>,
+    pub(crate) accounts: BTreeSet<String>,
     scanned: VecDeque<Hash>,
     pub(crate) counters: ByzCounters,
 }
@@ -176,6 +200,7 @@ impl Attacker {
             private: BTreeSet::new(),
             public_tip: tip,
             tip,
+            public_height: 0,
             attack: None,
             attacked: BTreeSet::new(),
             seen: VecDeque::new(),
@@ -186,12 +211,24 @@ impl Attacker {
         }
     }
 
+    /// Whether the member at index `miner` is this node or an ally.
+    pub(crate) fn in_coalition(&self, miner: u32) -> bool {
+        self.coalition.contains(&miner)
+    }
+
     pub(crate) fn is_ally(&self, node: &str) -> bool {
         self.allies.contains(node)
     }
 
     /// Remembers a transfer taken into the mempool (a candidate victim).
     pub(crate) fn saw_tx(&mut self, t: &Transfer) {
+        if self.mode == Mode::Forge(Forgery::Spend) {
+            for a in [&t.from, &t.to] {
+                if self.accounts.len() < ACCOUNTS {
+                    self.accounts.insert(a.clone());
+                }
+            }
+        }
         if self.mode != Mode::DoubleSpend {
             return;
         }
@@ -224,19 +261,19 @@ impl Attacker {
 }
 
 impl Pow {
-    fn byz(&self) -> &Attacker {
+    pub(crate) fn byz(&self) -> &Attacker {
         self.byz.as_ref().expect("a Byzantine node")
     }
 
-    fn byz_mut(&mut self) -> &mut Attacker {
+    pub(crate) fn byz_mut(&mut self) -> &mut Attacker {
         self.byz.as_mut().expect("a Byzantine node")
     }
 
-    fn height_of(&self, hash: &Hash) -> u64 {
+    pub(crate) fn height_of(&self, hash: &Hash) -> u64 {
         self.tree.get(hash).expect("in the tree").height()
     }
 
-    fn work_of(&self, hash: &Hash) -> u128 {
+    pub(crate) fn work_of(&self, hash: &Hash) -> u128 {
         self.tree.get(hash).expect("in the tree").work
     }
 
@@ -291,7 +328,7 @@ impl Pow {
     }
 
     /// The private blocks ending at `hash`, lowest first.
-    fn private_branch(&self, hash: &Hash) -> Vec<Hash> {
+    pub(crate) fn private_branch(&self, hash: &Hash) -> Vec<Hash> {
         let b = self.byz();
         let mut branch = Vec::new();
         let mut cur = *hash;
@@ -326,7 +363,7 @@ impl Pow {
     }
 
     /// Whether `hash` descends from `ancestor` (or is it).
-    fn descends(&self, hash: &Hash, ancestor: &Hash) -> bool {
+    pub(crate) fn descends(&self, hash: &Hash, ancestor: &Hash) -> bool {
         let h = self.height_of(ancestor);
         self.tree
             .ancestor(hash, h)
@@ -335,6 +372,9 @@ impl Pow {
 
     /// `hash` is public: the heaviest public block so far becomes the public tip.
     fn note_public(&mut self, hash: Hash) {
+        let height = self.height_of(&hash);
+        let b = self.byz_mut();
+        b.public_height = b.public_height.max(height);
         let work = self.work_of(&hash);
         let tip = self.byz().public_tip;
         if work > self.work_of(&tip) {
@@ -344,7 +384,7 @@ impl Pow {
 
     /// Makes the private blocks ending at `hash` public, lowest first: persisted, and sent
     /// to the honest peers if `send` (else they have them already).
-    fn make_public(&mut self, hash: &Hash, send: bool, out: &mut Out) {
+    pub(crate) fn make_public(&mut self, hash: &Hash, send: bool, out: &mut Out) {
         for h in self.private_branch(hash) {
             let block = self.tree.get(&h).expect("in the tree").block.clone();
             self.byz_mut().private.remove(&h);
@@ -389,6 +429,9 @@ impl Pow {
                 self.make_public(&parent, false, out);
             }
             self.note_public(hash);
+            if self.byz().mode == Mode::Forge(Forgery::Light) {
+                self.light_follow(hash);
+            }
             return;
         }
         self.byz_mut().private.insert(hash);
@@ -403,7 +446,7 @@ impl Pow {
         // An ally's block.
         let higher = self.height_of(&hash) > self.height_of(&tip);
         match self.byz().mode {
-            Mode::Withhold => {
+            Mode::Withhold | Mode::Forge(_) => {
                 if higher {
                     self.byz_mut().tip = hash;
                 }
@@ -469,6 +512,7 @@ impl Pow {
         match self.byz().mode {
             Mode::Withhold => self.withhold(out),
             Mode::DoubleSpend => self.double_spend(out),
+            Mode::Forge(f) => self.forge_reconcile(f, out),
         }
     }
 

@@ -75,7 +75,7 @@ pub struct Pow {
     pub(crate) members: Vec<NodeId>,
     pub(crate) params: Params,
     pub(crate) bugs: Bugs,
-    rng: ChaCha8Rng,
+    pub(crate) rng: ChaCha8Rng,
     pub(crate) keys: Keyring,
     pub(crate) tree: Tree,
     /// The state at the tip of the best chain.
@@ -251,7 +251,7 @@ impl Pow {
         }
         let rate = self.params.hashrate_of(self.byz.is_some());
         let budget = self.miner.budget(now_ms, rate);
-        if budget == 0 {
+        if budget == 0 || self.forge_idle() {
             return;
         }
         if let Some(b) = &self.byz
@@ -265,7 +265,10 @@ impl Pow {
         if let Some(block) = self.miner.search(budget, now) {
             self.counters.mined += 1;
             tracing::debug!(hash = ?block.hash(), height = block.header.height, "mined");
-            self.receive_block(block, None, out);
+            match self.forgery() {
+                Some(f) => self.forge_found(f, block, out),
+                None => self.receive_block(block, None, out),
+            }
         }
     }
 
@@ -302,7 +305,7 @@ impl Pow {
             None => self.mempool.select(&self.tip_state, height, MAX_TXS - 1).0,
         };
         txs.extend(picked.into_iter().map(Tx::Transfer));
-        let header = Header {
+        let mut header = Header {
             parent,
             height,
             merkle: Block::merkle_of(&txs),
@@ -311,11 +314,18 @@ impl Pow {
             miner: self.me,
             nonce: self.rng.random(),
         };
-        self.miner.set_template(header, txs, min_ts);
+        match self.forgery() {
+            Some(f) => match self.forge_template(f, &mut header, &mut txs) {
+                Some(true) => self.miner.set_template_at(header, txs),
+                Some(false) => self.miner.set_template(header, txs, min_ts),
+                None => {}
+            },
+            None => self.miner.set_template(header, txs, min_ts),
+        }
     }
 
     /// A block from a peer, from the miner (`from` None) or back from the future pool.
-    fn receive_block(&mut self, block: Block, from: Option<NodeId>, out: &mut Out) {
+    pub(crate) fn receive_block(&mut self, block: Block, from: Option<NodeId>, out: &mut Out) {
         let hash = block.hash();
         if self.tree.contains(&hash) {
             self.byz_heard(&hash, from.as_deref(), out);
@@ -752,6 +762,8 @@ impl Pow {
             "work": format!("{:032x}", tip.work),
             "confirmations": self.params.confirmations,
             "confirmed_height": confirmed_h,
+            "clock_ms": self.now_ms,
+            "max_future_ms": self.params.max_future_ms,
             "counters": self.counters,
             "mempool": self.mempool.len(),
             "orphans": self.orphans.len(),
@@ -804,6 +816,7 @@ impl Protocol for Pow {
             .byzantine
             .as_ref()
             .map(|b| Attacker::new(b, me, &config.members, tip));
+        node.light_start();
         node
     }
 

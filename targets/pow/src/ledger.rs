@@ -50,6 +50,16 @@ impl Ledger {
         }
     }
 
+    /// Accounts that spent, with their next nonce.
+    pub fn nonces(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.nonces.iter().map(|(a, n)| (a.as_str(), *n))
+    }
+
+    /// Accounts that moved (were paid or paid).
+    pub fn accounts(&self) -> impl Iterator<Item = &str> + '_ {
+        self.balances.keys().map(String::as_str)
+    }
+
     pub fn next_nonce(&self, account: &str) -> u64 {
         self.nonces.get(account).copied().unwrap_or(0)
     }

@@ -56,6 +56,7 @@ pub mod block;
 pub mod bugs;
 pub mod byzantine;
 mod core;
+pub mod forge;
 pub mod hash;
 pub mod ledger;
 mod mempool;

@@ -21,6 +21,8 @@ struct Template {
     txs: Vec<Tx>,
     /// The least timestamp the block may carry (its parent's plus one).
     min_ts: u64,
+    /// The header's timestamp stays as set (a forger's, forge.rs), not the clock's.
+    fixed_ts: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -65,6 +67,17 @@ impl Miner {
             header,
             txs,
             min_ts,
+            fixed_ts: false,
+        });
+    }
+
+    /// Starts mining `header` with `txs`, its timestamp kept as it is.
+    pub fn set_template_at(&mut self, header: Header, txs: Vec<Tx>) {
+        self.template = Some(Template {
+            min_ts: header.timestamp_ms,
+            header,
+            txs,
+            fixed_ts: true,
         });
     }
 
@@ -72,7 +85,9 @@ impl Miner {
     /// a block whose hash meets its target, if one is found.
     pub fn search(&mut self, budget: u64, now_ms: u64) -> Option<Block> {
         let t = self.template.as_mut()?;
-        t.header.timestamp_ms = now_ms.max(t.min_ts);
+        if !t.fixed_ts {
+            t.header.timestamp_ms = now_ms.max(t.min_ts);
+        }
         for _ in 0..budget {
             self.hashes += 1;
             if meets(&t.header.hash(), t.header.target) {

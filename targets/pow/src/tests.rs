@@ -19,6 +19,7 @@ const MEMBERS: [&str; 3] = ["n1", "n2", "n3"];
 const T0: u64 = 1_000_000;
 
 mod byzantine;
+mod forge;
 
 fn config(id: &str, opts: &[(&str, &str)], bugs: &[&str], seed: u64) -> CoreConfig {
     CoreConfig {
