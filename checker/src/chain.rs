@@ -23,10 +23,11 @@
 //! that took a block while its clock was skewed forward and was restarted since (its
 //! clock is then the machine's again): the nemesis skews clocks by five minutes at most. It also reports chain quality: the
 //! blocks each miner has in that common prefix. Invalid on any broken rule (the first
-//! [`MAX_PROBLEMS`] named), unknown when an honest node's dump has no readable chain,
-//! and not run at all (`None`) when no dump has a chain (not a `pow` run).
+//! [`MAX_PROBLEMS`] named), unknown when an honest member has no dump (its reason, if
+//! the run knows one) or its dump has no readable chain, and not run at all (`None`) when no dump has a chain (not a `pow` run).
 
 use crate::Verdict;
+use crate::agreement::Membership;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -243,13 +244,14 @@ fn replay(
     (at_confirmed, minted)
 }
 
-/// The chain checks over the nodes' dumps (node → dump JSON), leaving out `byzantine`
-/// nodes; `None` when no dump carries a chain.
+/// The chain checks over the nodes' dumps (node → dump JSON) of the run's `members`,
+/// leaving out its Byzantine ones; `None` when no dump carries a chain.
 pub fn check(
     dumps: &BTreeMap<String, Value>,
-    byzantine: &BTreeSet<String>,
+    members: &Membership,
     initial: i64,
 ) -> Option<ChainReport> {
+    let byzantine = &members.byzantine;
     if !dumps.values().any(|d| d.get("chain").is_some()) {
         return None;
     }
@@ -258,7 +260,14 @@ pub fn check(
     let mut heights = BTreeMap::new();
     let mut chains: BTreeMap<&str, Vec<Block>> = BTreeMap::new();
     let mut minted = 0;
-    for (node, dump) in dumps.iter().filter(|(n, _)| !byzantine.contains(*n)) {
+    for node in members.nodes.iter().filter(|n| !byzantine.contains(*n)) {
+        let Some(dump) = dumps.get(node) else {
+            unknown.push(match members.dump_errors.get(node) {
+                Some(why) => format!("{node}: no dump ({why})"),
+                None => format!("{node}: no dump"),
+            });
+            continue;
+        };
         let (blocks, confirmed) = match parse_chain(dump) {
             Ok(c) => c,
             Err(e) => {
@@ -351,7 +360,11 @@ fn from_the_future(
     chains: &BTreeMap<&str, Vec<Block>>,
     problems: &mut Vec<String>,
 ) {
-    let honest = || dumps.iter().filter(|(n, _)| !byzantine.contains(*n));
+    let honest = || {
+        dumps
+            .iter()
+            .filter(|(n, _)| !byzantine.contains(*n) && chains.contains_key(n.as_str()))
+    };
     let Some(clock) = honest().filter_map(|(_, d)| d["clock_ms"].as_u64()).max() else {
         return;
     };
@@ -380,6 +393,17 @@ fn from_the_future(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The check with every dump's node a member, `byzantine` among them.
+    fn judge(
+        dumps: &BTreeMap<String, Value>,
+        byzantine: &BTreeSet<String>,
+        initial: i64,
+    ) -> Option<ChainReport> {
+        let mut m = Membership::of(dumps.keys().cloned());
+        m.byzantine = byzantine.clone();
+        check(dumps, &m, initial)
+    }
 
     fn coinbase(h: u64, miner: &str) -> Value {
         json!({"tx": {"Coinbase": {"height": h, "to": format!("miner:{miner}"), "amount": 50}}})
@@ -427,7 +451,7 @@ mod tests {
 
     #[test]
     fn agreeing_chains_that_replay_are_valid() {
-        let r = check(&two(good(), good()), &BTreeSet::new(), 10).unwrap();
+        let r = judge(&two(good(), good()), &BTreeSet::new(), 10).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.problems);
         assert_eq!(r.common_height, 2);
         assert_eq!(r.minted, 150);
@@ -466,7 +490,7 @@ mod tests {
             ),
         ];
         for (dump, want) in cases {
-            let r = check(&two(dump, good()), &BTreeSet::new(), 10).unwrap();
+            let r = judge(&two(dump, good()), &BTreeSet::new(), 10).unwrap();
             assert_eq!(r.verdict, Verdict::Invalid, "{want}");
             assert!(
                 r.problems.iter().any(|p| p.contains(want)),
@@ -476,7 +500,7 @@ mod tests {
         }
         let mut broken = good();
         broken["chain"][2]["parent"] = json!("elsewhere");
-        let r = check(&two(broken, good()), &BTreeSet::new(), 10).unwrap();
+        let r = judge(&two(broken, good()), &BTreeSet::new(), 10).unwrap();
         assert!(
             r.problems.iter().any(|p| p.contains("does not name")),
             "{:?}",
@@ -487,7 +511,7 @@ mod tests {
     #[test]
     fn confirmed_blocks_must_agree_and_only_honest_nodes_count() {
         let other = chain("c", &[vec![], vec![]], 1, json!({}));
-        let r = check(&two(good(), other.clone()), &BTreeSet::new(), 10).unwrap();
+        let r = judge(&two(good(), other.clone()), &BTreeSet::new(), 10).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
         assert!(
             r.problems[0].contains("differ at height 1"),
@@ -497,7 +521,7 @@ mod tests {
         // The same fork on a Byzantine node is not an honest disagreement.
         let liar = BTreeSet::from(["n2".to_string()]);
         assert_eq!(
-            check(&two(good(), other), &liar, 10).unwrap().verdict,
+            judge(&two(good(), other), &liar, 10).unwrap().verdict,
             Verdict::Valid
         );
         // Below the lowest confirmed height only: a fork above it is not compared.
@@ -511,7 +535,7 @@ mod tests {
         shared["chain"][1] = good()["chain"][1].clone();
         shared["chain"][2]["parent"] = json!("b1");
         assert_eq!(
-            check(&two(good(), shared), &BTreeSet::new(), 10)
+            judge(&two(good(), shared), &BTreeSet::new(), 10)
                 .unwrap()
                 .verdict,
             Verdict::Valid
@@ -540,11 +564,11 @@ mod tests {
         };
         let limit = 1_000_000 + 2000 + FUTURE_SLACK_MS;
         let fine = stamped(&[10, 20, limit]);
-        let r = check(&two(fine.clone(), fine.clone()), &BTreeSet::new(), 10).unwrap();
+        let r = judge(&two(fine.clone(), fine.clone()), &BTreeSet::new(), 10).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.problems);
 
         let future = stamped(&[10, limit + 1, limit + 2]);
-        let r = check(&two(fine.clone(), future), &BTreeSet::new(), 10).unwrap();
+        let r = judge(&two(fine.clone(), future), &BTreeSet::new(), 10).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
         assert!(r.problems.len() == 1 && r.problems[0].starts_with("n2: the block at height 2"));
         assert!(
@@ -556,14 +580,14 @@ mod tests {
         let mut later = fine.clone();
         later["clock_ms"] = json!(1_000_010);
         let future = stamped(&[10, limit + 1]);
-        let r = check(&two(later, future.clone()), &BTreeSet::new(), 10).unwrap();
+        let r = judge(&two(later, future.clone()), &BTreeSet::new(), 10).unwrap();
         assert_eq!(r.verdict, Verdict::Valid, "{:?}", r.problems);
         // ... but not a Byzantine node's clock.
         let mut liar = fine.clone();
         liar["clock_ms"] = json!(u64::MAX / 2);
         let mut three = two(fine.clone(), future);
         three.insert("n3".into(), liar);
-        let r = check(&three, &BTreeSet::from(["n3".to_string()]), 10).unwrap();
+        let r = judge(&three, &BTreeSet::from(["n3".to_string()]), 10).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
 
         let mut no_work = fine.clone();
@@ -572,7 +596,7 @@ mod tests {
             2,
             format!("{:032x}{:032x}", (1u128 << 120) + 1, 0),
         );
-        let r = check(&two(fine, no_work), &BTreeSet::new(), 10).unwrap();
+        let r = judge(&two(fine, no_work), &BTreeSet::new(), 10).unwrap();
         assert_eq!(r.verdict, Verdict::Invalid);
         assert!(
             r.problems[0].starts_with("n2: the block at height 2")
@@ -583,10 +607,28 @@ mod tests {
     }
 
     #[test]
+    fn a_member_without_a_dump_is_unknown_unless_byzantine() {
+        let dumps = two(good(), good());
+        let mut m = Membership::of(["n1", "n2", "n3"]);
+        let r = check(&dumps, &m, 10).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown);
+        assert_eq!(r.unknown, vec!["n3: no dump".to_string()]);
+        m.dump_errors
+            .insert("n3".into(), "connection refused".into());
+        let r = check(&dumps, &m, 10).unwrap();
+        assert_eq!(
+            r.unknown,
+            vec!["n3: no dump (connection refused)".to_string()]
+        );
+        m.byzantine.insert("n3".into());
+        assert_eq!(check(&dumps, &m, 10).unwrap().verdict, Verdict::Valid);
+    }
+
+    #[test]
     fn no_chain_is_not_a_pow_run_and_an_unreadable_one_is_unknown() {
         let plain = BTreeMap::from([("n1".to_string(), json!({"entries": []}))]);
-        assert!(check(&plain, &BTreeSet::new(), 10).is_none());
-        let r = check(
+        assert!(judge(&plain, &BTreeSet::new(), 10).is_none());
+        let r = judge(
             &two(good(), json!({"chain": "garbage"})),
             &BTreeSet::new(),
             10,

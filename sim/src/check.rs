@@ -133,9 +133,8 @@ pub fn judge(seed: u64, workload: SimWorkload, schedule: Schedule, f: Finished) 
         details: serde_json::to_value(&a).unwrap_or(Value::Null),
     });
 
-    let byzantine: std::collections::BTreeSet<String> = f.byzantine.iter().cloned().collect();
     if let Some(r) =
-        sunder_checker::chain::check(&f.dumps, &byzantine, sunder_wire::bank::INITIAL_BALANCE)
+        sunder_checker::chain::check(&f.dumps, &membership, sunder_wire::bank::INITIAL_BALANCE)
     {
         checkers.push(CheckResult {
             name: "chain".into(),

@@ -117,7 +117,7 @@ pub fn run(
 ) -> Checked {
     let chain_input = agreement
         .as_ref()
-        .map(|a| (a.dir.to_path_buf(), a.members.byzantine.clone()));
+        .map(|a| (a.dir.to_path_buf(), a.members.clone()));
     let (mut checked, agreement) = std::thread::scope(|s| {
         let agreement = agreement.map(|a| s.spawn(move || check_agreement(&a, history)));
         let checked = run_workload_checkers(kind, history, budget, cancel);
@@ -141,7 +141,7 @@ pub fn run(
         checked.first_anomaly =
             anomaly::earliest(checked.first_anomaly.take().into_iter().chain(when));
     }
-    if let Some(c) = chain_input.and_then(|(dir, byz)| check_chain(&dir, &byz)) {
+    if let Some(c) = chain_input.and_then(|(dir, members)| check_chain(&dir, &members)) {
         let at = checked.checkers.len().saturating_sub(1);
         checked.checkers.insert(at, c);
     }
@@ -150,10 +150,7 @@ pub fn run(
 
 /// A proof-of-work run's chain checks over the dumps in `dir/nodes/` (`None` for a run
 /// whose dumps carry no chain).
-fn check_chain(
-    dir: &Path,
-    byzantine: &std::collections::BTreeSet<String>,
-) -> Option<CheckerResult> {
+fn check_chain(dir: &Path, members: &agreement::Membership) -> Option<CheckerResult> {
     let mut dumps = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir(dir.join("nodes")).ok()?.flatten() {
         let path = entry.path();
@@ -171,7 +168,7 @@ fn check_chain(
             .unwrap_or(json!({"chain": "unreadable"}));
         dumps.insert(node.to_string(), v);
     }
-    let r = sunder_checker::chain::check(&dumps, byzantine, sunder_wire::bank::INITIAL_BALANCE)?;
+    let r = sunder_checker::chain::check(&dumps, members, sunder_wire::bank::INITIAL_BALANCE)?;
     Some(CheckerResult {
         name: "chain".into(),
         verdict: r.verdict,
