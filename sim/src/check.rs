@@ -40,6 +40,11 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The result of the checker called `name`, if it ran.
+    pub fn checker(&self, name: &str) -> Option<&CheckResult> {
+        self.checkers.iter().find(|c| c.name == name)
+    }
+
     /// The first reason of the first checker that did not pass.
     pub fn reason(&self) -> String {
         self.checkers

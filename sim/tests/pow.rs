@@ -41,9 +41,7 @@ fn run(c: &SimConfig) -> Outcome {
 }
 
 fn checker<'a>(o: &'a Outcome, name: &str) -> &'a sunder_sim::CheckResult {
-    o.checkers
-        .iter()
-        .find(|c| c.name == name)
+    o.checker(name)
         .unwrap_or_else(|| panic!("no {name} checker in {:?}", o.checkers))
 }
 
