@@ -382,6 +382,18 @@ impl Pow {
         }
     }
 
+    /// Sends `msg` to every member outside the coalition.
+    pub(crate) fn send_honest(&self, msg: &Msg, out: &mut Out) {
+        let b = self.byz();
+        for m in self
+            .members
+            .iter()
+            .filter(|m| **m != self.id && !b.is_ally(m))
+        {
+            out.send.push((m.clone(), msg.clone()));
+        }
+    }
+
     /// Makes the private blocks ending at `hash` public, lowest first: persisted, and sent
     /// to the honest peers if `send` (else they have them already).
     pub(crate) fn make_public(&mut self, hash: &Hash, send: bool, out: &mut Out) {
@@ -390,16 +402,7 @@ impl Pow {
             self.byz_mut().private.remove(&h);
             out.persist.push(Record::Block(block.clone()));
             if send {
-                let b = self.byz();
-                let honest: Vec<NodeId> = self
-                    .members
-                    .iter()
-                    .filter(|m| **m != self.id && !b.is_ally(m))
-                    .cloned()
-                    .collect();
-                for m in honest {
-                    out.send.push((m, Msg::Block(block.clone())));
-                }
+                self.send_honest(&Msg::Block(block.clone()), out);
                 self.byz_mut().counters.published += 1;
             }
             self.note_public(h);

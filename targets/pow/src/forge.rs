@@ -29,7 +29,7 @@ use crate::record::Record;
 use crate::tx::{Transfer, Tx, is_bank_account};
 use crate::validate::MAX_TXS;
 use rand::RngExt;
-use sunder_core::{NodeId, Output};
+use sunder_core::Output;
 
 type Out = Output<Msg, Record>;
 
@@ -185,17 +185,7 @@ impl Pow {
             Forgery::Spend | Forgery::Future => {}
         }
         tracing::debug!(hash = ?block.hash(), height = block.header.height, ?f, "forged");
-        let msg = Msg::Block(block);
-        let b = self.byz();
-        let honest: Vec<NodeId> = self
-            .members
-            .iter()
-            .filter(|m| **m != self.id && !b.is_ally(m))
-            .cloned()
-            .collect();
-        for m in honest {
-            out.send.push((m, msg.clone()));
-        }
+        self.send_honest(&Msg::Block(block), out);
         self.byz_mut().counters.forged += 1;
     }
 
