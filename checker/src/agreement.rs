@@ -4,7 +4,8 @@
 //!  events/<node>.jsonl ─► EventLine ─┬► leader events by term ──► duplicate leaders
 //!                                    ├► vote events by node and term ──► double votes
 //!                                    ├► last vote before each recovered ──► lost votes
-//!                                    └► promise / accept rounds by node ──► broken promises
+//!                                    ├► promise / accept rounds by node ──► broken promises
+//!                                    └► tip / confirm by node ──► chain series (plotted only)
 //!  dump of each node ───► Dump ──────┬► entries by index, compared ──► first divergence
 //!                                    └► union = the committed log ─┐
 //!  history.jsonl ─► ok write / cas / add ──────────────────────────┴► missing writes
@@ -61,7 +62,9 @@
 //! ([`NodeEvent::Other`]) is skipped; a known event without the fields it is judged by is
 //! a bad line, never a silent gap in the evidence.
 
+mod chain_series;
 mod prefix;
+pub use chain_series::{ChainSeries, MAX_POINTS, NodeChain, Reorg, chain_series};
 pub use prefix::PrefixDivergence;
 
 use crate::history::{EventType, History};
@@ -417,6 +420,11 @@ pub struct AgreementReport {
     /// Byzantine members, not judged (see [`Membership::byzantine`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub byzantine: Vec<String>,
+    /// Chain nodes' best and confirmed heights over time and their reorganisations (the
+    /// honest nodes' `tip` and `confirm` events), for the report's plot; `None` when no
+    /// node wrote a `tip` event. Not judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainSeries>,
 }
 
 impl AgreementReport {
@@ -431,6 +439,9 @@ impl AgreementReport {
         }
         if !self.byzantine.is_empty() {
             s += &format!("; Byzantine, not judged: {}", self.byzantine.join(", "));
+        }
+        if let Some(c) = &self.chain {
+            s += &format!("\n  {}", c.summary());
         }
         for d in &self.duplicate_leaders {
             s += &format!("\n  two leaders in term {}: {}", d.term, d.nodes.join(", "));
@@ -997,6 +1008,7 @@ pub fn check(
         announced_commit: announced,
         warnings,
         byzantine: Vec::new(),
+        chain: chain_series(events),
     }
 }
 

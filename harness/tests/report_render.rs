@@ -196,3 +196,112 @@ fn an_agreement_checker_shows_the_first_divergence() {
         "{page}"
     );
 }
+
+/// `sunder sim --seed 3 --replay` with `args`: the run directory it wrote.
+fn simulate(results: &std::path::Path, args: &[&str]) -> std::path::PathBuf {
+    let out = sunder()
+        .args(["sim", "--seed", "3", "--replay", "--faults", "partition"])
+        .args(args)
+        .arg("--results")
+        .arg(results)
+        .output()
+        .unwrap();
+    let run = results.join("latest");
+    assert!(
+        run.join("report.html").is_file(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run
+}
+
+/// A proof-of-work run's report plots every node's chain height, with a dot for each
+/// reorganisation its `tip` events show and a red cross for each reversed confirmation
+/// the agreement checker found; `sunder analyze` draws the same; a Raft run's report
+/// has no such plot.
+#[test]
+fn a_pow_run_plots_chain_height_and_forks_and_a_raft_run_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One confirmation: partitions reverse some (seed 3 reorganises and reverses).
+    let run = simulate(
+        &tmp.path().join("pow"),
+        &[
+            "--target",
+            "pow",
+            "--workload",
+            "bank",
+            "--opt",
+            "confirmations=1",
+        ],
+    );
+    // What the nodes wrote, counted here independently of the checker.
+    let mut counts: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for n in 1..=5 {
+        let text = read(&run.join(format!("nodes/n{n}.events.jsonl")));
+        let c = counts.entry(format!("n{n}")).or_default();
+        for line in text.lines() {
+            let e: Value = serde_json::from_str(line).unwrap();
+            if e["event"] == "tip" {
+                c.0 += 1;
+                c.1 += u64::from(e["dropped"].as_u64().unwrap() > 0);
+            }
+        }
+    }
+    let reorgs: u64 = counts.values().map(|c| c.1).sum();
+    assert!(reorgs > 0, "seed 3 reorganises: {counts:?}");
+    let results: Value = serde_json::from_str(&read(&run.join("results.json"))).unwrap();
+    let agreement = results["checkers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "agreement")
+        .unwrap();
+    let reversed = agreement["details"]["reversed_confirmations"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(reversed > 0, "{agreement}");
+    assert_eq!(
+        agreement["details"]["chain"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let check = |page: &str| {
+        assert!(page.contains("<h2 id=\"chain\">Chain height and forks</h2>"));
+        for (node, (tips, r)) in &counts {
+            let s = if *r == 1 { "" } else { "s" };
+            assert!(
+                page.contains(&format!("{node}: {tips} tips, {r} reorg{s}")),
+                "{node}: {tips} tips, {r} reorgs"
+            );
+            assert!(page.contains(&format!("<title>{node}: best chain height</title>")));
+        }
+        assert_eq!(page.matches("<path class=\"step best c").count(), 5);
+        assert_eq!(page.matches("<path class=\"step confirmed c").count(), 5);
+        assert_eq!(
+            page.matches("<circle class=\"reorg c").count() as u64,
+            reorgs
+        );
+        assert_eq!(
+            page.matches("<g class=\"reversal\"><title>at ").count(),
+            reversed
+        );
+        assert!(page.contains(&format!("{reversed} reversed confirmations")));
+    };
+    check(&read(&run.join("report.html")));
+    let (code, out) = analyze(&run);
+    assert_eq!(code, 1, "{out}");
+    check(&read(&run.join("report.html")));
+
+    let run = simulate(
+        &tmp.path().join("raft"),
+        &["--target", "raft", "--workload", "register"],
+    );
+    let page = read(&run.join("report.html"));
+    assert!(page.contains("id=\"plots\""), "the other charts are there");
+    assert!(!page.contains("id=\"chain\""));
+    assert!(!page.contains("class=\"step"));
+    assert!(!read(&run.join("results.json")).contains("\"chain\":"));
+}

@@ -16,12 +16,14 @@
 //!
 //! - [`rundata`]: reading a run. [`bands`]: nemesis faults as intervals. [`timeline`]: the
 //!   operation timeline's compact data. [`messages`]: the message diagram's (Maelstrom
-//!   runs). [`plot`]: SVG charts. [`page`]: the report page; [`checkers`]: its checkers
-//!   section. `timeaxis.js` is the zoom and pan both canvases share.
+//!   runs). [`plot`]: SVG charts; [`chain_plot`]: chain height and forks (pow runs).
+//!   [`page`]: the report page; [`checkers`]: its checkers section. `timeaxis.js` is the
+//!   zoom and pan both canvases share.
 //! - [`index`]: the runs table and directory listings. [`server`]: the HTTP server.
 //! - [`escape`]: HTML, `<script>` JSON and URL escaping for everything embedded.
 
 pub mod bands;
+pub mod chain_plot;
 pub mod checkers;
 pub mod escape;
 pub mod index;

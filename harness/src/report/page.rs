@@ -3,7 +3,8 @@
 //! ```text
 //!   RunData ─► header (verdict, stats) ─► checkers (reasons; set elements; agreement
 //!          │   divergence; linearizability counterexample → linearizability.html iframe)
-//!          ├─► configuration + replay ─► plots (plot.rs) ─► timeline (timeline.rs + .js)
+//!          ├─► configuration + replay ─► plots (plot.rs) ─► chain height and forks (pow:
+//!          │   chain_plot.rs) ─► timeline (timeline.rs + .js)
 //!          ├─► messages (Maelstrom: messages.rs + .js; both canvases zoom with timeaxis.js)
 //!          └─► nodes (log links) ─► files ─► warnings
 //! ```
@@ -42,6 +43,7 @@ pub fn render(run: &RunData, cex_page: Option<&str>) -> String {
         Some(st) => s.push_str(&plot::charts(&st.series, &bands)),
         None => s.push_str("<p class=\"muted\">No statistics: the run recorded no history.</p>"),
     }
+    super::chain_plot::section(&mut s, run, &bands);
     faults(&mut s, &bands);
     timeline_section(&mut s, run, &bands);
     super::messages::section(&mut s, run);

@@ -156,40 +156,7 @@ fn chart(
         html(title),
         html(title)
     );
-    let texts: Vec<String> = bands
-        .iter()
-        .map(|b| format!("{} {}", b.kind, b.label))
-        .collect();
-    let rows = label_rows(
-        &bands
-            .iter()
-            .zip(&texts)
-            .map(|(b, t)| (x(b.from as f64 / 1e9) + 2.0, text_width(t)))
-            .collect::<Vec<_>>(),
-        LABEL_ROWS,
-    );
-    for ((b, text), row) in bands.iter().zip(&texts).zip(rows) {
-        let (x0, x1) = (x(b.from as f64 / 1e9), x(b.to as f64 / 1e9));
-        // A label with no room in any row is left out; the band's tooltip still names it.
-        let label = row.map_or(String::new(), |r| {
-            format!(
-                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                x0 + 2.0,
-                TOP - 4.0 - r as f64 * LABEL_ROW_H,
-                html(text)
-            )
-        });
-        let _ = write!(
-            s,
-            "<g class=\"band band-{k}\"><title>{k} {l} ({:.1}s–{:.1}s)</title><rect x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{:.1}\"/>{label}</g>",
-            b.from as f64 / 1e9,
-            b.to as f64 / 1e9,
-            (x1 - x0).max(2.0),
-            H - TOP - BOTTOM,
-            k = html(&b.kind),
-            l = html(&b.label),
-        );
-    }
+    draw_bands(&mut s, bands, &x, TOP, H - BOTTOM);
     // Axes, grid and tick labels.
     let _ = write!(
         s,
@@ -283,8 +250,53 @@ fn chart(
     s
 }
 
+/// The faults as labelled shaded bands from `top` to `bottom` (the x axis), `x` mapping
+/// seconds to the chart's x; labels above `top`, in up to [`LABEL_ROWS`] rows.
+pub(super) fn draw_bands(
+    s: &mut String,
+    bands: &[Band],
+    x: &dyn Fn(f64) -> f64,
+    top: f64,
+    bottom: f64,
+) {
+    let texts: Vec<String> = bands
+        .iter()
+        .map(|b| format!("{} {}", b.kind, b.label))
+        .collect();
+    let rows = label_rows(
+        &bands
+            .iter()
+            .zip(&texts)
+            .map(|(b, t)| (x(b.from as f64 / 1e9) + 2.0, text_width(t)))
+            .collect::<Vec<_>>(),
+        LABEL_ROWS,
+    );
+    for ((b, text), row) in bands.iter().zip(&texts).zip(rows) {
+        let (x0, x1) = (x(b.from as f64 / 1e9), x(b.to as f64 / 1e9));
+        // A label with no room in any row is left out; the band's tooltip still names it.
+        let label = row.map_or(String::new(), |r| {
+            format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x0 + 2.0,
+                top - 4.0 - r as f64 * LABEL_ROW_H,
+                html(text)
+            )
+        });
+        let _ = write!(
+            s,
+            "<g class=\"band band-{k}\"><title>{k} {l} ({:.1}s–{:.1}s)</title><rect x=\"{x0:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{:.1}\"/>{label}</g>",
+            b.from as f64 / 1e9,
+            b.to as f64 / 1e9,
+            (x1 - x0).max(2.0),
+            bottom - top,
+            k = html(&b.kind),
+            l = html(&b.label),
+        );
+    }
+}
+
 /// 1, 2 or 5 times a power of ten, at least `v`.
-fn nice(v: f64) -> f64 {
+pub(super) fn nice(v: f64) -> f64 {
     if v <= 0.0 {
         return 1.0;
     }
@@ -296,7 +308,7 @@ fn nice(v: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
-fn fmt_num(v: f64) -> String {
+pub(super) fn fmt_num(v: f64) -> String {
     if v >= 1.0 && v.fract() == 0.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
