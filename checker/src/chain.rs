@@ -381,8 +381,8 @@ fn from_the_future(
         {
             problems.push(format!(
                 "{node}: the block at height {i} is stamped {ts}, {:.1} s after the latest \
-                 clock an honest node reports ({clock}) plus max_future_ms ({ahead}): a block \
-                 from the future",
+                 clock an honest node reports ({clock}; a node takes blocks up to \
+                 max_future_ms = {ahead} ms ahead of its clock): a block from the future",
                 (ts - clock) as f64 / 1000.0
             ));
         }
