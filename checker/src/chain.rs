@@ -8,7 +8,8 @@
 //! ```text
 //!   links     block h has height h and names block h-1 as its parent
 //!   work      its hash (the first 32 hex digits, as a number) is at most its target
-//!   coinbase  every block opens with exactly one coinbase; what they mint is the supply
+//!   coinbase  every block opens with exactly one coinbase, of the reward the node
+//!             reports (`reward`); what they mint is the supply
 //!   spends    each account's transfers take its nonces in order, each once (a nonce seen
 //!             again is a coin spent twice), and no balance goes below zero
 //!   state     the balances the node reports at its confirmed height are the replay's
@@ -147,7 +148,7 @@ struct Ledger {
 fn replay(
     node: &str,
     blocks: &[Block],
-    confirmed: u64,
+    (confirmed, reward): (u64, Option<i64>),
     initial: i64,
     problems: &mut Vec<String>,
 ) -> (Ledger, i64) {
@@ -193,6 +194,12 @@ fn replay(
                     problems.push(format!("{node}: an unreadable coinbase at height {i}"));
                     continue;
                 };
+                if reward.is_some_and(|r| r != amount) {
+                    problems.push(format!(
+                        "{node}: the coinbase at height {i} mints {amount}, the reward is {}",
+                        reward.unwrap_or_default()
+                    ));
+                }
                 minted = minted.saturating_add(amount);
                 *balances.entry(to.into()).or_insert_with(|| start(to)) += amount;
             } else if let Some(x) = tx.get("Transfer") {
@@ -275,7 +282,8 @@ pub fn check(
                 continue;
             }
         };
-        let (state, m) = replay(node, &blocks, confirmed, initial, &mut problems);
+        let reward = dump["reward"].as_i64();
+        let (state, m) = replay(node, &blocks, (confirmed, reward), initial, &mut problems);
         // The node's state at its confirmed height: each account's balance, and its next
         // nonce when the node reports one (`{"balance": b, "nonce": n}` or just `b`).
         if let Some(reported) = dump["state"].as_object() {
@@ -479,6 +487,14 @@ mod tests {
                 "skips to nonce 3",
             ),
             (chain("b", &[vec![]], 1, json!({"a0": 9})), "reports a0 = 9"),
+            (
+                {
+                    let mut c = chain("b", &[vec![]], 0, json!({}));
+                    c["reward"] = json!(49);
+                    c
+                },
+                "mints 50, the reward is 49",
+            ),
             (
                 chain(
                     "b",

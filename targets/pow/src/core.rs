@@ -764,6 +764,7 @@ impl Pow {
             "confirmed_height": confirmed_h,
             "clock_ms": self.now_ms,
             "max_future_ms": self.params.max_future_ms,
+            "reward": self.params.reward,
             "counters": self.counters,
             "mempool": self.mempool.len(),
             "orphans": self.orphans.len(),
