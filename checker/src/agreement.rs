@@ -440,9 +440,6 @@ impl AgreementReport {
         if !self.byzantine.is_empty() {
             s += &format!("; Byzantine, not judged: {}", self.byzantine.join(", "));
         }
-        if let Some(c) = &self.chain {
-            s += &format!("\n  {}", c.summary());
-        }
         for d in &self.duplicate_leaders {
             s += &format!("\n  two leaders in term {}: {}", d.term, d.nodes.join(", "));
         }
@@ -535,6 +532,10 @@ impl AgreementReport {
             self.writes_beyond_dumps,
             self.missing_writes.len()
         );
+        // Informational, so last: the findings above come first in a one-line reason.
+        if let Some(c) = &self.chain {
+            s += &format!("\n  {}", c.summary());
+        }
         s
     }
 }
