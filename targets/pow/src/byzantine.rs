@@ -168,8 +168,6 @@ pub(crate) struct Attacker {
     pub(crate) public_tip: Hash,
     /// Where the coalition mines.
     pub(crate) tip: Hash,
-    /// The height of the highest public block (what a longest-chain node follows).
-    pub(crate) public_height: u64,
     attack: Option<Attack>,
     /// Victims attacked already (transfer ids).
     attacked: BTreeSet<Hash>,
@@ -200,7 +198,6 @@ impl Attacker {
             private: BTreeSet::new(),
             public_tip: tip,
             tip,
-            public_height: 0,
             attack: None,
             attacked: BTreeSet::new(),
             seen: VecDeque::new(),
@@ -372,9 +369,6 @@ impl Pow {
 
     /// `hash` is public: the heaviest public block so far becomes the public tip.
     fn note_public(&mut self, hash: Hash) {
-        let height = self.height_of(&hash);
-        let b = self.byz_mut();
-        b.public_height = b.public_height.max(height);
         let work = self.work_of(&hash);
         let tip = self.byz().public_tip;
         if work > self.work_of(&tip) {

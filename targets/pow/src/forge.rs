@@ -9,14 +9,14 @@
 //! | `forge-hash` | a block it mined, its nonce then moved until the hash misses the target | refuses it (proof of work) | `skip-hash-check` | chain checker: a hash above its target |
 //! | `forge-spend` | a mined block with a transfer reusing a nonce its payer already spent on the chain (the payer's whole balance again, to another account), or before any account has spent, one paying more than its payer holds | refuses it (state) | `no-double-spend-check` | chain checker: a coin spent twice, a balance below zero |
 //! | `forge-future` | a mined block timestamped [`FORGE_AHEAD_MS`] ahead of its clock | refuses it (beyond `max_future_ms` and the 60 s it keeps aside) | `accept-future-blocks` | chain checker: a timestamp ahead of every honest clock |
-//! | `forge-light` | a valid chain from genesis, its timestamps spread so every retarget eases (a time warp), until its blocks are [`LIGHT_EASE`] times cheaper than the public chain's; published whenever it is higher than every public block and has less work than the heaviest | keeps it as a side branch (less work) | `longest-not-heaviest` | agreement checker: confirmations reversed down to height 1 |
+//! | `forge-light` | a valid chain from genesis, its timestamps spread so every retarget eases (a time warp), until its blocks are [`LIGHT_EASE`] times cheaper than the public chain's; published whenever it is higher than the heaviest public block and has less work | keeps it as a side branch (less work) | `longest-not-heaviest` | agreement checker: confirmations reversed down to height 1 |
 //!
 //! The forger does not take its own forged blocks (`hash`, `spend`, `future`) into its tree:
 //! it sends them to the honest nodes and mines the next one on the public tip. A node
 //! that took one passes it on, and the forger then judges it like any peer's block.
 //! `forge-spend` mines nothing until it has seen transfers naming two accounts. `forge-light`
 //! mines its chain as private coalition blocks (byzantine.rs), at most [`LIGHT_LEAD`]
-//! blocks above the highest public block, and follows the highest public block that grew
+//! blocks above the heaviest public block, and follows the highest public block that grew
 //! on its chain (honest nodes that took it mine there); a restarted forger starts again
 //! from genesis (its private blocks are lost).
 
@@ -70,7 +70,7 @@ impl Pow {
     /// Whether a forger mines nothing this tick (`forge-light` far enough ahead).
     pub(crate) fn forge_idle(&self) -> bool {
         self.forgery() == Some(Forgery::Light)
-            && self.height_of(&self.byz().tip) > self.byz().public_height + LIGHT_LEAD
+            && self.height_of(&self.byz().tip) > self.height_of(&self.byz().public_tip) + LIGHT_LEAD
     }
 
     /// Turns the template the honest code built into the forgery: `Some(fixed)` to mine it
@@ -199,10 +199,10 @@ impl Pow {
         }
         let (tip, public) = (self.byz().tip, self.byz().public_tip);
         if !self.private_branch(&tip).is_empty()
-            && self.height_of(&tip) > self.byz().public_height
+            && self.height_of(&tip) > self.height_of(&public)
             && self.work_of(&tip) < self.work_of(&public)
         {
-            tracing::info!(height = self.height_of(&tip), "light chain published");
+            tracing::debug!(height = self.height_of(&tip), "light chain published");
             self.make_public(&tip, true, out);
         }
     }

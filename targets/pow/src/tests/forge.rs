@@ -179,7 +179,8 @@ fn a_light_chain_wins_only_past_longest_not_heaviest() {
         assert!(forger(&good).published > 0, "seed {seed}: it was offered");
         assert_eq!(on_light(&good), 0, "seed {seed}");
         // Offered a chain with more blocks and less work, and kept off it.
-        let light_height = good.nodes[3].byz.as_ref().unwrap().public_height;
+        let n4 = &good.nodes[3];
+        let light_height = n4.height_of(&n4.byz.as_ref().unwrap().tip);
         let (honest, blocks) = honest_best(&good).next().unwrap();
         assert!(light_height > honest.tip().height(), "seed {seed}: longer");
         let light: Vec<&Block> = {
