@@ -24,6 +24,24 @@ use std::path::{Path, PathBuf};
 use sunder_diskfs::{Corruption, Damage, Loss, Metadata, Mount};
 use sunder_nemesis::{DiskMode, NodeId};
 
+/// The disk step of a disk fault, on a node its caller has already killed: [`NodeDisks`]
+/// in a run (a test of the cluster may give a fake of this layer).
+pub trait DiskStep: Send {
+    /// What the fault does to `id`'s disk. `Err` when it did nothing it could vouch for
+    /// (the mount still busy, no file to corrupt); `Ok` says what it did, and in
+    /// [`DiskReport::partial`] what of it did not work.
+    fn apply(&self, id: &str, mode: DiskMode, seed: u64) -> Result<DiskReport, String>;
+}
+
+/// What a disk step did to one node's disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskReport {
+    /// A line for the node's log: all of it.
+    pub line: String,
+    /// When it did only part of its work, what it could not do (short), for the history.
+    pub partial: Option<String>,
+}
+
 /// One mount per member.
 pub struct NodeDisks {
     disks: BTreeMap<NodeId, NodeDisk>,
@@ -79,10 +97,11 @@ impl NodeDisks {
         }
         Ok(())
     }
+}
 
-    /// What the fault does to `id`'s disk, its process already killed. Returns a line for
-    /// the node's log.
-    pub fn apply(&self, id: &str, mode: DiskMode, seed: u64) -> Result<String, String> {
+impl DiskStep for NodeDisks {
+    /// What the fault does to `id`'s disk, its process already killed.
+    fn apply(&self, id: &str, mode: DiskMode, seed: u64) -> Result<DiskReport, String> {
         let d = self
             .disks
             .get(id)
@@ -92,11 +111,11 @@ impl NodeDisks {
         match mode {
             DiskMode::LoseUnsynced => mount
                 .lose_unsynced()
-                .map(|l| describe_loss("lose-unsynced", &l, &d.backing))
+                .map(|l| report_loss("lose-unsynced", &l, &d.backing))
                 .map_err(|e| e.to_string()),
             DiskMode::TornWrite => mount
                 .tear(seed)
-                .map(|l| describe_loss("torn-write", &l, &d.backing))
+                .map(|l| report_loss("torn-write", &l, &d.backing))
                 .map_err(|e| e.to_string()),
             DiskMode::Corrupt => {
                 let how = if seed % 2 == 0 {
@@ -108,7 +127,7 @@ impl NodeDisks {
                 };
                 let c = sunder_diskfs::corrupt(&d.backing, seed, how).map_err(|e| e.to_string())?;
                 let file = c.path.strip_prefix(&d.backing).unwrap_or(&c.path);
-                Ok(match c.done {
+                let line = match c.done {
                     Damage::Flipped(bits) => format!(
                         "corrupt: flipped {} bit(s) of {} ({} bytes) at {:?}",
                         bits.len(),
@@ -121,6 +140,10 @@ impl NodeDisks {
                         file.display(),
                         c.len
                     ),
+                };
+                Ok(DiskReport {
+                    line,
+                    partial: None,
                 })
             }
         }
@@ -143,6 +166,14 @@ impl Drop for NodeDisks {
                 tracing::warn!("{id}: moving {} back: {e}", d.backing.display());
             }
         }
+    }
+}
+
+/// What a lost or torn write dropped, as the node's log line.
+fn report_loss(what: &str, l: &Loss, backing: &Path) -> DiskReport {
+    DiskReport {
+        line: describe_loss(what, l, backing),
+        partial: None,
     }
 }
 
