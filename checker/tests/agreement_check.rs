@@ -833,3 +833,136 @@ fn replicas_that_executed_different_batches_at_one_sequence_number_are_invalid()
     assert_eq!(r.byzantine, vec!["n3".to_string()]);
     assert!(r.summary().contains("Byzantine, not judged: n3"));
 }
+
+fn confirm(ms: u64, node: &str, height: u64, hash: &str) -> EventLine {
+    at(
+        ms,
+        node,
+        NodeEvent::Confirm {
+            height,
+            hash: hash.into(),
+        },
+    )
+}
+
+/// Reversed confirmations (proof-of-work chains' `confirm` events), case by case: each
+/// row's events and the reports expected, as (height, node_a, hash_a, node_b, hash_b) in
+/// the order the checker finds them.
+#[test]
+fn confirmations_reversed_by_a_node_or_split_between_nodes_are_reported_once_per_pair() {
+    type Report = (u64, &'static str, &'static str, &'static str, &'static str);
+    let c = confirm;
+    let table: Vec<(&str, Vec<EventLine>, Vec<Report>)> = vec![
+        (
+            "one node re-confirms another hash at a height, then the first again: one reversal",
+            vec![
+                c(1, "n1", 5, "aa"),
+                c(2, "n1", 5, "bb"),
+                c(3, "n1", 5, "aa"),
+            ],
+            vec![(5, "n1", "aa", "n1", "bb")],
+        ),
+        (
+            "two nodes confirm different blocks at one height: a split",
+            vec![c(1, "n1", 5, "aa"), c(2, "n2", 5, "bb")],
+            vec![(5, "n1", "aa", "n2", "bb")],
+        ),
+        (
+            "a node announces the same hash again, another node agrees: nothing",
+            vec![
+                c(1, "n1", 5, "aa"),
+                c(2, "n1", 5, "aa"),
+                c(3, "n2", 5, "aa"),
+            ],
+            vec![],
+        ),
+        (
+            "a restarted node announces its confirmed chain again, same hashes: nothing",
+            vec![
+                c(1, "n1", 1, "a1"),
+                c(2, "n1", 2, "a2"),
+                c(3, "n2", 1, "a1"),
+                c(4, "n1", 3, "a3"),
+                // n1 restarted: its chain announced from height 1 again
+                c(10, "n1", 1, "a1"),
+                c(11, "n1", 2, "a2"),
+                c(12, "n1", 3, "a3"),
+                c(13, "n2", 2, "a2"),
+            ],
+            vec![],
+        ),
+        (
+            "reports are deduplicated per height and node pair",
+            vec![
+                c(1, "n1", 5, "aa"),
+                c(2, "n2", 5, "bb"),
+                // n2 announces it again (a restart): the same pair, not reported again
+                c(3, "n2", 5, "bb"),
+                // another node, another pair
+                c(4, "n3", 5, "bb"),
+                // n1 reorganises to bb, back to aa, to bb: one reversal of its own
+                c(5, "n1", 5, "bb"),
+                c(6, "n1", 5, "aa"),
+                c(7, "n1", 5, "bb"),
+                // the same pair at another height is another report
+                c(8, "n2", 6, "cc"),
+                c(9, "n1", 6, "dd"),
+                c(10, "n1", 6, "dd"),
+            ],
+            vec![
+                (5, "n1", "aa", "n2", "bb"),
+                (5, "n1", "aa", "n3", "bb"),
+                (5, "n1", "aa", "n1", "bb"),
+                (6, "n2", "cc", "n1", "dd"),
+            ],
+        ),
+    ];
+    for (case, events, want) in table {
+        let r = check(&three_agreeing(), &events, &History::default());
+        let got: Vec<(u64, &str, &str, &str, &str)> = r
+            .reversed_confirmations
+            .iter()
+            .map(|x| {
+                (
+                    x.height,
+                    x.node_a.as_str(),
+                    x.hash_a.as_str(),
+                    x.node_b.as_str(),
+                    x.hash_b.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "{case}");
+        let verdict = if want.is_empty() {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        };
+        assert_eq!(r.verdict, verdict, "{case}: {}", r.summary());
+    }
+    // How the two kinds read, and when: at the second confirmation.
+    let r = check(
+        &three_agreeing(),
+        &[
+            c(1, "n1", 5, "aa"),
+            c(2_000, "n1", 5, "bb"),
+            c(3_000, "n2", 5, "cc"),
+        ],
+        &History::default(),
+    );
+    let x = &r.reversed_confirmations;
+    assert_eq!(x.len(), 2, "{x:?}");
+    assert_eq!(x[0].time_ms, Some(2_000));
+    assert!(
+        x[0].describe()
+            .starts_with("n1 reversed its confirmation at height 5: block aa… confirmed, then bb…"),
+        "{}",
+        x[0].describe()
+    );
+    assert!(
+        x[1].describe()
+            .starts_with("n1 and n2 confirmed different blocks at height 5 (aa… and cc…)"),
+        "{}",
+        x[1].describe()
+    );
+}

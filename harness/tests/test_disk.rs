@@ -11,14 +11,13 @@ mod support;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use support::{Guard, sunder_test, wait_exit};
+use support::interrupt::{Interrupts, interrupt_runs};
+use support::{Guard, sunder_test};
 
 /// One disk run at a time: they share the machine's two cores, and a test that counts
 /// mounts must not see another test's.
@@ -255,39 +254,32 @@ fn twenty_runs_interrupted_at_random_moments_leave_no_mount() {
     }
     let _s = serial();
     let tmp = tempfile::tempdir().unwrap();
-    let mut rng = ChaCha8Rng::seed_from_u64(2027);
+    let plan = Interrupts {
+        runs: 20,
+        seed: 2027,
+        early_ms: 800,
+        late_ms: 3000,
+    };
     // where each interrupt landed: before the mounts, with mounts but no history yet, or
     // with the workload (and the disk faults) going
-    let mut phases = [0usize; 3];
-    for i in 0..20u64 {
-        let results = tmp.path().join(format!("r{i}"));
-        let mut guard = Guard::new(&results);
-        let upto = if i % 2 == 0 { 800 } else { 3000 };
-        let delay = Duration::from_millis(rng.random_range(0..upto));
-        let sig = if rng.random_bool(0.5) {
-            Signal::SIGINT
-        } else {
-            Signal::SIGTERM
-        };
-        let child = spawn(&results, "5s", i);
-        let pid = child.id();
-        guard.child = Some(child);
-        std::thread::sleep(delay);
-        let mounted = mounts_under(&results).len();
-        let started = results.join("latest/history.jsonl").exists();
-        phases[match (mounted, started) {
-            (0, _) => 0,
-            (_, false) => 1,
-            _ => 2,
-        }] += 1;
-        let _ = kill(Pid::from_raw(pid as i32), sig);
-        let status = wait_exit(guard.child.as_mut().unwrap(), Duration::from_secs(60));
-        let left = mounts_under(&results);
-        assert!(
-            left.is_empty(),
-            "run {i} ({sig} after {delay:?}, {status}): {left:?}"
-        );
-    }
+    let phases: [usize; 3] = interrupt_runs(
+        tmp.path(),
+        &plan,
+        |results, i| spawn(results, "5s", i),
+        |_, results| {
+            let mounted = mounts_under(results).len();
+            let started = results.join("latest/history.jsonl").exists();
+            match (mounted, started) {
+                (0, _) => 0,
+                (_, false) => 1,
+                _ => 2,
+            }
+        },
+        |run| {
+            let left = mounts_under(run.results);
+            assert!(left.is_empty(), "{}: {left:?}", run.describe());
+        },
+    );
     eprintln!(
         "interrupts landed: before mounts {}, mounted {}, running {}",
         phases[0], phases[1], phases[2]

@@ -8,13 +8,13 @@ mod support;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::interrupt::{Interrupts, interrupt_runs};
 use support::{Guard, pids_mentioning, sunder_test, wait_exit};
 
 /// One netns run at a time: they share the machine's two cores, and the snapshots below
@@ -258,61 +258,52 @@ fn twenty_runs_interrupted_at_random_moments_leave_nothing_behind() {
     let _s = serial();
     let tmp = tempfile::tempdir().unwrap();
     let before = root_snapshot();
-    let mut rng = ChaCha8Rng::seed_from_u64(2026);
+    let plan = Interrupts {
+        runs: 20,
+        seed: 2026,
+        early_ms: 600,
+        late_ms: 3000,
+    };
+    // The run's namespaces as they appear, to look for processes in them after.
+    let ns_inodes: RefCell<Vec<u64>> = RefCell::default();
     // where each interrupt landed: no namespace yet, namespaces being made, nodes starting,
     // workload running
-    let mut phases = [0usize; 4];
-    for i in 0..20u64 {
-        let results = tmp.path().join(format!("r{i}"));
-        let mut guard = Guard::new(&results);
-        // Half the runs are interrupted early, to land in setup more often.
-        let upto = if i % 2 == 0 { 600 } else { 3000 };
-        let delay = Duration::from_millis(rng.random_range(0..upto));
-        let sig = if rng.random_bool(0.5) {
-            Signal::SIGINT
-        } else {
-            Signal::SIGTERM
-        };
-        let child = spawn(&results, "4s", i);
-        let pid = child.id();
-        guard.child = Some(child);
-        // Remember the run's namespaces as they appear, to look for processes in them after.
-        let mut ns_inodes = Vec::new();
-        let until = Instant::now() + delay;
-        loop {
+    let phases: [usize; 4] = interrupt_runs(
+        tmp.path(),
+        &plan,
+        |results, i| spawn(results, "4s", i),
+        |pid, results| {
             let names = ours(pid);
+            let mut seen = ns_inodes.borrow_mut();
             for ino in inodes(&names) {
-                if !ns_inodes.contains(&ino) {
-                    ns_inodes.push(ino);
+                if !seen.contains(&ino) {
+                    seen.push(ino);
                 }
             }
-            if Instant::now() >= until {
-                let phase = match (names.len(), history_lines(&results)) {
-                    (0, _) => 0,
-                    (1..4, _) => 1,
-                    (_, 0) => 2,
-                    _ => 3,
-                };
-                phases[phase] += 1;
-                break;
+            match (names.len(), history_lines(results)) {
+                (0, _) => 0,
+                (1..4, _) => 1,
+                (_, 0) => 2,
+                _ => 3,
             }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = kill(Pid::from_raw(pid as i32), sig);
-        let status = wait_exit(guard.child.as_mut().unwrap(), Duration::from_secs(60));
-        let left = ours(pid);
-        assert!(
-            left.is_empty(),
-            "run {i} ({sig} after {delay:?}, {status}): {left:?}"
-        );
-        let inside = pids_in_namespaces(&ns_inodes);
-        assert!(
-            inside.is_empty(),
-            "run {i}: processes in its namespaces: {inside:?}"
-        );
-        let procs = pids_mentioning(&results);
-        assert!(procs.is_empty(), "run {i}: processes left: {procs:?}");
-    }
+        },
+        |run| {
+            let left = ours(run.pid);
+            assert!(left.is_empty(), "{}: {left:?}", run.describe());
+            let inside = pids_in_namespaces(&ns_inodes.take());
+            assert!(
+                inside.is_empty(),
+                "run {}: processes in its namespaces: {inside:?}",
+                run.index
+            );
+            let procs = pids_mentioning(run.results);
+            assert!(
+                procs.is_empty(),
+                "run {}: processes left: {procs:?}",
+                run.index
+            );
+        },
+    );
     eprintln!(
         "interrupts: {} before any namespace, {} while making them, {} while nodes started, \
          {} mid-run",

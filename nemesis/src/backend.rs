@@ -508,7 +508,7 @@ mod tests {
             fn kill(&mut self, _: &[NodeId]) -> Result<Outcome, NemesisError> {
                 Ok(Outcome {
                     reached: ids(&["n1", "n9"]),
-                    failed: Default::default(),
+                    ..Outcome::default()
                 })
             }
             fn restart(&mut self, n: &[NodeId]) -> Result<Outcome, NemesisError> {

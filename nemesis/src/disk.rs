@@ -86,7 +86,8 @@ impl DiskSpec {
 }
 
 /// A disk fault in force: these nodes were killed and their disks lost, tore or
-/// corrupted data as `mode` says; they restart when it stops.
+/// corrupted data as `mode` says (where the start's outcome names a node as `partial`, its
+/// disk did not, or only in part); they restart when it stops.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiskFault {
     pub mode: DiskMode,
@@ -105,7 +106,9 @@ impl DiskFault {
 /// Carried out by whoever owns the node processes and their mounts (the controller).
 pub trait Disks {
     /// Kills each node, then makes its disk lose, tear or corrupt data as the fault says.
-    /// A node is reached only when both happened.
+    /// A node is reached when it was killed (its restart is then due, whatever its disk
+    /// did); one whose disk step failed, or did only part of its work, is also in the
+    /// outcome's `partial`, with why.
     fn crash(&mut self, fault: &DiskFault) -> Result<Outcome, NemesisError>;
     /// Starts the nodes again on what their disks kept.
     fn restart(&mut self, nodes: &[NodeId]) -> Result<Outcome, NemesisError>;

@@ -20,14 +20,16 @@
 //!                                                   impl Clocks
 //!                                                   (FaketimeClocks: a file per node)
 //!
-//!   every backend call answers node by node: Outcome { reached, failed: node → error }
+//!   every backend call answers node by node: Outcome { reached, failed: node → error,
+//!   partial: reached node → what did not take effect }
 //!   Nemesis keeps in force exactly Fault::restrict(reached); a stop undoes exactly that
 //!   and keeps in force what its undo failed on, for heal_all to retry
 //! ```
 //!
 //! History: the controller records each start and stop with the fault's `value` as always
-//! and, when it failed on some nodes, its [`Outcome`] as JSON in the event's `error`
-//! (`{"reached":[..],"failed":{"n3":"why"}}`); see [`outcome`].
+//! and, when it failed on some nodes or took effect only in part on some, its [`Outcome`]
+//! as JSON in the event's `error` (`{"reached":[..],"failed":{"n3":"why"}}`, plus
+//! `"partial":{"n2":"what not"}` when there is any); see [`outcome`].
 //!
 //! - [`grudge`]: a partition, as "for each node, the nodes it no longer hears from".
 //! - [`shape`]: partition shapes after Jepsen (one, halves, ring, bridge, ...).

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use sunder_nemesis::netns::NsHandle;
 use sunder_nemesis::{DiskFault, Disks, NemesisError, NodeId, Outcome, Processes};
 
-use super::disks::{NodeDisks, log_line};
+use super::disks::{DiskStep, log_line};
 
 /// How to start one node.
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ pub struct Cluster {
     netns: BTreeMap<NodeId, Arc<NsHandle>>,
     /// With disk faults: the members' data directories as `sunder-diskfs` mounts. Declared
     /// last, so that they are unmounted after [`Drop`] has killed every process.
-    disks: Option<NodeDisks>,
+    disks: Option<Box<dyn DiskStep>>,
 }
 
 impl Cluster {
@@ -89,31 +89,51 @@ impl Cluster {
         }
     }
 
-    /// Gives the members the disks disk faults act on.
-    pub fn set_disks(&mut self, disks: NodeDisks) {
-        self.disks = Some(disks);
+    /// Gives the members the disks disk faults act on ([`super::disks::NodeDisks`] in a run).
+    pub fn set_disks(&mut self, disks: impl DiskStep + 'static) {
+        self.disks = Some(Box::new(disks));
     }
 
     /// A disk fault: SIGKILL (and reap) every node it hits first, as one power cut would
     /// stop them all at once, then make each one's disk lose, tear or corrupt data. What
     /// each disk dropped goes to that node's log. The nodes stay down.
+    ///
+    /// Every node killed is reached (in force: the fault's stop restarts it), whatever its
+    /// disk step then did; one whose disk step failed, or did only part of its work (a
+    /// rollback with entries it could not undo), is also in the outcome's `partial`, with
+    /// why. A node that could not be killed is failed, and its disk left alone.
     pub fn disk_crash(&mut self, fault: &DiskFault) -> Outcome {
-        let killed = Outcome::each(&fault.nodes, |id| self.kill(id));
-        let Some(disks) = self.disks.as_ref() else {
+        if self.disks.is_none() {
             return Outcome::each(&fault.nodes, |_| {
                 Err("this run has no disk filesystem".to_string())
             });
-        };
-        Outcome::each(&fault.nodes, |id| {
-            if let Some(why) = killed.failed.get(id) {
-                return Err(why.clone());
+        }
+        let mut out = Outcome::each(&fault.nodes, |id| self.kill(id));
+        let disks = self.disks.as_deref().expect("checked above");
+        let mode = fault.mode.name();
+        for id in &out.reached {
+            let log = |line: &str| {
+                if let Some(n) = self.nodes.get(id) {
+                    log_line(&n.spec.log, line);
+                }
+            };
+            match disks.apply(id, fault.mode, fault.seed) {
+                Ok(report) => {
+                    log(&report.line);
+                    if let Some(what) = report.partial {
+                        out.partial.insert(id.clone(), format!("{mode}: {what}"));
+                    }
+                }
+                Err(e) => {
+                    log(&format!(
+                        "{mode}: failed on the disk (the node was killed): {e}"
+                    ));
+                    out.partial
+                        .insert(id.clone(), format!("killed, but {mode} failed: {e}"));
+                }
             }
-            let line = disks.apply(id, fault.mode, fault.seed)?;
-            if let Some(n) = self.nodes.get(id) {
-                log_line(&n.spec.log, &line);
-            }
-            Ok(())
-        })
+        }
+        out
     }
 
     /// Gives member `of` a twin (`--byzantine-mode twins` on a spec target): a second

@@ -24,6 +24,30 @@ use std::path::{Path, PathBuf};
 use sunder_diskfs::{Corruption, Damage, Loss, Metadata, Mount};
 use sunder_nemesis::{DiskMode, NodeId};
 
+/// The disk step of a disk fault, on a node its caller has already killed: [`NodeDisks`]
+/// in a run (a test of the cluster may give a fake of this layer).
+pub trait DiskStep: Send {
+    /// What the fault does to `id`'s disk. `Err` when it did nothing it could vouch for
+    /// (the mount still busy, no file to corrupt); `Ok` says what it did, and in
+    /// [`DiskReport::partial`] what of it did not work.
+    fn apply(&self, id: &str, mode: DiskMode, seed: u64) -> Result<DiskReport, String>;
+}
+
+/// What a disk step did to one node's disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskReport {
+    /// A line for the node's log: all of it.
+    pub line: String,
+    /// When it did only part of its work, what it could not do (short: the first few
+    /// errors and their count), for the history.
+    pub partial: Option<String>,
+}
+
+/// How many undo errors the history names for one node (the log names all of them).
+const ERRORS_SHOWN: usize = 3;
+/// How much of one error the history keeps.
+const ERROR_CHARS: usize = 200;
+
 /// One mount per member.
 pub struct NodeDisks {
     disks: BTreeMap<NodeId, NodeDisk>,
@@ -79,10 +103,12 @@ impl NodeDisks {
         }
         Ok(())
     }
+}
 
-    /// What the fault does to `id`'s disk, its process already killed. Returns a line for
-    /// the node's log.
-    pub fn apply(&self, id: &str, mode: DiskMode, seed: u64) -> Result<String, String> {
+impl DiskStep for NodeDisks {
+    /// What the fault does to `id`'s disk, its process already killed. A rollback that
+    /// could not undo some of its entries ([`Loss::errors`]) is a partial step.
+    fn apply(&self, id: &str, mode: DiskMode, seed: u64) -> Result<DiskReport, String> {
         let d = self
             .disks
             .get(id)
@@ -92,11 +118,11 @@ impl NodeDisks {
         match mode {
             DiskMode::LoseUnsynced => mount
                 .lose_unsynced()
-                .map(|l| describe_loss("lose-unsynced", &l, &d.backing))
+                .map(|l| report_loss("lose-unsynced", &l, &d.backing))
                 .map_err(|e| e.to_string()),
             DiskMode::TornWrite => mount
                 .tear(seed)
-                .map(|l| describe_loss("torn-write", &l, &d.backing))
+                .map(|l| report_loss("torn-write", &l, &d.backing))
                 .map_err(|e| e.to_string()),
             DiskMode::Corrupt => {
                 let how = if seed % 2 == 0 {
@@ -108,7 +134,7 @@ impl NodeDisks {
                 };
                 let c = sunder_diskfs::corrupt(&d.backing, seed, how).map_err(|e| e.to_string())?;
                 let file = c.path.strip_prefix(&d.backing).unwrap_or(&c.path);
-                Ok(match c.done {
+                let line = match c.done {
                     Damage::Flipped(bits) => format!(
                         "corrupt: flipped {} bit(s) of {} ({} bytes) at {:?}",
                         bits.len(),
@@ -121,6 +147,10 @@ impl NodeDisks {
                         file.display(),
                         c.len
                     ),
+                };
+                Ok(DiskReport {
+                    line,
+                    partial: None,
                 })
             }
         }
@@ -144,6 +174,46 @@ impl Drop for NodeDisks {
             }
         }
     }
+}
+
+/// What a lost or torn write dropped: all of it for the node's log, and what it could not
+/// undo, if anything, for the history.
+fn report_loss(what: &str, l: &Loss, backing: &Path) -> DiskReport {
+    DiskReport {
+        line: describe_loss(what, l, backing),
+        partial: not_undone(l),
+    }
+}
+
+/// `rolled back in part: 2 error(s) undoing the 14 unsynced change(s): E1; E2`: the first
+/// [`ERRORS_SHOWN`] errors (each cut to [`ERROR_CHARS`]) and how many more; `None` when
+/// every undo worked.
+fn not_undone(l: &Loss) -> Option<String> {
+    if l.errors.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = l
+        .errors
+        .iter()
+        .take(ERRORS_SHOWN)
+        .map(|e| {
+            let mut cut: String = e.chars().take(ERROR_CHARS).collect();
+            if cut.len() < e.len() {
+                cut.push('…');
+            }
+            cut
+        })
+        .collect();
+    let mut s = format!(
+        "rolled back in part: {} error(s) undoing the {} unsynced change(s): {}",
+        l.errors.len(),
+        l.ops,
+        shown.join("; ")
+    );
+    if l.errors.len() > ERRORS_SHOWN {
+        s.push_str(&format!(" (and {} more)", l.errors.len() - ERRORS_SHOWN));
+    }
+    Some(s)
 }
 
 /// What a lost or torn write dropped, for the node's log.
@@ -222,4 +292,98 @@ pub fn leftovers() -> Vec<PathBuf> {
                 .is_some_and(|c| c == libc::ENOTCONN)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+
+    fn fuse_usable() -> bool {
+        let why = if !sunder_test_support::is_root() {
+            Some("not root".to_string())
+        } else if !Path::new("/dev/fuse").exists() {
+            Some("no /dev/fuse".to_string())
+        } else {
+            None
+        };
+        sunder_test_support::met(
+            why.map(|w| format!("the disk filesystem needs root and FUSE: {w}")),
+        )
+    }
+
+    /// The history gets the first few undo errors and their count, each cut short; the
+    /// node's log gets every one of them.
+    #[test]
+    fn what_a_rollback_could_not_undo_is_bounded_for_the_history() {
+        let mut l = Loss {
+            ops: 14,
+            ..Loss::default()
+        };
+        assert_eq!(not_undone(&l), None);
+        assert_eq!(
+            report_loss("lose-unsynced", &l, Path::new("/b")).partial,
+            None
+        );
+        l.errors = (1..=6)
+            .map(|i| format!("undo write /b/w{i}: EIO"))
+            .collect();
+        l.errors[1] = format!("undo remove /b/{}", "x".repeat(500));
+        let r = report_loss("lose-unsynced", &l, Path::new("/b"));
+        let partial = r.partial.expect("a partial rollback");
+        assert!(
+            partial.starts_with(
+                "rolled back in part: 6 error(s) undoing the 14 unsynced change(s): \
+                 undo write /b/w1: EIO; undo remove /b/xxx"
+            ),
+            "{partial}"
+        );
+        assert!(
+            partial.ends_with("…; undo write /b/w3: EIO (and 3 more)"),
+            "{partial}"
+        );
+        assert!(!partial.contains("w4") && partial.len() < 400, "{partial}");
+        assert!(r.line.contains("could not undo: ") && r.line.contains("/b/w6"));
+    }
+
+    /// A rollback that cannot undo an entry (here: the directory an unlinked file goes back
+    /// into was removed from the backing tree behind the filesystem's back) is a step done
+    /// in part, and says what it could not do.
+    #[test]
+    fn a_rollback_with_an_entry_it_could_not_undo_is_partial() {
+        if !fuse_usable() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let disks = NodeDisks::mount(
+            &["n1".to_string()],
+            |id| tmp.path().join(id),
+            Metadata::Strict,
+        )
+        .unwrap();
+        let data = tmp.path().join("n1");
+        std::fs::create_dir(data.join("d")).unwrap();
+        File::open(&data).unwrap().sync_all().unwrap();
+        std::fs::write(data.join("d/f"), b"durable").unwrap();
+        File::open(data.join("d/f")).unwrap().sync_all().unwrap();
+        File::open(data.join("d")).unwrap().sync_all().unwrap();
+        // the one unsynced change: d/f unlinked (into the trash)
+        std::fs::remove_file(data.join("d/f")).unwrap();
+        std::fs::remove_dir(tmp.path().join("n1.disk/d")).unwrap();
+
+        let r = disks.apply("n1", DiskMode::LoseUnsynced, 1).unwrap();
+        let partial = r.partial.expect("partial");
+        assert!(
+            partial.starts_with(
+                "rolled back in part: 1 error(s) undoing the 1 unsynced change(s): undo remove"
+            ),
+            "{partial}"
+        );
+        assert!(partial.contains("d/f"), "{partial}");
+        assert!(r.line.contains("could not undo"), "{}", r.line);
+
+        // nothing left to undo: a whole step again
+        let r = disks.apply("n1", DiskMode::LoseUnsynced, 1).unwrap();
+        assert_eq!(r.partial, None, "{}", r.line);
+    }
 }

@@ -5,8 +5,9 @@
 //! A step that took effect on some nodes and failed on others keeps its `value` (the fault
 //! as aimed, or for a stop the part in force it undid) and carries, in `error`, the nodes it
 //! reached and those it failed on with the reason, as JSON
-//! (`{"reached":["n1","n2"],"failed":{"n3":"..."}}`, [`sunder_nemesis::Outcome`]). Only
-//! what was reached is kept in force and undone.
+//! (`{"reached":["n1","n2"],"failed":{"n3":"..."}}`, [`sunder_nemesis::Outcome`]), and
+//! the nodes reached only in part under `partial` (a disk fault's node killed whose disk
+//! step failed). Only what was reached is kept in force and undone.
 
 use super::admin::Admin;
 use super::nodes::{Nodes, blocking};
@@ -393,5 +394,250 @@ mod half_applied {
             );
             assert_eq!(stop.error, None);
         }
+    }
+}
+
+/// Disk faults whose disk step fails or does only part of its work, after the power cut
+/// killed the nodes: the nodes killed stay in force and come back at the stop, and the
+/// history says where the disk step did not do its work, and why.
+#[cfg(test)]
+mod disk_steps {
+    use super::*;
+    use crate::controller::cluster::{Cluster, NodeSpec, NodeState, SharedCluster};
+    use crate::controller::disks::{DiskReport, DiskStep, NodeDisks};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use sunder_nemesis::{DiskMode, DiskSpec, FaultSpec, ProxyNet, TargetSpec};
+
+    fn sleeper(dir: &Path, id: &str) -> NodeSpec {
+        NodeSpec {
+            id: id.into(),
+            program: "sleep".into(),
+            args: vec!["300".into()],
+            env: Vec::new(),
+            log: dir.join(format!("{id}.log")),
+        }
+    }
+
+    /// A fake of the layer below the cluster's `disk_crash`: the disk step, failing on the
+    /// nodes in `fail` and leaving work undone on those in `partial`. It notes, at each
+    /// call, whether every node's process was already gone (one power cut).
+    struct FakeDisk {
+        fail: BTreeMap<NodeId, String>,
+        partial: BTreeMap<NodeId, String>,
+        pids: Vec<u32>,
+        calls: Arc<Mutex<Vec<(NodeId, bool)>>>,
+    }
+
+    impl DiskStep for FakeDisk {
+        fn apply(&self, id: &str, mode: DiskMode, _seed: u64) -> Result<DiskReport, String> {
+            let all_down = self
+                .pids
+                .iter()
+                .all(|p| !Path::new(&format!("/proc/{p}")).exists());
+            self.calls.lock().unwrap().push((id.to_string(), all_down));
+            if let Some(e) = self.fail.get(id) {
+                return Err(e.clone());
+            }
+            Ok(DiskReport {
+                line: format!("{}: dropped 3 unsynced change(s)", mode.name()),
+                partial: self.partial.get(id).cloned(),
+            })
+        }
+    }
+
+    async fn runner(
+        cluster: &SharedCluster,
+        members: Vec<NodeId>,
+        recorder: Arc<Recorder>,
+    ) -> FaultRunner {
+        let (admin, _) = unanswering_admin(&members);
+        let net: Net = Box::new(ProxyNet::start([]).await.unwrap());
+        FaultRunner {
+            nemesis: Nemesis::new(net, Nodes::Local(cluster.clone()))
+                .with_disks(Box::new(cluster.clone())),
+            members,
+            admin,
+            recorder,
+            in_force: Arc::default(),
+        }
+    }
+
+    fn step(op: NemesisOp) -> Step {
+        Step {
+            at_ms: 0,
+            op,
+            seed: 1,
+        }
+    }
+
+    fn lose_unsynced_all() -> Step {
+        step(NemesisOp::Start(FaultSpec::Disk(DiskSpec {
+            mode: DiskMode::LoseUnsynced,
+            target: TargetSpec::All,
+        })))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_node_killed_whose_disk_step_failed_is_restarted_at_the_stop_and_the_history_says_why()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let members: Vec<NodeId> = ["n1", "n2", "n3"].map(String::from).to_vec();
+        let cluster = SharedCluster::new(Cluster::new(
+            members.iter().map(|m| sleeper(dir.path(), m)).collect(),
+        ));
+        cluster.lock().start_all().unwrap();
+        let pids: Vec<u32> = members
+            .iter()
+            .map(|n| cluster.lock().pid(n).unwrap())
+            .collect();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        cluster.lock().set_disks(FakeDisk {
+            fail: [(
+                "n2".to_string(),
+                "1 file(s) still open on the mount".to_string(),
+            )]
+            .into(),
+            partial: [(
+                "n3".to_string(),
+                "rolled back in part: 1 error(s) undoing the 3 unsynced change(s): E".to_string(),
+            )]
+            .into(),
+            pids: pids.clone(),
+            calls: calls.clone(),
+        });
+        let start = Instant::now();
+        let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
+        let mut runner = runner(&cluster, members.clone(), recorder.clone()).await;
+        let (_tx, rx) = watch::channel(false);
+
+        runner.run(&[lose_unsynced_all()], start, rx.clone()).await;
+        // every node down before any disk was touched, every disk step tried
+        assert_eq!(
+            *calls.lock().unwrap(),
+            members
+                .iter()
+                .map(|m| (m.clone(), true))
+                .collect::<Vec<_>>()
+        );
+        for m in &members {
+            assert_eq!(cluster.lock().state(m), Some(NodeState::Killed), "{m}");
+        }
+        assert_eq!(*runner.in_force.lock().unwrap(), "lose-unsynced n1,n2,n3");
+
+        runner
+            .run(
+                &[step(NemesisOp::Stop(FaultKind::LoseUnsynced))],
+                start,
+                rx.clone(),
+            )
+            .await;
+        for m in &members {
+            assert_eq!(cluster.lock().state(m), Some(NodeState::Running), "{m}");
+            assert_eq!(cluster.lock().starts(m), 2, "{m} restarted at the stop");
+        }
+        assert_eq!(*runner.in_force.lock().unwrap(), "");
+
+        // heal_all, when no stop comes, restarts them too
+        runner.run(&[lose_unsynced_all()], start, rx).await;
+        runner.heal_all();
+        for m in &members {
+            assert_eq!(cluster.lock().state(m), Some(NodeState::Running), "{m}");
+            assert_eq!(cluster.lock().starts(m), 3, "{m} restarted by heal_all");
+        }
+
+        let ev = recorder.events();
+        let fs: Vec<&str> = ev.iter().map(|e| e.f.as_str()).collect();
+        assert_eq!(
+            fs,
+            [
+                "lose-unsynced",
+                "lose-unsynced-restart",
+                "lose-unsynced",
+                "lose-unsynced-restart"
+            ]
+        );
+        for start in [&ev[0], &ev[2]] {
+            assert_eq!(start.value["nodes"], serde_json::json!(["n1", "n2", "n3"]));
+            let o = Outcome::from_error_text(start.error.as_deref().unwrap()).unwrap();
+            assert_eq!(o.reached, ["n1", "n2", "n3"], "{o:?}");
+            assert!(o.failed.is_empty(), "{o:?}");
+            assert_eq!(o.partial.keys().collect::<Vec<_>>(), ["n2", "n3"], "{o:?}");
+            assert_eq!(
+                o.partial["n2"],
+                "killed, but lose-unsynced failed: 1 file(s) still open on the mount"
+            );
+            assert_eq!(
+                o.partial["n3"],
+                "lose-unsynced: rolled back in part: 1 error(s) undoing the 3 unsynced change(s): E"
+            );
+        }
+        for stop in [&ev[1], &ev[3]] {
+            assert_eq!(stop.value["nodes"], serde_json::json!(["n1", "n2", "n3"]));
+            assert_eq!(stop.error, None);
+        }
+        let log = |n: &str| std::fs::read_to_string(dir.path().join(format!("{n}.log"))).unwrap();
+        assert!(log("n1").contains("[sunder] lose-unsynced: dropped 3"));
+        assert!(
+            log("n2").contains(
+                "[sunder] lose-unsynced: failed on the disk (the node was killed): 1 file(s) still open"
+            ),
+            "{}",
+            log("n2")
+        );
+    }
+
+    /// The same on the real disk filesystem: a mount kept busy (a file the test holds open
+    /// on it) refuses the rollback; the node, killed, is still restarted at the stop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_power_cut_on_a_busy_mount_still_restarts_the_node() {
+        let why = if !sunder_test_support::is_root() {
+            Some("not root".to_string())
+        } else if !Path::new("/dev/fuse").exists() {
+            Some("no /dev/fuse".to_string())
+        } else {
+            None
+        };
+        if !sunder_test_support::met(why.map(|w| format!("disk faults need root and FUSE: {w}"))) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let members: Vec<NodeId> = vec!["n1".into()];
+        let disks = NodeDisks::mount(
+            &members,
+            |id| dir.path().join(id),
+            sunder_diskfs::Metadata::Strict,
+        )
+        .unwrap();
+        let held = std::fs::File::create(dir.path().join("n1/held")).unwrap();
+        let cluster = SharedCluster::new(Cluster::new(vec![sleeper(dir.path(), "n1")]));
+        cluster.lock().set_disks(disks);
+        cluster.lock().start_all().unwrap();
+        let start = Instant::now();
+        let recorder = Arc::new(Recorder::new(start, Box::new(std::io::sink())));
+        let mut runner = runner(&cluster, members, recorder.clone()).await;
+        let (_tx, rx) = watch::channel(false);
+
+        runner.run(&[lose_unsynced_all()], start, rx.clone()).await;
+        assert_eq!(cluster.lock().state("n1"), Some(NodeState::Killed));
+        runner
+            .run(&[step(NemesisOp::Stop(FaultKind::LoseUnsynced))], start, rx)
+            .await;
+        assert_eq!(cluster.lock().state("n1"), Some(NodeState::Running));
+        assert_eq!(cluster.lock().starts("n1"), 2);
+
+        let ev = recorder.events();
+        let o = Outcome::from_error_text(ev[0].error.as_deref().unwrap()).unwrap();
+        assert_eq!(o.reached, ["n1"]);
+        assert!(
+            o.partial["n1"].starts_with("killed, but lose-unsynced failed: 1 file(s) still open"),
+            "{o:?}"
+        );
+        assert_eq!(
+            (ev[1].f.as_str(), ev[1].error.as_deref()),
+            ("lose-unsynced-restart", None)
+        );
+        drop(held);
+        cluster.lock().kill_all();
     }
 }

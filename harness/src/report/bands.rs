@@ -9,7 +9,7 @@
 //!
 //! A step that failed on some nodes carries its per-node outcome in `error`
 //! (`sunder_nemesis::Outcome`): a start that reached some nodes is a band like any other,
-//! its label naming where it failed; a stop that failed on some nodes ends the band and
+//! its label naming where it failed or took effect only in part; a stop that failed on some nodes ends the band and
 //! opens one for what is still in force, until the next stop of its kind.
 
 use serde::Serialize;
@@ -276,6 +276,36 @@ mod tests {
             b[1].label.starts_with("n2 (undo failed on n2: SIGCONT"),
             "{}",
             b[1].label
+        );
+    }
+
+    /// A disk fault whose disk step failed on a node it killed: a band like any other,
+    /// until its restart, labelled with what the disk step did not do.
+    #[test]
+    fn a_disk_fault_done_in_part_is_a_band_naming_where() {
+        let partial = r#"{"reached":["n1","n2"],"failed":{},"partial":{"n2":"killed, but lose-unsynced failed: busy"}}"#;
+        let value = json!({"nodes": ["n1", "n2"], "seed": 7});
+        let h = History::new(vec![
+            nem(0, 10, "lose-unsynced", value.clone(), Some(partial)),
+            nem(1, 20, "lose-unsynced-restart", value, None),
+        ]);
+        let b = bands(&h);
+        assert_eq!(b.len(), 1, "{b:?}");
+        assert_eq!(
+            (
+                b[0].kind.as_str(),
+                b[0].from,
+                b[0].to,
+                b[0].failed,
+                b[0].open
+            ),
+            ("lose-unsynced", 10, 20, false, false)
+        );
+        assert!(
+            b[0].label
+                .ends_with("(partly on n2: killed, but lose-unsynced failed: busy)"),
+            "{}",
+            b[0].label
         );
     }
 }

@@ -1,8 +1,10 @@
 //! Shared by the integration tests: the one way to find the `sunder` binary, a drop guard
 //! that leaves no process behind, a way to run `sunder test` and read what it stored, and
-//! (in [`report`]) the report and serve tests' fake run directories and HTTP client.
+//! (in [`report`]) the report and serve tests' fake run directories and HTTP client, and (in
+//! [`interrupt`]) runs interrupted at random moments.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod interrupt;
 pub mod report;
 
 use serde_json::Value;
