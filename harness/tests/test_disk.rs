@@ -28,14 +28,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn usable() -> bool {
-    let why = if !sunder_test_support::is_root() {
-        Some("not root".to_string())
-    } else if !Path::new("/dev/fuse").exists() {
-        Some("no /dev/fuse".to_string())
-    } else {
-        None
-    };
-    sunder_test_support::met(why.map(|w| format!("disk faults need root and FUSE: {w}")))
+    sunder_test_support::met(sunder_test_support::fuse_missing())
 }
 
 /// The disk mounts under `root` (any state: served, or left by a dead controller).

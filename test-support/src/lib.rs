@@ -53,6 +53,19 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// What keeps a test from mounting sunder's disk filesystem (it needs root and
+/// `/dev/fuse`), or `None`; for [`met`].
+pub fn fuse_missing() -> Option<String> {
+    let why = if !is_root() {
+        "not root"
+    } else if !std::path::Path::new("/dev/fuse").exists() {
+        "no /dev/fuse"
+    } else {
+        return None;
+    };
+    Some(format!("the disk filesystem needs root and FUSE: {why}"))
+}
+
 /// An executable file called `name` in a directory of `PATH`.
 pub fn have_command(name: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;

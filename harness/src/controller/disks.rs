@@ -300,16 +300,7 @@ mod tests {
     use std::fs::File;
 
     fn fuse_usable() -> bool {
-        let why = if !sunder_test_support::is_root() {
-            Some("not root".to_string())
-        } else if !Path::new("/dev/fuse").exists() {
-            Some("no /dev/fuse".to_string())
-        } else {
-            None
-        };
-        sunder_test_support::met(
-            why.map(|w| format!("the disk filesystem needs root and FUSE: {w}")),
-        )
+        sunder_test_support::met(sunder_test_support::fuse_missing())
     }
 
     /// The history gets the first few undo errors and their count, each cut short; the

@@ -186,21 +186,24 @@ fn unanswering_admin(members: &[String]) -> (Admin, std::net::SocketAddr) {
     )
 }
 
+/// A member that only sleeps, for the tests below: `sleep` itself, no shell, so a SIGSTOP
+/// cannot land in a shell's vfork.
+#[cfg(test)]
+fn sleeper(dir: &std::path::Path, id: &str) -> crate::controller::cluster::NodeSpec {
+    crate::controller::cluster::NodeSpec {
+        id: id.into(),
+        program: "sleep".into(),
+        args: vec!["300".into()],
+        env: Vec::new(),
+        log: dir.join(format!("{id}.log")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::cluster::{Cluster, NodeSpec, SharedCluster};
+    use crate::controller::cluster::{Cluster, SharedCluster};
     use sunder_nemesis::{FaultSpec, LossSpec, PartitionShape, ProxyNet, TargetSpec};
-
-    fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
-        NodeSpec {
-            id: id.into(),
-            program: "/bin/sh".into(),
-            args: vec!["-c".into(), "sleep 300".into()],
-            env: Vec::new(),
-            log: dir.join(format!("{id}.log")),
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_step_is_recorded_and_unresolvable_faults_say_why() {
@@ -282,19 +285,8 @@ mod tests {
 #[cfg(test)]
 mod half_applied {
     use super::*;
-    use crate::controller::cluster::{Cluster, NodeSpec, SharedCluster};
+    use crate::controller::cluster::{Cluster, SharedCluster};
     use sunder_nemesis::{FaultSpec, ProxyNet, TargetSpec};
-
-    fn sleeper(dir: &std::path::Path, id: &str) -> NodeSpec {
-        NodeSpec {
-            id: id.into(),
-            // sleep itself, no shell: a SIGSTOP cannot land in a shell's vfork
-            program: "sleep".into(),
-            args: vec!["300".into()],
-            env: Vec::new(),
-            log: dir.join(format!("{id}.log")),
-        }
-    }
 
     fn state(pid: u32) -> char {
         let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -403,21 +395,11 @@ mod half_applied {
 #[cfg(test)]
 mod disk_steps {
     use super::*;
-    use crate::controller::cluster::{Cluster, NodeSpec, NodeState, SharedCluster};
+    use crate::controller::cluster::{Cluster, NodeState, SharedCluster};
     use crate::controller::disks::{DiskReport, DiskStep, NodeDisks};
     use std::collections::BTreeMap;
     use std::path::Path;
     use sunder_nemesis::{DiskMode, DiskSpec, FaultSpec, ProxyNet, TargetSpec};
-
-    fn sleeper(dir: &Path, id: &str) -> NodeSpec {
-        NodeSpec {
-            id: id.into(),
-            program: "sleep".into(),
-            args: vec!["300".into()],
-            env: Vec::new(),
-            log: dir.join(format!("{id}.log")),
-        }
-    }
 
     /// A fake of the layer below the cluster's `disk_crash`: the disk step, failing on the
     /// nodes in `fail` and leaving work undone on those in `partial`. It notes, at each
@@ -591,14 +573,7 @@ mod disk_steps {
     /// on it) refuses the rollback; the node, killed, is still restarted at the stop.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_power_cut_on_a_busy_mount_still_restarts_the_node() {
-        let why = if !sunder_test_support::is_root() {
-            Some("not root".to_string())
-        } else if !Path::new("/dev/fuse").exists() {
-            Some("no /dev/fuse".to_string())
-        } else {
-            None
-        };
-        if !sunder_test_support::met(why.map(|w| format!("disk faults need root and FUSE: {w}"))) {
+        if !sunder_test_support::met(sunder_test_support::fuse_missing()) {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
